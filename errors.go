@@ -1,0 +1,146 @@
+package pushwire
+
+import (
+	"errors"
+	"time"
+)
+
+// Error classes. Every error a provider client returns for a rejected or failed
+// delivery matches exactly one of ErrDeadToken, ErrRetryable and ErrPermanent
+// with errors.Is; configuration errors match ErrConfiguration and ErrPermanent.
+var (
+	// ErrDeadToken means the device token is no longer valid (the app was
+	// uninstalled, the token expired or was never valid): remove it from the
+	// registry. [DeadSince] may tell since when.
+	ErrDeadToken = errors.New("pushwire: device token is no longer valid")
+	// ErrRetryable means the failure is temporary (overload, outage, network):
+	// try again later, no sooner than [RetryAfter] says when it says so.
+	ErrRetryable = errors.New("pushwire: temporary delivery failure")
+	// ErrPermanent means the message cannot be delivered as it is: retrying
+	// the same request will fail the same way.
+	ErrPermanent = errors.New("pushwire: permanent delivery failure")
+	// ErrConfiguration means the sender is misconfigured (bad credentials,
+	// wrong project or topic). It also matches ErrPermanent.
+	ErrConfiguration = errors.New("pushwire: sender configuration error")
+)
+
+// Error is a classified delivery error. Provider packages return their own
+// typed errors, which also match the classes above; Error serves senders that
+// have no richer type of their own, and wrappers that classify a foreign error.
+type Error struct {
+	// Class is one of ErrDeadToken, ErrRetryable, ErrPermanent or ErrConfiguration.
+	Class error
+	// Provider is the transport that failed, when known.
+	Provider Provider
+	// Reason is a short machine-readable reason (for example "Unregistered").
+	Reason string
+	// Retry is how long to wait before retrying, when the provider said so.
+	Retry time.Duration
+	// Since is when the token became invalid, when the provider said so.
+	Since time.Time
+	// Err is the underlying error, if any.
+	Err error
+}
+
+// Error returns a lower-case description without secrets or tokens.
+func (e *Error) Error() string {
+	msg := "delivery failed"
+	if e.Class != nil {
+		msg = e.Class.Error()
+	}
+	if e.Provider != "" {
+		msg = string(e.Provider) + ": " + msg
+	}
+	if e.Reason != "" {
+		msg += " (" + e.Reason + ")"
+	}
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+// Unwrap exposes the class and the underlying error to errors.Is and errors.As.
+func (e *Error) Unwrap() []error {
+	errs := make([]error, 0, 3)
+	if e.Class != nil {
+		errs = append(errs, e.Class)
+		if e.Class == ErrConfiguration {
+			errs = append(errs, ErrPermanent)
+		}
+	}
+	if e.Err != nil {
+		errs = append(errs, e.Err)
+	}
+	return errs
+}
+
+// RetryAfter returns the provider's requested delay.
+func (e *Error) RetryAfter() time.Duration { return e.Retry }
+
+// DeadSince returns when the token became invalid (zero when unknown).
+func (e *Error) DeadSince() time.Time { return e.Since }
+
+// RetryAfter reports the delay a provider asked for before a retry, found on
+// any error in err's chain that has a RetryAfter() time.Duration method and
+// returns a positive duration.
+func RetryAfter(err error) (time.Duration, bool) {
+	for _, e := range walk(err) {
+		if ra, ok := e.(interface{ RetryAfter() time.Duration }); ok {
+			if d := ra.RetryAfter(); d > 0 {
+				return d, true
+			}
+		}
+	}
+	return 0, false
+}
+
+// DeadSince reports since when a provider says a token has been invalid (the
+// APNs 410 timestamp), found on any error in err's chain that has a
+// DeadSince() time.Time method returning a non-zero time. A registry should
+// only remove the token if it was not registered again after that time.
+func DeadSince(err error) (time.Time, bool) {
+	for _, e := range walk(err) {
+		if ds, ok := e.(interface{ DeadSince() time.Time }); ok {
+			if t := ds.DeadSince(); !t.IsZero() {
+				return t, true
+			}
+		}
+	}
+	return time.Time{}, false
+}
+
+// walk lists err and every error it wraps, depth first.
+func walk(err error) []error {
+	var out []error
+	var visit func(error)
+	visit = func(e error) {
+		if e == nil || len(out) > 64 {
+			return
+		}
+		out = append(out, e)
+		switch u := e.(type) {
+		case interface{ Unwrap() error }:
+			visit(u.Unwrap())
+		case interface{ Unwrap() []error }:
+			for _, x := range u.Unwrap() {
+				visit(x)
+			}
+		}
+	}
+	visit(err)
+	return out
+}
+
+// Redact shortens a device token, key id or other identifier for logs and
+// error strings: it keeps at most the last six characters.
+func Redact(token string) string {
+	const keep = 6
+	if len(token) <= keep {
+		if token == "" {
+			return ""
+		}
+		return "…" + token[len(token)/2:]
+	}
+	return "…" + token[len(token)-keep:]
+}

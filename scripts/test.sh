@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The project's test command: the whole module under the race detector.
+# Backend tests read PUSHWIRE_REDIS_URL and PUSHWIRE_POSTGRES_URL
+# (see scripts/services.sh); they skip when unset, and fail when CI is set.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+go test -race -count=1 -timeout 15m ./... "$@"
