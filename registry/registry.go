@@ -1,0 +1,374 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/pushwire/pushwire"
+)
+
+// Device is one binding of a push token to a session key. The unique key of a
+// binding is its [Key] (provider, app id, environment and token): registering
+// the same key under another session moves it there.
+//
+// A Device is a plain value; copying it is safe. The Labels map of a Device
+// returned by a [Registry] is a fresh copy that the caller owns.
+type Device struct {
+	// Session is the application key the device belongs to (an AXP
+	// sessionId, a user or device id). Required; at most [MaxSessionLen] bytes.
+	Session string
+	// Provider is the push transport (fcm, apns, lpns). Required.
+	Provider pushwire.Provider
+	// Token is the provider's device token (FCM registration token, APNs
+	// device token, LPNS device id). Required; at most [MaxTokenLen] bytes.
+	Token string
+	// AppID is the APNs topic or FCM project the token belongs to. May be empty.
+	AppID string
+	// Environment is "", "production" or "sandbox" (APNs).
+	Environment string
+	// Labels are optional application-defined string attributes (platform,
+	// app version, locale...). At most [MaxLabels] entries.
+	Labels map[string]string
+	// CreatedAt is when the binding's key was first registered. It survives
+	// re-registration and moves between sessions. Set by the registry.
+	CreatedAt time.Time
+	// UpdatedAt is when the binding was last registered. Set by the registry.
+	UpdatedAt time.Time
+	// ExpiresAt is when the binding stops being returned; zero means never.
+	// Set by the registry from [Config.TTL] unless the caller passes a
+	// non-zero value to Register, which is then kept as given.
+	ExpiresAt time.Time
+}
+
+// Key identifies a binding: a token is unique per provider, app id and
+// environment.
+type Key struct {
+	Provider    pushwire.Provider
+	AppID       string
+	Environment string
+	Token       string
+}
+
+// Key returns the unique key of d.
+func (d Device) Key() Key {
+	return Key{Provider: d.Provider, AppID: d.AppID, Environment: d.Environment, Token: d.Token}
+}
+
+// Live reports whether d has not expired at now.
+func (d Device) Live(now time.Time) bool {
+	return d.ExpiresAt.IsZero() || now.Before(d.ExpiresAt)
+}
+
+// Registry stores device bindings. Implementations in this module ([Memory],
+// registry/sqlite, registry/postgres, registry/redis) are safe for concurrent
+// use and pass the registry/registrytest conformance suite.
+//
+// Errors: validation failures wrap [ErrInvalid] (and a more specific sentinel
+// such as [ErrEmptySession]); a missing binding is [ErrNotFound]; operations
+// after Close return [ErrClosed]; a cancelled context returns the context's
+// error. Expired bindings behave exactly like absent ones.
+type Registry interface {
+	// Register inserts or updates the binding d.Key(). A token registered
+	// again under another session moves to it. UpdatedAt is set to now and
+	// ExpiresAt to now+TTL (unless d.ExpiresAt is set); CreatedAt is kept
+	// from an existing live binding. When the session then holds more than
+	// MaxDevicesPerSession live bindings the least recently updated others
+	// are evicted. Register returns the binding as stored.
+	Register(ctx context.Context, d Device) (Device, error)
+	// Lookup returns the live bindings of session, most recently updated
+	// first. An unknown session yields an empty result and no error.
+	Lookup(ctx context.Context, session string) ([]Device, error)
+	// Get returns the live binding for k, or ErrNotFound.
+	Get(ctx context.Context, k Key) (Device, error)
+	// Unregister removes the binding for k, or returns ErrNotFound when there
+	// is no live binding for it.
+	Unregister(ctx context.Context, k Key) error
+	// RemoveSession removes every binding of session and reports how many
+	// live bindings it removed.
+	RemoveSession(ctx context.Context, session string) (int, error)
+	// Invalidate removes the binding for k if it was last updated at or
+	// before asOf (a provider's "invalid since" time), and reports whether it
+	// removed one. A binding registered again after asOf survives. A zero
+	// asOf removes the binding unconditionally.
+	Invalidate(ctx context.Context, k Key, asOf time.Time) (bool, error)
+	// Close releases the registry's resources and stops its background
+	// goroutines. It is idempotent.
+	Close() error
+}
+
+// Sentinel errors. Validation errors match both ErrInvalid and their specific
+// sentinel with errors.Is.
+var (
+	// ErrNotFound means there is no live binding for the key.
+	ErrNotFound = errors.New("registry: binding not found")
+	// ErrInvalid is matched by every validation error; nothing is stored.
+	ErrInvalid = errors.New("registry: invalid binding")
+	// ErrClosed is returned by operations on a closed registry.
+	ErrClosed = errors.New("registry: closed")
+
+	// ErrEmptySession means the session key is empty.
+	ErrEmptySession = errors.New("empty session")
+	// ErrBadSession means the session key is too long or has control
+	// characters or invalid UTF-8.
+	ErrBadSession = errors.New("bad session")
+	// ErrUnknownProvider means the provider is not fcm, apns or lpns.
+	ErrUnknownProvider = errors.New("unknown provider")
+	// ErrBadToken means the token is empty, longer than MaxTokenLen or has
+	// control characters or invalid UTF-8.
+	ErrBadToken = errors.New("bad token")
+	// ErrBadAppID means the app id is too long or has control characters.
+	ErrBadAppID = errors.New("bad app id")
+	// ErrBadEnvironment means the environment is not "", "production" or "sandbox".
+	ErrBadEnvironment = errors.New("bad environment")
+	// ErrBadLabels means there are too many labels, or a label key or value
+	// is empty (keys only), too long or has control characters.
+	ErrBadLabels = errors.New("bad labels")
+	// ErrBadExpiry means Register was given an ExpiresAt that is not after now.
+	ErrBadExpiry = errors.New("bad expiry")
+)
+
+// Sanity limits enforced by [ValidateDevice] and [ValidateKey].
+const (
+	MaxSessionLen  = 1024
+	MaxTokenLen    = 4096
+	MaxAppIDLen    = 256
+	MaxLabels      = 32
+	MaxLabelKeyLen = 128
+	MaxLabelValLen = 1024
+)
+
+// Environments an APNs token can belong to.
+const (
+	EnvironmentProduction = "production"
+	EnvironmentSandbox    = "sandbox"
+)
+
+// Config configures every registry backend. The zero value is usable.
+type Config struct {
+	// MaxDevicesPerSession caps the live bindings per session; registering
+	// one more evicts the least recently updated. Zero means 16; negative
+	// means no cap.
+	MaxDevicesPerSession int
+	// TTL is how long a registration stays live. Zero means 30 days;
+	// negative means bindings never expire.
+	TTL time.Duration
+	// SweepInterval is how often backends without native expiry delete
+	// expired bindings. Zero means one minute; negative disables the sweeper
+	// (expired bindings are still never returned).
+	SweepInterval time.Duration
+	// Now is the clock; nil means time.Now. Registries store times in UTC
+	// truncated to microseconds.
+	Now func() time.Time
+	// Logger receives diagnostics; nil discards them.
+	Logger *slog.Logger
+}
+
+// Defaults applied by [Config.WithDefaults].
+const (
+	DefaultMaxDevicesPerSession = 16
+	DefaultTTL                  = 30 * 24 * time.Hour
+	DefaultSweepInterval        = time.Minute
+)
+
+// WithDefaults returns c with zero fields replaced by their defaults. Backends
+// call it in their constructors.
+func (c Config) WithDefaults() Config {
+	if c.MaxDevicesPerSession == 0 {
+		c.MaxDevicesPerSession = DefaultMaxDevicesPerSession
+	}
+	if c.TTL == 0 {
+		c.TTL = DefaultTTL
+	}
+	if c.SweepInterval == 0 {
+		c.SweepInterval = DefaultSweepInterval
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return c
+}
+
+// Clock returns the current time from c.Now (time.Now when nil) in UTC,
+// truncated to microseconds: the precision every backend stores.
+func (c Config) Clock() time.Time {
+	now := time.Now
+	if c.Now != nil {
+		now = c.Now
+	}
+	return Truncate(now())
+}
+
+// Truncate converts t to UTC at microsecond precision without a monotonic
+// reading, the form in which registries store times. The zero time stays zero.
+func Truncate(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC().Truncate(time.Microsecond).Round(0)
+}
+
+// Prepare validates d and fills in the timestamps Register stores, for a
+// registration at now (already truncated): UpdatedAt and CreatedAt become now
+// (backends keep an existing binding's CreatedAt) and ExpiresAt now+TTL unless
+// d.ExpiresAt was given. Labels are copied; an empty map becomes nil.
+// Backends call it at the start of Register.
+func (c Config) Prepare(d Device, now time.Time) (Device, error) {
+	if err := ValidateDevice(d); err != nil {
+		return Device{}, err
+	}
+	c = c.WithDefaults()
+	d.CreatedAt, d.UpdatedAt = now, now
+	switch {
+	case !d.ExpiresAt.IsZero():
+		d.ExpiresAt = Truncate(d.ExpiresAt)
+		if !d.ExpiresAt.After(now) {
+			return Device{}, invalid(ErrBadExpiry, "expiry is not in the future")
+		}
+	case c.TTL > 0:
+		d.ExpiresAt = now.Add(c.TTL)
+	}
+	d.Labels = CloneLabels(d.Labels)
+	return d, nil
+}
+
+// CloneLabels returns a copy of m, or nil when m is empty.
+func CloneLabels(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// ValidationError describes why a device or key was rejected. It matches
+// [ErrInvalid] and its specific sentinel with errors.Is. Its message never
+// contains the token.
+type ValidationError struct {
+	// Sentinel is the specific cause (ErrEmptySession, ErrBadToken, ...).
+	Sentinel error
+	// Detail is a short lower-case explanation.
+	Detail string
+}
+
+func invalid(sentinel error, detail string) error {
+	return &ValidationError{Sentinel: sentinel, Detail: detail}
+}
+
+// Error returns a lower-case description.
+func (e *ValidationError) Error() string {
+	return fmt.Sprintf("registry: invalid binding: %s: %s", e.Sentinel, e.Detail)
+}
+
+// Unwrap exposes ErrInvalid and the specific sentinel.
+func (e *ValidationError) Unwrap() []error { return []error{ErrInvalid, e.Sentinel} }
+
+// ValidateSession checks a session key: non-empty, at most MaxSessionLen
+// bytes, valid UTF-8 without control characters.
+func ValidateSession(s string) error {
+	if s == "" {
+		return invalid(ErrEmptySession, "session is required")
+	}
+	if len(s) > MaxSessionLen {
+		return invalid(ErrBadSession, fmt.Sprintf("session is longer than %d bytes", MaxSessionLen))
+	}
+	if !cleanText(s) {
+		return invalid(ErrBadSession, "session has control characters or invalid utf-8")
+	}
+	return nil
+}
+
+// ValidateKey checks the fields of a key.
+func ValidateKey(k Key) error {
+	if !k.Provider.Valid() {
+		return invalid(ErrUnknownProvider, fmt.Sprintf("provider %q", truncateForError(string(k.Provider))))
+	}
+	switch {
+	case k.Token == "":
+		return invalid(ErrBadToken, "token is required")
+	case len(k.Token) > MaxTokenLen:
+		return invalid(ErrBadToken, fmt.Sprintf("token is longer than %d bytes", MaxTokenLen))
+	case !cleanText(k.Token):
+		return invalid(ErrBadToken, "token has control characters or invalid utf-8")
+	}
+	if len(k.AppID) > MaxAppIDLen {
+		return invalid(ErrBadAppID, fmt.Sprintf("app id is longer than %d bytes", MaxAppIDLen))
+	}
+	if !cleanText(k.AppID) {
+		return invalid(ErrBadAppID, "app id has control characters or invalid utf-8")
+	}
+	switch k.Environment {
+	case "", EnvironmentProduction, EnvironmentSandbox:
+	default:
+		return invalid(ErrBadEnvironment, fmt.Sprintf("environment %q", truncateForError(k.Environment)))
+	}
+	return nil
+}
+
+// ValidateDevice checks every caller-supplied field of d.
+func ValidateDevice(d Device) error {
+	if err := ValidateSession(d.Session); err != nil {
+		return err
+	}
+	if err := ValidateKey(d.Key()); err != nil {
+		return err
+	}
+	if len(d.Labels) > MaxLabels {
+		return invalid(ErrBadLabels, fmt.Sprintf("more than %d labels", MaxLabels))
+	}
+	for k, v := range d.Labels {
+		switch {
+		case k == "":
+			return invalid(ErrBadLabels, "empty label key")
+		case len(k) > MaxLabelKeyLen:
+			return invalid(ErrBadLabels, fmt.Sprintf("label key longer than %d bytes", MaxLabelKeyLen))
+		case len(v) > MaxLabelValLen:
+			return invalid(ErrBadLabels, fmt.Sprintf("label value longer than %d bytes", MaxLabelValLen))
+		case !cleanText(k) || !cleanText(v):
+			return invalid(ErrBadLabels, "label has control characters or invalid utf-8")
+		}
+	}
+	return nil
+}
+
+// cleanText reports whether s is valid UTF-8 without C0/C1 control
+// characters or DEL.
+func cleanText(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c == 0x7f {
+			return false
+		}
+		if c >= 0x80 {
+			return cleanUnicode(s[i:])
+		}
+	}
+	return true
+}
+
+func cleanUnicode(s string) bool {
+	for _, r := range s {
+		if r == 0xFFFD || r < 0x20 || (r >= 0x7f && r < 0xa0) {
+			// 0xFFFD is what range yields for invalid UTF-8; a literal
+			// replacement character is rejected too, which is harmless.
+			return false
+		}
+	}
+	return true
+}
+
+func truncateForError(s string) string {
+	if len(s) > 32 {
+		s = s[:32] + "…"
+	}
+	return s
+}
