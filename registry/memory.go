@@ -1,0 +1,530 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/pushwire/pushwire"
+)
+
+// Memory is the in-process [Registry]: bindings live in maps guarded by a
+// read-write mutex, so Lookup and Get are O(1) and Lookup of a small session
+// allocates only its result. A background sweeper deletes expired bindings
+// every Config.SweepInterval; Close stops it. Nothing survives the process.
+//
+// Memory is safe for concurrent use.
+type Memory struct {
+	cfg Config
+
+	mu       sync.RWMutex
+	byKey    map[memKey]*memEntry
+	sessions map[string]*memSession
+	apps     map[string]string // interned app ids, bounded
+	closed   bool
+
+	closeOnce sync.Once
+	stop      chan struct{}
+	done      chan struct{}
+}
+
+// memKey is the compact form of Key used as the map key.
+type memKey struct {
+	token string
+	appID string
+	prov  uint8
+	env   uint8
+}
+
+// memEntry is one binding; times are Unix microseconds, expires 0 = never.
+type memEntry struct {
+	sess    *memSession
+	token   string
+	appID   string
+	prov    uint8
+	env     uint8
+	labels  map[string]string
+	created int64
+	updated int64
+	expires int64
+}
+
+// memSession lists a session's bindings, most recently updated first.
+type memSession struct {
+	name string
+	devs []*memEntry
+}
+
+const maxInternedApps = 1024
+
+var _ Registry = (*Memory)(nil)
+
+// NewMemory returns an empty in-memory registry and starts its sweeper
+// (unless cfg.SweepInterval is negative).
+func NewMemory(cfg Config) (*Memory, error) {
+	cfg = cfg.WithDefaults()
+	m := &Memory{
+		cfg:      cfg,
+		byKey:    make(map[memKey]*memEntry),
+		sessions: make(map[string]*memSession),
+		apps:     make(map[string]string),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	if cfg.SweepInterval > 0 {
+		go m.sweeper(cfg.SweepInterval)
+	} else {
+		close(m.done)
+	}
+	return m, nil
+}
+
+func provCode(p pushwire.Provider) uint8 {
+	switch p {
+	case pushwire.ProviderFCM:
+		return 1
+	case pushwire.ProviderAPNs:
+		return 2
+	case pushwire.ProviderLPNS:
+		return 3
+	}
+	return 0
+}
+
+var provNames = [...]pushwire.Provider{"", pushwire.ProviderFCM, pushwire.ProviderAPNs, pushwire.ProviderLPNS}
+
+func envCode(e string) uint8 {
+	switch e {
+	case EnvironmentProduction:
+		return 1
+	case EnvironmentSandbox:
+		return 2
+	}
+	return 0
+}
+
+var envNames = [...]string{"", EnvironmentProduction, EnvironmentSandbox}
+
+func toMemKey(k Key) memKey {
+	return memKey{token: k.Token, appID: k.AppID, prov: provCode(k.Provider), env: envCode(k.Environment)}
+}
+
+func microTime(us int64) time.Time {
+	if us == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(us).UTC()
+}
+
+func timeMicro(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+func (e *memEntry) live(now int64) bool { return e.expires == 0 || now < e.expires }
+
+func (e *memEntry) device() Device {
+	return Device{
+		Session:     e.sess.name,
+		Provider:    provNames[e.prov],
+		Token:       e.token,
+		AppID:       e.appID,
+		Environment: envNames[e.env],
+		Labels:      CloneLabels(e.labels),
+		CreatedAt:   microTime(e.created),
+		UpdatedAt:   microTime(e.updated),
+		ExpiresAt:   microTime(e.expires),
+	}
+}
+
+func (m *Memory) now() int64 { return m.cfg.Clock().UnixMicro() }
+
+// Register implements [Registry].
+func (m *Memory) Register(ctx context.Context, d Device) (Device, error) {
+	if err := ctx.Err(); err != nil {
+		return Device{}, err
+	}
+	nowT := m.cfg.Clock()
+	d, err := m.cfg.Prepare(d, nowT)
+	if err != nil {
+		return Device{}, err
+	}
+	now := nowT.UnixMicro()
+	k := toMemKey(d.Key())
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return Device{}, ErrClosed
+	}
+	e := m.byKey[k]
+	if e != nil && !e.live(now) {
+		m.removeLocked(e)
+		e = nil
+	}
+	if e == nil {
+		e = &memEntry{token: d.Token, appID: m.intern(d.AppID), prov: k.prov, env: k.env, created: now}
+		m.byKey[memKey{token: e.token, appID: e.appID, prov: e.prov, env: e.env}] = e
+	} else if e.sess.name != d.Session {
+		m.detachLocked(e)
+	}
+	e.labels = d.Labels
+	e.updated = now
+	e.expires = timeMicro(d.ExpiresAt)
+	s := e.sess
+	if s == nil {
+		s = m.sessions[d.Session]
+		if s == nil {
+			s = &memSession{name: d.Session}
+			m.sessions[d.Session] = s
+		}
+		e.sess = s
+		s.devs = append(s.devs, e)
+	}
+	s.reposition(e)
+	if max := m.cfg.MaxDevicesPerSession; max > 0 && len(s.devs) > max {
+		m.evictLocked(s, e, now, max)
+	}
+	return e.device(), nil
+}
+
+// reposition moves e (already in s.devs) to keep s.devs ordered by updated,
+// newest first.
+func (s *memSession) reposition(e *memEntry) {
+	i := s.index(e)
+	// Move towards the front while the predecessor is older.
+	for i > 0 && s.devs[i-1].updated < e.updated {
+		s.devs[i] = s.devs[i-1]
+		i--
+	}
+	// Move towards the back while the successor is newer.
+	for i < len(s.devs)-1 && s.devs[i+1].updated > e.updated {
+		s.devs[i] = s.devs[i+1]
+		i++
+	}
+	s.devs[i] = e
+}
+
+func (s *memSession) index(e *memEntry) int {
+	for i, x := range s.devs {
+		if x == e {
+			return i
+		}
+	}
+	panic("registry: memory index corrupt")
+}
+
+// evictLocked drops expired bindings of s, then the least recently updated
+// ones other than keep until s holds at most max.
+func (m *Memory) evictLocked(s *memSession, keep *memEntry, now int64, max int) {
+	for i := len(s.devs) - 1; i >= 0 && len(s.devs) > max; i-- {
+		if x := s.devs[i]; !x.live(now) {
+			m.removeLocked(x)
+		}
+	}
+	for i := len(s.devs) - 1; i >= 0 && len(s.devs) > max; i-- {
+		if x := s.devs[i]; x != keep {
+			m.removeLocked(x)
+		}
+	}
+}
+
+// detachLocked removes e from its session, dropping an emptied session.
+func (m *Memory) detachLocked(e *memEntry) {
+	s := e.sess
+	i := s.index(e)
+	copy(s.devs[i:], s.devs[i+1:])
+	s.devs[len(s.devs)-1] = nil
+	s.devs = s.devs[:len(s.devs)-1]
+	if len(s.devs) == 0 {
+		delete(m.sessions, s.name)
+	}
+	e.sess = nil
+}
+
+// removeLocked deletes e entirely.
+func (m *Memory) removeLocked(e *memEntry) {
+	m.detachLocked(e)
+	delete(m.byKey, memKey{token: e.token, appID: e.appID, prov: e.prov, env: e.env})
+}
+
+func (m *Memory) intern(s string) string {
+	if v, ok := m.apps[s]; ok {
+		return v
+	}
+	if len(m.apps) < maxInternedApps {
+		m.apps[s] = s
+	}
+	return s
+}
+
+// Lookup implements [Registry].
+func (m *Memory) Lookup(ctx context.Context, session string) ([]Device, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := ValidateSession(session); err != nil {
+		return nil, err
+	}
+	now := m.now()
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return nil, ErrClosed
+	}
+	s := m.sessions[session]
+	if s == nil {
+		return []Device{}, nil
+	}
+	out := make([]Device, 0, len(s.devs))
+	for _, e := range s.devs {
+		if e.live(now) {
+			out = append(out, e.device())
+		}
+	}
+	return out, nil
+}
+
+// Get implements [Registry].
+func (m *Memory) Get(ctx context.Context, k Key) (Device, error) {
+	if err := ctx.Err(); err != nil {
+		return Device{}, err
+	}
+	if err := ValidateKey(k); err != nil {
+		return Device{}, err
+	}
+	now := m.now()
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return Device{}, ErrClosed
+	}
+	e := m.byKey[toMemKey(k)]
+	if e == nil || !e.live(now) {
+		return Device{}, notFound(k)
+	}
+	return e.device(), nil
+}
+
+func notFound(k Key) error {
+	return fmt.Errorf("%w: %s token %s", ErrNotFound, k.Provider, pushwire.Redact(k.Token))
+}
+
+// Unregister implements [Registry].
+func (m *Memory) Unregister(ctx context.Context, k Key) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := ValidateKey(k); err != nil {
+		return err
+	}
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	e := m.byKey[toMemKey(k)]
+	if e == nil {
+		return notFound(k)
+	}
+	m.removeLocked(e)
+	if !e.live(now) {
+		return notFound(k)
+	}
+	return nil
+}
+
+// RemoveSession implements [Registry].
+func (m *Memory) RemoveSession(ctx context.Context, session string) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if err := ValidateSession(session); err != nil {
+		return 0, err
+	}
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return 0, ErrClosed
+	}
+	s := m.sessions[session]
+	if s == nil {
+		return 0, nil
+	}
+	n := 0
+	for _, e := range s.devs {
+		if e.live(now) {
+			n++
+		}
+		e.sess = nil
+		delete(m.byKey, memKey{token: e.token, appID: e.appID, prov: e.prov, env: e.env})
+	}
+	delete(m.sessions, session)
+	return n, nil
+}
+
+// Invalidate implements [Registry].
+func (m *Memory) Invalidate(ctx context.Context, k Key, asOf time.Time) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	if err := ValidateKey(k); err != nil {
+		return false, err
+	}
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return false, ErrClosed
+	}
+	e := m.byKey[toMemKey(k)]
+	if e == nil {
+		return false, nil
+	}
+	if !e.live(now) {
+		m.removeLocked(e)
+		return false, nil
+	}
+	if !asOf.IsZero() && e.updated > Truncate(asOf).UnixMicro() {
+		return false, nil
+	}
+	m.removeLocked(e)
+	return true, nil
+}
+
+// Len returns the number of stored bindings, including expired ones the
+// sweeper has not removed yet.
+func (m *Memory) Len() int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return len(m.byKey)
+}
+
+// All returns every live binding, in no particular order. It is meant for
+// tests and tools (it satisfies registrytest.Lister).
+func (m *Memory) All(ctx context.Context) ([]Device, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	now := m.now()
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return nil, ErrClosed
+	}
+	out := make([]Device, 0, len(m.byKey))
+	for _, e := range m.byKey {
+		if e.live(now) {
+			out = append(out, e.device())
+		}
+	}
+	return out, nil
+}
+
+// CheckIntegrity verifies that the key index and the session index agree:
+// every binding is listed in exactly its own session, every session entry has
+// its binding, no session is empty and sessions are ordered. It satisfies
+// registrytest.Checker.
+func (m *Memory) CheckIntegrity(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var errs []error
+	listed := 0
+	for name, s := range m.sessions {
+		if s.name != name {
+			errs = append(errs, fmt.Errorf("session %q stored under %q", s.name, name))
+		}
+		if len(s.devs) == 0 {
+			errs = append(errs, fmt.Errorf("session %q is empty", name))
+		}
+		for i, e := range s.devs {
+			listed++
+			if e.sess != s {
+				errs = append(errs, fmt.Errorf("session %q lists a binding of another session", name))
+			}
+			if m.byKey[memKey{token: e.token, appID: e.appID, prov: e.prov, env: e.env}] != e {
+				errs = append(errs, fmt.Errorf("session %q lists a binding missing from the key index", name))
+			}
+			if i > 0 && s.devs[i-1].updated < e.updated {
+				errs = append(errs, fmt.Errorf("session %q is out of order", name))
+			}
+		}
+	}
+	if listed != len(m.byKey) {
+		errs = append(errs, fmt.Errorf("key index has %d bindings, sessions list %d", len(m.byKey), listed))
+	}
+	return errors.Join(errs...)
+}
+
+// Sweep deletes expired bindings now and reports how many it removed. The
+// background sweeper calls it every Config.SweepInterval.
+func (m *Memory) Sweep() int {
+	const batch = 4096
+	total := 0
+	for {
+		now := m.now()
+		var expired []*memEntry
+		m.mu.RLock()
+		for _, e := range m.byKey {
+			if !e.live(now) {
+				expired = append(expired, e)
+				if len(expired) == batch {
+					break
+				}
+			}
+		}
+		m.mu.RUnlock()
+		if len(expired) == 0 {
+			return total
+		}
+		m.mu.Lock()
+		for _, e := range expired {
+			// Re-check: the binding may have been re-registered or removed.
+			if e.sess != nil && !e.live(now) {
+				m.removeLocked(e)
+				total++
+			}
+		}
+		m.mu.Unlock()
+		if len(expired) < batch {
+			return total
+		}
+	}
+}
+
+func (m *Memory) sweeper(every time.Duration) {
+	defer close(m.done)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-t.C:
+			if n := m.Sweep(); n > 0 {
+				m.cfg.Logger.Debug("registry: swept expired bindings", "count", n)
+			}
+		}
+	}
+}
+
+// Close stops the sweeper and makes further operations return ErrClosed.
+func (m *Memory) Close() error {
+	m.closeOnce.Do(func() {
+		m.mu.Lock()
+		m.closed = true
+		m.mu.Unlock()
+		close(m.stop)
+		<-m.done
+	})
+	return nil
+}

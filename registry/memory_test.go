@@ -1,0 +1,154 @@
+package registry_test
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/pushwire/pushwire"
+	"github.com/pushwire/pushwire/registry"
+	"github.com/pushwire/pushwire/registry/registrytest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func newMemory(t *testing.T, cfg registry.Config) registry.Registry {
+	m, err := registry.NewMemory(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, m.CheckIntegrity(context.Background())); m.Close() })
+	return m
+}
+
+func TestMemoryConformance(t *testing.T) {
+	registrytest.Run(t, newMemory)
+}
+
+func TestMemorySweeper(t *testing.T) {
+	clk := registrytest.NewClock(time.Now())
+	m, err := registry.NewMemory(registry.Config{Now: clk.Now, TTL: time.Minute, SweepInterval: time.Millisecond})
+	require.NoError(t, err)
+	defer m.Close()
+	ctx := context.Background()
+	for _, tok := range []string{"a1", "a2", "a3"} {
+		_, err := m.Register(ctx, registry.Device{Session: "s", Provider: pushwire.ProviderLPNS, Token: tok})
+		require.NoError(t, err)
+	}
+	clk.Advance(30 * time.Second)
+	_, err = m.Register(ctx, registry.Device{Session: "s", Provider: pushwire.ProviderLPNS, Token: "b"})
+	require.NoError(t, err)
+	require.Equal(t, 4, m.Len())
+	clk.Advance(31 * time.Second)
+	// The background sweeper removes the three expired bindings.
+	require.Eventually(t, func() bool { return m.Len() == 1 }, 10*time.Second, time.Millisecond)
+	require.NoError(t, m.CheckIntegrity(ctx))
+	list, err := m.Lookup(ctx, "s")
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	assert.Equal(t, "b", list[0].Token)
+}
+
+func TestMemorySweepBatches(t *testing.T) {
+	clk := registrytest.NewClock(time.Now())
+	m, err := registry.NewMemory(registry.Config{Now: clk.Now, TTL: time.Minute, SweepInterval: -1, MaxDevicesPerSession: -1})
+	require.NoError(t, err)
+	defer m.Close()
+	ctx := context.Background()
+	const n = 5000 // more than one sweep batch
+	for i := range n {
+		_, err := m.Register(ctx, registry.Device{Session: "s" + string(rune('a'+i%7)), Provider: pushwire.ProviderFCM, Token: "t" + strconv.Itoa(i)})
+		require.NoError(t, err)
+	}
+	assert.Zero(t, m.Sweep(), "nothing expired yet")
+	clk.Advance(2 * time.Minute)
+	assert.Equal(t, n, m.Sweep())
+	assert.Zero(t, m.Len())
+	require.NoError(t, m.CheckIntegrity(ctx))
+}
+
+func TestValidationErrorMessage(t *testing.T) {
+	err := registry.ValidateDevice(registry.Device{Session: "s", Provider: "fcm", Token: "secret-token\n"})
+	require.Error(t, err)
+	var ve *registry.ValidationError
+	require.True(t, errors.As(err, &ve))
+	assert.Equal(t, registry.ErrBadToken, ve.Sentinel)
+	assert.NotContains(t, err.Error(), "secret-token")
+	assert.Contains(t, err.Error(), "bad token")
+}
+
+func TestConfigWithDefaults(t *testing.T) {
+	c := registry.Config{}.WithDefaults()
+	assert.Equal(t, 16, c.MaxDevicesPerSession)
+	assert.Equal(t, 30*24*time.Hour, c.TTL)
+	assert.Equal(t, time.Minute, c.SweepInterval)
+	assert.NotNil(t, c.Now)
+	assert.NotNil(t, c.Logger)
+	c = registry.Config{MaxDevicesPerSession: -1, TTL: -1, SweepInterval: -1}.WithDefaults()
+	assert.Equal(t, -1, c.MaxDevicesPerSession)
+	assert.Equal(t, time.Duration(-1), c.TTL)
+}
+
+func TestTruncate(t *testing.T) {
+	loc := time.FixedZone("x", 3600)
+	in := time.Date(2025, 1, 2, 3, 4, 5, 123456789, loc)
+	got := registry.Truncate(in)
+	assert.Equal(t, time.UTC, got.Location())
+	assert.Equal(t, 123456000, got.Nanosecond())
+	assert.True(t, registry.Truncate(time.Time{}).IsZero())
+}
+
+// FuzzRegister feeds arbitrary fields to Register: it either rejects them
+// with ErrInvalid and stores nothing, or stores them faithfully.
+func FuzzRegister(f *testing.F) {
+	f.Add("session", "fcm", "token", "app", "", "k", "v")
+	f.Add("", "apns", "0123abcd", "com.example", "sandbox", "", "")
+	f.Add("s", "lpns", "a\x00b", "", "production", "k", "v\n")
+	f.Add("s\xff", "FCM", "", "\x1b", "dev", "ü", "📱")
+	m, err := registry.NewMemory(registry.Config{SweepInterval: -1, MaxDevicesPerSession: -1})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer m.Close()
+	ctx := context.Background()
+	f.Fuzz(func(t *testing.T, session, provider, token, app, env, lk, lv string) {
+		d := registry.Device{Session: session, Provider: pushwire.Provider(provider), Token: token, AppID: app, Environment: env}
+		if lk != "" || lv != "" {
+			d.Labels = map[string]string{lk: lv}
+		}
+		got, err := m.Register(ctx, d)
+		if err != nil {
+			if !errors.Is(err, registry.ErrInvalid) {
+				t.Fatalf("unexpected error class: %v", err)
+			}
+			if len(token) > 6 && utf8.ValidString(token) && strings.Contains(err.Error(), token) {
+				t.Fatalf("error leaks the token: %v", err)
+			}
+			if registry.ValidateKey(d.Key()) == nil {
+				if _, gerr := m.Get(ctx, d.Key()); !errors.Is(gerr, registry.ErrNotFound) {
+					t.Fatalf("invalid device stored: %v", gerr)
+				}
+			}
+			return
+		}
+		if got.Key() != d.Key() || got.Session != session {
+			t.Fatalf("stored %+v for %+v", got, d)
+		}
+		back, err := m.Get(ctx, d.Key())
+		if err != nil || back.Session != session || back.Token != token {
+			t.Fatalf("get after register: %+v, %v", back, err)
+		}
+		if err := m.Unregister(ctx, d.Key()); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.CheckIntegrity(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
