@@ -1,0 +1,34 @@
+// Package hmacverify authenticates Avaya Experience Platform (AXP) push
+// notification callbacks.
+//
+// AXP POSTs a JSON event such as
+//
+//	{"eventId": "…", "conversationId": "…", "customerId": "…",
+//	 "sessionId": "…", "eventDate": "2024-03-18T11:00:24.481Z"}
+//
+// to the connector's callback URL, with the header X-hmac set to the
+// lower-case hex HMAC-SHA256 of eventId immediately followed by sessionId,
+// keyed with the secret configured in AXP.
+//
+// [Sign] and [Verify] compute and check that signature; Verify does not
+// allocate and compares in constant time. A [Verifier] checks whole requests:
+// it reads the body with a size limit, parses the event, accepts any of
+// several secrets (rotation) and optionally rejects stale and replayed events.
+// [Verifier.Middleware] wraps the callback handler and answers rejected
+// requests itself with a small JSON error:
+//
+//	413 body larger than Config.MaxBodyBytes             ErrTooLarge
+//	400 malformed JSON, missing eventId or sessionId     ErrMalformed
+//	401 missing or wrong X-hmac                          ErrMissingSignature, ErrInvalidSignature
+//	401 eventDate outside ±Config.ReplayWindow           ErrStale
+//	409 eventId already seen within the window           ErrReplay
+//	503 the seen-set or secret source failed             ErrUnavailable
+//	500 misconfiguration (an empty secret)               ErrConfiguration
+//
+// Note that the signature covers eventId and sessionId only: eventDate,
+// conversationId and customerId are not authenticated by AXP. Replay
+// protection therefore rests on the seen-set, which remembers each eventId for
+// Config.Remember (twice the window by default).
+//
+// The package depends on the standard library only.
+package hmacverify

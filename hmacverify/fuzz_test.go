@@ -1,0 +1,119 @@
+package hmacverify_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pushwire/pushwire/hmacverify"
+)
+
+func FuzzVerify(f *testing.F) {
+	f.Add([]byte("secret"), testEventID, testSessionID, hmacverify.Sign([]byte("secret"), testEventID, testSessionID))
+	f.Add([]byte("secret"), "", "", "")
+	f.Add([]byte{}, "e", "s", strings.Repeat("A", 64))
+	f.Add(bytes.Repeat([]byte{1}, 200), strings.Repeat("e", 130), "s", strings.Repeat("g", 64))
+	f.Fuzz(func(t *testing.T, secret []byte, eventID, sessionID, sig string) {
+		err := hmacverify.Verify(secret, eventID, sessionID, sig)
+		good := hmacverify.Sign(secret, eventID, sessionID)
+		if len(secret) == 0 {
+			if err != hmacverify.ErrNoSecret || good != "" {
+				t.Fatalf("empty secret: Verify = %v, Sign = %q", err, good)
+			}
+			return
+		}
+		if (err == nil) != (strings.ToLower(sig) == good) {
+			t.Fatalf("Verify(%q) = %v; signature is %s", sig, err, good)
+		}
+		if err := hmacverify.Verify(secret, eventID, sessionID, good); err != nil {
+			t.Fatalf("own signature rejected: %v", err)
+		}
+		if err := hmacverify.Verify(secret, eventID, sessionID, strings.ToUpper(good)); err != nil {
+			t.Fatalf("upper-case signature rejected: %v", err)
+		}
+	})
+}
+
+func FuzzParseEvent(f *testing.F) {
+	f.Add([]byte(eventBody(testEventID, testSessionID, testNow)))
+	f.Add([]byte(`{"eventId":"a","sessionId":"b","eventDate":null,"x":[1,{"y":2}]}`))
+	f.Add([]byte(`{"eventId":"a","eventId":"b","sessionId":"c"}`))
+	f.Add([]byte(`{"eventId":"\u00e9\ud83d\ude00","sessionId":"b"} `))
+	f.Add([]byte(`{"EVENTID":"a","sessionId":"b"}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		ev, err := hmacverify.ParseEvent(body)
+		if err != nil {
+			return
+		}
+		if ev.EventID == "" || ev.SessionID == "" {
+			t.Fatalf("accepted an event without ids: %+v", ev)
+		}
+		// Re-encoding the parsed event and parsing it again gives it back.
+		m := map[string]string{"eventId": ev.EventID, "sessionId": ev.SessionID,
+			"conversationId": ev.ConversationID, "customerId": ev.CustomerID}
+		if !ev.EventDate.IsZero() {
+			m["eventDate"] = ev.EventDate.Format(time.RFC3339Nano)
+		}
+		again, _ := json.Marshal(m)
+		ev2, err := hmacverify.ParseEvent(again)
+		if err != nil {
+			t.Fatalf("re-encoded event rejected: %v", err)
+		}
+		if ev2.EventID != ev.EventID || ev2.SessionID != ev.SessionID || ev2.ConversationID != ev.ConversationID ||
+			ev2.CustomerID != ev.CustomerID || !ev2.EventDate.Equal(ev.EventDate) {
+			t.Fatalf("round trip changed the event: %+v != %+v", ev2, ev)
+		}
+	})
+}
+
+func FuzzVerifyRequest(f *testing.F) {
+	secret := []byte("fuzz-secret")
+	good := eventBody(testEventID, testSessionID, testNow)
+	f.Add([]byte(good), hmacverify.Sign(secret, testEventID, testSessionID))
+	f.Add([]byte(good), "")
+	f.Add([]byte(`{"eventId":"e","sessionId":"s"}`), hmacverify.Sign(secret, "e", "s"))
+	f.Add([]byte(`{"eventId":"e","sessionId":"s"`), hmacverify.Sign(secret, "e", "s"))
+	f.Add(bytes.Repeat([]byte("x"), 300), strings.Repeat("0", 64))
+	v, err := hmacverify.NewVerifier(hmacverify.Config{
+		Secrets:      hmacverify.StaticSecrets{secret, []byte("old")},
+		MaxBodyBytes: 256,
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, body []byte, sig string) {
+		req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
+		req.Header.Set("X-hmac", sig)
+		ev, got, err := v.VerifyRequest(req)
+		status := hmacverify.StatusCode(err)
+		if status == http.StatusInternalServerError || status == http.StatusServiceUnavailable {
+			t.Fatalf("client input caused a server error: %v", err)
+		}
+		if len(body) > 256 {
+			if status != http.StatusRequestEntityTooLarge {
+				t.Fatalf("oversized body: %v", err)
+			}
+			return
+		}
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(got, body) {
+			t.Fatal("returned body differs from the request body")
+		}
+		rest, _ := io.ReadAll(req.Body)
+		if !bytes.Equal(rest, body) {
+			t.Fatal("body not restored")
+		}
+		if hmacverify.Verify(secret, ev.EventID, ev.SessionID, sig) != nil &&
+			hmacverify.Verify([]byte("old"), ev.EventID, ev.SessionID, sig) != nil {
+			t.Fatalf("accepted a signature that no secret produces: %+v %q", ev, sig)
+		}
+	})
+}

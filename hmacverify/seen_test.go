@@ -1,0 +1,100 @@
+package hmacverify_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pushwire/pushwire/hmacverify"
+)
+
+func TestMemorySeenSet(t *testing.T) {
+	ctx := context.Background()
+	now := testNow
+	s, err := hmacverify.NewMemorySeenSet(hmacverify.MemorySeenConfig{Capacity: 3, Now: func() time.Time { return now }})
+	require.NoError(t, err)
+
+	seen := func(id string, ttl time.Duration) bool {
+		t.Helper()
+		already, err := s.Seen(ctx, id, now.Add(ttl))
+		require.NoError(t, err)
+		return already
+	}
+	assert.False(t, seen("a", time.Minute))
+	assert.True(t, seen("a", time.Minute))
+	assert.False(t, seen("b", 2*time.Minute))
+	assert.False(t, seen("c", 3*time.Minute))
+	assert.Equal(t, 3, s.Len())
+
+	// Full: adding d forgets a, the id closest to expiry.
+	assert.False(t, seen("d", 4*time.Minute))
+	assert.Equal(t, 3, s.Len())
+	assert.EqualValues(t, 1, s.Evicted())
+	assert.True(t, seen("b", time.Minute))
+	assert.False(t, seen("a", time.Minute), "a was evicted")
+	assert.EqualValues(t, 2, s.Evicted())
+
+	// Expiry: past b's and c's horizons they are forgotten without eviction.
+	now = now.Add(3*time.Minute + time.Second)
+	assert.False(t, seen("b", time.Minute))
+	assert.False(t, seen("c", time.Minute))
+	assert.True(t, seen("d", time.Minute))
+	assert.EqualValues(t, 2, s.Evicted())
+
+	// An id whose horizon has already passed is not remembered.
+	assert.False(t, seen("e", -time.Second))
+	assert.False(t, seen("e", -time.Second))
+}
+
+func TestMemorySeenSetLongIDs(t *testing.T) {
+	s, err := hmacverify.NewMemorySeenSet(hmacverify.MemorySeenConfig{})
+	require.NoError(t, err)
+	long := strings.Repeat("x", 64<<10)
+	until := time.Now().Add(time.Hour)
+	already, err := s.Seen(context.Background(), long, until)
+	require.NoError(t, err)
+	assert.False(t, already)
+	already, err = s.Seen(context.Background(), long[:len(long)-1]+"y", until)
+	require.NoError(t, err)
+	assert.False(t, already, "ids differing in the last byte are distinct")
+	already, err = s.Seen(context.Background(), long, until)
+	require.NoError(t, err)
+	assert.True(t, already)
+}
+
+func TestMemorySeenSetConcurrent(t *testing.T) {
+	s, err := hmacverify.NewMemorySeenSet(hmacverify.MemorySeenConfig{Capacity: 1000})
+	require.NoError(t, err)
+	until := time.Now().Add(time.Hour)
+	const workers, ids = 8, 50
+	var firsts atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < ids; i++ {
+				already, err := s.Seen(context.Background(), fmt.Sprint("id-", i), until)
+				assert.NoError(t, err)
+				if !already {
+					firsts.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	assert.EqualValues(t, ids, firsts.Load(), "each id is new exactly once")
+	assert.Equal(t, ids, s.Len())
+}
+
+func TestNewMemorySeenSetConfig(t *testing.T) {
+	_, err := hmacverify.NewMemorySeenSet(hmacverify.MemorySeenConfig{Capacity: -1})
+	assert.ErrorIs(t, err, hmacverify.ErrConfiguration)
+}
