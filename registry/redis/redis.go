@@ -1,0 +1,464 @@
+// Package redis is a registry.Registry backed by Redis (7.0 or later, standalone
+// or Sentinel; not Cluster) through github.com/redis/go-redis/v9.
+//
+// Each binding is one hash key with native expiry (PEXPIREAT), and each
+// session has a sorted-set index of its bindings scored by UpdatedAt. The
+// binding hash records its session, which is how a token that moves finds the
+// index it leaves. Every operation is one Lua script (EVALSHA), so it is
+// atomic and takes one round trip; instances racing on the same token can
+// never leave an index entry without its binding. Index entries whose binding
+// has expired are removed lazily by the next operation on the session, and an
+// index key expires with its longest-lived binding.
+//
+// Expiry decisions use Config.Now (the client's clock), as in every backend;
+// the native key expiry only frees memory. Keep the clocks of instances
+// sharing a Redis reasonably in sync.
+package redis
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/pushwire/pushwire"
+	"github.com/pushwire/pushwire/registry"
+)
+
+// DefaultKeyPrefix is the key prefix used when Config.KeyPrefix is empty.
+const DefaultKeyPrefix = "pushwire:registry:"
+
+// Config configures a Redis registry.
+type Config struct {
+	// Config holds the backend-independent settings (cap, TTL, clock, logger).
+	// SweepInterval is unused: Redis expires keys natively.
+	registry.Config
+	// URL is a redis:// or rediss:// URL; used when Client is nil.
+	URL string
+	// Client is an existing client to use instead of URL. The registry does
+	// not close it.
+	Client goredis.UniversalClient
+	// KeyPrefix is prepended to every key; default DefaultKeyPrefix. Use
+	// distinct prefixes to keep several registries in one database.
+	KeyPrefix string
+}
+
+// Registry is a registry.Registry stored in Redis. It is safe for concurrent
+// use, also by several processes sharing one Redis.
+type Registry struct {
+	cfg    registry.Config
+	client goredis.UniversalClient
+	owned  bool
+	prefix string
+	closed atomic.Bool
+
+	register, lookup, unregister, invalidate, removeSession *goredis.Script
+}
+
+var _ registry.Registry = (*Registry)(nil)
+
+// Open connects to the Redis at url (redis://host:port/db) and returns a
+// registry using the default key prefix.
+func Open(ctx context.Context, url string, cfg registry.Config) (*Registry, error) {
+	return New(ctx, Config{Config: cfg, URL: url})
+}
+
+// New returns a registry configured by cfg. It pings the server and loads
+// the scripts.
+func New(ctx context.Context, cfg Config) (*Registry, error) {
+	r := &Registry{
+		cfg:           cfg.Config.WithDefaults(),
+		client:        cfg.Client,
+		prefix:        cfg.KeyPrefix,
+		register:      goredis.NewScript(registerScript),
+		lookup:        goredis.NewScript(lookupScript),
+		unregister:    goredis.NewScript(unregisterScript),
+		invalidate:    goredis.NewScript(invalidateScript),
+		removeSession: goredis.NewScript(removeSessionScript),
+	}
+	if r.prefix == "" {
+		r.prefix = DefaultKeyPrefix
+	}
+	if r.client == nil {
+		if cfg.URL == "" {
+			return nil, fmt.Errorf("registry/redis: %w: URL or Client is required", pushwire.ErrConfiguration)
+		}
+		opt, err := goredis.ParseURL(cfg.URL)
+		if err != nil {
+			return nil, fmt.Errorf("registry/redis: %w: bad url: %v", pushwire.ErrConfiguration, redactURLError(err, cfg.URL))
+		}
+		r.client = goredis.NewClient(opt)
+		r.owned = true
+	}
+	for _, s := range []*goredis.Script{r.register, r.lookup, r.unregister, r.invalidate, r.removeSession} {
+		if err := s.Load(ctx, r.client).Err(); err != nil {
+			if r.owned {
+				_ = r.client.Close()
+			}
+			return nil, fmt.Errorf("registry/redis: connect: %w", err)
+		}
+	}
+	return r, nil
+}
+
+func redactURLError(err error, url string) string {
+	return strings.ReplaceAll(err.Error(), url, "<url>")
+}
+
+// Client returns the underlying client.
+func (r *Registry) Client() goredis.UniversalClient { return r.client }
+
+// Prefix returns the key prefix.
+func (r *Registry) Prefix() string { return r.prefix }
+
+// BindingID returns the member name of k in session indexes; the binding's
+// hash key is Prefix()+"b:"+BindingID(k). Fields are separated so that no two
+// keys share an id: provider and environment come from fixed sets and the app
+// id is length-prefixed.
+func BindingID(k registry.Key) string {
+	return string(k.Provider) + "|" + k.Environment + "|" + strconv.Itoa(len(k.AppID)) + ":" + k.AppID + "|" + k.Token
+}
+
+func (r *Registry) bindingKey(id string) string      { return r.prefix + "b:" + id }
+func (r *Registry) sessionKey(session string) string { return r.prefix + "s:" + session }
+
+func (r *Registry) check(ctx context.Context) error {
+	if r.closed.Load() {
+		return registry.ErrClosed
+	}
+	return ctx.Err()
+}
+
+func (r *Registry) wrap(op string, err error) error {
+	if r.closed.Load() && errors.Is(err, goredis.ErrClosed) {
+		return registry.ErrClosed
+	}
+	return fmt.Errorf("registry/redis: %s: %w", op, err)
+}
+
+func micros(t time.Time) string {
+	if t.IsZero() {
+		return "0"
+	}
+	return strconv.FormatInt(t.UnixMicro(), 10)
+}
+
+func fromMicros(s string) (time.Time, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("bad timestamp %q", s)
+	}
+	if n == 0 {
+		return time.Time{}, nil
+	}
+	return time.UnixMicro(n).UTC(), nil
+}
+
+// Register implements registry.Registry. One EVALSHA.
+func (r *Registry) Register(ctx context.Context, d registry.Device) (registry.Device, error) {
+	if err := r.check(ctx); err != nil {
+		return registry.Device{}, err
+	}
+	now := r.cfg.Clock()
+	d, err := r.cfg.Prepare(d, now)
+	if err != nil {
+		return registry.Device{}, err
+	}
+	labels := ""
+	if d.Labels != nil {
+		b, err := json.Marshal(d.Labels)
+		if err != nil {
+			return registry.Device{}, r.wrap("encode labels", err)
+		}
+		labels = string(b)
+	}
+	pexpireAt := "0"
+	if !d.ExpiresAt.IsZero() {
+		// Round up to the next millisecond so the key never outlives its
+		// logical expiry by less than zero.
+		ms := (d.ExpiresAt.UnixMicro() + 999) / 1000
+		pexpireAt = strconv.FormatInt(ms, 10)
+	}
+	id := BindingID(d.Key())
+	created, err := r.register.Run(ctx, r.client,
+		[]string{r.bindingKey(id), r.sessionKey(d.Session)},
+		r.prefix, id, d.Session, micros(now), micros(d.ExpiresAt), pexpireAt,
+		r.cfg.MaxDevicesPerSession, labels, string(d.Provider), d.AppID, d.Environment, d.Token,
+	).Text()
+	if err != nil {
+		return registry.Device{}, r.wrap("register", err)
+	}
+	if d.CreatedAt, err = fromMicros(created); err != nil {
+		return registry.Device{}, r.wrap("register", err)
+	}
+	return d, nil
+}
+
+// deviceFields is the order of the hash fields the scripts return.
+const nFields = 9 // s p a e t l c u x
+
+func parseDevice(v []interface{}) (registry.Device, error) {
+	if len(v) != nFields {
+		return registry.Device{}, fmt.Errorf("malformed binding (%d fields)", len(v))
+	}
+	str := func(i int) string {
+		s, _ := v[i].(string)
+		return s
+	}
+	d := registry.Device{
+		Session:     str(0),
+		Provider:    pushwire.Provider(str(1)),
+		AppID:       str(2),
+		Environment: str(3),
+		Token:       str(4),
+	}
+	if l := str(5); l != "" {
+		if err := json.Unmarshal([]byte(l), &d.Labels); err != nil {
+			return registry.Device{}, fmt.Errorf("malformed labels: %w", err)
+		}
+	}
+	var err error
+	if d.CreatedAt, err = fromMicros(str(6)); err != nil {
+		return registry.Device{}, err
+	}
+	if d.UpdatedAt, err = fromMicros(str(7)); err != nil {
+		return registry.Device{}, err
+	}
+	if d.ExpiresAt, err = fromMicros(str(8)); err != nil {
+		return registry.Device{}, err
+	}
+	return d, nil
+}
+
+// Lookup implements registry.Registry. One EVALSHA.
+func (r *Registry) Lookup(ctx context.Context, session string) ([]registry.Device, error) {
+	if err := r.check(ctx); err != nil {
+		return nil, err
+	}
+	if err := registry.ValidateSession(session); err != nil {
+		return nil, err
+	}
+	res, err := r.lookup.Run(ctx, r.client, []string{r.sessionKey(session)},
+		r.prefix, session, micros(r.cfg.Clock())).Slice()
+	if err != nil {
+		return nil, r.wrap("lookup", err)
+	}
+	out := make([]registry.Device, 0, len(res)/nFields)
+	for i := 0; i+nFields <= len(res); i += nFields {
+		d, err := parseDevice(res[i : i+nFields])
+		if err != nil {
+			return nil, r.wrap("lookup", err)
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+var hashFields = []string{"s", "p", "a", "e", "t", "l", "c", "u", "x"}
+
+// Get implements registry.Registry. One HMGET.
+func (r *Registry) Get(ctx context.Context, k registry.Key) (registry.Device, error) {
+	if err := r.check(ctx); err != nil {
+		return registry.Device{}, err
+	}
+	if err := registry.ValidateKey(k); err != nil {
+		return registry.Device{}, err
+	}
+	v, err := r.client.HMGet(ctx, r.bindingKey(BindingID(k)), hashFields...).Result()
+	if err != nil {
+		return registry.Device{}, r.wrap("get", err)
+	}
+	if v[0] == nil {
+		return registry.Device{}, notFound(k)
+	}
+	d, err := parseDevice(v)
+	if err != nil {
+		return registry.Device{}, r.wrap("get", err)
+	}
+	if !d.Live(r.cfg.Clock()) {
+		return registry.Device{}, notFound(k)
+	}
+	return d, nil
+}
+
+func notFound(k registry.Key) error {
+	return fmt.Errorf("%w: %s token %s", registry.ErrNotFound, k.Provider, pushwire.Redact(k.Token))
+}
+
+// Unregister implements registry.Registry. One EVALSHA.
+func (r *Registry) Unregister(ctx context.Context, k registry.Key) error {
+	if err := r.check(ctx); err != nil {
+		return err
+	}
+	if err := registry.ValidateKey(k); err != nil {
+		return err
+	}
+	id := BindingID(k)
+	n, err := r.unregister.Run(ctx, r.client, []string{r.bindingKey(id)},
+		r.prefix, id, micros(r.cfg.Clock())).Int()
+	if err != nil {
+		return r.wrap("unregister", err)
+	}
+	if n == 0 {
+		return notFound(k)
+	}
+	return nil
+}
+
+// RemoveSession implements registry.Registry. One EVALSHA.
+func (r *Registry) RemoveSession(ctx context.Context, session string) (int, error) {
+	if err := r.check(ctx); err != nil {
+		return 0, err
+	}
+	if err := registry.ValidateSession(session); err != nil {
+		return 0, err
+	}
+	n, err := r.removeSession.Run(ctx, r.client, []string{r.sessionKey(session)},
+		r.prefix, session, micros(r.cfg.Clock())).Int()
+	if err != nil {
+		return 0, r.wrap("remove session", err)
+	}
+	return n, nil
+}
+
+// Invalidate implements registry.Registry. One EVALSHA.
+func (r *Registry) Invalidate(ctx context.Context, k registry.Key, asOf time.Time) (bool, error) {
+	if err := r.check(ctx); err != nil {
+		return false, err
+	}
+	if err := registry.ValidateKey(k); err != nil {
+		return false, err
+	}
+	id := BindingID(k)
+	as := ""
+	if !asOf.IsZero() {
+		as = micros(registry.Truncate(asOf))
+	}
+	n, err := r.invalidate.Run(ctx, r.client, []string{r.bindingKey(id)},
+		r.prefix, id, micros(r.cfg.Clock()), as).Int()
+	if err != nil {
+		return false, r.wrap("invalidate", err)
+	}
+	return n == 1, nil
+}
+
+// Close closes the client if the registry opened it. It is idempotent.
+func (r *Registry) Close() error {
+	if r.closed.Swap(true) {
+		return nil
+	}
+	if r.owned {
+		return r.client.Close()
+	}
+	return nil
+}
+
+func escapeGlob(s string) string {
+	var b strings.Builder
+	for _, c := range s {
+		switch c {
+		case '*', '?', '[', ']', '\\':
+			b.WriteByte('\\')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+func (r *Registry) scan(ctx context.Context, pattern string, fn func(key string) error) error {
+	iter := r.client.Scan(ctx, 0, escapeGlob(r.prefix)+pattern, 512).Iterator()
+	for iter.Next(ctx) {
+		if err := fn(iter.Val()); err != nil {
+			return err
+		}
+	}
+	return iter.Err()
+}
+
+// All returns every live binding under the prefix, in no particular order.
+// It scans the keyspace: meant for tests and tools, not for hot paths. It
+// satisfies registrytest.Lister.
+func (r *Registry) All(ctx context.Context) ([]registry.Device, error) {
+	if err := r.check(ctx); err != nil {
+		return nil, err
+	}
+	now := r.cfg.Clock()
+	var out []registry.Device
+	err := r.scan(ctx, "b:*", func(key string) error {
+		v, err := r.client.HMGet(ctx, key, hashFields...).Result()
+		if err != nil || v[0] == nil {
+			return err
+		}
+		d, err := parseDevice(v)
+		if err != nil {
+			return err
+		}
+		if d.Live(now) {
+			out = append(out, d)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, r.wrap("all", err)
+	}
+	return out, nil
+}
+
+// CheckIntegrity scans the keys under the prefix and reports every index
+// entry without its binding (or whose binding names another session), and
+// every binding missing from its session's index. Expired bindings count as
+// missing until an operation on their session cleans them up, so call it when
+// nothing has expired. It satisfies registrytest.Checker.
+func (r *Registry) CheckIntegrity(ctx context.Context) error {
+	if err := r.check(ctx); err != nil {
+		return err
+	}
+	var errs []error
+	err := r.scan(ctx, "s:*", func(key string) error {
+		session := strings.TrimPrefix(key, r.prefix+"s:")
+		ids, err := r.client.ZRange(ctx, key, 0, -1).Result()
+		if err != nil {
+			return err
+		}
+		if len(ids) == 0 {
+			errs = append(errs, fmt.Errorf("empty index for session %q", session))
+		}
+		for _, id := range ids {
+			s, err := r.client.HGet(ctx, r.bindingKey(id), "s").Result()
+			switch {
+			case errors.Is(err, goredis.Nil):
+				errs = append(errs, fmt.Errorf("index of session %q lists a binding that does not exist", session))
+			case err != nil:
+				return err
+			case s != session:
+				errs = append(errs, fmt.Errorf("index of session %q lists a binding of session %q", session, s))
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		err = r.scan(ctx, "b:*", func(key string) error {
+			id := strings.TrimPrefix(key, r.prefix+"b:")
+			s, err := r.client.HGet(ctx, key, "s").Result()
+			if err != nil {
+				return err
+			}
+			_, err = r.client.ZScore(ctx, r.sessionKey(s), id).Result()
+			if errors.Is(err, goredis.Nil) {
+				errs = append(errs, fmt.Errorf("a binding of session %q is missing from its index", s))
+				return nil
+			}
+			return err
+		})
+	}
+	if err != nil {
+		return r.wrap("check", err)
+	}
+	return errors.Join(errs...)
+}
