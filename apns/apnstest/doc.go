@@ -1,0 +1,19 @@
+// Package apnstest is a fake Apple Push Notification service for tests: a
+// TLS HTTP/2 server on loopback, started in one line like httptest.
+//
+//	srv := apnstest.NewServer(apnstest.Config{})
+//	defer srv.Close()
+//	client, _ := apns.New(apns.Config{Host: srv.URL, Token: srv.TokenAuth(), RootCAs: srv.CertPool(), Topic: "com.example.app"})
+//
+// The fake checks provider tokens (ES256, known kid, iss = team, iat at most
+// an hour old, not changed more often than every 20 minutes per connection)
+// or TLS client certificates issued by its CA, the request headers, topic
+// against push type, token format and payload size, and answers with APNs'
+// statuses and JSON bodies. Failures can be scripted per device token
+// ([Server.Fail]): any reason, 410 with a timestamp, 429, 5xx, GOAWAY, a
+// dropped or a silent (hung) connection. Accepted notifications are recorded
+// ([Server.Notifications], [Server.WaitForNotifications]).
+//
+// Any HTTP/2 client that follows Apple's documentation works against it: see
+// [Server.Client] for an *http.Client that trusts it.
+package apnstest

@@ -1,0 +1,436 @@
+package apns
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/pushwire/pushwire"
+)
+
+// Client sends notifications to APNs over HTTP/2. It is safe for concurrent
+// use; create one per team/key (or certificate) and share it: a connection
+// binds to the credentials it first used.
+type Client struct {
+	scheme, host string
+	topic        string
+	topicHdrs    map[PushType][]string // default topic per push type
+	rt           http.RoundTripper
+	hc           *http.Client // non-nil when injected
+	tr           *http.Transport
+	tokens       *tokenSource
+	cert         *tls.Certificate
+	sem          chan struct{}
+	retry        RetryPolicy
+	now          func() time.Time
+	log          *slog.Logger
+
+	mu       sync.Mutex // guards inflight, closed
+	inflight int
+	closed   bool
+	drained  chan struct{} // closed when closed and nothing is in flight
+}
+
+// New validates cfg and returns a client. It does not connect: the first
+// push does.
+func New(cfg Config) (*Client, error) {
+	if cfg.Token != nil {
+		t := *cfg.Token // do not modify the caller's value
+		cfg.Token = &t
+	}
+	u, err := cfg.normalize()
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{
+		scheme:    u.Scheme,
+		host:      u.Host,
+		topic:     cfg.Topic,
+		topicHdrs: make(map[PushType][]string, len(pushTypeSuffix)),
+		cert:      cfg.Certificate,
+		sem:       make(chan struct{}, cfg.MaxInFlight),
+		retry:     cfg.Retry,
+		now:       cfg.Now,
+		log:       cfg.Logger,
+		drained:   make(chan struct{}),
+	}
+	if cfg.Topic != "" {
+		for pt := range pushTypeSuffix {
+			c.topicHdrs[pt] = []string{Topic(cfg.Topic, pt)}
+		}
+	}
+	if t := cfg.Token; t != nil {
+		c.tokens = &tokenSource{key: t.Key, keyID: t.KeyID, teamID: t.TeamID, renew: t.Renew, now: cfg.Now}
+	}
+	if cfg.HTTPClient != nil {
+		c.hc = cfg.HTTPClient
+		return c, nil
+	}
+	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: cfg.RootCAs}
+	if cfg.Certificate != nil {
+		tlsConf.Certificates = []tls.Certificate{*cfg.Certificate}
+	}
+	h2 := &http.HTTP2Config{PingTimeout: cfg.PingTimeout}
+	if cfg.PingInterval > 0 {
+		h2.SendPingTimeout = cfg.PingInterval
+	}
+	protos := new(http.Protocols)
+	protos.SetHTTP2(true)
+	c.tr = &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		DialContext:         (&net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:     tlsConf,
+		TLSHandshakeTimeout: cfg.DialTimeout,
+		ForceAttemptHTTP2:   true,
+		IdleConnTimeout:     cfg.IdleConnTimeout,
+		Protocols:           protos,
+		HTTP2:               h2,
+	}
+	c.rt = c.tr
+	return c, nil
+}
+
+// Close stops new pushes (they fail with [ErrClosed]) and closes idle
+// connections; pushes in flight finish first. It is safe to call more than once.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	if !c.closed {
+		c.closed = true
+		if c.inflight == 0 {
+			close(c.drained)
+		}
+	}
+	c.mu.Unlock()
+	<-c.drained
+	if c.tr != nil {
+		c.tr.CloseIdleConnections()
+	}
+	return nil
+}
+
+// begin registers a push; it fails after Close.
+func (c *Client) begin() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
+	c.inflight++
+	return nil
+}
+
+// end unregisters a push.
+func (c *Client) end() {
+	c.mu.Lock()
+	c.inflight--
+	if c.closed && c.inflight == 0 {
+		close(c.drained)
+	}
+	c.mu.Unlock()
+}
+
+// CertificateNotAfter returns when the client certificate expires, and false
+// when the client does not use certificate authentication.
+func (c *Client) CertificateNotAfter() (time.Time, bool) {
+	if c.cert == nil {
+		return time.Time{}, false
+	}
+	t, err := CertificateNotAfter(c.cert)
+	return t, err == nil
+}
+
+// Push sends n and returns APNs' response. On rejection the error is an
+// [*Error] and the response is returned too; on transport failure after the
+// retries the response is nil.
+func (c *Client) Push(ctx context.Context, n *Notification) (*Response, error) {
+	res := new(Response)
+	err := c.push(ctx, n, res)
+	if res.StatusCode == 0 {
+		return nil, err
+	}
+	return res, err
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// Pre-built header values shared by all requests (never modified).
+var (
+	pushTypeHdrs = func() map[PushType][]string {
+		m := make(map[PushType][]string, len(pushTypeSuffix))
+		for pt := range pushTypeSuffix {
+			m[pt] = []string{string(pt)}
+		}
+		return m
+	}()
+	priorityHdrs = map[Priority][]string{
+		PriorityLow: {"1"}, PriorityConserve: {"5"}, PriorityImmediate: {"10"},
+	}
+	expireNowHdr = []string{"0"}
+)
+
+func (c *Client) push(ctx context.Context, n *Notification, res *Response) error {
+	if n == nil {
+		return &Error{Reason: ReasonPayloadEmpty}
+	}
+	if err := c.begin(); err != nil {
+		return err
+	}
+	defer c.end()
+	payload := n.Payload
+	if payload == nil && n.Content != nil {
+		bp := bufPool.Get().(*[]byte)
+		b, err := n.Content.appendJSON((*bp)[:0])
+		if err != nil {
+			bufPool.Put(bp)
+			return &Error{Reason: reasonInvalidPayload, Token: pushwire.Redact(n.DeviceToken), Err: err}
+		}
+		payload = append([]byte(nil), b...)
+		*bp = b
+		bufPool.Put(bp)
+	}
+	pt, topic, prio, err := n.validate(c.topic, payload)
+	if err != nil {
+		return err
+	}
+	h := make(http.Header, 8)
+	if n.Topic == "" {
+		h["apns-topic"] = c.topicHdrs[pt]
+	} else {
+		h["apns-topic"] = []string{topic}
+	}
+	h["apns-push-type"] = pushTypeHdrs[pt]
+	if prio != PriorityDefault {
+		h["apns-priority"] = priorityHdrs[prio]
+	}
+	id := n.ID
+	if id == "" {
+		id = newUUID()
+	}
+	h["apns-id"] = []string{id}
+	if n.ExpireNow {
+		h["apns-expiration"] = expireNowHdr
+	} else if !n.Expiration.IsZero() {
+		h["apns-expiration"] = []string{strconv.FormatInt(n.Expiration.Unix(), 10)}
+	}
+	if n.CollapseID != "" {
+		h["apns-collapse-id"] = []string{n.CollapseID}
+	}
+	path := "/3/device/" + n.DeviceToken
+
+	select {
+	case c.sem <- struct{}{}:
+	case <-ctx.Done():
+		return &Error{APNsID: id, Token: pushwire.Redact(n.DeviceToken), Err: ctx.Err()}
+	}
+	defer func() { <-c.sem }()
+	return c.send(ctx, path, h, payload, id, n.DeviceToken, res)
+}
+
+// send runs the attempts of one push.
+func (c *Client) send(ctx context.Context, path string, h http.Header, payload []byte, id, token string, res *Response) error {
+	renewed := false
+	for attempt := 1; ; attempt++ {
+		var used *bearer
+		if c.tokens != nil {
+			b, err := c.tokens.get()
+			if err != nil {
+				return err
+			}
+			used = b
+			h["authorization"] = b.header
+		}
+		*res = Response{}
+		err := c.attempt(ctx, path, h, payload, id, token, res)
+		if err == nil {
+			return nil
+		}
+		ae, _ := err.(*Error)
+		if ae == nil {
+			return err
+		}
+		if ae.Reason == ReasonExpiredProviderToken && c.tokens != nil && !renewed {
+			renewed = true
+			_, ok, serr := c.tokens.renewExpired(used)
+			if serr != nil {
+				return serr
+			}
+			if ok {
+				c.log.Info("apns: provider token renewed after ExpiredProviderToken")
+				attempt-- // the renewal retry does not count
+				continue
+			}
+			return err
+		}
+		if ae.Class() != pushwire.ErrRetryable || attempt >= c.retry.MaxAttempts || ctx.Err() != nil {
+			return err
+		}
+		d := c.backoff(attempt)
+		if ae.Retry > d {
+			d = ae.Retry
+		}
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
+			return err
+		}
+		c.log.Debug("apns: retrying push", "token", ae.Token, "apns-id", id, "attempt", attempt+1, "delay", d, "err", err)
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		}
+	}
+}
+
+// backoff returns the jittered delay before retry number attempt (1-based).
+func (c *Client) backoff(attempt int) time.Duration {
+	d := c.retry.MinBackoff
+	for i := 1; i < attempt && d < c.retry.MaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, c.retry.MaxBackoff)
+	if d <= 1 {
+		return d
+	}
+	return d/2 + rand.N(d/2)
+}
+
+// bodyReader is a re-readable request body over a payload.
+type bodyReader struct {
+	p   []byte
+	off int
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	if b.off >= len(b.p) {
+		return 0, io.EOF
+	}
+	n := copy(p, b.p[b.off:])
+	b.off += n
+	return n, nil
+}
+
+func (b *bodyReader) Close() error { return nil }
+
+// getBody lets the transport replay the body (after GOAWAY, for example).
+func (b *bodyReader) getBody() (io.ReadCloser, error) { return &bodyReader{p: b.p}, nil }
+
+// attempt does one HTTP/2 request.
+func (c *Client) attempt(ctx context.Context, path string, h http.Header, payload []byte, id, token string, res *Response) error {
+	body := &bodyReader{p: payload}
+	req := (&http.Request{
+		Method:        http.MethodPost,
+		URL:           &url.URL{Scheme: c.scheme, Host: c.host, Path: path},
+		Proto:         "HTTP/2.0",
+		ProtoMajor:    2,
+		Header:        h,
+		Body:          body,
+		GetBody:       body.getBody,
+		ContentLength: int64(len(payload)),
+		Host:          c.host,
+	}).WithContext(ctx)
+	var resp *http.Response
+	var err error
+	if c.hc != nil {
+		resp, err = c.hc.Do(req)
+	} else {
+		resp, err = c.rt.RoundTrip(req)
+	}
+	if err != nil {
+		if ue, ok := err.(*url.Error); ok {
+			err = ue.Err
+		}
+		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+			err = cerr
+		}
+		return &Error{APNsID: id, Token: pushwire.Redact(token), Err: connError{err}}
+	}
+	res.StatusCode = resp.StatusCode
+	res.APNsID = resp.Header.Get("Apns-Id")
+	if res.APNsID == "" {
+		res.APNsID = id
+	}
+	res.UniqueID = resp.Header.Get("Apns-Unique-Id")
+	if resp.ProtoMajor != 2 {
+		resp.Body.Close()
+		return &Error{Status: resp.StatusCode, APNsID: id, Token: pushwire.Redact(token), Err: errNoHTTP2}
+	}
+	if resp.StatusCode == http.StatusOK {
+		var one [1]byte
+		for {
+			if _, rerr := resp.Body.Read(one[:]); rerr != nil {
+				break
+			}
+		}
+		resp.Body.Close()
+		return nil
+	}
+	var eb struct {
+		Reason    string `json:"reason"`
+		Timestamp int64  `json:"timestamp"`
+	}
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	_ = json.Unmarshal(data, &eb)
+	res.Reason = eb.Reason
+	if eb.Timestamp > 0 {
+		res.Timestamp = time.UnixMilli(eb.Timestamp)
+	}
+	e := &Error{
+		Status:    resp.StatusCode,
+		Reason:    eb.Reason,
+		Timestamp: res.Timestamp,
+		APNsID:    res.APNsID,
+		Token:     pushwire.Redact(token),
+	}
+	if ra := resp.Header.Get("Retry-After"); ra != "" {
+		if s, err := strconv.Atoi(ra); err == nil && s > 0 {
+			e.Retry = time.Duration(s) * time.Second
+		}
+	}
+	return e
+}
+
+// connError marks a transport failure; it matches ErrConnection.
+type connError struct{ err error }
+
+func (e connError) Error() string        { return "connection failure: " + e.err.Error() }
+func (e connError) Unwrap() []error      { return []error{ErrConnection, e.err} }
+func (e connError) Is(target error) bool { return target == ErrConnection }
+
+// newUUID returns a random (version 4) UUID.
+func newUUID() string {
+	var b [36]byte
+	formatUUIDRaw(&b, rand.Uint64()&^(0xf<<12)|4<<12, rand.Uint64()) // version 4
+	return string(b[:])
+}
+
+// formatUUIDRaw writes hi and lo as a canonical UUID with the RFC 4122 variant.
+func formatUUIDRaw(b *[36]byte, hi, lo uint64) {
+	lo = lo&^(0x3<<62) | 0x2<<62
+	var raw [16]byte
+	for i := 0; i < 8; i++ {
+		raw[i] = byte(hi >> (56 - 8*i))
+		raw[8+i] = byte(lo >> (56 - 8*i))
+	}
+	j := 0
+	for i, x := range raw {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			b[j] = '-'
+			j++
+		}
+		b[j] = hexDigits[x>>4]
+		b[j+1] = hexDigits[x&0xf]
+		j += 2
+	}
+}

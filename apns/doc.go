@@ -1,0 +1,20 @@
+// Package apns is a client for the Apple Push Notification service (APNs)
+// HTTP/2 provider API.
+//
+// A [Client] is built from a [Config] with [New]. It authenticates with a
+// provider token ([TokenAuth]: an ES256 JWT signed with a .p8 key, cached and
+// renewed inside Apple's 20–60 minute window) or with a TLS client
+// certificate (PEM or PKCS#12, see [LoadCertificatePEM] and [LoadPKCS12]). It
+// speaks HTTP/2 through the standard library's transport with PING health
+// checks, bounds the number of pushes in flight, retries temporary failures
+// idempotently (the same apns-id) and returns a typed [*Error] for every
+// rejection, with an errors.Is sentinel per reason in Apple's table and the
+// pushwire error classes (ErrDeadToken, ErrRetryable, ErrPermanent,
+// ErrConfiguration).
+//
+// [Client.Push] sends a [Notification] with full control over the APNs
+// headers and payload (raw JSON or the typed [Payload] builder).
+// [Client.Send] implements pushwire.Sender for provider-neutral messages.
+//
+// The apnstest sub-package is a fake APNs server for tests.
+package apns

@@ -1,0 +1,273 @@
+package apns
+
+import (
+	"encoding/json"
+	"errors"
+	"math"
+	"slices"
+	"strconv"
+	"unicode/utf8"
+)
+
+// InterruptionLevel is the aps interruption-level.
+type InterruptionLevel string
+
+// Interruption levels.
+const (
+	InterruptionPassive       InterruptionLevel = "passive"
+	InterruptionActive        InterruptionLevel = "active"
+	InterruptionTimeSensitive InterruptionLevel = "time-sensitive"
+	InterruptionCritical      InterruptionLevel = "critical"
+)
+
+// Alert is the aps alert dictionary.
+type Alert struct {
+	Title           string
+	Subtitle        string
+	Body            string
+	LaunchImage     string
+	TitleLocKey     string
+	TitleLocArgs    []string
+	SubtitleLocKey  string
+	SubtitleLocArgs []string
+	LocKey          string
+	LocArgs         []string
+}
+
+// Sound is the aps sound: a named sound, or a critical alert sound with a volume.
+type Sound struct {
+	// Name is the sound file in the app bundle, or "default".
+	Name string
+	// Critical marks a critical alert (needs Apple's entitlement).
+	Critical bool
+	// Volume is the critical alert volume, 0 to 1.
+	Volume float64
+}
+
+// Payload builds an APNs JSON payload: the aps dictionary plus custom
+// top-level keys. The zero value is an empty aps dictionary. A Payload is a
+// plain value; it is not safe for concurrent modification.
+type Payload struct {
+	Alert             *Alert
+	Badge             *int // nil: leave the badge alone; 0 clears it
+	Sound             *Sound
+	ContentAvailable  bool
+	MutableContent    bool
+	ThreadID          string
+	Category          string
+	InterruptionLevel InterruptionLevel
+	RelevanceScore    *float64
+	TargetContentID   string
+	// Custom holds top-level keys outside aps, encoded with encoding/json
+	// (strings, numbers, bools, maps, slices). The key "aps" is not allowed.
+	Custom map[string]any
+}
+
+// Badge returns a pointer to n for Payload.Badge.
+func Badge(n int) *int { return &n }
+
+// errCustomAPS is returned when a custom key would overwrite aps.
+var errCustomAPS = errors.New("apns: custom payload key \"aps\" is reserved")
+
+// MarshalJSON encodes the payload. Keys appear in a fixed order, custom
+// keys sorted, so equal payloads encode to equal bytes.
+func (p *Payload) MarshalJSON() ([]byte, error) {
+	return p.appendJSON(make([]byte, 0, 256))
+}
+
+// appendJSON appends the encoded payload to b.
+func (p *Payload) appendJSON(b []byte) ([]byte, error) {
+	b = append(b, `{"aps":{`...)
+	first := true
+	key := func(k string) {
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = append(b, '"')
+		b = append(b, k...)
+		b = append(b, '"', ':')
+	}
+	if a := p.Alert; a != nil {
+		key("alert")
+		b = a.appendJSON(b)
+	}
+	if p.Badge != nil {
+		key("badge")
+		b = strconv.AppendInt(b, int64(*p.Badge), 10)
+	}
+	if s := p.Sound; s != nil {
+		key("sound")
+		if !s.Critical && s.Volume == 0 {
+			b = appendString(b, s.Name)
+		} else {
+			b = append(b, `{"critical":`...)
+			if s.Critical {
+				b = append(b, '1')
+			} else {
+				b = append(b, '0')
+			}
+			b = append(b, `,"name":`...)
+			b = appendString(b, s.Name)
+			b = append(b, `,"volume":`...)
+			b = appendFloat(b, s.Volume)
+			b = append(b, '}')
+		}
+	}
+	if p.ContentAvailable {
+		key("content-available")
+		b = append(b, '1')
+	}
+	if p.MutableContent {
+		key("mutable-content")
+		b = append(b, '1')
+	}
+	if p.ThreadID != "" {
+		key("thread-id")
+		b = appendString(b, p.ThreadID)
+	}
+	if p.Category != "" {
+		key("category")
+		b = appendString(b, p.Category)
+	}
+	if p.InterruptionLevel != "" {
+		key("interruption-level")
+		b = appendString(b, string(p.InterruptionLevel))
+	}
+	if p.RelevanceScore != nil {
+		key("relevance-score")
+		b = appendFloat(b, *p.RelevanceScore)
+	}
+	if p.TargetContentID != "" {
+		key("target-content-id")
+		b = appendString(b, p.TargetContentID)
+	}
+	b = append(b, '}')
+	if len(p.Custom) > 0 {
+		keys := make([]string, 0, len(p.Custom))
+		for k := range p.Custom {
+			if k == "aps" {
+				return nil, errCustomAPS
+			}
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			v, err := json.Marshal(p.Custom[k])
+			if err != nil {
+				return nil, err
+			}
+			b = append(b, ',')
+			b = appendString(b, k)
+			b = append(b, ':')
+			b = append(b, v...)
+		}
+	}
+	return append(b, '}'), nil
+}
+
+func (a *Alert) appendJSON(b []byte) []byte {
+	b = append(b, '{')
+	first := true
+	str := func(k, v string) {
+		if v == "" {
+			return
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = append(b, '"')
+		b = append(b, k...)
+		b = append(b, '"', ':')
+		b = appendString(b, v)
+	}
+	list := func(k string, v []string) {
+		if v == nil {
+			return
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = append(b, '"')
+		b = append(b, k...)
+		b = append(b, `":[`...)
+		for i, s := range v {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, s)
+		}
+		b = append(b, ']')
+	}
+	str("title", a.Title)
+	str("subtitle", a.Subtitle)
+	str("body", a.Body)
+	str("launch-image", a.LaunchImage)
+	str("title-loc-key", a.TitleLocKey)
+	list("title-loc-args", a.TitleLocArgs)
+	str("subtitle-loc-key", a.SubtitleLocKey)
+	list("subtitle-loc-args", a.SubtitleLocArgs)
+	str("loc-key", a.LocKey)
+	list("loc-args", a.LocArgs)
+	return append(b, '}')
+}
+
+func appendFloat(b []byte, f float64) []byte {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return append(b, '0')
+	}
+	return strconv.AppendFloat(b, f, 'g', -1, 64)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
