@@ -1,0 +1,239 @@
+package fcm
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/pushwire/pushwire"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/google"
+)
+
+// Scope is the OAuth2 scope for sending FCM messages.
+const Scope = "https://www.googleapis.com/auth/firebase.messaging"
+
+// DefaultEndpoint is the FCM API host.
+const DefaultEndpoint = "https://fcm.googleapis.com"
+
+// DefaultMaxConcurrency is the default limit of concurrent requests per client.
+const DefaultMaxConcurrency = 100
+
+// Config configures a [Client]. Give either CredentialsJSON, or TokenSource
+// and ProjectID.
+type Config struct {
+	// CredentialsJSON is a service-account key file's content. Its
+	// token_uri is where access tokens are fetched from, its project_id
+	// is the default ProjectID.
+	CredentialsJSON []byte
+	// TokenSource supplies access tokens when CredentialsJSON is empty. It
+	// is wrapped in oauth2.ReuseTokenSource, so tokens are cached.
+	TokenSource oauth2.TokenSource
+	// ProjectID is the Firebase project; required with TokenSource,
+	// overrides the project_id of CredentialsJSON.
+	ProjectID string
+	// Endpoint is the base URL of the FCM API; default [DefaultEndpoint].
+	Endpoint string
+	// HTTPClient sends requests and fetches tokens. Default: a client with
+	// one shared transport (HTTP/2 over TLS, keep-alive pool sized to
+	// MaxConcurrency) that Close releases.
+	HTTPClient *http.Client
+	// MaxConcurrency bounds the requests in flight across all sends of
+	// the client; default [DefaultMaxConcurrency].
+	MaxConcurrency int
+	// Retry is the retry policy; the zero value retries UNAVAILABLE,
+	// INTERNAL and network errors up to 3 attempts.
+	Retry RetryPolicy
+	// Logger receives debug logs (retries); default discards.
+	Logger *slog.Logger
+	// Now returns the current time (to evaluate Retry-After dates);
+	// default time.Now.
+	Now func() time.Time
+}
+
+// RetryPolicy says when and how long to wait before retrying a failed send.
+// Delays grow exponentially with full jitter (a random delay between 0 and
+// min(MaxDelay, BaseDelay·2^(n-1)) before retry n), are never shorter than
+// the server's Retry-After, and a wait that would pass the context deadline
+// is not started: the last error is returned instead. Permanent errors are
+// never retried.
+type RetryPolicy struct {
+	// MaxAttempts is the total number of requests per message, including
+	// the first; 0 means 3, 1 disables retries.
+	MaxAttempts int
+	// BaseDelay is the backoff unit; default 500ms.
+	BaseDelay time.Duration
+	// MaxDelay caps a backoff delay; default 60s. A Retry-After longer than
+	// MaxDelay is not waited for: the error is returned so the caller can
+	// reschedule.
+	MaxDelay time.Duration
+	// RetryQuota makes the client wait out QUOTA_EXCEEDED and bare 429
+	// answers (for their Retry-After, one minute when absent) instead of
+	// returning them to the caller.
+	RetryQuota bool
+	// Sleep waits for d or until ctx is done (returning ctx.Err()). Tests
+	// replace it; default uses a timer.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+func (p RetryPolicy) withDefaults() RetryPolicy {
+	if p.MaxAttempts <= 0 {
+		p.MaxAttempts = 3
+	}
+	if p.BaseDelay <= 0 {
+		p.BaseDelay = 500 * time.Millisecond
+	}
+	if p.MaxDelay <= 0 {
+		p.MaxDelay = 60 * time.Second
+	}
+	if p.MaxDelay < p.BaseDelay {
+		p.MaxDelay = p.BaseDelay
+	}
+	if p.Sleep == nil {
+		p.Sleep = sleep
+	}
+	return p
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// ErrConfig is matched (errors.Is) by every error New returns for an
+// invalid Config.
+var ErrConfig = errors.New("fcm: invalid config")
+
+func configError(msg string, err error) error {
+	if err != nil {
+		return &configErr{msg: msg, err: err}
+	}
+	return &configErr{msg: msg}
+}
+
+type configErr struct {
+	msg string
+	err error
+}
+
+func (e *configErr) Error() string {
+	if e.err != nil {
+		return "fcm: invalid config: " + e.msg + ": " + e.err.Error()
+	}
+	return "fcm: invalid config: " + e.msg
+}
+func (e *configErr) Unwrap() error { return e.err }
+func (e *configErr) Is(target error) bool {
+	return target == ErrConfig || target == pushwire.ErrConfiguration || target == pushwire.ErrPermanent
+}
+
+// New validates cfg and returns a client. ctx is used only while New runs
+// (token fetches later use the client's HTTPClient, without ctx's deadline).
+// New does not contact FCM; a token is fetched on the first send.
+func New(ctx context.Context, cfg Config) (*Client, error) {
+	c := &Client{
+		log: cfg.Logger,
+		now: cfg.Now,
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if cfg.MaxConcurrency < 0 {
+		return nil, configError("MaxConcurrency must not be negative", nil)
+	}
+	if cfg.MaxConcurrency == 0 {
+		cfg.MaxConcurrency = DefaultMaxConcurrency
+	}
+	c.sem = make(chan struct{}, cfg.MaxConcurrency)
+	c.done = make(chan struct{})
+	c.retry = cfg.Retry.withDefaults()
+
+	c.hc = cfg.HTTPClient
+	if c.hc == nil {
+		c.transport = newTransport(cfg.MaxConcurrency)
+		c.hc = &http.Client{Transport: c.transport}
+	}
+
+	project := cfg.ProjectID
+	switch {
+	case len(cfg.CredentialsJSON) > 0 && cfg.TokenSource != nil:
+		return nil, configError("set either CredentialsJSON or TokenSource, not both", nil)
+	case len(cfg.CredentialsJSON) > 0:
+		// Token fetches must outlive ctx and use the injected client.
+		tctx := context.WithValue(context.WithoutCancel(ctx), oauth2.HTTPClient, c.hc)
+		creds, err := google.CredentialsFromJSONWithType(tctx, cfg.CredentialsJSON, google.ServiceAccount, Scope)
+		if err != nil {
+			// The oauth2 error may quote the JSON type; never the key.
+			return nil, configError("credentials", errors.New(redactCredErr(err)))
+		}
+		if project == "" {
+			project = creds.ProjectID
+		}
+		c.ts = creds.TokenSource
+	case cfg.TokenSource != nil:
+		c.ts = oauth2.ReuseTokenSource(nil, cfg.TokenSource)
+	default:
+		return nil, configError("CredentialsJSON or TokenSource is required", nil)
+	}
+	if project == "" {
+		return nil, configError("ProjectID is required (not in the credentials)", nil)
+	}
+	if strings.ContainsAny(project, "/?#% ") {
+		return nil, configError("ProjectID contains invalid characters", nil)
+	}
+	c.project = project
+
+	endpoint := cfg.Endpoint
+	if endpoint == "" {
+		endpoint = DefaultEndpoint
+	}
+	u, err := url.Parse(strings.TrimRight(endpoint, "/") + "/v1/projects/" + project + "/messages:send")
+	if err != nil {
+		return nil, configError("Endpoint", err)
+	}
+	if u.Scheme != "https" && u.Scheme != "http" || u.Host == "" {
+		return nil, configError("Endpoint must be an http or https URL", nil)
+	}
+	c.url = u
+	return c, nil
+}
+
+func redactCredErr(err error) string {
+	s := err.Error()
+	if len(s) > 200 || strings.Contains(s, "PRIVATE KEY") {
+		return "cannot parse service-account JSON"
+	}
+	return s
+}
+
+func newTransport(maxConc int) *http.Transport {
+	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           d.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          maxConc,
+		MaxIdleConnsPerHost:   maxConc,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: 30 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+var _ io.Closer = (*Client)(nil)

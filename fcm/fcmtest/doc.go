@@ -1,0 +1,18 @@
+// Package fcmtest runs a fake Firebase Cloud Messaging server for tests, in
+// the manner of net/http/httptest.
+//
+// [NewServer] starts the fake on a loopback port. It generates an RSA key and
+// hands out a matching service-account JSON ([Server.ServiceAccountJSON])
+// whose token_uri points at the fake itself, so any Google auth library (the
+// fcm package, golang.org/x/oauth2/google, the Firebase Admin SDKs,
+// google-auth-library for Node.js, ...) obtains access tokens from it through
+// the standard jwt-bearer grant. The fake verifies the RS256 assertion, then
+// serves POST /v1/projects/{project}/messages:send: it checks the bearer
+// token, the project, the JSON schema and the size limits, and answers as FCM
+// does, with {"name": ...} or a google.rpc.Status error body.
+//
+// Accepted messages are recorded ([Server.Messages], [Server.WaitForMessages],
+// [Server.Reset]). Failures can be scripted per token or globally with
+// [Server.FailToken], [Server.FailNext] and [Server.FailAll], using the
+// [Failure] constructors ([Unregistered], [QuotaExceeded], [Drop], ...).
+package fcmtest
