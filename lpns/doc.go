@@ -1,0 +1,23 @@
+// Package lpns is a local push notification service: the model Cisco Unified
+// CM uses for iOS phones on enterprise Wi-Fi without internet access. Phones
+// keep a persistent, authenticated WebSocket (subprotocol "lpns.v1", see
+// PROTOCOL.md) to the server; the server pushes notifications over it, waits
+// for the phone's acknowledgement, and a [Fallback] sender tries APNs when local
+// delivery fails.
+//
+// The package provides:
+//   - [Server], an http.Handler to mount on a TLS listener (Cisco uses port
+//     9560), with pluggable authentication ([Authenticator], [JWTAuthenticator]),
+//     one live connection per device, keepalive and token-expiry enforcement,
+//     [Server.Send] waiting for the device's ack, [Server.Disconnect], session
+//     listing, hardening limits, observability [Hooks], graceful
+//     [Server.Shutdown] and optional multi-node routing through a [Cluster]
+//     (see package lpns/lpnsredis);
+//   - [Fallback], a pushwire.Sender that delivers locally first and through
+//     another sender (APNs VoIP) when the device is not connected or does not
+//     acknowledge in time;
+//   - [Client], the device side, for tests, simulators and Go devices: a
+//     prioritized server list, keepalives, token refresh, acks and reconnection;
+//   - [CheckCertificate] and [CheckChain], which report server certificates
+//     iOS would refuse.
+package lpns

@@ -1,0 +1,77 @@
+package lpns
+
+import (
+	"errors"
+
+	"github.com/pushwire/pushwire"
+)
+
+// classError is a sentinel error that also matches a pushwire error class.
+type classError struct {
+	msg   string
+	class error
+}
+
+func (e *classError) Error() string { return e.msg }
+
+// Is reports whether target is the error's pushwire class.
+func (e *classError) Is(target error) bool {
+	if target == e.class {
+		return true
+	}
+	return e.class == pushwire.ErrConfiguration && target == pushwire.ErrPermanent
+}
+
+// Errors returned by Server.Send and the Fallback sender. They match the
+// pushwire classes noted with errors.Is.
+var (
+	// ErrNotConnected means no node has a live connection for the device
+	// (matches pushwire.ErrRetryable).
+	ErrNotConnected error = &classError{"lpns: device not connected", pushwire.ErrRetryable}
+	// ErrNotAcknowledged means the notification was written but the device
+	// did not acknowledge it in time, or its connection closed first (matches
+	// pushwire.ErrRetryable).
+	ErrNotAcknowledged error = &classError{"lpns: notification not acknowledged", pushwire.ErrRetryable}
+	// ErrPayloadTooLarge means the payload exceeds Config.MaxPayloadBytes
+	// (matches pushwire.ErrPermanent).
+	ErrPayloadTooLarge error = &classError{"lpns: payload too large", pushwire.ErrPermanent}
+	// ErrInvalidPayload means the payload is not valid JSON or the device id
+	// is empty (matches pushwire.ErrPermanent).
+	ErrInvalidPayload error = &classError{"lpns: invalid payload", pushwire.ErrPermanent}
+	// ErrServerClosed is returned once Shutdown or Close was called (matches
+	// pushwire.ErrRetryable: another node may deliver).
+	ErrServerClosed error = &classError{"lpns: server closed", pushwire.ErrRetryable}
+	// ErrInvalidConfig wraps configuration errors (matches
+	// pushwire.ErrConfiguration and pushwire.ErrPermanent).
+	ErrInvalidConfig error = &classError{"lpns: invalid configuration", pushwire.ErrConfiguration}
+)
+
+// Authentication errors. Authenticators should wrap one of them so the
+// server can report auth failures by reason.
+var (
+	// ErrTokenMissing means the request carried no bearer token.
+	ErrTokenMissing = errors.New("lpns: missing bearer token")
+	// ErrTokenInvalid means the token is malformed, badly signed or for
+	// another issuer or audience.
+	ErrTokenInvalid = errors.New("lpns: invalid token")
+	// ErrTokenExpired means the token has expired.
+	ErrTokenExpired = errors.New("lpns: token expired")
+)
+
+// authReason names an authentication failure for hooks and error frames.
+func authReason(err error) string {
+	switch {
+	case errors.Is(err, ErrTokenMissing):
+		return "missing-token"
+	case errors.Is(err, ErrTokenExpired):
+		return "token-expired"
+	case errors.Is(err, ErrTokenInvalid):
+		return "invalid-token"
+	case errors.Is(err, errWrongDevice):
+		return "wrong-device"
+	default:
+		return "auth-error"
+	}
+}
+
+var errWrongDevice = errors.New("lpns: token is for another device")

@@ -1,0 +1,548 @@
+package lpns
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pushwire/pushwire"
+	"github.com/pushwire/pushwire/lpns/internal/wsconn"
+)
+
+// Config configures a Server. Only Authenticator is required.
+type Config struct {
+	// Authenticator validates the bearer token at the upgrade and on refresh.
+	Authenticator Authenticator
+	// KeepaliveTimeout is the window within which a client must send a
+	// keepalive; a connection that misses it is closed with 4401
+	// (default 120 s). It is announced in the hello frame.
+	KeepaliveTimeout time.Duration
+	// AckTimeout is how long Send waits for the device's ack (default 2 s).
+	AckTimeout time.Duration
+	// WriteTimeout bounds each frame write; a client that cannot take a frame
+	// within it is closed (default 2 s).
+	WriteTimeout time.Duration
+	// AuthTimeout bounds each call to the Authenticator (default 5 s).
+	AuthTimeout time.Duration
+	// MaxFrameBytes is the largest frame accepted from a client (default
+	// 16 KiB); a larger one closes the connection with 1009.
+	MaxFrameBytes int64
+	// MaxPayloadBytes is the largest notification payload Send accepts
+	// (default 5120, the APNs VoIP limit).
+	MaxPayloadBytes int
+	// FrameRate and FrameBurst limit frames per second from one client
+	// (token bucket; defaults 5/s and 20). A client over the limit is closed
+	// with 4429.
+	FrameRate  float64
+	FrameBurst int
+	// OriginPatterns lists browser origins allowed to connect (see
+	// coder/websocket AcceptOptions). Requests without an Origin header,
+	// which native clients send, are always allowed.
+	OriginPatterns []string
+	// NodeID names this server node (default random). Announced in hello
+	// and used by the Cluster.
+	NodeID string
+	// Cluster, when set, makes this server one node of a cluster. The
+	// server takes ownership of it.
+	Cluster Cluster
+	// ClusterTimeout bounds directory updates (default 2 s).
+	ClusterTimeout time.Duration
+	// Hooks receive observability events.
+	Hooks Hooks
+	// Logger receives diagnostics (default: discard).
+	Logger *slog.Logger
+	// Now is the clock for token expiry and timestamps (default time.Now).
+	Now func() time.Time
+}
+
+// Server is the local push server: an http.Handler accepting device
+// WebSocket connections, and a pushwire.Sender delivering to them. It is safe
+// for concurrent use.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	cluster Cluster
+
+	mu       sync.Mutex
+	sessions map[string]*session
+	closing  bool
+	wg       sync.WaitGroup // connection handlers
+}
+
+// NewServer validates cfg, fills in defaults and returns a Server. When
+// cfg.Cluster is set it is started.
+func NewServer(cfg Config) (*Server, error) {
+	if cfg.Authenticator == nil {
+		return nil, fmt.Errorf("%w: Authenticator is required", ErrInvalidConfig)
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&cfg.KeepaliveTimeout, 120*time.Second)
+	def(&cfg.AckTimeout, 2*time.Second)
+	def(&cfg.WriteTimeout, 2*time.Second)
+	def(&cfg.AuthTimeout, 5*time.Second)
+	def(&cfg.ClusterTimeout, 2*time.Second)
+	if cfg.KeepaliveTimeout < 0 || cfg.AckTimeout < 0 || cfg.WriteTimeout < 0 || cfg.AuthTimeout < 0 || cfg.ClusterTimeout < 0 {
+		return nil, fmt.Errorf("%w: negative timeout", ErrInvalidConfig)
+	}
+	if cfg.MaxFrameBytes == 0 {
+		cfg.MaxFrameBytes = 16 << 10
+	}
+	if cfg.MaxPayloadBytes == 0 {
+		cfg.MaxPayloadBytes = 5120
+	}
+	if cfg.MaxFrameBytes < 256 || cfg.MaxPayloadBytes < 0 {
+		return nil, fmt.Errorf("%w: MaxFrameBytes must be at least 256", ErrInvalidConfig)
+	}
+	if cfg.FrameRate == 0 {
+		cfg.FrameRate = 5
+	}
+	if cfg.FrameBurst == 0 {
+		cfg.FrameBurst = 20
+	}
+	if cfg.FrameRate < 0 || cfg.FrameBurst < 1 {
+		return nil, fmt.Errorf("%w: bad frame rate limit", ErrInvalidConfig)
+	}
+	if cfg.NodeID == "" {
+		cfg.NodeID = randomID()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, cluster: cfg.Cluster, sessions: make(map[string]*session)}
+	if s.cluster != nil {
+		if err := s.cluster.Start(cfg.NodeID, clusterHandler{s}); err != nil {
+			return nil, fmt.Errorf("lpns: start cluster: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// NodeID returns the node name announced to clients.
+func (s *Server) NodeID() string { return s.cfg.NodeID }
+
+func randomID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// ServeHTTP authenticates the device and runs its connection until it ends.
+// The read loop runs in this goroutine.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.isClosing() {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "server shutting down, reconnect elsewhere", http.StatusServiceUnavailable)
+		return
+	}
+	if !offersSubprotocol(r) {
+		s.authFailure("no-subprotocol")
+		http.Error(w, "websocket subprotocol "+Subprotocol+" required", http.StatusBadRequest)
+		return
+	}
+	id, err := s.authenticate(r.Context(), r, bearerToken(r))
+	if err != nil {
+		reason := authReason(err)
+		s.authFailure(reason)
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		http.Error(w, reason, http.StatusUnauthorized)
+		return
+	}
+	conn, err := wsconn.Accept(w, r, wsconn.AcceptOptions{
+		Subprotocols:   []string{Subprotocol},
+		OriginPatterns: s.cfg.OriginPatterns,
+		ReadLimit:      s.cfg.MaxFrameBytes,
+	})
+	if err != nil {
+		s.log.Debug("lpns: upgrade failed", "err", err)
+		return
+	}
+	now := s.cfg.Now()
+	ss := &session{srv: s, conn: conn, id: id, remote: r.RemoteAddr, connectedAt: now,
+		lastKeepalive: now, deadline: now.Add(s.cfg.KeepaliveTimeout),
+		tokens: float64(s.cfg.FrameBurst), last: now, done: make(chan struct{})}
+	old, ok := s.register(ss)
+	if !ok {
+		_ = conn.Close(CloseShutdown, "server-shutdown")
+		return
+	}
+	defer s.wg.Done()
+	if old != nil {
+		go old.terminate(CloseReplaced, "replaced", 409, "replaced by a newer connection")
+	}
+	ss.run()
+}
+
+func offersSubprotocol(r *http.Request) bool {
+	for _, h := range r.Header.Values("Sec-WebSocket-Protocol") {
+		for _, p := range strings.Split(h, ",") {
+			if strings.TrimSpace(p) == Subprotocol {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func bearerToken(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	const p = "bearer "
+	if len(h) > len(p) && strings.EqualFold(h[:len(p)], p) {
+		return strings.TrimSpace(h[len(p):])
+	}
+	return ""
+}
+
+func (s *Server) authenticate(ctx context.Context, r *http.Request, token string) (Identity, error) {
+	if token == "" {
+		return Identity{}, ErrTokenMissing
+	}
+	if len(token) > maxTokenLen {
+		return Identity{}, fmt.Errorf("%w: too long", ErrTokenInvalid)
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.AuthTimeout)
+	defer cancel()
+	id, err := s.cfg.Authenticator.Authenticate(ctx, r, token)
+	if err != nil {
+		return Identity{}, err
+	}
+	if id.DeviceID == "" || len(id.DeviceID) > maxIDLen {
+		return Identity{}, fmt.Errorf("%w: no device id", ErrTokenInvalid)
+	}
+	if !id.ExpiresAt.IsZero() && !s.cfg.Now().Before(id.ExpiresAt) {
+		return Identity{}, ErrTokenExpired
+	}
+	return id, nil
+}
+
+func (s *Server) authFailure(reason string) {
+	s.log.Info("lpns: authentication failed", "reason", reason)
+	if f := s.cfg.Hooks.OnAuthFailure; f != nil {
+		f(reason)
+	}
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// register makes ss the device's live session. It returns the session it
+// replaced, and false when the server is closing.
+func (s *Server) register(ss *session) (*session, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return nil, false
+	}
+	s.wg.Add(1)
+	old := s.sessions[ss.id.DeviceID]
+	s.sessions[ss.id.DeviceID] = ss
+	return old, true
+}
+
+// unregister removes ss if it is still the device's session.
+func (s *Server) unregister(ss *session) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sessions[ss.id.DeviceID] == ss {
+		delete(s.sessions, ss.id.DeviceID)
+		return true
+	}
+	return false
+}
+
+func (s *Server) lookup(deviceID string) *session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessions[deviceID]
+}
+
+func (s *Server) clusterTTL() time.Duration {
+	return s.cfg.KeepaliveTimeout + s.cfg.KeepaliveTimeout/4
+}
+
+// Send delivers msg to the device msg.Token and waits for its ack. The
+// payload is the JSON encoding of msg (see PROTOCOL.md, "Message payload");
+// msg.ID is the notification id (generated when empty). It implements
+// pushwire.Sender; errors match ErrNotConnected, ErrNotAcknowledged,
+// ErrPayloadTooLarge, ErrInvalidPayload or ErrServerClosed.
+func (s *Server) Send(ctx context.Context, msg pushwire.Message) error {
+	payload, err := MessagePayload(msg)
+	if err != nil {
+		return err
+	}
+	id := msg.ID
+	if id == "" {
+		id = randomID()
+	}
+	return s.SendNotification(ctx, msg.Token, id, payload)
+}
+
+// SendPayload delivers a JSON payload to deviceID under a new notification id
+// and waits for the ack, as Send does.
+func (s *Server) SendPayload(ctx context.Context, deviceID string, payload []byte) error {
+	return s.SendNotification(ctx, deviceID, randomID(), payload)
+}
+
+// SendNotification delivers a JSON payload with notification id to deviceID:
+// to the local connection, or through the Cluster to the node holding the
+// device. It returns nil once the device acknowledged it, within AckTimeout
+// (or ctx's deadline, if sooner).
+func (s *Server) SendNotification(ctx context.Context, deviceID, id string, payload []byte) error {
+	start := time.Now()
+	routed := false
+	err := s.validateSend(deviceID, id, payload)
+	if err == nil {
+		if ss := s.lookup(deviceID); ss != nil {
+			err = ss.deliver(ctx, id, payload)
+		} else if s.cluster != nil {
+			routed = true
+			rctx, cancel := context.WithTimeout(ctx, s.cfg.AckTimeout+s.cfg.AckTimeout/4)
+			err = s.cluster.Route(rctx, deviceID, id, payload)
+			cancel()
+			if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+				err = fmt.Errorf("%w: routed delivery timed out", ErrNotAcknowledged)
+			}
+		} else {
+			err = ErrNotConnected
+		}
+	}
+	if f := s.cfg.Hooks.OnSend; f != nil {
+		f(outcomeOf(err), time.Since(start), routed)
+	}
+	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("lpns: send to %s: %w", pushwire.Redact(deviceID), err)
+	}
+	return err
+}
+
+func (s *Server) validateSend(deviceID, id string, payload []byte) error {
+	switch {
+	case s.isClosing():
+		return ErrServerClosed
+	case deviceID == "" || len(deviceID) > maxIDLen:
+		return fmt.Errorf("%w: bad device id", ErrInvalidPayload)
+	case id == "" || len(id) > maxIDLen:
+		return fmt.Errorf("%w: bad notification id", ErrInvalidPayload)
+	case len(payload) > s.cfg.MaxPayloadBytes:
+		return ErrPayloadTooLarge
+	case !json.Valid(payload):
+		return fmt.Errorf("%w: not JSON", ErrInvalidPayload)
+	}
+	return nil
+}
+
+func outcomeOf(err error) Outcome {
+	switch {
+	case err == nil:
+		return OutcomeAcked
+	case errors.Is(err, ErrNotConnected), errors.Is(err, ErrServerClosed):
+		return OutcomeNotConnected
+	case errors.Is(err, ErrNotAcknowledged):
+		return OutcomeNotAcked
+	case errors.Is(err, ErrPayloadTooLarge):
+		return OutcomeTooLarge
+	case errors.Is(err, ErrInvalidPayload):
+		return OutcomeInvalid
+	}
+	return OutcomeError
+}
+
+// DisconnectReason says why the server ends a device's session.
+type DisconnectReason string
+
+// Disconnect reasons and the close codes they produce.
+const (
+	ReasonLoggedOut      DisconnectReason = "logged-out"      // 4403
+	ReasonUserDeleted    DisconnectReason = "user-deleted"    // 4410
+	ReasonDeviceDeleted  DisconnectReason = "device-deleted"  // 4404
+	ReasonNetworkChanged DisconnectReason = "network-changed" // 4451
+	ReasonUnauthorized   DisconnectReason = "unauthorized"    // 4401
+)
+
+func (r DisconnectReason) close() (code, status int, ok bool) {
+	switch r {
+	case ReasonLoggedOut:
+		return CloseLoggedOut, 403, true
+	case ReasonUserDeleted:
+		return CloseUserGone, 410, true
+	case ReasonDeviceDeleted:
+		return CloseDeviceGone, 404, true
+	case ReasonNetworkChanged:
+		return CloseNetwork, 451, true
+	case ReasonUnauthorized:
+		return CloseUnauthorized, 401, true
+	case "replaced":
+		return CloseReplaced, 409, true
+	}
+	return 0, 0, false
+}
+
+// Disconnect closes deviceID's session with reason: an error frame, then the
+// matching close code. With a Cluster, the node holding the device closes it.
+// It reports whether a session was found; the close completes in the
+// background.
+func (s *Server) Disconnect(ctx context.Context, deviceID string, reason DisconnectReason) (bool, error) {
+	if _, _, ok := reason.close(); !ok || reason == "replaced" {
+		return false, fmt.Errorf("%w: unknown disconnect reason %q", ErrInvalidPayload, reason)
+	}
+	if s.disconnectLocal(deviceID, string(reason)) {
+		return true, nil
+	}
+	if s.cluster != nil {
+		return s.cluster.Disconnect(ctx, deviceID, string(reason))
+	}
+	return false, nil
+}
+
+func (s *Server) disconnectLocal(deviceID, reason string) bool {
+	ss := s.lookup(deviceID)
+	if ss == nil {
+		return false
+	}
+	code, status, _ := DisconnectReason(reason).close()
+	// Asynchronous: the closing handshake can take seconds with an
+	// unresponsive client. The session's handler waits for it to finish.
+	go ss.terminate(code, reason, status, "session closed: "+reason)
+	return true
+}
+
+// SessionInfo describes one live connection.
+type SessionInfo struct {
+	DeviceID      string    `json:"deviceId"`
+	UserID        string    `json:"userId,omitempty"`
+	Node          string    `json:"node"`
+	RemoteAddr    string    `json:"remoteAddr"`
+	ConnectedAt   time.Time `json:"connectedAt"`
+	LastKeepalive time.Time `json:"lastKeepalive"`
+	ExpiresAt     time.Time `json:"expiresAt,omitzero"`
+}
+
+// Sessions lists the sessions connected to this node, sorted by device id.
+func (s *Server) Sessions() []SessionInfo {
+	s.mu.Lock()
+	list := make([]*session, 0, len(s.sessions))
+	for _, ss := range s.sessions {
+		list = append(list, ss)
+	}
+	s.mu.Unlock()
+	out := make([]SessionInfo, 0, len(list))
+	for _, ss := range list {
+		ss.mu.Lock()
+		out = append(out, SessionInfo{DeviceID: ss.id.DeviceID, UserID: ss.id.UserID, Node: s.cfg.NodeID,
+			RemoteAddr: ss.remote, ConnectedAt: ss.connectedAt, LastKeepalive: ss.lastKeepalive, ExpiresAt: ss.id.ExpiresAt})
+		ss.mu.Unlock()
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].DeviceID < out[j].DeviceID })
+	return out
+}
+
+// Count returns the number of sessions connected to this node.
+func (s *Server) Count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}
+
+// Shutdown stops accepting connections, sends every client an error frame
+// and close code 4503 ("server shutdown, reconnect elsewhere"), and waits
+// for the connections to end or ctx to expire (then closes the rest
+// abruptly). It closes the Cluster.
+func (s *Server) Shutdown(ctx context.Context) error {
+	list := s.beginClose()
+	var wg sync.WaitGroup
+	for _, ss := range list {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ss.terminate(CloseShutdown, "server-shutdown", 503, "server shutting down, reconnect to another node")
+		}()
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); wg.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+		for _, ss := range list {
+			_ = ss.conn.CloseNow()
+		}
+		<-done
+	}
+	if s.cluster != nil {
+		if cerr := s.cluster.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
+// Close closes every connection at once, without a closing handshake (as a
+// crash would, for tests), waits for the handlers to end and closes the
+// Cluster.
+func (s *Server) Close() error {
+	for _, ss := range s.beginClose() {
+		ss.abort()
+	}
+	s.wg.Wait()
+	if s.cluster != nil {
+		return s.cluster.Close()
+	}
+	return nil
+}
+
+func (s *Server) beginClose() []*session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return nil
+	}
+	s.closing = true
+	list := make([]*session, 0, len(s.sessions))
+	for _, ss := range s.sessions {
+		list = append(list, ss)
+	}
+	return list
+}
+
+// clusterHandler exposes the server to its Cluster.
+type clusterHandler struct{ s *Server }
+
+func (h clusterHandler) DeliverLocal(ctx context.Context, deviceID, id string, payload []byte) error {
+	if err := h.s.validateSend(deviceID, id, payload); err != nil {
+		return err
+	}
+	ss := h.s.lookup(deviceID)
+	if ss == nil {
+		return ErrNotConnected
+	}
+	return ss.deliver(ctx, id, payload)
+}
+
+func (h clusterHandler) DisconnectLocal(deviceID, reason string) bool {
+	if _, _, ok := DisconnectReason(reason).close(); !ok {
+		return false
+	}
+	return h.s.disconnectLocal(deviceID, reason)
+}

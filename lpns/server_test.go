@@ -1,0 +1,444 @@
+package lpns_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pushwire/pushwire"
+	"github.com/pushwire/pushwire/lpns"
+)
+
+func TestSendAcknowledged(t *testing.T) {
+	rec := &recorder{}
+	srv := newTestServer(t, lpns.Config{Hooks: rec.hooks()})
+	got := newNotifications()
+	c, err := lpns.Dial(context.Background(), lpns.ClientConfig{URLs: []string{srv.url},
+		Token: staticToken(testToken("dev-1", time.Hour)), Handler: got.handler})
+	require.NoError(t, err)
+	defer c.Close()
+
+	err = srv.Send(context.Background(), pushwire.Message{Token: "dev-1", ID: "n-1", Kind: pushwire.KindVoIP,
+		Data: map[string]string{"caller": "1001"}})
+	require.NoError(t, err)
+	n := <-got.ch
+	assert.Equal(t, "n-1", n.ID)
+	assert.Equal(t, srv.NodeID(), n.Node)
+	var p map[string]any
+	require.NoError(t, json.Unmarshal(n.Payload, &p))
+	assert.Equal(t, "voip", p["kind"])
+	assert.Equal(t, map[string]any{"caller": "1001"}, p["data"])
+
+	require.NoError(t, srv.SendPayload(context.Background(), "dev-1", []byte(`{"call":"x"}`)))
+	n = <-got.ch
+	assert.JSONEq(t, `{"call":"x"}`, string(n.Payload))
+	assert.Equal(t, []lpns.Outcome{lpns.OutcomeAcked, lpns.OutcomeAcked}, rec.snapshot().sends)
+}
+
+func TestSendErrors(t *testing.T) {
+	srv := newTestServer(t, lpns.Config{MaxPayloadBytes: 64})
+	rc, _ := rawDial(t, srv.url, testToken("dev-1", 0))
+	_ = rc
+	tests := []struct {
+		name    string
+		device  string
+		payload string
+		want    error
+		class   error
+	}{
+		{"not connected", "nobody", `{}`, lpns.ErrNotConnected, pushwire.ErrRetryable},
+		{"too large", "dev-1", `{"x":"` + strings.Repeat("a", 100) + `"}`, lpns.ErrPayloadTooLarge, pushwire.ErrPermanent},
+		{"not json", "dev-1", `{nope`, lpns.ErrInvalidPayload, pushwire.ErrPermanent},
+		{"empty device", "", `{}`, lpns.ErrInvalidPayload, pushwire.ErrPermanent},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := srv.SendPayload(context.Background(), tt.device, []byte(tt.payload))
+			require.Error(t, err)
+			assert.ErrorIs(t, err, tt.want)
+			assert.ErrorIs(t, err, tt.class)
+			assert.NotContains(t, err.Error(), "dev-1", "device ids are redacted")
+		})
+	}
+}
+
+func TestAckTimeout(t *testing.T) {
+	rec := &recorder{}
+	srv := newTestServer(t, lpns.Config{AckTimeout: 100 * time.Millisecond, Hooks: rec.hooks()})
+	rc, _ := rawDial(t, srv.url, testToken("dev-1", 0))
+	err := srv.SendPayload(context.Background(), "dev-1", []byte(`{}`))
+	require.ErrorIs(t, err, lpns.ErrNotAcknowledged)
+	assert.ErrorIs(t, err, pushwire.ErrRetryable)
+	f, err := rc.read()
+	require.NoError(t, err)
+	require.Equal(t, lpns.FrameNotification, f.Type)
+	rc.send(lpns.Frame{Type: lpns.FrameAck, ID: f.ID}) // too late
+	eventually(t, func() bool { return rec.snapshot().lateAcks == 1 }, "late ack reported")
+	assert.Equal(t, []lpns.Outcome{lpns.OutcomeNotAcked}, rec.snapshot().sends)
+}
+
+func TestConnectionClosedBeforeAck(t *testing.T) {
+	srv := newTestServer(t, lpns.Config{AckTimeout: 5 * time.Second})
+	rc, _ := rawDial(t, srv.url, testToken("dev-1", 0))
+	go func() {
+		f, err := rc.read()
+		if err == nil && f.Type == lpns.FrameNotification {
+			_ = rc.c.CloseNow()
+		}
+	}()
+	err := srv.SendPayload(context.Background(), "dev-1", []byte(`{}`))
+	require.ErrorIs(t, err, lpns.ErrNotAcknowledged)
+}
+
+func TestKeepaliveTimeout(t *testing.T) {
+	rec := &recorder{}
+	srv := newTestServer(t, lpns.Config{KeepaliveTimeout: 200 * time.Millisecond, Hooks: rec.hooks()})
+
+	// A silent client is closed with an error frame (401) and 4401.
+	rc, hello := rawDial(t, srv.url, testToken("silent", 0))
+	assert.Equal(t, 1, hello.Keepalive, "window announced in whole seconds, rounded up")
+	errFrame, code := rc.waitClose()
+	assert.Equal(t, lpns.CloseUnauthorized, code)
+	assert.Equal(t, 401, errFrame.Code)
+	assert.Equal(t, "keepalive-timeout", errFrame.Reason)
+	assert.Equal(t, []string{"silent"}, rec.snapshot().timeouts)
+
+	// A client sending keepalives stays connected past several windows.
+	rc2, _ := rawDial(t, srv.url, testToken("alive", 0))
+	for range 8 {
+		time.Sleep(80 * time.Millisecond)
+		rc2.send(lpns.Frame{Type: lpns.FrameKeepalive})
+		f, err := rc2.read()
+		require.NoError(t, err)
+		require.Equal(t, lpns.FrameKeepaliveAck, f.Type)
+	}
+	assert.Equal(t, 1, srv.Count())
+}
+
+func TestClientKeepsAlive(t *testing.T) {
+	srv := newTestServer(t, lpns.Config{KeepaliveTimeout: 200 * time.Millisecond})
+	disc := make(chan int, 4)
+	c, err := lpns.Dial(context.Background(), lpns.ClientConfig{URLs: []string{srv.url},
+		Token: staticToken(testToken("dev-1", 0)), Handler: newNotifications().handler,
+		KeepaliveInterval: 50 * time.Millisecond, OnDisconnect: func(_ string, code int, _ string) { disc <- code }})
+	require.NoError(t, err)
+	defer c.Close()
+	time.Sleep(700 * time.Millisecond)
+	assert.Empty(t, disc, "no disconnect while keepalives flow")
+	require.NoError(t, srv.SendPayload(context.Background(), "dev-1", []byte(`{}`)))
+}
+
+func TestTokenExpiryWhileConnected(t *testing.T) {
+	srv := newTestServer(t, lpns.Config{})
+	rc, hello := rawDial(t, srv.url, testToken("dev-1", 300*time.Millisecond))
+	assert.False(t, hello.ExpiresAt.IsZero())
+	errFrame, code := rc.waitClose()
+	assert.Equal(t, lpns.CloseUnauthorized, code)
+	assert.Equal(t, 401, errFrame.Code)
+	assert.Equal(t, "token-expired", errFrame.Reason)
+}
+
+func TestTokenRefresh(t *testing.T) {
+	srv := newTestServer(t, lpns.Config{})
+	t.Run("raw refresh extends the session", func(t *testing.T) {
+		rc, _ := rawDial(t, srv.url, testToken("dev-r", 300*time.Millisecond))
+		rc.send(lpns.Frame{Type: lpns.FrameRefresh, Token: testToken("dev-r", time.Hour)})
+		f, err := rc.read()
+		require.NoError(t, err)
+		require.Equal(t, lpns.FrameRefreshAck, f.Type)
+		time.Sleep(400 * time.Millisecond)
+		rc.send(lpns.Frame{Type: lpns.FrameKeepalive})
+		f, err = rc.read()
+		require.NoError(t, err)
+		assert.Equal(t, lpns.FrameKeepaliveAck, f.Type)
+	})
+	t.Run("refresh for another device is refused", func(t *testing.T) {
+		rc, _ := rawDial(t, srv.url, testToken("dev-s", time.Hour))
+		rc.send(lpns.Frame{Type: lpns.FrameRefresh, Token: testToken("other", time.Hour)})
+		errFrame, code := rc.waitClose()
+		assert.Equal(t, lpns.CloseUnauthorized, code)
+		assert.Equal(t, "wrong-device", errFrame.Reason)
+	})
+	t.Run("client refreshes through its callback", func(t *testing.T) {
+		var mu sync.Mutex
+		calls := 0
+		tok := func(context.Context) (string, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			calls++
+			return testToken("dev-c", 400*time.Millisecond), nil
+		}
+		disc := make(chan int, 4)
+		c, err := lpns.Dial(context.Background(), lpns.ClientConfig{URLs: []string{srv.url}, Token: tok,
+			Handler: newNotifications().handler, RefreshBefore: 200 * time.Millisecond,
+			OnDisconnect: func(_ string, code int, _ string) { disc <- code }})
+		require.NoError(t, err)
+		defer c.Close()
+		time.Sleep(1200 * time.Millisecond)
+		assert.Empty(t, disc, "refreshed before expiry")
+		mu.Lock()
+		assert.GreaterOrEqual(t, calls, 3)
+		mu.Unlock()
+	})
+}
+
+func TestReplacement(t *testing.T) {
+	rec := &recorder{}
+	srv := newTestServer(t, lpns.Config{Hooks: rec.hooks()})
+	first, _ := rawDial(t, srv.url, testToken("dev-1", 0))
+	second, _ := rawDial(t, srv.url, testToken("dev-1", 0))
+	errFrame, code := first.waitClose()
+	assert.Equal(t, lpns.CloseReplaced, code)
+	assert.Equal(t, 409, errFrame.Code)
+	assert.Equal(t, 1, srv.Count())
+
+	go func() {
+		f, err := second.read()
+		if err == nil {
+			second.send(lpns.Frame{Type: lpns.FrameAck, ID: f.ID})
+		}
+	}()
+	require.NoError(t, srv.SendPayload(context.Background(), "dev-1", []byte(`{}`)), "the newer connection receives")
+}
+
+func TestDisconnectReasons(t *testing.T) {
+	tests := []struct {
+		reason lpns.DisconnectReason
+		code   int
+		status int
+	}{
+		{lpns.ReasonLoggedOut, lpns.CloseLoggedOut, 403},
+		{lpns.ReasonUserDeleted, lpns.CloseUserGone, 410},
+		{lpns.ReasonDeviceDeleted, lpns.CloseDeviceGone, 404},
+		{lpns.ReasonNetworkChanged, lpns.CloseNetwork, 451},
+		{lpns.ReasonUnauthorized, lpns.CloseUnauthorized, 401},
+	}
+	srv := newTestServer(t, lpns.Config{})
+	for _, tt := range tests {
+		t.Run(string(tt.reason), func(t *testing.T) {
+			rc, _ := rawDial(t, srv.url, testToken("dev-"+string(tt.reason), 0))
+			ok, err := srv.Disconnect(context.Background(), "dev-"+string(tt.reason), tt.reason)
+			require.NoError(t, err)
+			assert.True(t, ok)
+			errFrame, code := rc.waitClose()
+			assert.Equal(t, tt.code, code)
+			assert.Equal(t, tt.status, errFrame.Code)
+			assert.Equal(t, string(tt.reason), errFrame.Reason)
+		})
+	}
+	ok, err := srv.Disconnect(context.Background(), "nobody", lpns.ReasonLoggedOut)
+	require.NoError(t, err)
+	assert.False(t, ok)
+	_, err = srv.Disconnect(context.Background(), "nobody", "whatever")
+	assert.ErrorIs(t, err, lpns.ErrInvalidPayload)
+
+	t.Run("client stops for good", func(t *testing.T) {
+		c, err := lpns.Dial(context.Background(), lpns.ClientConfig{URLs: []string{srv.url},
+			Token: staticToken(testToken("dev-client", 0)), Handler: newNotifications().handler})
+		require.NoError(t, err)
+		defer c.Close()
+		eventually(t, func() bool { return srv.Count() == 1 }, "registered")
+		_, err = srv.Disconnect(context.Background(), "dev-client", lpns.ReasonDeviceDeleted)
+		require.NoError(t, err)
+		<-c.Done()
+		assert.ErrorIs(t, c.Err(), lpns.ErrClientStopped)
+		assert.Contains(t, c.Err().Error(), "4404")
+	})
+}
+
+func TestSessions(t *testing.T) {
+	srv := newTestServer(t, lpns.Config{NodeID: "node-a"})
+	rawDial(t, srv.url, testToken("b", 0))
+	rawDial(t, srv.url, testToken("a", time.Hour))
+	eventually(t, func() bool { return srv.Count() == 2 }, "two sessions")
+	list := srv.Sessions()
+	require.Len(t, list, 2)
+	assert.Equal(t, "a", list[0].DeviceID)
+	assert.Equal(t, "user-a", list[0].UserID)
+	assert.Equal(t, "node-a", list[0].Node)
+	assert.False(t, list[0].ExpiresAt.IsZero())
+	assert.True(t, list[1].ExpiresAt.IsZero())
+}
+
+func TestUpgradeRejected(t *testing.T) {
+	rec := &recorder{}
+	srv := newTestServer(t, lpns.Config{Hooks: rec.hooks()})
+	tests := []struct {
+		name   string
+		token  string
+		proto  []string
+		status int
+		reason string
+	}{
+		{"missing token", "", []string{lpns.Subprotocol}, 401, "missing-token"},
+		{"invalid token", "garbage", []string{lpns.Subprotocol}, 401, "invalid-token"},
+		{"expired token", testToken("d", -time.Second), []string{lpns.Subprotocol}, 401, "token-expired"},
+		{"no subprotocol", testToken("d", 0), nil, 400, "no-subprotocol"},
+		{"other subprotocol", testToken("d", 0), []string{"lpns.v0"}, 400, "no-subprotocol"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{}
+			if tt.token != "" {
+				h.Set("Authorization", "Bearer "+tt.token)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			c, resp, err := websocket.Dial(ctx, srv.url, &websocket.DialOptions{HTTPHeader: h, Subprotocols: tt.proto})
+			if c != nil {
+				_ = c.CloseNow()
+			}
+			require.Error(t, err)
+			require.NotNil(t, resp)
+			assert.Equal(t, tt.status, resp.StatusCode)
+			snap := rec.snapshot()
+			assert.Equal(t, tt.reason, snap.authFails[len(snap.authFails)-1])
+		})
+	}
+	assert.Equal(t, 0, srv.Count())
+}
+
+func TestHostileFrames(t *testing.T) {
+	srv := newTestServer(t, lpns.Config{MaxFrameBytes: 1024, FrameRate: 1, FrameBurst: 5})
+	tests := []struct {
+		name string
+		send func(rc *rawConn)
+		code int
+	}{
+		{"not json", func(rc *rawConn) { rc.sendRaw(websocket.MessageText, []byte("hello")) }, lpns.CloseBadFrame},
+		{"unknown type", func(rc *rawConn) { rc.sendRaw(websocket.MessageText, []byte(`{"type":"launch"}`)) }, lpns.CloseBadFrame},
+		{"server frame from client", func(rc *rawConn) {
+			rc.send(lpns.Frame{Type: lpns.FrameNotification, ID: "x", Payload: json.RawMessage(`{}`)})
+		}, lpns.CloseBadFrame},
+		{"ack without id", func(rc *rawConn) { rc.sendRaw(websocket.MessageText, []byte(`{"type":"ack"}`)) }, lpns.CloseBadFrame},
+		{"binary frame", func(rc *rawConn) { rc.sendRaw(websocket.MessageBinary, []byte(`{"type":"keepalive"}`)) }, -1},
+		{"oversized frame", func(rc *rawConn) {
+			rc.sendRaw(websocket.MessageText, []byte(`{"type":"keepalive","x":"`+strings.Repeat("a", 2000)+`"}`))
+		}, int(websocket.StatusMessageTooBig)},
+		{"flood", func(rc *rawConn) {
+			for range 50 {
+				rc.send(lpns.Frame{Type: lpns.FrameKeepalive})
+			}
+		}, lpns.CloseRateLimited},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rc, _ := rawDial(t, srv.url, testToken("dev-"+string(rune('a'+i)), 0))
+			tt.send(rc)
+			_, code := rc.waitClose()
+			if tt.code == -1 {
+				assert.NotEqual(t, 1000, code, "binary frames end the connection")
+			} else {
+				assert.Equal(t, tt.code, code)
+			}
+		})
+	}
+	eventually(t, func() bool { return srv.Count() == 0 }, "all hostile sessions gone")
+	rawDial(t, srv.url, testToken("fine", 0)) // still serving
+}
+
+func TestSlowClient(t *testing.T) {
+	srv := newTestServer(t, lpns.Config{WriteTimeout: 200 * time.Millisecond, AckTimeout: 20 * time.Millisecond})
+	slow, _ := rawDial(t, srv.url, testToken("slow", 0)) // never reads again
+	_ = slow
+	fast := newNotifications()
+	c, err := lpns.Dial(context.Background(), lpns.ClientConfig{URLs: []string{srv.url},
+		Token: staticToken(testToken("fast", 0)), Handler: fast.handler})
+	require.NoError(t, err)
+	defer c.Close()
+
+	payload := []byte(`{"pad":"` + strings.Repeat("x", 4000) + `"}`)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	var closedOnce sync.Once
+	slowClosed := make(chan struct{})
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				err := srv.SendPayload(ctx, "slow", payload)
+				if errors.Is(err, lpns.ErrNotConnected) {
+					closedOnce.Do(func() { close(slowClosed) })
+					return
+				}
+			}
+		}()
+	}
+	// Meanwhile the fast device keeps receiving.
+	fastOK := 0
+	for fastOK < 20 {
+		select {
+		case <-slowClosed:
+			fastOK = 20
+		default:
+			if srv.SendPayload(ctx, "fast", []byte(`{}`)) == nil {
+				fastOK++
+			}
+		}
+	}
+	select {
+	case <-slowClosed:
+	case <-ctx.Done():
+		t.Fatal("slow client was never closed")
+	}
+	wg.Wait()
+	eventually(t, func() bool { return srv.Count() == 1 }, "slow client removed")
+	require.NoError(t, srv.SendPayload(context.Background(), "fast", []byte(`{}`)))
+}
+
+func TestShutdownSendsClientsElsewhere(t *testing.T) {
+	a := newTestServer(t, lpns.Config{NodeID: "a"})
+	b := newTestServer(t, lpns.Config{NodeID: "b"})
+	codes := make(chan int, 8)
+	c, err := lpns.Dial(context.Background(), lpns.ClientConfig{URLs: []string{a.url, b.url},
+		Token: staticToken(testToken("dev-1", 0)), Handler: newNotifications().handler,
+		OnDisconnect: func(_ string, code int, _ string) { codes <- code }})
+	require.NoError(t, err)
+	defer c.Close()
+	_, node, _ := c.Connected()
+	require.Equal(t, "a", node)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, a.Shutdown(ctx))
+	assert.Equal(t, lpns.CloseShutdown, <-codes)
+	eventually(t, func() bool { _, n, ok := c.Connected(); return ok && n == "b" }, "moved to b")
+	assert.ErrorIs(t, a.SendPayload(ctx, "dev-1", []byte(`{}`)), lpns.ErrServerClosed)
+	require.NoError(t, b.SendPayload(ctx, "dev-1", []byte(`{}`)))
+}
+
+func TestClientStaysOnReachedNode(t *testing.T) {
+	a := newTestServer(t, lpns.Config{NodeID: "a"})
+	b := newTestServer(t, lpns.Config{NodeID: "b"})
+	a.ts.Close() // primary down at start: connections refused
+	c, err := lpns.Dial(context.Background(), lpns.ClientConfig{URLs: []string{a.url, b.url},
+		Token: staticToken(testToken("dev-1", 0)), Handler: newNotifications().handler,
+		MinBackoff: 10 * time.Millisecond})
+	require.NoError(t, err)
+	defer c.Close()
+	url, node, ok := c.Connected()
+	require.True(t, ok)
+	assert.Equal(t, b.url, url)
+	assert.Equal(t, "b", node)
+}
+
+func TestNewServerValidates(t *testing.T) {
+	_, err := lpns.NewServer(lpns.Config{})
+	require.ErrorIs(t, err, lpns.ErrInvalidConfig)
+	assert.ErrorIs(t, err, pushwire.ErrConfiguration)
+	_, err = lpns.NewServer(lpns.Config{Authenticator: testAuth, AckTimeout: -1})
+	assert.ErrorIs(t, err, lpns.ErrInvalidConfig)
+	_, err = lpns.NewClient(lpns.ClientConfig{})
+	assert.ErrorIs(t, err, lpns.ErrInvalidConfig)
+}

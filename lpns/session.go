@@ -1,0 +1,331 @@
+package lpns
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/pushwire/pushwire"
+	"github.com/pushwire/pushwire/lpns/internal/wsconn"
+)
+
+// session is one live device connection. Its read loop runs in the
+// handler goroutine; a single timer enforces the keepalive window and the
+// token expiry; writes are bounded by WriteTimeout.
+type session struct {
+	srv         *Server
+	conn        wsconn.Conn
+	remote      string
+	connectedAt time.Time
+	done        chan struct{}
+
+	mu            sync.Mutex
+	id            Identity
+	deadline      time.Time // keepalive deadline
+	lastKeepalive time.Time
+	timer         *time.Timer
+	pending       map[string]chan bool // notification id → ack (true) / connection end (false)
+	ended         bool
+	closeCode     int
+	closeReason   string
+
+	closeOnce sync.Once
+
+	// rate limiter, read loop only
+	tokens float64
+	last   time.Time
+}
+
+func (ss *session) run() {
+	s := ss.srv
+	defer close(ss.done)
+	ss.mu.Lock()
+	ss.timer = time.AfterFunc(ss.untilLocked(), ss.expire)
+	ss.mu.Unlock()
+
+	if s.cluster != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ClusterTimeout)
+		err := s.cluster.Claim(ctx, ss.id.DeviceID, s.clusterTTL())
+		cancel()
+		if err != nil {
+			s.log.Warn("lpns: cluster claim failed", "device", pushwire.Redact(ss.id.DeviceID), "err", err)
+		}
+	}
+	if f := s.cfg.Hooks.OnConnect; f != nil {
+		f(ss.id)
+	}
+	hello := Frame{Type: FrameHello, DeviceID: ss.id.DeviceID, Node: s.cfg.NodeID,
+		Keepalive: int((s.cfg.KeepaliveTimeout + time.Second - 1) / time.Second), ExpiresAt: ss.id.ExpiresAt}
+	var err error
+	if err = ss.write(hello); err == nil {
+		err = ss.readLoop()
+	}
+	ss.finish(err)
+}
+
+// untilLocked returns the time until the next deadline (keepalive or token
+// expiry). ss.mu must be held.
+func (ss *session) untilLocked() time.Duration {
+	next := ss.deadline
+	if !ss.id.ExpiresAt.IsZero() && ss.id.ExpiresAt.Before(next) {
+		next = ss.id.ExpiresAt
+	}
+	d := next.Sub(ss.srv.cfg.Now())
+	if d < 0 {
+		d = 0
+	}
+	return d
+}
+
+// expire runs when the session timer fires.
+func (ss *session) expire() {
+	now := ss.srv.cfg.Now()
+	ss.mu.Lock()
+	if ss.ended {
+		ss.mu.Unlock()
+		return
+	}
+	tokenExpired := !ss.id.ExpiresAt.IsZero() && !now.Before(ss.id.ExpiresAt)
+	keepaliveMissed := !now.Before(ss.deadline)
+	if !tokenExpired && !keepaliveMissed {
+		ss.timer.Reset(ss.untilLocked()) // renewed meanwhile
+		ss.mu.Unlock()
+		return
+	}
+	id := ss.id
+	ss.mu.Unlock()
+	if tokenExpired {
+		ss.terminate(CloseUnauthorized, "token-expired", 401, "token expired")
+		return
+	}
+	if f := ss.srv.cfg.Hooks.OnKeepaliveTimeout; f != nil {
+		f(id)
+	}
+	ss.terminate(CloseUnauthorized, "keepalive-timeout", 401, "no keepalive within the window")
+}
+
+func (ss *session) write(f Frame) error {
+	ctx, cancel := context.WithTimeout(context.Background(), ss.srv.cfg.WriteTimeout)
+	defer cancel()
+	return ss.conn.Write(ctx, encodeFrame(f))
+}
+
+// terminate sends an error frame and closes with code; only the first call
+// has an effect, later ones wait for it to finish.
+func (ss *session) terminate(code int, reason string, status int, message string) {
+	ss.closeOnce.Do(func() {
+		ss.mu.Lock()
+		ss.closeCode, ss.closeReason = code, reason
+		ss.mu.Unlock()
+		if status != 0 {
+			_ = ss.write(Frame{Type: FrameError, Code: status, Reason: reason, Message: message})
+		}
+		_ = ss.conn.Close(code, reason)
+	})
+}
+
+// abort closes the connection without a handshake.
+func (ss *session) abort() {
+	ss.closeOnce.Do(func() {
+		ss.mu.Lock()
+		ss.closeCode, ss.closeReason = 1006, "aborted"
+		ss.mu.Unlock()
+		_ = ss.conn.CloseNow()
+	})
+}
+
+func (ss *session) readLoop() error {
+	s := ss.srv
+	for {
+		data, err := ss.conn.Read(context.Background())
+		if err != nil {
+			return err
+		}
+		if !ss.allow() {
+			ss.terminate(CloseRateLimited, "rate-limited", 429, "too many frames")
+			return errors.New("rate limited")
+		}
+		f, err := ParseFrame(data)
+		if err != nil {
+			ss.terminate(CloseBadFrame, "bad-frame", 400, "malformed frame")
+			return err
+		}
+		switch f.Type {
+		case FrameKeepalive:
+			if err := ss.keepalive(); err != nil {
+				return err
+			}
+		case FrameAck:
+			ss.acked(f.ID)
+		case FrameRefresh:
+			if err := ss.refresh(f.Token); err != nil {
+				return err
+			}
+		default:
+			ss.terminate(CloseBadFrame, "bad-frame", 400, "unexpected frame type "+f.Type)
+			return fmt.Errorf("unexpected frame %q", f.Type)
+		}
+		_ = s
+	}
+}
+
+// allow applies the per-connection token bucket.
+func (ss *session) allow() bool {
+	cfg := &ss.srv.cfg
+	now := cfg.Now()
+	ss.tokens += now.Sub(ss.last).Seconds() * cfg.FrameRate
+	ss.last = now
+	if max := float64(cfg.FrameBurst); ss.tokens > max {
+		ss.tokens = max
+	}
+	if ss.tokens < 1 {
+		return false
+	}
+	ss.tokens--
+	return true
+}
+
+func (ss *session) keepalive() error {
+	s := ss.srv
+	now := s.cfg.Now()
+	ss.mu.Lock()
+	ss.lastKeepalive = now
+	ss.deadline = now.Add(s.cfg.KeepaliveTimeout)
+	ss.timer.Reset(ss.untilLocked())
+	ss.mu.Unlock()
+	if s.cluster != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ClusterTimeout)
+		mine, err := s.cluster.Refresh(ctx, ss.id.DeviceID, s.clusterTTL())
+		cancel()
+		if err != nil {
+			s.log.Warn("lpns: cluster refresh failed", "device", pushwire.Redact(ss.id.DeviceID), "err", err)
+		} else if !mine {
+			ss.terminate(CloseReplaced, "replaced", 409, "replaced by a newer connection")
+			return errors.New("replaced")
+		}
+	}
+	return ss.write(Frame{Type: FrameKeepaliveAck})
+}
+
+func (ss *session) refresh(token string) error {
+	s := ss.srv
+	id, err := s.authenticate(context.Background(), nil, token)
+	if err == nil && id.DeviceID != ss.id.DeviceID {
+		err = errWrongDevice
+	}
+	if err != nil {
+		reason := authReason(err)
+		s.authFailure(reason)
+		ss.terminate(CloseUnauthorized, reason, 401, "token refresh rejected")
+		return err
+	}
+	ss.mu.Lock()
+	ss.id.ExpiresAt = id.ExpiresAt
+	if id.UserID != "" {
+		ss.id.UserID = id.UserID
+	}
+	ss.timer.Reset(ss.untilLocked())
+	ss.mu.Unlock()
+	return ss.write(Frame{Type: FrameRefreshAck, ExpiresAt: id.ExpiresAt})
+}
+
+func (ss *session) acked(id string) {
+	ss.mu.Lock()
+	ch, ok := ss.pending[id]
+	if ok {
+		delete(ss.pending, id)
+	}
+	ss.mu.Unlock()
+	if ok {
+		ch <- true
+		return
+	}
+	if f := ss.srv.cfg.Hooks.OnLateAck; f != nil {
+		f(ss.id.DeviceID, id)
+	}
+}
+
+// deliver writes a notification and waits for its ack.
+func (ss *session) deliver(ctx context.Context, id string, payload []byte) error {
+	s := ss.srv
+	ch := make(chan bool, 1)
+	ss.mu.Lock()
+	if ss.ended {
+		ss.mu.Unlock()
+		return ErrNotConnected
+	}
+	if _, dup := ss.pending[id]; dup {
+		ss.mu.Unlock()
+		return fmt.Errorf("%w: notification id already in flight", ErrInvalidPayload)
+	}
+	if ss.pending == nil {
+		ss.pending = make(map[string]chan bool)
+	}
+	ss.pending[id] = ch
+	ss.mu.Unlock()
+	defer func() {
+		ss.mu.Lock()
+		if ss.pending[id] == ch {
+			delete(ss.pending, id)
+		}
+		ss.mu.Unlock()
+	}()
+	err := ss.write(Frame{Type: FrameNotification, ID: id, Payload: payload, CreatedAt: s.cfg.Now().UTC()})
+	if err != nil {
+		// The connection could not take the frame in WriteTimeout (a slow
+		// reader) or is gone; the write timeout has closed it.
+		return fmt.Errorf("%w: connection failed during write", ErrNotConnected)
+	}
+	t := time.NewTimer(s.cfg.AckTimeout)
+	defer t.Stop()
+	select {
+	case ok := <-ch:
+		if ok {
+			return nil
+		}
+		return fmt.Errorf("%w: connection closed before ack", ErrNotAcknowledged)
+	case <-t.C:
+		return ErrNotAcknowledged
+	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return fmt.Errorf("%w: %w", ErrNotAcknowledged, ctx.Err())
+		}
+		return ctx.Err()
+	}
+}
+
+// finish runs when the read loop ended: it removes the session and fails
+// the sends waiting for an ack.
+func (ss *session) finish(readErr error) {
+	s := ss.srv
+	ss.abort() // no-op when terminate ran; waits for it otherwise
+	ss.mu.Lock()
+	ss.ended = true
+	ss.timer.Stop()
+	for id, ch := range ss.pending {
+		delete(ss.pending, id)
+		ch <- false
+	}
+	code, reason := ss.closeCode, ss.closeReason
+	ss.mu.Unlock()
+	if reason == "aborted" && readErr != nil { // closed by the peer or the network
+		if c := wsconn.CloseStatus(readErr); c != -1 {
+			code, reason = c, wsconn.CloseReason(readErr)
+		} else if wsconn.IsMessageTooBig(readErr) {
+			code, reason = 1009, "frame-too-large"
+		} else {
+			reason = "connection-lost"
+		}
+	}
+	if s.unregister(ss) && s.cluster != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ClusterTimeout)
+		_ = s.cluster.Release(ctx, ss.id.DeviceID)
+		cancel()
+	}
+	s.log.Debug("lpns: session ended", "device", pushwire.Redact(ss.id.DeviceID), "code", code, "reason", reason)
+	if f := s.cfg.Hooks.OnDisconnect; f != nil {
+		f(ss.id, code, reason)
+	}
+}
