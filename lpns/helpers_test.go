@@ -154,7 +154,11 @@ func (r *recorder) hooks() lpns.Hooks {
 			r.timeouts = append(r.timeouts, id.DeviceID)
 			r.mu.Unlock()
 		},
-		OnSend: func(o lpns.Outcome, _ time.Duration, _ bool) { r.mu.Lock(); r.sends = append(r.sends, o); r.mu.Unlock() },
+		OnSend: func(o lpns.Outcome, _ time.Duration, _ bool) {
+			r.mu.Lock()
+			r.sends = append(r.sends, o)
+			r.mu.Unlock()
+		},
 		OnDisconnect: func(_ lpns.Identity, code int, _ string) {
 			r.mu.Lock()
 			r.disconnects = append(r.disconnects, code)
