@@ -1,0 +1,409 @@
+package connector
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/pushwire/pushwire"
+	"github.com/pushwire/pushwire/hmacverify"
+	"github.com/pushwire/pushwire/registry"
+)
+
+// HeaderHMAC is the header carrying the callback's signature.
+const HeaderHMAC = "X-hmac"
+
+// CallbackResult is the JSON answer to a callback.
+type CallbackResult struct {
+	EventID   string `json:"eventId"`
+	SessionID string `json:"sessionId"`
+	// Delivered counts the devices whose provider accepted the push.
+	Delivered int `json:"delivered"`
+	// Failed counts the devices whose push failed (including dead tokens).
+	Failed int `json:"failed"`
+	// Pruned counts the dead tokens removed from the registry.
+	Pruned int `json:"pruned"`
+	// Duplicate is true when the event was already handled; nothing was sent.
+	Duplicate bool `json:"duplicate,omitempty"`
+}
+
+// Status is the HTTP status of the answer to a callback with this result:
+// 500 when nothing was delivered and some failure was not a dead token that
+// has been pruned, else 200.
+func (r CallbackResult) Status() int {
+	if r.Delivered == 0 && r.Failed > r.Pruned {
+		return http.StatusInternalServerError
+	}
+	return http.StatusOK
+}
+
+const maxFieldLen = 256
+
+// ParseEvent decodes and validates an AXP callback body with
+// [hmacverify.ParseEvent] (a JSON object with string members, eventId and
+// sessionId required, no repeated member, eventDate RFC 3339), then checks
+// that eventId and sessionId are ids (see [ValidateID]) and conversationId
+// and customerId at most 256 bytes of printable text. Unknown members are
+// ignored.
+func ParseEvent(body []byte) (hmacverify.Event, error) {
+	ev, err := hmacverify.ParseEvent(body)
+	if err != nil {
+		return ev, err
+	}
+	if err := validateID(ev.EventID); err != nil {
+		return ev, errors.New("eventId: " + err.Error())
+	}
+	if err := validateID(ev.SessionID); err != nil {
+		return ev, errors.New("sessionId: " + err.Error())
+	}
+	if len(ev.ConversationID) > maxFieldLen || !printable(ev.ConversationID) {
+		return ev, errors.New("conversationId: must be at most 256 bytes of printable text")
+	}
+	if len(ev.CustomerID) > maxFieldLen || !printable(ev.CustomerID) {
+		return ev, errors.New("customerId: must be at most 256 bytes of printable text")
+	}
+	return ev, nil
+}
+
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x20 || (r >= 0x7f && r < 0xa0) {
+			return false
+		}
+	}
+	return true
+}
+
+// EventDateLayout is how [DefaultMessage] formats eventDate: UTC with
+// milliseconds, like JavaScript's toISOString (and AXP), which the sample
+// apps' ISO-8601 parsers expect.
+const EventDateLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// Alert text of the iOS notification built by [DefaultMessage]; the app's
+// notification service extension replaces it with the message content.
+const (
+	DefaultAlertTitle = "New message"
+	DefaultAlertBody  = "You have a new message"
+)
+
+// DefaultMessage is the default [Config.BuildMessage]: a data-only message
+// with the AXP fields (eventId, conversationId, customerId, sessionId,
+// eventDate; empty ones left out) at high priority; for an iOS device an
+// alert with MutableContent carrying the same data.
+func DefaultMessage(ev hmacverify.Event, d registry.Device) pushwire.Message {
+	data := make(map[string]string, 5)
+	put := func(k, v string) {
+		if v != "" {
+			data[k] = v
+		}
+	}
+	put("eventId", ev.EventID)
+	put("conversationId", ev.ConversationID)
+	put("customerId", ev.CustomerID)
+	put("sessionId", ev.SessionID)
+	if !ev.EventDate.IsZero() {
+		data["eventDate"] = ev.EventDate.UTC().Format(EventDateLayout)
+	}
+	m := pushwire.Message{Token: d.Token, Kind: pushwire.KindData, Data: data, Priority: pushwire.PriorityHigh}
+	if IsIOS(d.Labels[LabelType]) {
+		m.Kind = pushwire.KindAlert
+		m.Title, m.Body = DefaultAlertTitle, DefaultAlertBody
+		m.MutableContent = true
+	}
+	return m
+}
+
+func (c *Connector) handleCallback(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(r, c.cfg.MaxBodyBytes)
+	switch {
+	case errors.Is(err, errTooLarge):
+		writeMessage(w, http.StatusRequestEntityTooLarge, err.Error())
+		return
+	case err != nil:
+		// Content-Type errors are 400 too: AXP does not back off on it.
+		c.log.Info("malformed callback", "err", err)
+		writeMessage(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	ev, err := ParseEvent(body)
+	if err != nil {
+		c.log.Info("malformed callback", "err", err)
+		writeMessage(w, http.StatusBadRequest, strings.TrimPrefix(err.Error(), "hmacverify: "))
+		return
+	}
+	sig := r.Header.Get(HeaderHMAC)
+	if sig == "" {
+		c.log.Info("callback without signature", "eventId", ev.EventID, "client", c.cfg.ClientAddr(r))
+		writeMessage(w, http.StatusUnauthorized, "missing "+HeaderHMAC+" header")
+		return
+	}
+	ctx := r.Context()
+	devs, err := c.reg.Lookup(ctx, ev.SessionID)
+	if err != nil {
+		c.internalError(w, "session lookup", err)
+		return
+	}
+	configs, secrets, err := c.secretsFor(ctx, devs)
+	if err != nil {
+		c.internalError(w, "configuration lookup", err)
+		return
+	}
+	if len(secrets) == 0 {
+		c.log.Error("callback refused: no axp secret is configured", "eventId", ev.EventID)
+		writeMessage(w, http.StatusUnauthorized, "invalid "+HeaderHMAC+" signature")
+		return
+	}
+	if !verifyAny(secrets, ev, sig) {
+		c.log.Info("callback with a bad signature", "eventId", ev.EventID, "client", c.cfg.ClientAddr(r))
+		writeMessage(w, http.StatusUnauthorized, "invalid "+HeaderHMAC+" signature")
+		return
+	}
+	res := c.deliver(ctx, ev, devs, configs)
+	writeJSON(w, res.Status(), res)
+}
+
+// secretsFor returns the configurations of devs and the secrets acceptable
+// for a callback to them: those of the devices' configurations, or, when
+// there are none, those of every configuration.
+func (c *Connector) secretsFor(ctx context.Context, devs []registry.Device) (map[string]PushConfig, [][]byte, error) {
+	configs := make(map[string]PushConfig, 1)
+	var secrets [][]byte
+	for _, d := range devs {
+		id := d.Labels[LabelConfigID]
+		if _, done := configs[id]; done || id == "" {
+			continue
+		}
+		pc, err := c.configs.Get(ctx, id)
+		if errors.Is(err, ErrConfigNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		configs[id] = pc
+		secrets = append(secrets, pc.Secrets...)
+	}
+	if len(secrets) == 0 {
+		all, err := c.allSecrets(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		secrets = all
+	}
+	return configs, secrets, nil
+}
+
+func verifyAny(secrets [][]byte, ev hmacverify.Event, sig string) bool {
+	ok := false
+	for _, s := range secrets {
+		// Check every secret, so the time taken does not tell which matched.
+		if hmacverify.Verify(s, ev.EventID, ev.SessionID, sig) == nil {
+			ok = true
+		}
+	}
+	return ok
+}
+
+// Deliver pushes ev to every live device of its session, prunes the dead
+// tokens and returns the summary, exactly as a verified callback does
+// (including duplicate suppression). It does not check any signature: use it
+// for events that reach the application by another trusted path.
+func (c *Connector) Deliver(ctx context.Context, ev hmacverify.Event) (CallbackResult, error) {
+	if err := validateID(ev.EventID); err != nil {
+		return CallbackResult{}, errors.New("connector: eventId: " + err.Error())
+	}
+	if err := validateID(ev.SessionID); err != nil {
+		return CallbackResult{}, errors.New("connector: sessionId: " + err.Error())
+	}
+	devs, err := c.reg.Lookup(ctx, ev.SessionID)
+	if err != nil {
+		return CallbackResult{}, err
+	}
+	configs, _, err := c.secretsFor(ctx, devs)
+	if err != nil {
+		return CallbackResult{}, err
+	}
+	return c.deliver(ctx, ev, devs, configs), nil
+}
+
+// deliver sends ev to devs in parallel within the delivery deadline.
+func (c *Connector) deliver(ctx context.Context, ev hmacverify.Event, devs []registry.Device, configs map[string]PushConfig) CallbackResult {
+	res := CallbackResult{EventID: ev.EventID, SessionID: ev.SessionID}
+	key := ev.EventID + "\x00" + ev.SessionID
+	first, err := c.dedupe.FirstSeen(ctx, key)
+	if err != nil {
+		// Fail open: a duplicate push is better than a lost one.
+		c.log.Warn("dedupe failed", "eventId", ev.EventID, "err", err)
+		first = true
+	}
+	if !first {
+		c.log.Info("duplicate callback ignored", "eventId", ev.EventID, "sessionId", ev.SessionID)
+		c.metrics.Callback("duplicate")
+		res.Duplicate = true
+		return res
+	}
+	if len(devs) == 0 {
+		c.log.Info("no device for session", "eventId", ev.EventID, "sessionId", ev.SessionID)
+		c.metrics.Callback("no_device")
+		return res
+	}
+
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		res.Failed = len(devs)
+		_ = c.dedupe.Forget(ctx, key)
+		c.metrics.Callback("failed")
+		return res
+	}
+	c.wg.Add(1)
+	c.mu.Unlock()
+	defer c.wg.Done()
+
+	// The push goes on when the caller hangs up: AXP will not send it again.
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.DeliveryTimeout)
+	defer cancel()
+	errs := make([]error, len(devs))
+	if len(devs) == 1 {
+		errs[0] = c.sendOne(dctx, ev, devs[0], configs)
+	} else {
+		var wg sync.WaitGroup
+		for i := range devs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = c.sendOne(dctx, ev, devs[i], configs)
+			}()
+		}
+		wg.Wait()
+	}
+
+	pctx, pcancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer pcancel()
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			res.Delivered++
+		case errors.Is(err, pushwire.ErrDeadToken):
+			res.Failed++
+			if c.prune(pctx, devs[i], err) {
+				res.Pruned++
+			}
+		default:
+			res.Failed++
+		}
+	}
+	switch {
+	case res.Delivered > 0:
+		c.metrics.Callback("delivered")
+	case res.Status() == http.StatusOK:
+		c.metrics.Callback("pruned")
+	default:
+		c.metrics.Callback("failed")
+		// Let a manual re-send try again.
+		if err := c.dedupe.Forget(pctx, key); err != nil {
+			c.log.Warn("dedupe forget failed", "eventId", ev.EventID, "err", err)
+		}
+	}
+	return res
+}
+
+// sendOne pushes ev to d and logs the outcome.
+func (c *Connector) sendOne(ctx context.Context, ev hmacverify.Event, d registry.Device, configs map[string]PushConfig) error {
+	start := c.cfg.Now()
+	msg := c.build(ev, d)
+	if msg.Token == "" {
+		msg.Token = d.Token
+	}
+	var err error
+	switch d.Provider {
+	case pushwire.ProviderAPNs:
+		if c.cfg.APNs == nil {
+			err = &pushwire.Error{Class: pushwire.ErrConfiguration, Provider: pushwire.ProviderAPNs, Reason: "NoAPNs",
+				Err: errors.New("no apns sender is configured")}
+			break
+		}
+		if msg.Topic == "" {
+			msg.Topic = c.cfg.APNsTopic
+		}
+		err = c.cfg.APNs.Send(ctx, msg)
+	default:
+		id := d.Labels[LabelConfigID]
+		pc, ok := configs[id]
+		if !ok {
+			err = &pushwire.Error{Class: pushwire.ErrConfiguration, Provider: pushwire.ProviderFCM, Reason: "NoConfiguration",
+				Err: errors.New("configuration " + truncate(id, 64) + " does not exist")}
+			break
+		}
+		var s pushwire.Sender
+		if s, err = c.fcmSender(ctx, pc); err == nil {
+			err = s.Send(ctx, msg)
+		}
+	}
+	took := c.cfg.Now().Sub(start)
+	outcome := outcomeOf(err)
+	c.metrics.Delivery(d.Provider, outcome, took)
+	level := slog.LevelInfo
+	attrs := []slog.Attr{
+		slog.String("provider", string(d.Provider)),
+		slog.String("token", pushwire.Redact(d.Token)),
+		slog.String("eventId", ev.EventID),
+		slog.String("sessionId", ev.SessionID),
+		slog.String("outcome", outcome),
+		slog.Duration("latency", took),
+	}
+	if err != nil {
+		level = slog.LevelWarn
+		attrs = append(attrs, slog.String("err", err.Error()))
+	}
+	c.log.LogAttrs(ctx, level, "delivery", attrs...)
+	return err
+}
+
+func outcomeOf(err error) string {
+	switch {
+	case err == nil:
+		return OutcomeDelivered
+	case errors.Is(err, pushwire.ErrDeadToken):
+		return OutcomeDead
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
+		return OutcomeTimeout
+	case errors.Is(err, pushwire.ErrRetryable):
+		return OutcomeRetryable
+	default:
+		return OutcomePermanent
+	}
+}
+
+// prune removes a token its provider reported dead: only if not registered
+// again since the provider's "dead since" time when it gives one.
+func (c *Connector) prune(ctx context.Context, d registry.Device, cause error) bool {
+	var removed bool
+	var err error
+	if since, ok := pushwire.DeadSince(cause); ok {
+		removed, err = c.reg.Invalidate(ctx, d.Key(), since)
+	} else {
+		err = c.reg.Unregister(ctx, d.Key())
+		removed = err == nil
+		if errors.Is(err, registry.ErrNotFound) {
+			err = nil
+		}
+	}
+	if err != nil {
+		c.log.Warn("pruning a dead token failed", "provider", d.Provider, "token", pushwire.Redact(d.Token), "err", err)
+		return false
+	}
+	if removed {
+		c.metrics.Pruned(d.Provider)
+		c.log.Info("dead token pruned", "provider", d.Provider, "token", pushwire.Redact(d.Token), "sessionId", d.Session)
+	}
+	return removed
+}

@@ -1,0 +1,380 @@
+package connector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pushwire/pushwire"
+	"github.com/pushwire/pushwire/fcm"
+	"github.com/pushwire/pushwire/hmacverify"
+	"github.com/pushwire/pushwire/registry"
+)
+
+// BasePath is the path prefix of every route of the sample connector's API.
+const BasePath = "/custom-notification-connector"
+
+// Defaults applied by [New].
+const (
+	DefaultDeliveryTimeout = 5 * time.Second
+	DefaultMaxBodyBytes    = 64 << 10
+	DefaultRateLimit       = 20 // requests per second per client address
+	DefaultRateBurst       = 40 // bucket size per client address
+	DefaultRateClients     = 10_000
+	DefaultDedupeSize      = 100_000
+	DefaultDedupeTTL       = 24 * time.Hour
+)
+
+// Label keys under which a registration's fields are stored in
+// [registry.Device.Labels].
+const (
+	LabelConfigID = "configId"
+	LabelType     = "type"
+)
+
+// Config configures a [Connector]. Only Registry is required.
+type Config struct {
+	// Registry stores the devices of each session. Required. The connector
+	// does not close it.
+	Registry registry.Registry
+
+	// Configs stores the push configurations (configId → FCM service
+	// account, AXP secrets). Nil means a new [MemoryConfigStore].
+	Configs ConfigStore
+
+	// NewFCMSender builds the FCM sender of a push configuration from its
+	// service-account JSON. Nil means [fcm.New] with FCMEndpoint and
+	// HTTPClient. A returned sender that implements io.Closer is closed when
+	// the configuration changes or the connector closes.
+	NewFCMSender func(ctx context.Context, serviceAccountJSON []byte) (pushwire.Sender, error)
+	// FCMEndpoint overrides the FCM base URL for the default NewFCMSender
+	// (for fakes such as fcmtest). Empty means the real service.
+	FCMEndpoint string
+	// HTTPClient is the client of the default NewFCMSender. Nil means the
+	// fcm package's default.
+	HTTPClient *http.Client
+
+	// APNs, when set, pushes to iOS devices that registered an APNs device
+	// token (instead of an FCM token). Nil means such registrations are
+	// refused.
+	APNs pushwire.Sender
+	// APNsTopic is the topic (bundle id) put in messages for APNs devices.
+	// Empty means the APNs sender's default.
+	APNsTopic string
+
+	// BuildMessage builds the push for one device. Nil means
+	// [DefaultMessage].
+	BuildMessage func(ev hmacverify.Event, d registry.Device) pushwire.Message
+
+	// AdminToken enables the /configs routes and is the bearer token they
+	// require. Empty means the routes are not served.
+	AdminToken string
+	// RegistrationToken, when set, is the bearer token every
+	// device-registration request must carry. Ignored when
+	// RegistrationAuth is set.
+	RegistrationToken string
+	// RegistrationAuth, when set, decides whether a device-registration
+	// request may proceed. Nil with an empty RegistrationToken is the
+	// sample's open mode.
+	RegistrationAuth Authorizer
+
+	// RateLimit limits the registration and admin routes per client address.
+	// The zero value means DefaultRateLimit/DefaultRateBurst for
+	// DefaultRateClients addresses; a negative Rate disables the limit.
+	RateLimit RateLimit
+	// ClientAddr names the client of a request for rate limiting. Nil means
+	// the host part of r.RemoteAddr (put a trusted proxy's header here when
+	// the connector runs behind one).
+	ClientAddr func(r *http.Request) string
+
+	// DeliveryTimeout bounds a callback's delivery to every device. Zero
+	// means DefaultDeliveryTimeout.
+	DeliveryTimeout time.Duration
+	// MaxBodyBytes limits request bodies. Zero means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+
+	// Dedupe remembers the (eventId, sessionId) pairs already handled. Nil
+	// means a [MemoryDeduper] of DefaultDedupeSize entries kept for
+	// DefaultDedupeTTL.
+	Dedupe Deduper
+
+	// Metrics receives request, delivery and pruning events. Nil means none.
+	Metrics Metrics
+	// Logger receives one record per delivery and diagnostics. Nil discards.
+	Logger *slog.Logger
+	// Now is the clock. Nil means time.Now.
+	Now func() time.Time
+}
+
+// Connector is the AXP push connector's HTTP handler. It is safe for
+// concurrent use. Close releases the senders it built.
+type Connector struct {
+	cfg     Config
+	reg     registry.Registry
+	configs ConfigStore
+	log     *slog.Logger
+	metrics Metrics
+	limiter *limiter
+	dedupe  Deduper
+	build   func(ev hmacverify.Event, d registry.Device) pushwire.Message
+	mux     *http.ServeMux
+	regAuth Authorizer
+
+	mu      sync.Mutex
+	senders map[string]*senderEntry // configId → FCM sender
+	closed  bool
+	wg      sync.WaitGroup // in-flight deliveries
+}
+
+type senderEntry struct {
+	version string // ConfigStore version of the credentials it was built from
+	sender  pushwire.Sender
+	err     error
+}
+
+// New validates cfg and returns a connector.
+func New(cfg Config) (*Connector, error) {
+	if cfg.Registry == nil {
+		return nil, errors.New("connector: config: registry is required")
+	}
+	if cfg.DeliveryTimeout < 0 {
+		return nil, errors.New("connector: config: negative delivery timeout")
+	}
+	if cfg.DeliveryTimeout == 0 {
+		cfg.DeliveryTimeout = DefaultDeliveryTimeout
+	}
+	if cfg.MaxBodyBytes < 0 {
+		return nil, errors.New("connector: config: negative max body bytes")
+	}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = nopMetrics{}
+	}
+	if cfg.Configs == nil {
+		cfg.Configs = NewMemoryConfigStore()
+	}
+	if cfg.BuildMessage == nil {
+		cfg.BuildMessage = DefaultMessage
+	}
+	if cfg.ClientAddr == nil {
+		cfg.ClientAddr = RemoteHost
+	}
+	if cfg.NewFCMSender == nil {
+		endpoint, client, logger := cfg.FCMEndpoint, cfg.HTTPClient, cfg.Logger
+		cfg.NewFCMSender = func(ctx context.Context, sa []byte) (pushwire.Sender, error) {
+			return fcm.New(ctx, fcm.Config{CredentialsJSON: sa, Endpoint: endpoint, HTTPClient: client, Logger: logger})
+		}
+	}
+	if cfg.Dedupe == nil {
+		d, err := NewMemoryDeduper(DefaultDedupeSize, DefaultDedupeTTL, cfg.Now)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Dedupe = d
+	}
+	rl, err := newLimiter(cfg.RateLimit, cfg.Now)
+	if err != nil {
+		return nil, err
+	}
+	regAuth := cfg.RegistrationAuth
+	if regAuth == nil && cfg.RegistrationToken != "" {
+		regAuth = BearerToken(cfg.RegistrationToken)
+	}
+	c := &Connector{
+		cfg:     cfg,
+		reg:     cfg.Registry,
+		configs: cfg.Configs,
+		log:     cfg.Logger,
+		metrics: cfg.Metrics,
+		limiter: rl,
+		dedupe:  cfg.Dedupe,
+		build:   cfg.BuildMessage,
+		regAuth: regAuth,
+		senders: make(map[string]*senderEntry),
+	}
+	c.routes()
+	return c, nil
+}
+
+// Route names passed to [Metrics.Request].
+const (
+	RouteCallback        = "callback"
+	RouteRegister        = "registration_put"
+	RouteGetRegistration = "registration_get"
+	RouteDelRegistration = "registration_delete"
+	RouteSearch          = "registration_search"
+	RouteConfigs         = "configs"
+	RouteHealth          = "healthz"
+	RouteReady           = "readyz"
+	RouteOther           = "other"
+)
+
+func (c *Connector) routes() {
+	m := http.NewServeMux()
+	handle := func(pattern, route string, h http.HandlerFunc) {
+		m.Handle(pattern, c.instrument(route, h))
+	}
+	handle("POST "+BasePath+"/axp-callback/notifications", RouteCallback, c.handleCallback)
+
+	reg := func(h http.HandlerFunc) http.HandlerFunc { return c.limited(c.registrationAuth(h)) }
+	handle("PUT "+BasePath+"/device-registrations/{deviceToken}", RouteRegister, reg(c.handleRegister))
+	handle("GET "+BasePath+"/device-registrations/{deviceToken}", RouteGetRegistration, reg(c.handleGetRegistration))
+	handle("DELETE "+BasePath+"/device-registrations/{deviceToken}", RouteDelRegistration, reg(c.handleDeleteRegistration))
+	handle("POST "+BasePath+"/device-registrations:search", RouteSearch, reg(c.handleSearch))
+
+	if c.cfg.AdminToken != "" {
+		adm := func(h http.HandlerFunc) http.HandlerFunc { return c.limited(c.adminAuth(h)) }
+		handle("POST "+BasePath+"/configs", RouteConfigs, adm(c.handleCreateConfig))
+		handle("GET "+BasePath+"/configs", RouteConfigs, adm(c.handleListConfigs))
+		handle("PUT "+BasePath+"/configs/{configId}", RouteConfigs, adm(c.handlePutConfig))
+		handle("GET "+BasePath+"/configs/{configId}", RouteConfigs, adm(c.handleGetConfig))
+		handle("DELETE "+BasePath+"/configs/{configId}", RouteConfigs, adm(c.handleDeleteConfig))
+	}
+	// A pattern without a method catches the methods a path does not
+	// serve, so that a 405 is JSON like every other error.
+	for _, p := range []string{
+		"/axp-callback/notifications", "/device-registrations/{deviceToken}",
+		"/device-registrations:search", "/configs", "/configs/{configId}",
+	} {
+		if strings.HasPrefix(p, "/configs") && c.cfg.AdminToken == "" {
+			continue
+		}
+		handle(BasePath+p, RouteOther, func(w http.ResponseWriter, r *http.Request) {
+			writeMessage(w, http.StatusMethodNotAllowed, "method "+truncate(r.Method, 16)+" not allowed")
+		})
+	}
+	handle("GET /healthz", RouteHealth, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	handle("GET /readyz", RouteReady, c.handleReady)
+	handle("/", RouteOther, func(w http.ResponseWriter, r *http.Request) {
+		writeMessage(w, http.StatusNotFound, "path ["+truncate(r.URL.Path, 128)+"] not found")
+	})
+	c.mux = m
+}
+
+// ServeHTTP routes r to the connector's API. A single trailing slash is
+// ignored, as the sample's Express router does.
+func (c *Connector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if p := r.URL.Path; len(p) > 1 && strings.HasSuffix(p, "/") {
+		r2 := new(http.Request)
+		*r2 = *r
+		u := *r.URL
+		u.Path = strings.TrimSuffix(p, "/")
+		u.RawPath = strings.TrimSuffix(u.RawPath, "/")
+		r2.URL = &u
+		r = r2
+	}
+	c.mux.ServeHTTP(w, r)
+}
+
+// Close closes the FCM senders the connector built and waits for in-flight
+// deliveries. It does not close the registry, the config store or the APNs
+// sender, which the caller owns. Close is idempotent.
+func (c *Connector) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	senders := c.senders
+	c.senders = map[string]*senderEntry{}
+	c.mu.Unlock()
+	c.wg.Wait()
+	var errs []error
+	for _, e := range senders {
+		if cl, ok := e.sender.(io.Closer); ok {
+			errs = append(errs, cl.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// fcmSender returns the FCM sender of configuration pc, building it on first
+// use and rebuilding it when the configuration's credentials changed.
+func (c *Connector) fcmSender(ctx context.Context, pc PushConfig) (pushwire.Sender, error) {
+	if len(pc.FCMServiceAccount) == 0 {
+		return nil, &pushwire.Error{Class: pushwire.ErrConfiguration, Provider: pushwire.ProviderFCM,
+			Reason: "NoCredentials", Err: fmt.Errorf("configuration %s has no fcm service account", pc.ID)}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, ErrClosed
+	}
+	version := pc.credentialsVersion()
+	if e, ok := c.senders[pc.ID]; ok && e.version == version {
+		return e.sender, e.err
+	}
+	s, err := c.cfg.NewFCMSender(ctx, pc.FCMServiceAccount)
+	if err != nil {
+		err = &pushwire.Error{Class: pushwire.ErrConfiguration, Provider: pushwire.ProviderFCM,
+			Reason: "BadCredentials", Err: err}
+	}
+	if old, ok := c.senders[pc.ID]; ok {
+		closeSender(old.sender)
+	}
+	c.senders[pc.ID] = &senderEntry{version: version, sender: s, err: err}
+	return s, err
+}
+
+// dropSender forgets (and closes) the sender of configuration id.
+func (c *Connector) dropSender(id string) {
+	c.mu.Lock()
+	e, ok := c.senders[id]
+	delete(c.senders, id)
+	c.mu.Unlock()
+	if ok {
+		closeSender(e.sender)
+	}
+}
+
+func closeSender(s pushwire.Sender) {
+	if cl, ok := s.(io.Closer); ok && s != nil {
+		_ = cl.Close()
+	}
+}
+
+// ErrClosed is returned for work attempted after [Connector.Close].
+var ErrClosed = errors.New("connector: closed")
+
+func (c *Connector) handleReady(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+	defer cancel()
+	var err error
+	if p, ok := c.reg.(Pinger); ok {
+		err = p.Ping(ctx)
+	} else {
+		_, err = c.reg.Lookup(ctx, "readyz-probe")
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if err != nil {
+		c.log.Warn("readiness check failed", "err", err)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, "registry unavailable\n")
+		return
+	}
+	_, _ = io.WriteString(w, "ok\n")
+}
+
+// Pinger is implemented by registries that can check their backend cheaply;
+// /readyz uses it when available and a Lookup otherwise.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}

@@ -1,0 +1,90 @@
+package connector
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+)
+
+// Deduper remembers which callbacks were already handled. Implementations
+// must be safe for concurrent use; a shared implementation (Redis, SQL) lets
+// several connector instances suppress each other's duplicates.
+type Deduper interface {
+	// FirstSeen records key and reports whether it was new.
+	FirstSeen(ctx context.Context, key string) (bool, error)
+	// Forget removes key, so that the next FirstSeen reports it as new.
+	Forget(ctx context.Context, key string) error
+}
+
+// MemoryDeduper is an in-memory [Deduper] holding at most a fixed number of
+// keys, each for at most a fixed time; when full, the oldest key goes. It is
+// safe for concurrent use.
+type MemoryDeduper struct {
+	ttl  time.Duration
+	now  func() time.Time
+	mu   sync.Mutex
+	seen map[string]seenEntry
+	ring []ringSlot // insertion order, fixed capacity
+	head int        // next slot to overwrite
+	seq  uint64
+}
+
+type seenEntry struct {
+	at  time.Time
+	seq uint64
+}
+
+type ringSlot struct {
+	key string
+	seq uint64
+}
+
+// NewMemoryDeduper returns a deduper for size keys kept for ttl. now may be
+// nil (time.Now).
+func NewMemoryDeduper(size int, ttl time.Duration, now func() time.Time) (*MemoryDeduper, error) {
+	if size <= 0 || ttl <= 0 {
+		return nil, errors.New("connector: deduper size and ttl must be positive")
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &MemoryDeduper{ttl: ttl, now: now, seen: make(map[string]seenEntry, min(size, 1024)), ring: make([]ringSlot, size)}, nil
+}
+
+// FirstSeen implements [Deduper].
+func (d *MemoryDeduper) FirstSeen(_ context.Context, key string) (bool, error) {
+	now := d.now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if e, ok := d.seen[key]; ok && now.Sub(e.at) < d.ttl {
+		return false, nil
+	}
+	if old := d.ring[d.head]; old.key != "" {
+		// The slot's key may have been forgotten and seen again since; only
+		// drop it if this slot is still its record.
+		if e, ok := d.seen[old.key]; ok && e.seq == old.seq {
+			delete(d.seen, old.key)
+		}
+	}
+	d.seq++
+	d.ring[d.head] = ringSlot{key: key, seq: d.seq}
+	d.head = (d.head + 1) % len(d.ring)
+	d.seen[key] = seenEntry{at: now, seq: d.seq}
+	return true, nil
+}
+
+// Forget implements [Deduper].
+func (d *MemoryDeduper) Forget(_ context.Context, key string) error {
+	d.mu.Lock()
+	delete(d.seen, key)
+	d.mu.Unlock()
+	return nil
+}
+
+// Len reports how many keys are remembered.
+func (d *MemoryDeduper) Len() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.seen)
+}

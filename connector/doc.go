@@ -1,0 +1,214 @@
+// Package connector is an AXP Custom Push Notification Connector (a "push
+// proxy") as an [http.Handler]: Avaya Experience Platform (AXP) POSTs
+// notification events to it, and it pushes them to the devices registered for
+// the event's session through FCM (Android, and iOS through FCM's APNs block)
+// or straight through APNs.
+//
+// It serves the HTTP API of Avaya's sample Node.js connector (the
+// sample-fcm-push-notification-server of the Omni SDK starter kit), so the
+// Omni SDK sample apps and AXP can be pointed at it unchanged, and it fixes
+// what that sample leaves out: signature checks, per-session device lists,
+// answers that reflect the delivery, pruning of dead tokens, duplicate
+// suppression, authentication, rate limits and input validation.
+//
+// # Composition
+//
+//   - [hmacverify] checks the X-hmac header of every callback;
+//   - a [registry.Registry] stores the devices of each session (memory,
+//     SQLite, PostgreSQL or Redis);
+//   - one FCM [pushwire.Sender] per push configuration, built from the
+//     configuration's service-account JSON by [Config.NewFCMSender] (default:
+//     [fcm.New]); an optional APNs [pushwire.Sender] for iOS devices that
+//     register an APNs device token.
+//
+// Use [New] to build a [Connector] and mount it on a server:
+//
+//	c, err := connector.New(connector.Config{Registry: reg, AdminToken: adminToken})
+//	...
+//	http.ListenAndServe(addr, c)
+//
+// # HTTP API
+//
+// Every path lives under /custom-notification-connector. Request bodies are
+// JSON (Content-Type application/json, any parameters such as charset
+// allowed) of at most [Config.MaxBodyBytes] (default 64 KiB). Error responses
+// are JSON objects {"message": "..."}, as in the sample. A trailing slash on
+// a path is accepted, as Express does.
+//
+// Push configurations (admin routes; served only when [Config.AdminToken] is
+// set, and then only with "Authorization: Bearer <admin token>"):
+//
+//	POST   /custom-notification-connector/configs
+//	       body {"fcmServiceAccountConfig": {service-account JSON}, "secrets": ["..."]}
+//	       → 201 {"configId": "<new uuid>", "fcmServiceAccountConfig": {redacted}, "secretCount": n}
+//	PUT    /custom-notification-connector/configs/{configId}
+//	       same body; creates the configuration if it does not exist (as the sample)
+//	       → 200 {"configId": ..., "fcmServiceAccountConfig": {redacted}, "secretCount": n}
+//	GET    /custom-notification-connector/configs/{configId}
+//	       → 200 {"configId", "fcmServiceAccountConfig": {redacted}, "secretCount"}
+//	       → 404 {"message": "configId [<id>] not found"}
+//	GET    /custom-notification-connector/configs
+//	       → 200 [ {configuration}, ... ]
+//	DELETE /custom-notification-connector/configs/{configId}
+//	       → 204 (also when it did not exist, as the sample)
+//
+// Device registrations (the routes the sample apps call):
+//
+//	PUT    /custom-notification-connector/device-registrations/{deviceToken}
+//	       body {"configId": "...", "sessionId": "..." [, "type": "iOS"]}
+//	       → 200 {"configId", "sessionId", "deviceToken" [, "type"]}
+//	       → 404 {"message": "configId [<id>] not found"}
+//	GET    /custom-notification-connector/device-registrations/{deviceToken}
+//	       → 200 {"configId", "sessionId", "deviceToken" [, "type"]}
+//	       → 404 {"message": "deviceToken [<token>] not found"}
+//	DELETE /custom-notification-connector/device-registrations/{deviceToken}
+//	       → 204, or 404 {"message": "deviceToken [<token>] not found"}
+//	POST   /custom-notification-connector/device-registrations:search
+//	       body {"sessionId": "..."}
+//	       → 200 {the most recently registered device of the session,
+//	              "registrations": [every live device of the session]}
+//	       → 404 {"message": "sessionId [<id>] not found"}
+//
+// The sample Android app sends PUT .../device-registrations/<FCM token> with
+// {"configId","sessionId"} (Retrofit + Moshi, Content-Type
+// "application/json; charset=UTF-8") and only checks for a 2xx answer; the
+// sample iOS app sends the same with "type": "iOS" (Content-Type
+// "application/json"), decodes {configId, sessionId, deviceToken} from the
+// answer, and sends DELETE .../device-registrations/<token> without a body.
+// Both register FCM registration tokens. A registration whose type is "ios"
+// in any case marks an iOS device.
+//
+// The AXP callback:
+//
+//	POST   /custom-notification-connector/axp-callback/notifications
+//	       header X-hmac: hex(HMAC-SHA256(secret, eventId + sessionId))
+//	       body {"eventId","conversationId","customerId","sessionId","eventDate"}
+//	       → 200 {"eventId","sessionId","delivered","failed","pruned"}
+//	       → 200 {..., "duplicate": true} for an eventId already handled
+//	       → 400 malformed event, 401 bad or missing signature,
+//	         413 body too large, 500 every delivery failed
+//
+// Health:
+//
+//	GET /healthz → 200 "ok" while the process serves
+//	GET /readyz  → 200 "ok" when the registry answers within a second, else 503
+//
+// # Callback status policy
+//
+// AXP never retries a callback, and it backs off from a connector that keeps
+// answering with errors, except for 400 and 500. The connector therefore
+// answers:
+//
+//   - 401 when X-hmac is missing or matches no secret (see below);
+//   - 400 when the body is not a JSON event with an eventId and a sessionId
+//     (or the Content-Type is not JSON);
+//   - 200 {"delivered": 0} when the session is unknown or has no live device
+//     (logged at info level: the app was uninstalled or never registered);
+//   - 200 {"duplicate": true, "delivered": 0} when the same eventId for the
+//     same sessionId was already accepted (AXP events carry no signed
+//     timestamp, so a replayed request must not push twice);
+//   - 200 when at least one device accepted the push, or when every failure
+//     was a dead token that has now been pruned (the session has no live
+//     device left, the same case as an unknown session);
+//   - 500 when no device accepted the push and at least one failed for
+//     another reason (provider outage, configuration error) after the
+//     provider clients' own bounded retries, within [Config.DeliveryTimeout]
+//     (default 5 s). A 500 also forgets the eventId, so a manual re-send can
+//     deliver.
+//
+// The answer is sent after every send finished or the deadline passed, never
+// before, so a 200 means what it says.
+//
+// # Secrets
+//
+// The callback carries no configId, so the connector finds the secrets to
+// check X-hmac against through the session: it looks up the session's devices
+// and accepts the secrets of every push configuration those devices were
+// registered with. When the session has no device (or none of its
+// configurations still exists) it accepts the secret of any configuration, so
+// a bad signature is a 401 whether or not the session exists and the answer
+// reveals nothing about registrations. Several secrets per configuration
+// (several lines of a secret file, or several entries of "secrets") allow
+// rotation. Secrets are write-only: responses carry "secretCount" instead.
+//
+// # How devices are stored
+//
+// A registration becomes one [registry.Device]: Session = sessionId, Token =
+// the path's deviceToken, Provider = fcm (or apns, see below), AppID and
+// Environment empty, Labels {"configId": <configId>, "type": <type as sent>}.
+// A token is therefore unique per provider, as in the sample, and registering
+// it again under another session moves it there. A session holds several
+// devices (the registry's per-session limit applies).
+//
+// An iOS registration ("type" "iOS") whose token is an APNs device token (64
+// to 200 hexadecimal digits) is stored with Provider = apns and is pushed
+// straight through [Config.APNs]; such registrations are refused with 400
+// when no APNs sender is configured. Every other token is an FCM token.
+//
+// # What is pushed
+//
+// [Config.BuildMessage] builds the message for each device; [DefaultMessage]
+// is the default: a data-only message carrying eventId, conversationId,
+// customerId, sessionId and eventDate (RFC 3339, as received) as strings,
+// high priority. An iOS device gets an alert ([pushwire.KindAlert], title
+// "New message", body "You have a new message") with MutableContent, which the
+// FCM client puts in the APNs block (aps mutable-content 1) and the APNs
+// client in aps, so the app's notification service extension can fetch the
+// content through the Omni SDK; the data fields travel with it.
+//
+// # Deliberate differences from the sample
+//
+//  1. The callback's X-hmac is verified (401 when wrong or missing); the
+//     sample never checks it.
+//  2. The callback answers after delivery with a JSON summary, and the status
+//     follows the policy above; the sample answers 200 with an empty body
+//     before FCM answers, and never answers (the request hangs) for an
+//     unknown session or device.
+//  3. A session holds every device registered for it, and a token
+//     re-registered under another session moves there; the sample keeps one
+//     token per session and leaves stale session-to-token mappings behind.
+//  4. Registrations require a sessionId (both sample apps always send one);
+//     the sample accepts a registration without one but can never push to it.
+//  5. Only configId, sessionId and type are stored and echoed; the sample
+//     stores and echoes any field the client sends.
+//  6. Every field is validated: tokens 16 to 4096 characters of
+//     [A-Za-z0-9_:.-], ids 1 to 128 characters of [A-Za-z0-9_.-] (UUIDs
+//     pass), type at most 32 characters; violations are 400. Bodies must be
+//     JSON (415 otherwise; 400 on the callback, see the status policy) and at
+//     most MaxBodyBytes (413). The sample accepts anything Express parses,
+//     including form bodies, up to 100 KB.
+//  7. The /configs routes require an admin bearer token and are off (404)
+//     without one; responses never contain the service account's private key
+//     (private_key becomes "[redacted]", private_key_id keeps its last six
+//     characters). The sample serves them to anyone and echoes the key.
+//  8. Configurations carry the AXP secret(s) ("secrets", write-only), which
+//     the sample has no notion of. PUT replaces the fields it carries and
+//     keeps the others; the sample's PUT drops the service account when the
+//     body has none. A service account that does not parse is a 400.
+//  9. Registration can require a bearer token or a custom [Authorizer]
+//     (open by default, as the sample), and registration and admin routes
+//     are rate limited per client address (429 with Retry-After).
+//  10. device-registrations:search answers with the most recent device and
+//     adds "registrations" with all of them.
+//  11. The sample's unauthenticated test route POST
+//     /custom-notification-connector/notifications (send any FCM message to a
+//     session) and GET .../device-registrations (list every token) are not
+//     served: they let anyone push arbitrary content or read every token.
+//  12. The data message is sent with high priority (the sample leaves FCM's
+//     default, normal, which Android may delay in Doze), and the iOS alert
+//     has a fixed title and body instead of "title <ms>"/"body <ms>".
+//  13. Unknown paths are 404 and wrong methods 405 with a JSON message; the
+//     sample renders an HTML error page, and serves an HTML page at "/".
+//  14. Paths are case-sensitive; Express matches them case-insensitively.
+//  15. Dead tokens reported by FCM or APNs are removed from the registry;
+//     the sample keeps them forever.
+//
+// # Observability
+//
+// Every delivery is logged through [Config.Logger] with the provider, the
+// token's last six characters, eventId, sessionId, outcome and latency.
+// [Config.Metrics] receives request, delivery and pruning events; the
+// connector itself imports no metrics library.
+//
+// A [Connector] is safe for concurrent use.
+package connector

@@ -1,0 +1,227 @@
+package connector
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/pushwire/pushwire"
+	"github.com/pushwire/pushwire/registry"
+)
+
+// registrationBody is the JSON of a device registration, in and out.
+type registrationBody struct {
+	ConfigID    *string `json:"configId"`
+	SessionID   *string `json:"sessionId"`
+	DeviceToken string  `json:"deviceToken,omitempty"`
+	Type        *string `json:"type,omitempty"`
+}
+
+// registrationView is what the registration routes answer.
+type registrationView struct {
+	ConfigID    string `json:"configId"`
+	SessionID   string `json:"sessionId"`
+	DeviceToken string `json:"deviceToken"`
+	Type        string `json:"type,omitempty"`
+}
+
+func viewOf(d registry.Device) registrationView {
+	return registrationView{
+		ConfigID:    d.Labels[LabelConfigID],
+		SessionID:   d.Session,
+		DeviceToken: d.Token,
+		Type:        d.Labels[LabelType],
+	}
+}
+
+// IsIOS reports whether a registration's type marks an iOS device ("ios" in
+// any case, as the sample checks).
+func IsIOS(typ string) bool { return strings.EqualFold(typ, "ios") }
+
+// IsAPNsToken reports whether token has the shape of an APNs device token:
+// 64 to 200 hexadecimal digits, an even number of them. FCM registration
+// tokens always contain other characters.
+func IsAPNsToken(token string) bool {
+	if len(token) < 64 || len(token) > 200 || len(token)%2 != 0 {
+		return false
+	}
+	for i := 0; i < len(token); i++ {
+		c := token[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// keysFor returns the registry keys a token may be stored under.
+func keysFor(token string) []registry.Key {
+	keys := []registry.Key{{Provider: pushwire.ProviderFCM, Token: token}}
+	if IsAPNsToken(token) {
+		keys = append(keys, registry.Key{Provider: pushwire.ProviderAPNs, Token: token})
+	}
+	return keys
+}
+
+func (c *Connector) handleRegister(w http.ResponseWriter, r *http.Request) {
+	token := r.PathValue("deviceToken")
+	if err := ValidateToken(token); err != nil {
+		writeMessage(w, http.StatusBadRequest, "deviceToken: "+err.Error())
+		return
+	}
+	var b registrationBody
+	if !c.readJSON(w, r, &b) {
+		return
+	}
+	if b.ConfigID == nil {
+		writeMessage(w, http.StatusBadRequest, "configId is required")
+		return
+	}
+	if err := validateID(*b.ConfigID); err != nil {
+		writeMessage(w, http.StatusBadRequest, "configId: "+err.Error())
+		return
+	}
+	if b.SessionID == nil {
+		writeMessage(w, http.StatusBadRequest, "sessionId is required")
+		return
+	}
+	if err := validateID(*b.SessionID); err != nil {
+		writeMessage(w, http.StatusBadRequest, "sessionId: "+err.Error())
+		return
+	}
+	typ := ""
+	if b.Type != nil {
+		typ = *b.Type
+		if err := validateType(typ); err != nil {
+			writeMessage(w, http.StatusBadRequest, "type: "+err.Error())
+			return
+		}
+	}
+	if _, err := c.configs.Get(r.Context(), *b.ConfigID); err != nil {
+		if errors.Is(err, ErrConfigNotFound) {
+			writeMessage(w, http.StatusNotFound, "configId ["+*b.ConfigID+"] not found")
+			return
+		}
+		c.internalError(w, "read configuration", err)
+		return
+	}
+	provider := pushwire.ProviderFCM
+	if IsIOS(typ) && IsAPNsToken(token) {
+		if c.cfg.APNs == nil {
+			writeMessage(w, http.StatusBadRequest, "deviceToken: apns device tokens need apns to be configured; register the fcm token")
+			return
+		}
+		provider = pushwire.ProviderAPNs
+	}
+	labels := map[string]string{LabelConfigID: *b.ConfigID}
+	if typ != "" {
+		labels[LabelType] = typ
+	}
+	d, err := c.reg.Register(r.Context(), registry.Device{
+		Session:  *b.SessionID,
+		Provider: provider,
+		Token:    token,
+		Labels:   labels,
+	})
+	switch {
+	case errors.Is(err, registry.ErrInvalid):
+		writeMessage(w, http.StatusBadRequest, "invalid registration")
+		return
+	case err != nil:
+		c.internalError(w, "store registration", err)
+		return
+	}
+	c.log.Info("device registered", "provider", d.Provider, "token", pushwire.Redact(token),
+		"sessionId", d.Session, "configId", *b.ConfigID, "type", typ)
+	writeJSON(w, http.StatusOK, viewOf(d))
+}
+
+// findDevice returns the device registered under token, trying each provider
+// the token may belong to.
+func (c *Connector) findDevice(ctx context.Context, token string) (registry.Device, error) {
+	for _, k := range keysFor(token) {
+		d, err := c.reg.Get(ctx, k)
+		if err == nil || !errors.Is(err, registry.ErrNotFound) {
+			return d, err
+		}
+	}
+	return registry.Device{}, registry.ErrNotFound
+}
+
+func (c *Connector) handleGetRegistration(w http.ResponseWriter, r *http.Request) {
+	token := r.PathValue("deviceToken")
+	if err := ValidateToken(token); err != nil {
+		writeMessage(w, http.StatusNotFound, "deviceToken ["+truncate(token, 128)+"] not found")
+		return
+	}
+	d, err := c.findDevice(r.Context(), token)
+	switch {
+	case errors.Is(err, registry.ErrNotFound):
+		writeMessage(w, http.StatusNotFound, "deviceToken ["+token+"] not found")
+	case err != nil:
+		c.internalError(w, "read registration", err)
+	default:
+		writeJSON(w, http.StatusOK, viewOf(d))
+	}
+}
+
+func (c *Connector) handleDeleteRegistration(w http.ResponseWriter, r *http.Request) {
+	token := r.PathValue("deviceToken")
+	if err := ValidateToken(token); err != nil {
+		writeMessage(w, http.StatusNotFound, "deviceToken ["+truncate(token, 128)+"] not found")
+		return
+	}
+	removed := false
+	for _, k := range keysFor(token) {
+		err := c.reg.Unregister(r.Context(), k)
+		switch {
+		case err == nil:
+			removed = true
+		case errors.Is(err, registry.ErrNotFound):
+		default:
+			c.internalError(w, "delete registration", err)
+			return
+		}
+	}
+	if !removed {
+		writeMessage(w, http.StatusNotFound, "deviceToken ["+token+"] not found")
+		return
+	}
+	c.log.Info("device unregistered", "token", pushwire.Redact(token))
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (c *Connector) handleSearch(w http.ResponseWriter, r *http.Request) {
+	var b struct {
+		SessionID *string `json:"sessionId"`
+	}
+	if !c.readJSON(w, r, &b) {
+		return
+	}
+	if b.SessionID == nil {
+		writeMessage(w, http.StatusBadRequest, "sessionId is required")
+		return
+	}
+	if err := validateID(*b.SessionID); err != nil {
+		writeMessage(w, http.StatusBadRequest, "sessionId: "+err.Error())
+		return
+	}
+	devs, err := c.reg.Lookup(r.Context(), *b.SessionID)
+	if err != nil {
+		c.internalError(w, "search registrations", err)
+		return
+	}
+	if len(devs) == 0 {
+		writeMessage(w, http.StatusNotFound, "sessionId ["+*b.SessionID+"] not found")
+		return
+	}
+	out := struct {
+		registrationView
+		Registrations []registrationView `json:"registrations"`
+	}{registrationView: viewOf(devs[0])}
+	for _, d := range devs {
+		out.Registrations = append(out.Registrations, viewOf(d))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
