@@ -1,0 +1,337 @@
+// Package lpnsredis implements lpns.Cluster on Redis: a session directory
+// (one key per device naming the node that holds its connection, with a TTL
+// refreshed on every keepalive) and a routing bus (one pub/sub channel per
+// node) that carries notifications to the node holding a device and the
+// outcome back to the node that was asked to send.
+//
+// Keys and channels (Prefix defaults to "lpns:"):
+//
+//	<prefix>dev:<device id>   string, node id, PX = session TTL
+//	<prefix>node:<node id>    pub/sub channel of a node
+//
+// When a node dies its directory entries expire within one keepalive window
+// and a quarter; a send to such an entry meanwhile finds no subscriber on the
+// node's channel and reports lpns.ErrNotConnected at once.
+package lpnsredis
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/pushwire/pushwire/lpns"
+)
+
+// Config configures a Cluster.
+type Config struct {
+	// Client is the Redis client (required); the Cluster does not close it.
+	Client redis.UniversalClient
+	// Prefix namespaces keys and channels (default "lpns:").
+	Prefix string
+	// Logger receives diagnostics (default: discard).
+	Logger *slog.Logger
+}
+
+// Cluster is an lpns.Cluster on Redis. Pass it in lpns.Config.Cluster; the
+// Server starts and closes it. It is safe for concurrent use.
+type Cluster struct {
+	cfg Config
+	log *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	node    string
+	h       lpns.ClusterHandler
+	sub     *redis.PubSub
+	seq     atomic.Uint64
+	mu      sync.Mutex
+	pending map[string]chan string
+}
+
+var _ lpns.Cluster = (*Cluster)(nil)
+
+// New validates cfg and returns a Cluster.
+func New(cfg Config) (*Cluster, error) {
+	if cfg.Client == nil {
+		return nil, fmt.Errorf("%w: redis Client is required", lpns.ErrInvalidConfig)
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = "lpns:"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Cluster{cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel, pending: make(map[string]chan string)}, nil
+}
+
+// message is what travels on node channels.
+type message struct {
+	Op      string          `json:"op"`              // deliver, disconnect, result
+	Req     string          `json:"req,omitempty"`   // request id, echoed in the result
+	Reply   string          `json:"reply,omitempty"` // node to answer
+	Device  string          `json:"device,omitempty"`
+	ID      string          `json:"id,omitempty"`
+	Payload json.RawMessage `json:"payload,omitempty"`
+	Budget  int64           `json:"budgetMs,omitempty"`
+	Reason  string          `json:"reason,omitempty"`
+	Outcome string          `json:"outcome,omitempty"`
+}
+
+func (c *Cluster) devKey(device string) string { return c.cfg.Prefix + "dev:" + device }
+func (c *Cluster) channel(node string) string  { return c.cfg.Prefix + "node:" + node }
+
+// Start subscribes to node's channel.
+func (c *Cluster) Start(node string, h lpns.ClusterHandler) error {
+	if c.sub != nil {
+		return errors.New("lpnsredis: already started")
+	}
+	c.node, c.h = node, h
+	sub := c.cfg.Client.Subscribe(c.ctx, c.channel(node))
+	ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
+	defer cancel()
+	if _, err := sub.Receive(ctx); err != nil {
+		_ = sub.Close()
+		return fmt.Errorf("lpnsredis: subscribe: %w", err)
+	}
+	c.sub = sub
+	ch := sub.Channel(redis.WithChannelSize(1024))
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		for m := range ch {
+			c.handle(m.Payload)
+		}
+	}()
+	return nil
+}
+
+// Close unsubscribes and waits for in-flight deliveries to finish.
+func (c *Cluster) Close() error {
+	c.cancel()
+	var err error
+	if c.sub != nil {
+		err = c.sub.Close()
+	}
+	c.wg.Wait()
+	return err
+}
+
+func (c *Cluster) handle(raw string) {
+	var m message
+	if err := json.Unmarshal([]byte(raw), &m); err != nil {
+		c.log.Warn("lpnsredis: bad bus message")
+		return
+	}
+	switch m.Op {
+	case "result":
+		c.mu.Lock()
+		ch := c.pending[m.Req]
+		delete(c.pending, m.Req)
+		c.mu.Unlock()
+		if ch != nil {
+			ch <- m.Outcome
+		}
+	case "deliver":
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			budget := time.Duration(m.Budget) * time.Millisecond
+			ctx, cancel := context.WithTimeout(c.ctx, max(budget, time.Millisecond))
+			err := c.h.DeliverLocal(ctx, m.Device, m.ID, m.Payload)
+			cancel()
+			c.reply(m, outcome(err))
+		}()
+	case "disconnect":
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			found := c.h.DisconnectLocal(m.Device, m.Reason)
+			if m.Reply != "" {
+				c.reply(m, map[bool]string{true: "found", false: "not-found"}[found])
+			}
+		}()
+	}
+}
+
+func (c *Cluster) reply(m message, out string) {
+	b, _ := json.Marshal(message{Op: "result", Req: m.Req, Outcome: out})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := c.cfg.Client.Publish(ctx, c.channel(m.Reply), b).Err(); err != nil {
+		c.log.Warn("lpnsredis: reply failed", "err", err)
+	}
+}
+
+func outcome(err error) string {
+	switch {
+	case err == nil:
+		return string(lpns.OutcomeAcked)
+	case errors.Is(err, lpns.ErrNotConnected), errors.Is(err, lpns.ErrServerClosed):
+		return string(lpns.OutcomeNotConnected)
+	case errors.Is(err, lpns.ErrNotAcknowledged):
+		return string(lpns.OutcomeNotAcked)
+	case errors.Is(err, lpns.ErrPayloadTooLarge):
+		return string(lpns.OutcomeTooLarge)
+	case errors.Is(err, lpns.ErrInvalidPayload):
+		return string(lpns.OutcomeInvalid)
+	}
+	return string(lpns.OutcomeError)
+}
+
+func outcomeErr(o string) error {
+	switch lpns.Outcome(o) {
+	case lpns.OutcomeAcked:
+		return nil
+	case lpns.OutcomeNotConnected:
+		return fmt.Errorf("%w: on its node", lpns.ErrNotConnected)
+	case lpns.OutcomeNotAcked:
+		return lpns.ErrNotAcknowledged
+	case lpns.OutcomeTooLarge:
+		return lpns.ErrPayloadTooLarge
+	case lpns.OutcomeInvalid:
+		return lpns.ErrInvalidPayload
+	}
+	return fmt.Errorf("%w: remote node failed", lpns.ErrNotAcknowledged)
+}
+
+var (
+	claimRefresh = redis.NewScript(`local v = redis.call('GET', KEYS[1])
+if v == false or v == ARGV[1] then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
+return 0`)
+	releaseIfMine = redis.NewScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`)
+)
+
+// Claim records the device on this node and tells a previous node to drop
+// its older connection.
+func (c *Cluster) Claim(ctx context.Context, deviceID string, ttl time.Duration) error {
+	old, err := c.cfg.Client.SetArgs(ctx, c.devKey(deviceID), c.node, redis.SetArgs{TTL: ttl, Get: true}).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("lpnsredis: claim: %w", err)
+	}
+	if old != "" && old != c.node {
+		b, _ := json.Marshal(message{Op: "disconnect", Device: deviceID, Reason: "replaced"})
+		if err := c.cfg.Client.Publish(ctx, c.channel(old), b).Err(); err != nil {
+			return fmt.Errorf("lpnsredis: evict: %w", err)
+		}
+	}
+	return nil
+}
+
+// Refresh extends the claim; false means another node holds the device.
+func (c *Cluster) Refresh(ctx context.Context, deviceID string, ttl time.Duration) (bool, error) {
+	n, err := claimRefresh.Run(ctx, c.cfg.Client, []string{c.devKey(deviceID)}, c.node, ttl.Milliseconds()).Int()
+	if err != nil {
+		return true, fmt.Errorf("lpnsredis: refresh: %w", err)
+	}
+	return n == 1, nil
+}
+
+// Release deletes the claim if this node still holds it.
+func (c *Cluster) Release(ctx context.Context, deviceID string) error {
+	if err := releaseIfMine.Run(ctx, c.cfg.Client, []string{c.devKey(deviceID)}, c.node).Err(); err != nil {
+		return fmt.Errorf("lpnsredis: release: %w", err)
+	}
+	return nil
+}
+
+// lookup returns the node holding deviceID, or "".
+func (c *Cluster) lookup(ctx context.Context, deviceID string) (string, error) {
+	node, err := c.cfg.Client.Get(ctx, c.devKey(deviceID)).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("lpnsredis: lookup: %w", err)
+	}
+	return node, nil
+}
+
+// request publishes m to node and waits for the result.
+func (c *Cluster) request(ctx context.Context, node, deviceID string, m message) (string, error) {
+	m.Req = c.node + ":" + strconv.FormatUint(c.seq.Add(1), 36)
+	m.Reply = c.node
+	ch := make(chan string, 1)
+	c.mu.Lock()
+	c.pending[m.Req] = ch
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.pending, m.Req)
+		c.mu.Unlock()
+	}()
+	b, err := json.Marshal(m)
+	if err != nil {
+		return "", err
+	}
+	n, err := c.cfg.Client.Publish(ctx, c.channel(node), b).Result()
+	if err != nil {
+		return "", fmt.Errorf("lpnsredis: publish: %w", err)
+	}
+	if n == 0 { // the node is gone: forget its stale claim
+		_ = releaseIfMine.Run(ctx, c.cfg.Client, []string{c.devKey(deviceID)}, node).Err()
+		return "", fmt.Errorf("%w: its node %s is gone", lpns.ErrNotConnected, node)
+	}
+	select {
+	case out := <-ch:
+		return out, nil
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// Route delivers through the node holding deviceID.
+func (c *Cluster) Route(ctx context.Context, deviceID, id string, payload []byte) error {
+	node, err := c.lookup(ctx, deviceID)
+	if err != nil {
+		return fmt.Errorf("%w: %w", lpns.ErrNotConnected, err)
+	}
+	if node == "" {
+		return lpns.ErrNotConnected
+	}
+	if node == c.node {
+		return c.h.DeliverLocal(ctx, deviceID, id, payload)
+	}
+	budget := 2 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		// Leave the remote node room to report its outcome.
+		budget = time.Until(dl) * 4 / 5
+	}
+	out, err := c.request(ctx, node, deviceID, message{Op: "deliver", Device: deviceID, ID: id, Payload: payload, Budget: budget.Milliseconds()})
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+			return fmt.Errorf("%w: routed delivery timed out", lpns.ErrNotAcknowledged)
+		}
+		return err
+	}
+	return outcomeErr(out)
+}
+
+// Disconnect asks the node holding deviceID to close its connection.
+func (c *Cluster) Disconnect(ctx context.Context, deviceID, reason string) (bool, error) {
+	node, err := c.lookup(ctx, deviceID)
+	if err != nil || node == "" {
+		return false, err
+	}
+	if node == c.node {
+		return c.h.DisconnectLocal(deviceID, reason), nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	out, err := c.request(ctx, node, deviceID, message{Op: "disconnect", Device: deviceID, Reason: reason})
+	if errors.Is(err, lpns.ErrNotConnected) {
+		return false, nil
+	}
+	return out == "found", err
+}

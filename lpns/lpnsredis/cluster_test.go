@@ -1,0 +1,175 @@
+package lpnsredis_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/pushwire/pushwire/lpns"
+	"github.com/pushwire/pushwire/lpns/lpnsredis"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func redisClient(t *testing.T) *redis.Client {
+	t.Helper()
+	url := os.Getenv("PUSHWIRE_REDIS_URL")
+	if url == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("PUSHWIRE_REDIS_URL must be set in CI")
+		}
+		t.Skip("PUSHWIRE_REDIS_URL not set")
+	}
+	opt, err := redis.ParseURL(url)
+	require.NoError(t, err)
+	c := redis.NewClient(opt)
+	t.Cleanup(func() { _ = c.Close() })
+	require.NoError(t, c.Ping(context.Background()).Err())
+	return c
+}
+
+// auth accepts "device" tokens as is: the cluster, not auth, is under test.
+var auth = lpns.AuthenticatorFunc(func(_ context.Context, _ *http.Request, tok string) (lpns.Identity, error) {
+	return lpns.Identity{DeviceID: tok}, nil
+})
+
+type node struct {
+	srv *lpns.Server
+	ts  *httptest.Server
+	url string
+}
+
+func (n *node) kill() {
+	n.ts.Listener.Close()
+	_ = n.srv.Close()
+	n.ts.Close()
+}
+
+func startNode(t *testing.T, rdb *redis.Client, prefix, name string) *node {
+	t.Helper()
+	cl, err := lpnsredis.New(lpnsredis.Config{Client: rdb, Prefix: prefix})
+	require.NoError(t, err)
+	srv, err := lpns.NewServer(lpns.Config{Authenticator: auth, NodeID: name, Cluster: cl,
+		KeepaliveTimeout: 2 * time.Second, AckTimeout: time.Second})
+	require.NoError(t, err)
+	ts := httptest.NewServer(srv)
+	n := &node{srv: srv, ts: ts, url: "ws" + strings.TrimPrefix(ts.URL, "http")}
+	t.Cleanup(n.kill)
+	return n
+}
+
+func prefix(t *testing.T) string {
+	return "lpnstest:" + strings.ReplaceAll(t.Name(), "/", "_") + ":" + time.Now().Format("150405.000000") + ":"
+}
+
+func client(t *testing.T, device string, urls ...string) (*lpns.Client, chan lpns.Notification) {
+	t.Helper()
+	got := make(chan lpns.Notification, 1024)
+	c, err := lpns.Dial(context.Background(), lpns.ClientConfig{URLs: urls,
+		Token:      func(context.Context) (string, error) { return device, nil },
+		Handler:    func(_ context.Context, n lpns.Notification) error { got <- n; return nil },
+		MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, KeepaliveInterval: 200 * time.Millisecond})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	return c, got
+}
+
+func TestRoutingWithNodeKilled(t *testing.T) {
+	rdb := redisClient(t)
+	p := prefix(t)
+	n1, n2, n3 := startNode(t, rdb, p, "n1"), startNode(t, rdb, p, "n2"), startNode(t, rdb, p, "n3")
+	ctx := context.Background()
+
+	phone, got := client(t, "phone-1", n1.url, n2.url, n3.url)
+	_, node, _ := phone.Connected()
+	require.Equal(t, "n1", node)
+
+	// n3 has no connection for the device: it routes through n1.
+	require.NoError(t, n3.srv.SendPayload(ctx, "phone-1", []byte(`{"call":1}`)))
+	n := <-got
+	assert.Equal(t, "n1", n.Node)
+	assert.JSONEq(t, `{"call":1}`, string(n.Payload))
+	assert.ErrorIs(t, n3.srv.SendPayload(ctx, "nobody", []byte(`{}`)), lpns.ErrNotConnected)
+
+	// Keep sending from n3 while n1 dies.
+	var acked, failed atomic.Int64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			if n3.srv.SendPayload(ctx, "phone-1", []byte(`{}`)) == nil {
+				acked.Add(1)
+			} else {
+				failed.Add(1)
+			}
+		}
+	}()
+	require.Eventually(t, func() bool { return acked.Load() >= 3 }, 5*time.Second, 10*time.Millisecond)
+	n1.kill()
+	require.Eventually(t, func() bool { _, n, ok := phone.Connected(); return ok && n == "n2" }, 5*time.Second, 10*time.Millisecond,
+		"the phone moves to the next node")
+	before := acked.Load()
+	require.Eventually(t, func() bool { return acked.Load() >= before+5 }, 5*time.Second, 10*time.Millisecond,
+		"delivery continues through n2")
+	close(stop)
+	<-done
+	t.Logf("acked %d, failed %d while failing over", acked.Load(), failed.Load())
+
+	// The phone stays on n2 and n2 answers for itself too.
+	require.NoError(t, n2.srv.SendPayload(ctx, "phone-1", []byte(`{}`)))
+	_, node, _ = phone.Connected()
+	assert.Equal(t, "n2", node)
+}
+
+func TestCrossNodeReplacementAndDisconnect(t *testing.T) {
+	rdb := redisClient(t)
+	p := prefix(t)
+	n1, n2 := startNode(t, rdb, p, "n1"), startNode(t, rdb, p, "n2")
+	ctx := context.Background()
+
+	codes := make(chan int, 4)
+	old, err := lpns.Dial(ctx, lpns.ClientConfig{URLs: []string{n1.url},
+		Token: func(context.Context) (string, error) { return "phone-2", nil }, Handler: func(context.Context, lpns.Notification) error { return nil },
+		OnDisconnect: func(_ string, code int, _ string) { codes <- code }})
+	require.NoError(t, err)
+	defer old.Close()
+	newer, _ := client(t, "phone-2", n2.url)
+	_ = newer
+	assert.Equal(t, lpns.CloseReplaced, <-codes, "the older connection on n1 is replaced")
+	require.Eventually(t, func() bool { return n1.srv.Count() == 0 }, 5*time.Second, 10*time.Millisecond)
+	require.NoError(t, n1.srv.SendPayload(ctx, "phone-2", []byte(`{}`)), "routed to n2")
+
+	found, err := n1.srv.Disconnect(ctx, "phone-2", lpns.ReasonLoggedOut)
+	require.NoError(t, err)
+	assert.True(t, found)
+	<-newer.Done()
+	assert.ErrorIs(t, newer.Err(), lpns.ErrClientStopped)
+	require.Eventually(t, func() bool {
+		return n1.srv.SendPayload(ctx, "phone-2", []byte(`{}`)) != nil
+	}, 5*time.Second, 10*time.Millisecond)
+	assert.ErrorIs(t, n1.srv.SendPayload(ctx, "phone-2", []byte(`{}`)), lpns.ErrNotConnected)
+	found, err = n1.srv.Disconnect(ctx, "phone-2", lpns.ReasonLoggedOut)
+	require.NoError(t, err)
+	assert.False(t, found)
+}
+
+func TestNewValidates(t *testing.T) {
+	_, err := lpnsredis.New(lpnsredis.Config{})
+	assert.ErrorIs(t, err, lpns.ErrInvalidConfig)
+}
