@@ -21,6 +21,7 @@ import (
 // share one bounded concurrency limit and one connection pool.
 type Client struct {
 	hc        *http.Client
+	rt        http.RoundTripper // hc's transport when requests can bypass hc
 	transport *http.Transport // nil unless created by New
 	ts        oauth2.TokenSource
 	project   string
@@ -286,7 +287,12 @@ func (c *Client) attempt(ctx context.Context, sb *sendBuf, wantName bool) (strin
 		ContentLength: int64(len(sb.b)),
 		Host:          c.url.Host,
 	}
-	resp, err := c.hc.Do(req.WithContext(ctx))
+	var resp *http.Response
+	if c.rt != nil {
+		resp, err = c.rt.RoundTrip(req.WithContext(ctx))
+	} else {
+		resp, err = c.hc.Do(req.WithContext(ctx))
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return "", sendCanceled(ctx.Err())

@@ -42,7 +42,10 @@ type Config struct {
 	Endpoint string
 	// HTTPClient sends requests and fetches tokens. Default: a client with
 	// one shared transport (HTTP/2 over TLS, keep-alive pool sized to
-	// MaxConcurrency) that Close releases.
+	// MaxConcurrency) that Close releases. When the client has no Jar,
+	// Timeout or CheckRedirect, sends go straight to its Transport (FCM
+	// never redirects a send). Bound each send with the context instead of
+	// Timeout.
 	HTTPClient *http.Client
 	// MaxConcurrency bounds the requests in flight across all sends of
 	// the client; default [DefaultMaxConcurrency].
@@ -167,6 +170,16 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if c.hc == nil {
 		c.transport = newTransport(cfg.MaxConcurrency)
 		c.hc = &http.Client{Transport: c.transport}
+	}
+
+	// A POST to FCM never redirects: when the client adds nothing but its
+	// transport (no cookie jar, timeout or redirect policy), requests go
+	// straight to the transport, which saves the http.Client bookkeeping.
+	if c.hc.Jar == nil && c.hc.Timeout == 0 && c.hc.CheckRedirect == nil {
+		c.rt = c.hc.Transport
+		if c.rt == nil {
+			c.rt = http.DefaultTransport
+		}
 	}
 
 	project := cfg.ProjectID

@@ -76,6 +76,8 @@ type Server struct {
 	tokenReqs int
 	sendReqs  int
 	seq       uint64
+	inFlight  int
+	maxFlight int
 	perToken  map[string]*Failure
 	next      []Failure
 	always    *Failure
@@ -286,6 +288,7 @@ func (s *Server) Reset() {
 	s.msgs = nil
 	s.tokenReqs = 0
 	s.sendReqs = 0
+	s.maxFlight = s.inFlight
 	s.perToken = make(map[string]*Failure)
 	s.next = nil
 	s.always = nil
@@ -304,6 +307,14 @@ func (s *Server) SendRequests() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.sendReqs
+}
+
+// MaxInFlight returns the largest number of send requests the fake was
+// handling at the same time since it started or was Reset.
+func (s *Server) MaxInFlight() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.maxFlight
 }
 
 // RevokeTokens invalidates every access token issued so far: the next send
@@ -379,7 +390,14 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	s.sendReqs++
+	s.inFlight++
+	s.maxFlight = max(s.maxFlight, s.inFlight)
 	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.inFlight--
+		s.mu.Unlock()
+	}()
 
 	if aerr := s.checkAuth(r); aerr != nil {
 		aerr.write(w)

@@ -1,0 +1,128 @@
+package fcm_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pushwire/pushwire"
+	"github.com/pushwire/pushwire/fcm"
+	"github.com/pushwire/pushwire/fcm/fcmtest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestSendAllResultsInOrder(t *testing.T) {
+	srv := newServer(t, fcmtest.Config{})
+	c := newClient(t, srv, func(cfg *fcm.Config) { cfg.MaxConcurrency = 4 })
+	srv.FailToken("tok-3", fcmtest.Unregistered())
+	srv.FailToken("tok-7", fcmtest.InvalidArgument("bad"))
+	msgs := make([]*fcm.Message, 20)
+	for i := range msgs {
+		msgs[i] = &fcm.Message{Token: fmt.Sprintf("tok-%d", i), Data: map[string]string{"i": fmt.Sprint(i)}}
+	}
+	msgs[11] = &fcm.Message{} // invalid: no target
+	res := c.SendAll(context.Background(), msgs)
+	require.Len(t, res, len(msgs))
+
+	byName := map[string]fcmtest.Received{}
+	for _, r := range srv.Messages() {
+		byName[r.Name] = r
+	}
+	for i, r := range res {
+		switch i {
+		case 3:
+			assert.ErrorIs(t, r.Err, pushwire.ErrDeadToken)
+		case 7:
+			assert.ErrorIs(t, r.Err, pushwire.ErrPermanent)
+		case 11:
+			assert.ErrorIs(t, r.Err, fcm.ErrInvalidMessage)
+		default:
+			require.NoError(t, r.Err, i)
+			rec, ok := byName[r.Name]
+			require.True(t, ok, "result %d names a recorded message", i)
+			assert.Equal(t, fmt.Sprint(i), rec.Message.Data["i"], "result %d belongs to message %d", i, i)
+		}
+	}
+	assert.Len(t, srv.Messages(), 17)
+}
+
+func TestSendMulticast(t *testing.T) {
+	srv := newServer(t, fcmtest.Config{})
+	c := newClient(t, srv, nil)
+	srv.FailToken("b", fcmtest.Unregistered())
+	tmpl := &fcm.Message{Data: map[string]string{"k": "v"}}
+	res := c.SendMulticast(context.Background(), tmpl, []string{"a", "b", "c"})
+	require.Len(t, res, 3)
+	assert.NoError(t, res[0].Err)
+	assert.ErrorIs(t, res[1].Err, pushwire.ErrDeadToken)
+	assert.NoError(t, res[2].Err)
+	assert.Empty(t, tmpl.Token, "the template is not modified")
+	tokens := map[string]bool{}
+	for _, r := range srv.Messages() {
+		tokens[r.Message.Token] = true
+		assert.Equal(t, "v", r.Message.Data["k"])
+	}
+	assert.Equal(t, map[string]bool{"a": true, "c": true}, tokens)
+
+	res = c.SendMulticast(context.Background(), &fcm.Message{Topic: "x"}, []string{"a", "b"})
+	for _, r := range res {
+		assert.ErrorIs(t, r.Err, fcm.ErrInvalidMessage)
+	}
+	assert.Empty(t, c.SendMulticast(context.Background(), tmpl, nil))
+}
+
+func TestConcurrencyBoundShared(t *testing.T) {
+	srv := newServer(t, fcmtest.Config{})
+	c := newClient(t, srv, func(cfg *fcm.Config) { cfg.MaxConcurrency = 3 })
+	srv.FailAll(fcmtest.Slow(20 * time.Millisecond))
+	// Two fan-outs and single sends at once share the one limit.
+	done := make(chan struct{})
+	var failed atomic.Int32
+	for range 2 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for _, r := range c.SendMulticast(context.Background(), &fcm.Message{}, []string{"a", "b", "c", "d", "e"}) {
+				if r.Err != nil {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	for range 3 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			if c.Send(context.Background(), pushwire.Message{Token: "s"}) != nil {
+				failed.Add(1)
+			}
+		}()
+	}
+	for range 5 {
+		<-done
+	}
+	assert.Zero(t, failed.Load())
+	assert.Len(t, srv.Messages(), 13)
+	assert.LessOrEqual(t, srv.MaxInFlight(), 3)
+	assert.GreaterOrEqual(t, srv.MaxInFlight(), 2, "sends do run concurrently")
+}
+
+func TestSendAllCancellation(t *testing.T) {
+	srv := newServer(t, fcmtest.Config{})
+	c := newClient(t, srv, func(cfg *fcm.Config) { cfg.MaxConcurrency = 1 })
+	srv.FailAll(fcmtest.Slow(time.Minute))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	msgs := []*fcm.Message{{Token: "a"}, {Token: "b"}, {Token: "c"}, {Token: "d"}}
+	out := make(chan []fcm.Result, 1)
+	go func() { out <- c.SendAll(ctx, msgs) }()
+	require.Eventually(t, func() bool { return srv.SendRequests() == 1 }, 10*time.Second, time.Millisecond)
+	cancel()
+	res := <-out
+	for i, r := range res {
+		assert.ErrorIs(t, r.Err, context.Canceled, "result %d", i)
+	}
+	assert.Equal(t, 1, srv.SendRequests(), "no new sends after cancellation")
+	assert.Empty(t, srv.Messages())
+}
