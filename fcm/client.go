@@ -22,7 +22,7 @@ import (
 type Client struct {
 	hc        *http.Client
 	rt        http.RoundTripper // hc's transport when requests can bypass hc
-	transport *http.Transport // nil unless created by New
+	transport *http.Transport   // nil unless created by New
 	ts        oauth2.TokenSource
 	project   string
 	url       *url.URL
