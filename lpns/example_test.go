@@ -1,0 +1,71 @@
+package lpns_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+
+	"github.com/pushwire/pushwire"
+	"github.com/pushwire/pushwire/lpns"
+)
+
+// A server mounted on an HTTP listener, a simulated phone, and one
+// notification travelling from Send to the phone's acknowledgement.
+func ExampleServer() {
+	auth := lpns.AuthenticatorFunc(func(_ context.Context, _ *http.Request, token string) (lpns.Identity, error) {
+		if token != "secret-for-phone-1" {
+			return lpns.Identity{}, lpns.ErrTokenInvalid
+		}
+		return lpns.Identity{DeviceID: "phone-1", UserID: "alice"}, nil
+	})
+	srv, err := lpns.NewServer(lpns.Config{Authenticator: auth, NodeID: "node-a"})
+	if err != nil {
+		panic(err)
+	}
+	ts := httptest.NewServer(srv) // use a TLS listener on :9560 in production
+	defer ts.Close()
+	defer srv.Close()
+
+	received := make(chan lpns.Notification, 1)
+	phone, err := lpns.Dial(context.Background(), lpns.ClientConfig{
+		URLs:    []string{"ws" + strings.TrimPrefix(ts.URL, "http")},
+		Token:   func(context.Context) (string, error) { return "secret-for-phone-1", nil },
+		Handler: func(_ context.Context, n lpns.Notification) error { received <- n; return nil },
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer phone.Close()
+
+	err = srv.Send(context.Background(), pushwire.Message{Token: "phone-1", ID: "call-1", Kind: pushwire.KindVoIP,
+		Data: map[string]string{"caller": "1001"}})
+	fmt.Println("send:", err)
+	n := <-received
+	fmt.Println(n.ID, n.Node, string(n.Payload))
+	// Output:
+	// send: <nil>
+	// call-1 node-a {"kind":"voip","data":{"caller":"1001"}}
+}
+
+// Local delivery first, APNs VoIP push when the phone is not connected.
+func ExampleFallback() {
+	srv, err := lpns.NewServer(lpns.Config{Authenticator: lpns.AuthenticatorFunc(
+		func(context.Context, *http.Request, string) (lpns.Identity, error) { return lpns.Identity{}, lpns.ErrTokenInvalid })})
+	if err != nil {
+		panic(err)
+	}
+	defer srv.Close()
+	apnsClient := pushwire.SenderFunc(func(_ context.Context, m pushwire.Message) error {
+		fmt.Println("apns:", m.Kind, m.Token)
+		return nil
+	})
+	fb := &lpns.Fallback{Local: srv, Remote: apnsClient,
+		RemoteToken: func(context.Context, string) (string, error) { return "apns-voip-token", nil }}
+	path, err := fb.Deliver(context.Background(), pushwire.Message{Token: "phone-1"})
+	fmt.Println(path, err)
+	// Output:
+	// apns: voip apns-voip-token
+	// remote <nil>
+}
