@@ -52,7 +52,9 @@ func ExampleServer() {
 // Local delivery first, APNs VoIP push when the phone is not connected.
 func ExampleFallback() {
 	srv, err := lpns.NewServer(lpns.Config{Authenticator: lpns.AuthenticatorFunc(
-		func(context.Context, *http.Request, string) (lpns.Identity, error) { return lpns.Identity{}, lpns.ErrTokenInvalid })})
+		func(context.Context, *http.Request, string) (lpns.Identity, error) {
+			return lpns.Identity{}, lpns.ErrTokenInvalid
+		})})
 	if err != nil {
 		panic(err)
 	}
