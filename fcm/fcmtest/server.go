@@ -417,7 +417,8 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			badRequest("", "Request payload size exceeds the limit: "+strconv.FormatInt(s.cfg.MaxBodyBytes, 10)+" bytes.").write(w)
+			(&apiError{httpStatus: 400, status: "INVALID_ARGUMENT",
+				message: "Request payload size exceeds the limit: " + strconv.FormatInt(s.cfg.MaxBodyBytes, 10) + " bytes."}).write(w)
 		}
 		return
 	}
