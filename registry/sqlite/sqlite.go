@@ -1,0 +1,513 @@
+// Package sqlite is a registry.Registry stored in an SQLite database file,
+// through the pure-Go driver modernc.org/sqlite (no cgo).
+//
+// The database runs in WAL mode with a busy timeout. Writes go through a
+// single connection in BEGIN IMMEDIATE transactions, so writers in this
+// process never meet SQLITE_BUSY and a register (upsert plus cap eviction) is
+// atomic; reads use a separate pool of connections and proceed in parallel
+// with the writer. The schema is created and migrated on open (versioned with
+// PRAGMA user_version). A sweeper deletes expired rows.
+//
+// It is the durable default for a single machine. Several processes may share
+// the file (the busy timeout arbitrates), but for a fleet use
+// registry/postgres or registry/redis.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/pushwire/pushwire"
+	"github.com/pushwire/pushwire/registry"
+)
+
+// Config configures an SQLite registry.
+type Config struct {
+	// Config holds the backend-independent settings.
+	registry.Config
+	// Path is the database file; it is created if missing. Required.
+	Path string
+	// BusyTimeout is how long a statement waits for a lock held by another
+	// process. Zero means 5 seconds.
+	BusyTimeout time.Duration
+	// ReadConns is the size of the read pool. Zero means 4.
+	ReadConns int
+}
+
+// Registry is a registry.Registry stored in SQLite. It is safe for
+// concurrent use.
+type Registry struct {
+	cfg    registry.Config
+	writer *sql.DB
+	reader *sql.DB
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+	stopCtx   context.Context
+	stop      context.CancelFunc
+	done      chan struct{}
+}
+
+var _ registry.Registry = (*Registry)(nil)
+
+// Open opens (creating if needed) the registry database at path.
+func Open(ctx context.Context, path string, cfg registry.Config) (*Registry, error) {
+	return New(ctx, Config{Config: cfg, Path: path})
+}
+
+// New opens the database described by cfg, creates or migrates its schema
+// and starts the sweeper (unless cfg.SweepInterval is negative).
+func New(ctx context.Context, cfg Config) (*Registry, error) {
+	if cfg.Path == "" || cfg.Path == ":memory:" || strings.HasPrefix(cfg.Path, "file:") || strings.ContainsAny(cfg.Path, "?#") {
+		return nil, fmt.Errorf("registry/sqlite: %w: Path must be a plain file path (use registry.NewMemory for an in-memory registry)", pushwire.ErrConfiguration)
+	}
+	if cfg.BusyTimeout <= 0 {
+		cfg.BusyTimeout = 5 * time.Second
+	}
+	if cfg.ReadConns <= 0 {
+		cfg.ReadConns = 4
+	}
+	base := cfg.Path + fmt.Sprintf("?_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)",
+		cfg.BusyTimeout.Milliseconds())
+	writer, err := sql.Open("sqlite", base+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("registry/sqlite: open: %w", err)
+	}
+	writer.SetMaxOpenConns(1)
+	writer.SetMaxIdleConns(1)
+	writer.SetConnMaxLifetime(0)
+	writer.SetConnMaxIdleTime(0)
+	r := &Registry{cfg: cfg.Config.WithDefaults(), writer: writer, done: make(chan struct{})}
+	// Create the file and schema through the writer before readers open it.
+	if err := r.migrate(ctx); err != nil {
+		_ = writer.Close()
+		return nil, err
+	}
+	reader, err := sql.Open("sqlite", base+"&_pragma=query_only(1)")
+	if err != nil {
+		_ = writer.Close()
+		return nil, fmt.Errorf("registry/sqlite: open: %w", err)
+	}
+	reader.SetMaxOpenConns(cfg.ReadConns)
+	reader.SetMaxIdleConns(cfg.ReadConns)
+	r.reader = reader
+	if err := reader.PingContext(ctx); err != nil {
+		_ = reader.Close()
+		_ = writer.Close()
+		return nil, fmt.Errorf("registry/sqlite: open: %w", err)
+	}
+	r.stopCtx, r.stop = context.WithCancel(context.Background())
+	if r.cfg.SweepInterval > 0 {
+		go r.sweeper(r.cfg.SweepInterval)
+	} else {
+		close(r.done)
+	}
+	return r, nil
+}
+
+// SchemaVersion is the schema version (PRAGMA user_version) this package
+// migrates to.
+const SchemaVersion = 1
+
+var migrations = []string{
+	// 1: the bindings table. Times are Unix microseconds; expires_at NULL
+	// means never.
+	`CREATE TABLE devices (
+		provider    TEXT    NOT NULL,
+		app_id      TEXT    NOT NULL,
+		environment TEXT    NOT NULL,
+		token       TEXT    NOT NULL,
+		session     TEXT    NOT NULL,
+		labels      TEXT,
+		created_at  INTEGER NOT NULL,
+		updated_at  INTEGER NOT NULL,
+		expires_at  INTEGER,
+		PRIMARY KEY (provider, app_id, environment, token)
+	);
+	CREATE INDEX devices_session ON devices (session, updated_at DESC);
+	CREATE INDEX devices_expires ON devices (expires_at) WHERE expires_at IS NOT NULL;`,
+}
+
+func (r *Registry) migrate(ctx context.Context) error {
+	tx, err := r.writer.BeginTx(ctx, nil) // BEGIN IMMEDIATE: one migrator at a time
+	if err != nil {
+		return fmt.Errorf("registry/sqlite: migrate: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	var version int
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return fmt.Errorf("registry/sqlite: read schema version: %w", err)
+	}
+	if version > len(migrations) {
+		return fmt.Errorf("registry/sqlite: %w: schema version %d is newer than this code (%d)", pushwire.ErrConfiguration, version, len(migrations))
+	}
+	for i := version; i < len(migrations); i++ {
+		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+			return fmt.Errorf("registry/sqlite: migration %d: %w", i+1, err)
+		}
+		r.cfg.Logger.Info("registry: applied sqlite migration", "version", i+1)
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", len(migrations))); err != nil {
+		return fmt.Errorf("registry/sqlite: set schema version: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("registry/sqlite: migrate: %w", err)
+	}
+	var mode string
+	if err := r.writer.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return fmt.Errorf("registry/sqlite: journal mode: %w", err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return fmt.Errorf("registry/sqlite: journal mode is %q, want wal", mode)
+	}
+	return nil
+}
+
+func (r *Registry) check(ctx context.Context) error {
+	if r.closed.Load() {
+		return registry.ErrClosed
+	}
+	return ctx.Err()
+}
+
+func (r *Registry) wrap(ctx context.Context, op string, err error) error {
+	if r.closed.Load() {
+		return registry.ErrClosed
+	}
+	if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+		return fmt.Errorf("registry/sqlite: %s: %w (%v)", op, ctx.Err(), err)
+	}
+	return fmt.Errorf("registry/sqlite: %s: %w", op, err)
+}
+
+func micro(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+func fromMicro(n int64) time.Time { return time.UnixMicro(n).UTC() }
+
+const keyWhere = "provider = ? AND app_id = ? AND environment = ? AND token = ?"
+
+func keyArgs(k registry.Key) []any {
+	return []any{string(k.Provider), k.AppID, k.Environment, k.Token}
+}
+
+const (
+	columns = "provider, app_id, environment, token, session, labels, created_at, updated_at, expires_at"
+	upsert  = `INSERT INTO devices (` + columns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (provider, app_id, environment, token) DO UPDATE SET
+			session = excluded.session,
+			labels = excluded.labels,
+			updated_at = excluded.updated_at,
+			expires_at = excluded.expires_at,
+			created_at = CASE WHEN devices.expires_at IS NOT NULL AND devices.expires_at <= excluded.updated_at
+				THEN excluded.created_at ELSE devices.created_at END
+		RETURNING created_at`
+	evict = `DELETE FROM devices WHERE rowid IN (
+		SELECT rowid FROM devices
+		WHERE session = ? AND NOT (` + keyWhere + `) AND (expires_at IS NULL OR expires_at > ?)
+		ORDER BY updated_at DESC, rowid DESC
+		LIMIT -1 OFFSET ?)`
+	live = "(expires_at IS NULL OR expires_at > ?)"
+)
+
+// Register implements registry.Registry: an upsert and the cap eviction in
+// one immediate transaction.
+func (r *Registry) Register(ctx context.Context, d registry.Device) (registry.Device, error) {
+	if err := r.check(ctx); err != nil {
+		return registry.Device{}, err
+	}
+	now := r.cfg.Clock()
+	d, err := r.cfg.Prepare(d, now)
+	if err != nil {
+		return registry.Device{}, err
+	}
+	var labels any
+	if d.Labels != nil {
+		b, err := json.Marshal(d.Labels)
+		if err != nil {
+			return registry.Device{}, r.wrap(ctx, "encode labels", err)
+		}
+		labels = string(b)
+	}
+	tx, err := r.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return registry.Device{}, r.wrap(ctx, "register", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	var created int64
+	err = tx.QueryRowContext(ctx, upsert, string(d.Provider), d.AppID, d.Environment, d.Token, d.Session,
+		labels, now.UnixMicro(), now.UnixMicro(), micro(d.ExpiresAt)).Scan(&created)
+	if err != nil {
+		return registry.Device{}, r.wrap(ctx, "register", err)
+	}
+	if capN := r.cfg.MaxDevicesPerSession; capN > 0 {
+		args := append([]any{d.Session}, keyArgs(d.Key())...)
+		args = append(args, now.UnixMicro(), capN-1)
+		if _, err := tx.ExecContext(ctx, evict, args...); err != nil {
+			return registry.Device{}, r.wrap(ctx, "register", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return registry.Device{}, r.wrap(ctx, "register", err)
+	}
+	d.CreatedAt = fromMicro(created)
+	return d, nil
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanDevice(row scanner) (registry.Device, error) {
+	var (
+		d                registry.Device
+		provider         string
+		labels           sql.NullString
+		created, updated int64
+		expires          sql.NullInt64
+	)
+	if err := row.Scan(&provider, &d.AppID, &d.Environment, &d.Token, &d.Session, &labels, &created, &updated, &expires); err != nil {
+		return registry.Device{}, err
+	}
+	d.Provider = pushwire.Provider(provider)
+	if labels.Valid {
+		if err := json.Unmarshal([]byte(labels.String), &d.Labels); err != nil {
+			return registry.Device{}, fmt.Errorf("malformed labels: %w", err)
+		}
+	}
+	d.CreatedAt, d.UpdatedAt = fromMicro(created), fromMicro(updated)
+	if expires.Valid {
+		d.ExpiresAt = fromMicro(expires.Int64)
+	}
+	return d, nil
+}
+
+// Lookup implements registry.Registry.
+func (r *Registry) Lookup(ctx context.Context, session string) ([]registry.Device, error) {
+	if err := r.check(ctx); err != nil {
+		return nil, err
+	}
+	if err := registry.ValidateSession(session); err != nil {
+		return nil, err
+	}
+	rows, err := r.reader.QueryContext(ctx, "SELECT "+columns+" FROM devices WHERE session = ? AND "+live+
+		" ORDER BY updated_at DESC, rowid DESC", session, r.cfg.Clock().UnixMicro())
+	if err != nil {
+		return nil, r.wrap(ctx, "lookup", err)
+	}
+	defer rows.Close()
+	out := []registry.Device{}
+	for rows.Next() {
+		d, err := scanDevice(rows)
+		if err != nil {
+			return nil, r.wrap(ctx, "lookup", err)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, r.wrap(ctx, "lookup", err)
+	}
+	return out, nil
+}
+
+// Get implements registry.Registry.
+func (r *Registry) Get(ctx context.Context, k registry.Key) (registry.Device, error) {
+	if err := r.check(ctx); err != nil {
+		return registry.Device{}, err
+	}
+	if err := registry.ValidateKey(k); err != nil {
+		return registry.Device{}, err
+	}
+	args := append(keyArgs(k), r.cfg.Clock().UnixMicro())
+	d, err := scanDevice(r.reader.QueryRowContext(ctx, "SELECT "+columns+" FROM devices WHERE "+keyWhere+" AND "+live, args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return registry.Device{}, notFound(k)
+	}
+	if err != nil {
+		return registry.Device{}, r.wrap(ctx, "get", err)
+	}
+	return d, nil
+}
+
+func notFound(k registry.Key) error {
+	return fmt.Errorf("%w: %s token %s", registry.ErrNotFound, k.Provider, pushwire.Redact(k.Token))
+}
+
+// Unregister implements registry.Registry.
+func (r *Registry) Unregister(ctx context.Context, k registry.Key) error {
+	if err := r.check(ctx); err != nil {
+		return err
+	}
+	if err := registry.ValidateKey(k); err != nil {
+		return err
+	}
+	args := append(keyArgs(k), r.cfg.Clock().UnixMicro())
+	var wasLive bool
+	err := r.writer.QueryRowContext(ctx, "DELETE FROM devices WHERE "+keyWhere+" RETURNING "+live, args...).Scan(&wasLive)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && !wasLive) {
+		return notFound(k)
+	}
+	if err != nil {
+		return r.wrap(ctx, "unregister", err)
+	}
+	return nil
+}
+
+// RemoveSession implements registry.Registry.
+func (r *Registry) RemoveSession(ctx context.Context, session string) (int, error) {
+	if err := r.check(ctx); err != nil {
+		return 0, err
+	}
+	if err := registry.ValidateSession(session); err != nil {
+		return 0, err
+	}
+	rows, err := r.writer.QueryContext(ctx, "DELETE FROM devices WHERE session = ? RETURNING "+
+		"(expires_at IS NULL OR expires_at > ?)", session, r.cfg.Clock().UnixMicro())
+	if err != nil {
+		return 0, r.wrap(ctx, "remove session", err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var wasLive bool
+		if err := rows.Scan(&wasLive); err != nil {
+			return 0, r.wrap(ctx, "remove session", err)
+		}
+		if wasLive {
+			n++
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, r.wrap(ctx, "remove session", err)
+	}
+	return n, nil
+}
+
+// Invalidate implements registry.Registry.
+func (r *Registry) Invalidate(ctx context.Context, k registry.Key, asOf time.Time) (bool, error) {
+	if err := r.check(ctx); err != nil {
+		return false, err
+	}
+	if err := registry.ValidateKey(k); err != nil {
+		return false, err
+	}
+	args := append(keyArgs(k), r.cfg.Clock().UnixMicro(), micro(registry.Truncate(asOf)), micro(registry.Truncate(asOf)))
+	res, err := r.writer.ExecContext(ctx, "DELETE FROM devices WHERE "+keyWhere+" AND "+live+
+		" AND (? IS NULL OR updated_at <= ?)", args...)
+	if err != nil {
+		return false, r.wrap(ctx, "invalidate", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, r.wrap(ctx, "invalidate", err)
+	}
+	return n == 1, nil
+}
+
+// All returns every live binding, in no particular order. It reads the whole
+// table: meant for tests and tools. It satisfies registrytest.Lister.
+func (r *Registry) All(ctx context.Context) ([]registry.Device, error) {
+	if err := r.check(ctx); err != nil {
+		return nil, err
+	}
+	rows, err := r.reader.QueryContext(ctx, "SELECT "+columns+" FROM devices WHERE "+live, r.cfg.Clock().UnixMicro())
+	if err != nil {
+		return nil, r.wrap(ctx, "all", err)
+	}
+	defer rows.Close()
+	var out []registry.Device
+	for rows.Next() {
+		d, err := scanDevice(rows)
+		if err != nil {
+			return nil, r.wrap(ctx, "all", err)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, r.wrap(ctx, "all", err)
+	}
+	return out, nil
+}
+
+// CheckIntegrity runs PRAGMA quick_check, which verifies the table against
+// its indexes. It satisfies registrytest.Checker.
+func (r *Registry) CheckIntegrity(ctx context.Context) error {
+	if err := r.check(ctx); err != nil {
+		return err
+	}
+	var res string
+	if err := r.reader.QueryRowContext(ctx, "PRAGMA quick_check").Scan(&res); err != nil {
+		return r.wrap(ctx, "check", err)
+	}
+	if res != "ok" {
+		return fmt.Errorf("registry/sqlite: quick_check: %s", res)
+	}
+	return nil
+}
+
+// Sweep deletes expired rows now, in batches, and reports how many it
+// removed. The background sweeper calls it every Config.SweepInterval.
+func (r *Registry) Sweep(ctx context.Context) (int, error) {
+	if err := r.check(ctx); err != nil {
+		return 0, err
+	}
+	const batch = 1000
+	total := 0
+	for {
+		res, err := r.writer.ExecContext(ctx, "DELETE FROM devices WHERE rowid IN (SELECT rowid FROM devices WHERE expires_at <= ? LIMIT ?)",
+			r.cfg.Clock().UnixMicro(), batch)
+		if err != nil {
+			return total, r.wrap(ctx, "sweep", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, r.wrap(ctx, "sweep", err)
+		}
+		total += int(n)
+		if n < batch {
+			return total, nil
+		}
+	}
+}
+
+func (r *Registry) sweeper(every time.Duration) {
+	defer close(r.done)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.stopCtx.Done():
+			return
+		case <-t.C:
+			n, err := r.Sweep(r.stopCtx)
+			if err != nil && r.stopCtx.Err() == nil {
+				r.cfg.Logger.Warn("registry: sqlite sweep failed", "err", err)
+			} else if n > 0 {
+				r.cfg.Logger.Debug("registry: swept expired bindings", "count", n)
+			}
+		}
+	}
+}
+
+// Close stops the sweeper and closes the database. It is idempotent.
+func (r *Registry) Close() error {
+	r.closeOnce.Do(func() {
+		r.closed.Store(true)
+		r.stop()
+		<-r.done
+		r.closeErr = errors.Join(r.reader.Close(), r.writer.Close())
+	})
+	return r.closeErr
+}
