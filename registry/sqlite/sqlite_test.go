@@ -122,7 +122,7 @@ func TestSweepBatches(t *testing.T) {
 	clk := registrytest.NewClock(time.Now())
 	r := open(t, registry.Config{Now: clk.Now, TTL: time.Minute, SweepInterval: -1, MaxDevicesPerSession: -1},
 		filepath.Join(t.TempDir(), "r.db"))
-	const n = 2500 // more than one batch
+	const n = 1200 // more than one batch
 	for i := range n {
 		_, err := r.Register(ctx, registry.Device{Session: fmt.Sprint("s", i%10), Provider: pushwire.ProviderFCM, Token: fmt.Sprint("t", i)})
 		require.NoError(t, err)
