@@ -1,0 +1,163 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/pushwire/pushwire/lpns"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// syncBuffer is a bytes.Buffer safe for concurrent use.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func start(t *testing.T, args ...string) (ws, admin string, stderr *syncBuffer, stop func() int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan [2]string, 1)
+	code := make(chan int, 1)
+	stderr = &syncBuffer{}
+	go func() { code <- run(ctx, args, io.Discard, stderr, ready) }()
+	select {
+	case urls := <-ready:
+		return urls[0], urls[1], stderr, func() int { cancel(); return <-code }
+	case c := <-code:
+		cancel()
+		t.Fatalf("exited with %d: %s", c, stderr.String())
+	}
+	return
+}
+
+func TestDemoEndToEnd(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	ws, admin, _, stop := start(t, "-demo", "-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-demo-every", "0")
+	defer stop()
+
+	tok, err := os.ReadFile(demoPath("device.token"))
+	require.NoError(t, err)
+	got := make(chan lpns.Notification, 4)
+	c, err := lpns.Dial(context.Background(), lpns.ClientConfig{URLs: []string{ws},
+		Token:   func(context.Context) (string, error) { return strings.TrimSpace(string(tok)), nil },
+		Handler: func(_ context.Context, n lpns.Notification) error { got <- n; return nil }})
+	require.NoError(t, err)
+	defer c.Close()
+
+	adminTok, err := os.ReadFile(demoPath("admin.token"))
+	require.NoError(t, err)
+	do := func(method, path, body, bearer string) (int, map[string]any) {
+		req, err := http.NewRequest(method, admin+path, strings.NewReader(body))
+		require.NoError(t, err)
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var out map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	bearer := strings.TrimSpace(string(adminTok))
+	status, out := do("POST", "/send", `{"deviceId":"demo-phone","payload":{"caller":"1001"}}`, bearer)
+	require.Equal(t, 200, status, out)
+	assert.Equal(t, "local", out["path"])
+	n := <-got
+	assert.JSONEq(t, `{"caller":"1001"}`, string(n.Payload))
+	assert.Equal(t, out["id"], n.ID)
+
+	status, out = do("GET", "/sessions", "", bearer)
+	require.Equal(t, 200, status)
+	assert.EqualValues(t, 1, out["count"])
+	status, _ = do("POST", "/send", `{"deviceId":"nobody","payload":{}}`, bearer)
+	assert.Equal(t, 404, status)
+	status, _ = do("GET", "/sessions", "", "wrong")
+	assert.Equal(t, 401, status)
+	status, _ = do("GET", "/metrics", "", bearer)
+	assert.Equal(t, 200, status)
+	status, out = do("POST", "/disconnect", `{"deviceId":"demo-phone","reason":"logged-out"}`, bearer)
+	assert.Equal(t, 200, status)
+	assert.Equal(t, true, out["found"])
+	<-c.Done()
+}
+
+func TestCertificateWarnings(t *testing.T) {
+	dir := t.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "lpns.example.internal"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(1000 * 24 * time.Hour),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	require.NoError(t, err)
+	pubDER, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	require.NoError(t, err)
+	write := func(name, typ string, b []byte) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}), 0o600))
+		return p
+	}
+	cert, keyFile := write("cert.pem", "CERTIFICATE", der), write("key.pem", "PRIVATE KEY", kder)
+	jwtKey := write("jwt.pem", "PUBLIC KEY", pubDER)
+	adminFile := filepath.Join(dir, "admin")
+	require.NoError(t, os.WriteFile(adminFile, []byte("0123456789abcdef0123"), 0o600))
+
+	_, _, stderr, stop := start(t, "-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-tls-cert", cert, "-tls-key", keyFile,
+		"-host", "lpns.example.internal", "-jwt-key", jwtKey, "-admin-token-file", adminFile)
+	assert.Equal(t, 0, stop())
+	assert.Contains(t, stderr.String(), "problem=no-san")
+	assert.Contains(t, stderr.String(), "problem=validity-too-long")
+}
+
+func TestFlagErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no tls", []string{"-jwt-key", "x", "-admin-token-file", "y"}, "-tls-cert"},
+		{"insecure on a public address", []string{"-insecure-ws", "-addr", "0.0.0.0:9560"}, "loopback"},
+		{"no admin token", []string{"-insecure-ws", "-addr", "127.0.0.1:0"}, "-admin-token-file"},
+		{"bad flag", []string{"-nope"}, "flag provided but not defined"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			code := run(context.Background(), tt.args, io.Discard, &stderr, nil)
+			assert.NotEqual(t, 0, code)
+			assert.Contains(t, stderr.String(), tt.want)
+		})
+	}
+}
