@@ -19,10 +19,15 @@ import (
 type Memory struct {
 	cfg Config
 
-	mu       sync.RWMutex
-	byKey    map[memKey]*memEntry
+	mu sync.RWMutex
+	// byToken indexes bindings by token alone (a token almost always has
+	// one key); a binding whose token is already taken by another key goes
+	// to overflow instead. This halves the size of the main index.
+	byToken  map[string]*memEntry
+	overflow map[memKey]*memEntry
 	sessions map[string]*memSession
-	apps     map[string]string // interned app ids, bounded
+	apps     map[memApp]*memApp // interned app identities, bounded
+	count    int
 	closed   bool
 
 	closeOnce sync.Once
@@ -38,23 +43,39 @@ type memKey struct {
 	env   uint8
 }
 
+// memApp is the part of a key shared by many bindings; it is interned.
+type memApp struct {
+	appID string
+	prov  uint8
+	env   uint8
+}
+
 // memEntry is one binding; times are Unix microseconds, expires 0 = never.
+// It is 64 bytes.
 type memEntry struct {
 	sess    *memSession
+	app     *memApp
 	token   string
-	appID   string
-	prov    uint8
-	env     uint8
 	labels  map[string]string
 	created int64
 	updated int64
 	expires int64
 }
 
-// memSession lists a session's bindings, most recently updated first.
+func (e *memEntry) key() memKey {
+	return memKey{token: e.token, appID: e.app.appID, prov: e.app.prov, env: e.app.env}
+}
+
+func (e *memEntry) is(k memKey) bool {
+	return e.token == k.token && e.app.appID == k.appID && e.app.prov == k.prov && e.app.env == k.env
+}
+
+// memSession lists a session's bindings, most recently updated first. The
+// first three live inline.
 type memSession struct {
-	name string
-	devs []*memEntry
+	name  string
+	devs  []*memEntry
+	small [3]*memEntry
 }
 
 const maxInternedApps = 1024
@@ -67,9 +88,10 @@ func NewMemory(cfg Config) (*Memory, error) {
 	cfg = cfg.WithDefaults()
 	m := &Memory{
 		cfg:      cfg,
-		byKey:    make(map[memKey]*memEntry),
+		byToken:  make(map[string]*memEntry),
+		overflow: make(map[memKey]*memEntry),
 		sessions: make(map[string]*memSession),
-		apps:     make(map[string]string),
+		apps:     make(map[memApp]*memApp),
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 	}
@@ -130,10 +152,10 @@ func (e *memEntry) live(now int64) bool { return e.expires == 0 || now < e.expir
 func (e *memEntry) device() Device {
 	return Device{
 		Session:     e.sess.name,
-		Provider:    provNames[e.prov],
+		Provider:    provNames[e.app.prov],
 		Token:       e.token,
-		AppID:       e.appID,
-		Environment: envNames[e.env],
+		AppID:       e.app.appID,
+		Environment: envNames[e.app.env],
 		Labels:      CloneLabels(e.labels),
 		CreatedAt:   microTime(e.created),
 		UpdatedAt:   microTime(e.updated),
@@ -161,14 +183,14 @@ func (m *Memory) Register(ctx context.Context, d Device) (Device, error) {
 	if m.closed {
 		return Device{}, ErrClosed
 	}
-	e := m.byKey[k]
+	e := m.find(k)
 	if e != nil && !e.live(now) {
 		m.removeLocked(e)
 		e = nil
 	}
 	if e == nil {
-		e = &memEntry{token: d.Token, appID: m.intern(d.AppID), prov: k.prov, env: k.env, created: now}
-		m.byKey[memKey{token: e.token, appID: e.appID, prov: e.prov, env: e.env}] = e
+		e = &memEntry{token: d.Token, app: m.intern(memApp{appID: d.AppID, prov: k.prov, env: k.env}), created: now}
+		m.index(e)
 	} else if e.sess.name != d.Session {
 		m.detachLocked(e)
 	}
@@ -180,6 +202,7 @@ func (m *Memory) Register(ctx context.Context, d Device) (Device, error) {
 		s = m.sessions[d.Session]
 		if s == nil {
 			s = &memSession{name: d.Session}
+			s.devs = s.small[:0]
 			m.sessions[d.Session] = s
 		}
 		e.sess = s
@@ -249,17 +272,62 @@ func (m *Memory) detachLocked(e *memEntry) {
 // removeLocked deletes e entirely.
 func (m *Memory) removeLocked(e *memEntry) {
 	m.detachLocked(e)
-	delete(m.byKey, memKey{token: e.token, appID: e.appID, prov: e.prov, env: e.env})
+	m.unindex(e)
 }
 
-func (m *Memory) intern(s string) string {
-	if v, ok := m.apps[s]; ok {
-		return v
+// find returns the entry for k, live or not.
+func (m *Memory) find(k memKey) *memEntry {
+	if e := m.byToken[k.token]; e != nil && e.is(k) {
+		return e
 	}
+	if len(m.overflow) == 0 {
+		return nil
+	}
+	return m.overflow[k]
+}
+
+// index adds e, which find does not know yet.
+func (m *Memory) index(e *memEntry) {
+	if _, taken := m.byToken[e.token]; taken {
+		m.overflow[e.key()] = e
+	} else {
+		m.byToken[e.token] = e
+	}
+	m.count++
+}
+
+func (m *Memory) unindex(e *memEntry) {
+	if m.byToken[e.token] == e {
+		delete(m.byToken, e.token)
+	} else {
+		delete(m.overflow, e.key())
+	}
+	m.count--
+}
+
+// each calls fn for every entry until it returns false.
+func (m *Memory) each(fn func(*memEntry) bool) {
+	for _, e := range m.byToken {
+		if !fn(e) {
+			return
+		}
+	}
+	for _, e := range m.overflow {
+		if !fn(e) {
+			return
+		}
+	}
+}
+
+func (m *Memory) intern(a memApp) *memApp {
+	if p, ok := m.apps[a]; ok {
+		return p
+	}
+	p := &a
 	if len(m.apps) < maxInternedApps {
-		m.apps[s] = s
+		m.apps[a] = p
 	}
-	return s
+	return p
 }
 
 // Lookup implements [Registry].
@@ -303,7 +371,7 @@ func (m *Memory) Get(ctx context.Context, k Key) (Device, error) {
 	if m.closed {
 		return Device{}, ErrClosed
 	}
-	e := m.byKey[toMemKey(k)]
+	e := m.find(toMemKey(k))
 	if e == nil || !e.live(now) {
 		return Device{}, notFound(k)
 	}
@@ -328,7 +396,7 @@ func (m *Memory) Unregister(ctx context.Context, k Key) error {
 	if m.closed {
 		return ErrClosed
 	}
-	e := m.byKey[toMemKey(k)]
+	e := m.find(toMemKey(k))
 	if e == nil {
 		return notFound(k)
 	}
@@ -363,7 +431,7 @@ func (m *Memory) RemoveSession(ctx context.Context, session string) (int, error)
 			n++
 		}
 		e.sess = nil
-		delete(m.byKey, memKey{token: e.token, appID: e.appID, prov: e.prov, env: e.env})
+		m.unindex(e)
 	}
 	delete(m.sessions, session)
 	return n, nil
@@ -383,7 +451,7 @@ func (m *Memory) Invalidate(ctx context.Context, k Key, asOf time.Time) (bool, e
 	if m.closed {
 		return false, ErrClosed
 	}
-	e := m.byKey[toMemKey(k)]
+	e := m.find(toMemKey(k))
 	if e == nil {
 		return false, nil
 	}
@@ -403,7 +471,7 @@ func (m *Memory) Invalidate(ctx context.Context, k Key, asOf time.Time) (bool, e
 func (m *Memory) Len() int {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return len(m.byKey)
+	return m.count
 }
 
 // All returns every live binding, in no particular order. It is meant for
@@ -418,12 +486,13 @@ func (m *Memory) All(ctx context.Context) ([]Device, error) {
 	if m.closed {
 		return nil, ErrClosed
 	}
-	out := make([]Device, 0, len(m.byKey))
-	for _, e := range m.byKey {
+	out := make([]Device, 0, m.count)
+	m.each(func(e *memEntry) bool {
 		if e.live(now) {
 			out = append(out, e.device())
 		}
-	}
+		return true
+	})
 	return out, nil
 }
 
@@ -451,7 +520,7 @@ func (m *Memory) CheckIntegrity(ctx context.Context) error {
 			if e.sess != s {
 				errs = append(errs, fmt.Errorf("session %q lists a binding of another session", name))
 			}
-			if m.byKey[memKey{token: e.token, appID: e.appID, prov: e.prov, env: e.env}] != e {
+			if m.find(e.key()) != e {
 				errs = append(errs, fmt.Errorf("session %q lists a binding missing from the key index", name))
 			}
 			if i > 0 && s.devs[i-1].updated < e.updated {
@@ -459,8 +528,16 @@ func (m *Memory) CheckIntegrity(ctx context.Context) error {
 			}
 		}
 	}
-	if listed != len(m.byKey) {
-		errs = append(errs, fmt.Errorf("key index has %d bindings, sessions list %d", len(m.byKey), listed))
+	indexed := 0
+	m.each(func(e *memEntry) bool {
+		indexed++
+		if e.sess == nil {
+			errs = append(errs, errors.New("indexed binding without a session"))
+		}
+		return true
+	})
+	if indexed != m.count || listed != m.count {
+		errs = append(errs, fmt.Errorf("key index has %d bindings (count %d), sessions list %d", indexed, m.count, listed))
 	}
 	return errors.Join(errs...)
 }
@@ -474,14 +551,12 @@ func (m *Memory) Sweep() int {
 		now := m.now()
 		var expired []*memEntry
 		m.mu.RLock()
-		for _, e := range m.byKey {
+		m.each(func(e *memEntry) bool {
 			if !e.live(now) {
 				expired = append(expired, e)
-				if len(expired) == batch {
-					break
-				}
 			}
-		}
+			return len(expired) < batch
+		})
 		m.mu.RUnlock()
 		if len(expired) == 0 {
 			return total

@@ -3,6 +3,7 @@ package registry_test
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -151,4 +152,116 @@ func FuzzRegister(f *testing.F) {
 			t.Fatal(err)
 		}
 	})
+}
+
+const benchPopulation = 30_000
+
+func benchMemory(b *testing.B) *registry.Memory {
+	m, err := registry.NewMemory(registry.Config{SweepInterval: -1})
+	require.NoError(b, err)
+	b.Cleanup(func() { m.Close() })
+	registrytest.Populate(b, m, benchPopulation)
+	return m
+}
+
+// BenchmarkLookup: a session with three devices.
+func BenchmarkLookup(b *testing.B) {
+	m := benchMemory(b)
+	for _, c := range []int{1, 32} {
+		b.Run("conc="+strconv.Itoa(c), func(b *testing.B) { registrytest.BenchLookup(b, m, benchPopulation, c) })
+	}
+}
+
+// BenchmarkRegister: re-registration of known tokens (upsert).
+func BenchmarkRegister(b *testing.B) {
+	m := benchMemory(b)
+	for _, c := range []int{1, 32} {
+		b.Run("conc="+strconv.Itoa(c), func(b *testing.B) { registrytest.BenchRegister(b, m, benchPopulation, c) })
+	}
+}
+
+// BenchmarkRegisterNew: first registration of new tokens (insert), three per
+// session.
+func BenchmarkRegisterNew(b *testing.B) {
+	m, err := registry.NewMemory(registry.Config{SweepInterval: -1})
+	require.NoError(b, err)
+	defer m.Close()
+	devs := make([]registry.Device, b.N)
+	for i := range devs {
+		devs[i] = registrytest.BenchDevice(i)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := m.Register(ctx, devs[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkFootprint1M measures the heap held by 1,000,000 bindings (three
+// FCM devices of 152-byte tokens per session, no labels). Run it with
+// -benchtime=1x.
+func BenchmarkFootprint1M(b *testing.B) {
+	const n = 1_000_000
+	for range b.N {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		m, err := registry.NewMemory(registry.Config{SweepInterval: -1})
+		require.NoError(b, err)
+		registrytest.Populate(b, m, n)
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		require.Equal(b, n, m.Len())
+		held := float64(after.HeapAlloc) - float64(before.HeapAlloc)
+		b.ReportMetric(held/(1<<20), "MiB/1M")
+		b.ReportMetric(held/n, "B/binding")
+		m.Close()
+	}
+}
+
+// One token under several keys: the first sits in the main index, the others
+// overflow; removing and re-adding any of them keeps both indexes right.
+func TestMemorySharedToken(t *testing.T) {
+	ctx := context.Background()
+	m, err := registry.NewMemory(registry.Config{SweepInterval: -1})
+	require.NoError(t, err)
+	defer m.Close()
+	keys := []registry.Key{
+		{Provider: pushwire.ProviderAPNs, AppID: "a", Token: "tok"},
+		{Provider: pushwire.ProviderAPNs, AppID: "b", Token: "tok"},
+		{Provider: pushwire.ProviderFCM, AppID: "a", Token: "tok"},
+	}
+	reg := func(i int) {
+		k := keys[i]
+		_, err := m.Register(ctx, registry.Device{Session: "s" + strconv.Itoa(i), Provider: k.Provider, AppID: k.AppID, Token: k.Token})
+		require.NoError(t, err)
+	}
+	for i := range keys {
+		reg(i)
+	}
+	for _, order := range [][]int{{0, 1, 2}, {1, 0, 2}, {2, 1, 0}} {
+		for _, i := range order {
+			require.NoError(t, m.Unregister(ctx, keys[i]))
+			require.NoError(t, m.CheckIntegrity(ctx))
+			_, err := m.Get(ctx, keys[i])
+			require.ErrorIs(t, err, registry.ErrNotFound)
+			for j := range keys {
+				if j == i {
+					continue
+				}
+				reg(j) // re-registering the others must update, not duplicate
+			}
+			reg(i)
+			require.NoError(t, m.CheckIntegrity(ctx))
+			require.Equal(t, len(keys), m.Len())
+			for j, k := range keys {
+				d, err := m.Get(ctx, k)
+				require.NoError(t, err)
+				assert.Equal(t, "s"+strconv.Itoa(j), d.Session)
+			}
+		}
+	}
 }
