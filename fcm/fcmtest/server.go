@@ -47,8 +47,13 @@ type Config struct {
 	// MaxBodyBytes caps request bodies; default [DefaultMaxBodyBytes].
 	MaxBodyBytes int64
 	// OnMessage, when set, is called for every accepted message (not for
-	// validate_only requests), after it was recorded.
+	// validate_only requests), after it was recorded. Calls may be
+	// concurrent.
 	OnMessage func(Received)
+	// NoRecord stops the fake from keeping accepted messages (Messages and
+	// WaitForMessages then see none), for long-running fakes that only
+	// need OnMessage.
+	NoRecord bool
 	// Logger receives request logs; default discards.
 	Logger *slog.Logger
 	// Now is the clock for token expiry and JWT checks; default time.Now.
@@ -455,9 +460,11 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 	s.seq++
 	name := fmt.Sprintf("projects/%s/messages/0:%d%%fcmtest", project, s.seq)
 	rec := Received{Project: project, Name: name, Message: msg, Raw: compact}
-	s.msgs = append(s.msgs, rec)
-	close(s.changed)
-	s.changed = make(chan struct{})
+	if !s.cfg.NoRecord {
+		s.msgs = append(s.msgs, rec)
+		close(s.changed)
+		s.changed = make(chan struct{})
+	}
 	s.mu.Unlock()
 	if s.cfg.OnMessage != nil {
 		s.cfg.OnMessage(rec)

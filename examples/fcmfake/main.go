@@ -1,0 +1,126 @@
+// Command fcmfake runs the fake FCM server of package fcmtest as a process,
+// for tools and other languages' clients.
+//
+//	fcmfake -addr 127.0.0.1:8085 -credentials /tmp/fcm-sa.json
+//
+// It serves plain HTTP on a loopback address, writes a service-account JSON
+// (token_uri pointing at itself, project_id set) to the -credentials file,
+// logs to stderr, and prints every accepted message on stdout as one JSON
+// line: {"project": "...", "message": {...the message as received...}}.
+// Point any Google auth library at the credentials file and send to
+// http://ADDR/v1/projects/PROJECT/messages:send.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+
+	"github.com/pushwire/pushwire/fcm/fcmtest"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(2)
+		}
+		fmt.Fprintln(os.Stderr, "fcmfake:", err)
+		os.Exit(1)
+	}
+}
+
+// run parses args, starts the fake and serves until ctx is done.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("fcmfake", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:8085", "loopback `HOST:PORT` to listen on (port 0 picks one)")
+	credentials := fs.String("credentials", "", "`FILE` to write the service-account JSON to (required)")
+	project := fs.String("project", fcmtest.DefaultProjectID, "Firebase project `ID` to serve")
+	quiet := fs.Bool("quiet", false, "do not print accepted messages")
+	verbose := fs.Bool("v", false, "log every refused request")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if *credentials == "" {
+		fs.Usage()
+		return errors.New("-credentials is required")
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	var mu sync.Mutex
+	enc := json.NewEncoder(stdout)
+	onMessage := func(r fcmtest.Received) {
+		if *quiet {
+			return
+		}
+		line := struct {
+			Project string          `json:"project"`
+			Message json.RawMessage `json:"message"`
+		}{r.Project, r.Raw}
+		mu.Lock()
+		defer mu.Unlock()
+		if err := enc.Encode(line); err != nil {
+			log.Warn("cannot write message", "error", err)
+		}
+	}
+	srv, err := fcmtest.Start(fcmtest.Config{
+		Addr:      *addr,
+		ProjectID: *project,
+		Logger:    log,
+		OnMessage: onMessage,
+		NoRecord:  true,
+	})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	if err := writeFile(*credentials, srv.ServiceAccountJSON()); err != nil {
+		return fmt.Errorf("write credentials: %w", err)
+	}
+	log.Info("fake FCM listening", "url", srv.URL, "project", srv.ProjectID(),
+		"credentials", *credentials,
+		"send", srv.URL+"/v1/projects/"+srv.ProjectID()+"/messages:send")
+	<-ctx.Done()
+	log.Info("shutting down")
+	return nil
+}
+
+// writeFile writes data to path atomically with mode 0600 (it holds a
+// private key).
+func writeFile(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".fcmfake-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
