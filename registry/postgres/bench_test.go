@@ -1,0 +1,34 @@
+package postgres_test
+
+import (
+	"strconv"
+	"testing"
+
+	"github.com/pushwire/pushwire/registry"
+	"github.com/pushwire/pushwire/registry/postgres"
+	"github.com/pushwire/pushwire/registry/registrytest"
+)
+
+const benchPopulation = 3000
+
+func benchRegistry(b *testing.B) *postgres.Registry {
+	r := open(b, registry.Config{SweepInterval: -1}, uniqueSchema(b))
+	registrytest.Populate(b, r, benchPopulation)
+	return r
+}
+
+// BenchmarkLookup: a session with three devices, one SELECT each.
+func BenchmarkLookup(b *testing.B) {
+	r := benchRegistry(b)
+	for _, c := range []int{1, 32} {
+		b.Run("conc="+strconv.Itoa(c), func(b *testing.B) { registrytest.BenchLookup(b, r, benchPopulation, c) })
+	}
+}
+
+// BenchmarkRegister: re-registration of known tokens, one function call each.
+func BenchmarkRegister(b *testing.B) {
+	r := benchRegistry(b)
+	for _, c := range []int{1, 32} {
+		b.Run("conc="+strconv.Itoa(c), func(b *testing.B) { registrytest.BenchRegister(b, r, benchPopulation, c) })
+	}
+}
