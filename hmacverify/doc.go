@@ -18,6 +18,7 @@
 // requests itself with a small JSON error:
 //
 //	413 body larger than Config.MaxBodyBytes             ErrTooLarge
+//	408 body not received within Config.BodyTimeout     ErrTimeout
 //	400 malformed JSON, missing eventId or sessionId     ErrMalformed
 //	401 missing or wrong X-hmac                          ErrMissingSignature, ErrInvalidSignature
 //	401 eventDate outside ±Config.ReplayWindow           ErrStale

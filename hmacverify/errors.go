@@ -19,6 +19,8 @@ var (
 	ErrMalformed = errors.New("hmacverify: malformed event")
 	// ErrTooLarge means the body exceeds the configured limit (413).
 	ErrTooLarge = errors.New("hmacverify: request body too large")
+	// ErrTimeout means the body did not arrive within the body timeout (408).
+	ErrTimeout = errors.New("hmacverify: timed out reading the request body")
 	// ErrStale means replay protection is on and eventDate is missing or
 	// outside the accepted window around the current time (401). The
 	// signature itself was valid.
@@ -39,7 +41,7 @@ var (
 )
 
 // StatusCode returns the HTTP status the middleware answers for err: 413,
-// 400, 401, 409, 503 or 500 (for nil and unknown errors as well as
+// 408, 400, 401, 409, 503 or 500 (for nil and unknown errors as well as
 // configuration errors). See the package documentation for the table.
 func StatusCode(err error) int {
 	switch {
@@ -47,6 +49,8 @@ func StatusCode(err error) int {
 		return http.StatusOK
 	case errors.Is(err, ErrTooLarge):
 		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, ErrTimeout):
+		return http.StatusRequestTimeout
 	case errors.Is(err, ErrMalformed):
 		return http.StatusBadRequest
 	case errors.Is(err, ErrMissingSignature), errors.Is(err, ErrInvalidSignature), errors.Is(err, ErrStale):
@@ -65,6 +69,8 @@ func message(err error) string {
 	switch StatusCode(err) {
 	case http.StatusRequestEntityTooLarge:
 		return "request body too large"
+	case http.StatusRequestTimeout:
+		return "timed out reading the request body"
 	case http.StatusBadRequest:
 		if m := err.Error(); len(m) > len("hmacverify: ") {
 			return m[len("hmacverify: "):]

@@ -9,12 +9,18 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 )
 
-// DefaultMaxBodyBytes is the body size limit when Config.MaxBodyBytes is zero.
-const DefaultMaxBodyBytes = 64 << 10
+// Defaults for Config.
+const (
+	// DefaultMaxBodyBytes is the body size limit when Config.MaxBodyBytes is zero.
+	DefaultMaxBodyBytes = 64 << 10
+	// DefaultBodyTimeout is the body read timeout when Config.BodyTimeout is zero.
+	DefaultBodyTimeout = 10 * time.Second
+)
 
 // SecretSource yields the secrets acceptable for an event. Returning several
 // secrets supports rotation: a request is accepted if its signature matches
@@ -40,6 +46,11 @@ type Config struct {
 	Secrets SecretSource
 	// MaxBodyBytes limits the body size (default DefaultMaxBodyBytes, 64 KiB).
 	MaxBodyBytes int64
+	// BodyTimeout bounds the time the middleware waits for the body (default
+	// DefaultBodyTimeout), so that a slow client cannot hold a handler. It
+	// is applied as a read deadline where the server supports one; set
+	// http.Server timeouts as well.
+	BodyTimeout time.Duration
 	// ReplayWindow turns replay protection on when positive: eventDate must
 	// lie within ±ReplayWindow of Now, and an eventId may be accepted once.
 	// Zero turns it off.
@@ -67,6 +78,7 @@ type Config struct {
 type Verifier struct {
 	secrets  SecretSource
 	maxBody  int64
+	timeout  time.Duration
 	window   time.Duration
 	remember time.Duration
 	seen     SeenSet
@@ -85,18 +97,22 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 		if len(s) == 0 {
 			return nil, fmt.Errorf("%w: no secrets", ErrConfiguration)
 		}
-		for _, k := range s {
+		own := make(StaticSecrets, len(s)) // later changes to the caller's slice do not apply
+		for i, k := range s {
 			if len(k) == 0 {
 				return nil, ErrNoSecret
 			}
+			own[i] = bytes.Clone(k)
 		}
+		cfg.Secrets = own
 	}
-	if cfg.MaxBodyBytes < 0 || cfg.ReplayWindow < 0 || cfg.Remember < 0 {
+	if cfg.MaxBodyBytes < 0 || cfg.BodyTimeout < 0 || cfg.ReplayWindow < 0 || cfg.Remember < 0 {
 		return nil, fmt.Errorf("%w: negative limit or duration", ErrConfiguration)
 	}
 	v := &Verifier{
 		secrets:  cfg.Secrets,
 		maxBody:  cfg.MaxBodyBytes,
+		timeout:  cfg.BodyTimeout,
 		window:   cfg.ReplayWindow,
 		remember: cfg.Remember,
 		seen:     cfg.Seen,
@@ -106,6 +122,9 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	}
 	if v.maxBody == 0 {
 		v.maxBody = DefaultMaxBodyBytes
+	}
+	if v.timeout == 0 {
+		v.timeout = DefaultBodyTimeout
 	}
 	if v.now == nil {
 		v.now = time.Now
@@ -213,6 +232,9 @@ func (v *Verifier) readBody(r *http.Request) ([]byte, error) {
 		if errors.As(err, &tooBig) {
 			return nil, ErrTooLarge
 		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, ErrTimeout
+		}
 		return nil, fmt.Errorf("%w: reading body: %w", ErrMalformed, err)
 	}
 	if int64(buf.Len()) > v.maxBody {
@@ -246,7 +268,8 @@ type eventKey struct{}
 // Middleware returns a handler that verifies each request with
 // [Verifier.VerifyRequest] and passes accepted ones to next, with the event in
 // the context (see [EventFromContext]) and the body intact. Rejected requests
-// go to Config.ErrorHandler (by default [WriteError]).
+// go to Config.ErrorHandler (by default [WriteError]). The body must arrive
+// within Config.BodyTimeout.
 func (v *Verifier) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body != nil && r.Body != http.NoBody {
@@ -254,7 +277,14 @@ func (v *Verifier) Middleware(next http.Handler) http.Handler {
 			// oversized body.
 			r.Body = http.MaxBytesReader(w, r.Body, v.maxBody)
 		}
+		rc := http.NewResponseController(w)
+		deadline := rc.SetReadDeadline(time.Now().Add(v.timeout)) == nil
 		ev, _, err := v.VerifyRequest(r)
+		if deadline && !errors.Is(err, ErrTimeout) {
+			// After a timeout the deadline stays: the server then gives up
+			// on the rest of the body and closes the connection.
+			_ = rc.SetReadDeadline(time.Time{})
+		}
 		if err != nil {
 			v.log.LogAttrs(r.Context(), level(err), "hmacverify: request rejected",
 				slog.Int("status", StatusCode(err)), slog.String("error", err.Error()),

@@ -1,12 +1,14 @@
 package hmacverify_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -438,6 +440,7 @@ func TestNewVerifierConfig(t *testing.T) {
 		{"empty secret", hmacverify.Config{Secrets: hmacverify.StaticSecrets{[]byte("a"), nil}}, hmacverify.ErrNoSecret},
 		{"negative body limit", hmacverify.Config{Secrets: hmacverify.StaticSecrets{testSecret}, MaxBodyBytes: -1}, hmacverify.ErrConfiguration},
 		{"negative window", hmacverify.Config{Secrets: hmacverify.StaticSecrets{testSecret}, ReplayWindow: -1}, hmacverify.ErrConfiguration},
+		{"negative body timeout", hmacverify.Config{Secrets: hmacverify.StaticSecrets{testSecret}, BodyTimeout: -1}, hmacverify.ErrConfiguration},
 		{"negative memory", hmacverify.Config{Secrets: hmacverify.StaticSecrets{testSecret}, Remember: -1}, hmacverify.ErrConfiguration},
 		{"minimal", hmacverify.Config{Secrets: hmacverify.StaticSecrets{testSecret}}, nil},
 	}
@@ -463,6 +466,7 @@ func TestStatusCode(t *testing.T) {
 	}{
 		{nil, http.StatusOK},
 		{hmacverify.ErrTooLarge, http.StatusRequestEntityTooLarge},
+		{hmacverify.ErrTimeout, http.StatusRequestTimeout},
 		{hmacverify.ErrMalformed, http.StatusBadRequest},
 		{hmacverify.ErrMissingSignature, http.StatusUnauthorized},
 		{hmacverify.ErrInvalidSignature, http.StatusUnauthorized},
@@ -484,4 +488,35 @@ func TestEventFromContext(t *testing.T) {
 	got, ok := hmacverify.EventFromContext(hmacverify.NewContext(context.Background(), ev))
 	assert.True(t, ok)
 	assert.Equal(t, ev, got)
+}
+
+// TestMiddlewareSlowBody sends part of a body and stalls: the middleware
+// answers 408 once the body timeout passes instead of waiting forever.
+func TestMiddlewareSlowBody(t *testing.T) {
+	var c captured
+	v := newVerifier(t, hmacverify.Config{BodyTimeout: 50 * time.Millisecond})
+	srv := httptest.NewServer(v.Middleware(c.handler()))
+	defer srv.Close()
+
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = fmt.Fprintf(conn, "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-hmac: %s\r\nContent-Length: 100\r\n\r\n{\"eventId\":", strings.Repeat("0", 64))
+	require.NoError(t, err)
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second))) // a safety net, not the assertion
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	assert.Equal(t, http.StatusRequestTimeout, resp.StatusCode)
+	assert.Zero(t, c.calls)
+}
+
+func TestStaticSecretsAreCopied(t *testing.T) {
+	secrets := hmacverify.StaticSecrets{[]byte("first-secret")}
+	v := newVerifier(t, hmacverify.Config{Secrets: secrets})
+	copy(secrets[0], "XXXXX")
+	req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(eventBody(testEventID, testSessionID, testNow)))
+	req.Header.Set("X-Hmac", hmacverify.Sign([]byte("first-secret"), testEventID, testSessionID))
+	_, _, err := v.VerifyRequest(req)
+	assert.NoError(t, err)
 }
