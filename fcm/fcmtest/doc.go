@@ -6,7 +6,10 @@
 // whose token_uri points at the fake itself, so any Google auth library (the
 // fcm package, golang.org/x/oauth2/google, the Firebase Admin SDKs,
 // google-auth-library for Node.js, ...) obtains access tokens from it through
-// the standard jwt-bearer grant. The fake verifies the RS256 assertion, then
+// the standard jwt-bearer grant. The fake verifies the RS256 assertion. It
+// also accepts, as Google APIs do, a self-signed JWT used directly as the
+// bearer token (google-auth-library for Node.js posts its grants to Google's
+// fixed token URL, so that is how it authenticates against the fake). It
 // serves POST /v1/projects/{project}/messages:send: it checks the bearer
 // token, the project, the JSON schema and the size limits, and answers as FCM
 // does, with {"name": ...} or a google.rpc.Status error body.

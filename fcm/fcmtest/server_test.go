@@ -496,3 +496,49 @@ func TestStartRejectsNonLoopback(t *testing.T) {
 		srv.Close()
 	}
 }
+
+func TestSelfSignedJWT(t *testing.T) {
+	srv := newServer(t, fcmtest.Config{})
+	sa := readSA(t, srv)
+	body := []byte(`{"message":{"token":"t"}}`)
+	sign := func(key *rsa.PrivateKey, edit func(jwt.MapClaims)) string {
+		now := time.Now()
+		c := jwt.MapClaims{"iss": sa.ClientEmail, "sub": sa.ClientEmail, "aud": "https://fcm.googleapis.com/",
+			"iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
+		if edit != nil {
+			edit(c)
+		}
+		tk := jwt.NewWithClaims(jwt.SigningMethodRS256, c)
+		tk.Header["kid"] = sa.PrivateKeyID
+		s, err := tk.SignedString(key)
+		require.NoError(t, err)
+		return s
+	}
+	key := saKey(t, sa)
+	accepted := []func(jwt.MapClaims){
+		nil,
+		func(c jwt.MapClaims) { c["aud"] = srv.URL + "/" },
+		func(c jwt.MapClaims) {
+			delete(c, "aud")
+			c["scope"] = "https://www.googleapis.com/auth/firebase.messaging"
+		},
+	}
+	for i, edit := range accepted {
+		assert.Equal(t, 200, post(t, srv, sendPath(srv), sign(key, edit), "", body).status, "accepted %d", i)
+	}
+	refused := []func(jwt.MapClaims){
+		func(c jwt.MapClaims) { c["aud"] = "https://www.googleapis.com/" },
+		func(c jwt.MapClaims) { c["sub"] = "other@x" },
+		func(c jwt.MapClaims) { c["iss"] = "other@x" },
+		func(c jwt.MapClaims) { c["exp"] = time.Now().Add(-time.Hour).Unix() },
+		func(c jwt.MapClaims) { c["exp"] = time.Now().Add(5 * time.Hour).Unix() },
+	}
+	for i, edit := range refused {
+		assert.Equal(t, 401, post(t, srv, sendPath(srv), sign(key, edit), "", body).status, "refused %d", i)
+	}
+	other := fcmtest.NewServer(fcmtest.Config{})
+	defer other.Close()
+	assert.Equal(t, 401, post(t, srv, sendPath(srv), sign(saKey(t, readSA(t, other)), nil), "", body).status, "foreign key")
+	assert.Len(t, srv.Messages(), len(accepted))
+	assert.Equal(t, 0, srv.TokenRequests())
+}

@@ -114,3 +114,48 @@ func (s *Server) verifyAssertion(assertion string) error {
 	}
 	return nil
 }
+
+// verifySelfSignedJWT accepts a JWT signed by the service account used
+// directly as the bearer token, as Google APIs do ("self-signed JWT"; the
+// Node.js and other auth libraries use it): RS256 by the fake's key, iss and
+// sub = client_email, and either a scope covering FCM or an audience naming
+// the FCM service (https://fcm.googleapis.com/ or the fake's URL).
+func (s *Server) verifySelfSignedJWT(tok string) error {
+	var claims assertionClaims
+	_, err := jwt.ParseWithClaims(tok, &claims, func(t *jwt.Token) (any, error) {
+		if kid, ok := t.Header["kid"]; ok {
+			if k, _ := kid.(string); k != s.keyID {
+				return nil, errors.New("unknown key id")
+			}
+		}
+		return &s.key.PublicKey, nil
+	},
+		jwt.WithValidMethods([]string{"RS256"}),
+		jwt.WithIssuer(s.cfg.ClientEmail),
+		jwt.WithSubject(s.cfg.ClientEmail),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(clockSkew),
+		jwt.WithTimeFunc(s.cfg.Now),
+	)
+	if err != nil {
+		return err
+	}
+	if claims.IssuedAt == nil {
+		return errors.New("iat is required")
+	}
+	if life := claims.ExpiresAt.Sub(claims.IssuedAt.Time); life <= 0 || life > maxAssertionLife {
+		return errors.New("exp must be after iat and at most one hour later")
+	}
+	scopes := strings.Fields(claims.Scope)
+	if slices.Contains(scopes, scopeMessaging) || slices.Contains(scopes, scopeCloudPlatform) {
+		return nil
+	}
+	for _, aud := range claims.Audience {
+		switch strings.TrimSuffix(aud, "/") {
+		case "https://fcm.googleapis.com", s.URL:
+			return nil
+		}
+	}
+	return errors.New("neither scope nor audience authorizes FCM")
+}
