@@ -3,10 +3,10 @@
 //
 // [NewServer] starts the fake on a loopback port. It generates an RSA key and
 // hands out a matching service-account JSON ([Server.ServiceAccountJSON])
-// whose token_uri points at the fake itself, so any Google auth library (the
-// fcm package, golang.org/x/oauth2/google, the Firebase Admin SDKs,
-// google-auth-library for Node.js, ...) obtains access tokens from it through
-// the standard jwt-bearer grant. The fake verifies the RS256 assertion. It
+// whose token_uri points at the fake itself, so auth libraries that honour
+// token_uri (the fcm package, golang.org/x/oauth2/google, the Firebase Admin
+// SDK for Go, a hand-made request with openssl and curl) obtain access tokens
+// from it through the standard jwt-bearer grant. The fake verifies the RS256 assertion. It
 // also accepts, as Google APIs do, a self-signed JWT used directly as the
 // bearer token (google-auth-library for Node.js posts its grants to Google's
 // fixed token URL, so that is how it authenticates against the fake). It
