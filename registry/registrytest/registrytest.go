@@ -103,6 +103,7 @@ func Run(t *testing.T, newRegistry Factory) {
 		{"Labels", testLabels},
 		{"ContextCanceled", testContextCanceled},
 		{"Closed", testClosed},
+		{"ConcurrentCap", testConcurrentCap},
 		{"ConcurrentStress", testStress},
 	}
 	for _, tc := range tests {
@@ -760,6 +761,51 @@ func testClosed(t *testing.T, f Factory) {
 	assert.ErrorIs(t, err, registry.ErrClosed)
 }
 
+// testConcurrentCap has many goroutines register new tokens into one session
+// at once: the cap must hold however the registrations interleave.
+func testConcurrentCap(t *testing.T, f Factory) {
+	ctx := ctxT(t)
+	const capN, workers, each = 4, 16, 8
+	r := f(t, registry.Config{MaxDevicesPerSession: capN})
+	var wg sync.WaitGroup
+	errc := make(chan error, workers)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				if _, err := r.Register(ctx, dev("crowded", w*each+i)); err != nil {
+					errc <- err
+					return
+				}
+				// Every committed state must respect the cap, not just the last.
+				list, err := r.Lookup(ctx, "crowded")
+				if err != nil {
+					errc <- err
+					return
+				}
+				if len(list) > capN {
+					errc <- fmt.Errorf("lookup saw %d devices in a session capped at %d", len(list), capN)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		require.NoError(t, err)
+	}
+	list, err := r.Lookup(ctx, "crowded")
+	require.NoError(t, err)
+	assert.Len(t, list, capN, "cap enforced under concurrent registration")
+	if l, ok := r.(Lister); ok {
+		all, err := l.All(ctx)
+		require.NoError(t, err)
+		assert.Len(t, all, capN, "evicted bindings are gone, not just hidden")
+	}
+}
+
 func testStress(t *testing.T, f Factory) {
 	r := f(t, registry.Config{MaxDevicesPerSession: 4, TTL: time.Hour})
 	Stress(t, StressConfig{}, r)
@@ -832,7 +878,10 @@ func Stress(t *testing.T, cfg StressConfig, regs ...registry.Registry) {
 					case p < 92:
 						_, err = r.RemoveSession(ctx, s)
 					case p < 96:
-						_, err = r.Lookup(ctx, s)
+						var list []registry.Device
+						if list, err = r.Lookup(ctx, s); err == nil && cfg.Cap > 0 && len(list) > cfg.Cap {
+							err = fmt.Errorf("lookup saw %d devices in a session capped at %d", len(list), cfg.Cap)
+						}
 					default:
 						if _, err = r.Get(ctx, k); errors.Is(err, registry.ErrNotFound) {
 							err = nil
