@@ -291,8 +291,16 @@ func (c *Client) serve(conn wsconn.Conn, url string, hello Frame) (int, string) 
 	if c.cfg.OnConnect != nil {
 		c.cfg.OnConnect(url, hello.Node)
 	}
-	stopClose := context.AfterFunc(c.ctx, func() { _ = conn.Close(1000, "client closing") })
-	defer stopClose()
+	closed := make(chan struct{})
+	stopClose := context.AfterFunc(c.ctx, func() {
+		defer close(closed)
+		_ = conn.Close(1000, "client closing")
+	})
+	defer func() {
+		if !stopClose() {
+			<-closed // Close is running: wait for it
+		}
+	}()
 
 	var lastRecv atomic.Int64
 	lastRecv.Store(time.Now().UnixNano())

@@ -77,7 +77,8 @@ func (f *Fallback) Send(ctx context.Context, msg pushwire.Message) error {
 }
 
 // Deliver sends msg locally, then remotely if the device was not connected or
-// did not acknowledge, and reports the path that delivered it. Other local
+// did not acknowledge (or the local server is shutting down), and reports the
+// path that delivered it. Other local
 // errors (payload too large, invalid) and context cancellation are returned
 // without a remote attempt.
 func (f *Fallback) Deliver(ctx context.Context, msg pushwire.Message) (Path, error) {
