@@ -57,6 +57,10 @@ type testServer struct {
 	url string
 }
 
+func newHTTPTest(h http.Handler) *httptest.Server { return httptest.NewServer(h) }
+
+func wsURL(httpURL string) string { return "ws" + strings.TrimPrefix(httpURL, "http") }
+
 func newTestServer(t *testing.T, cfg lpns.Config) *testServer {
 	t.Helper()
 	if cfg.Authenticator == nil {

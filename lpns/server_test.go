@@ -442,3 +442,16 @@ func TestNewServerValidates(t *testing.T) {
 	_, err = lpns.NewClient(lpns.ClientConfig{})
 	assert.ErrorIs(t, err, lpns.ErrInvalidConfig)
 }
+
+func TestAcksAreNotRateLimited(t *testing.T) {
+	srv := newTestServer(t, lpns.Config{FrameRate: 1, FrameBurst: 2})
+	got := newNotifications()
+	c, err := lpns.Dial(context.Background(), lpns.ClientConfig{URLs: []string{srv.url},
+		Token: staticToken(testToken("busy", 0)), Handler: got.handler})
+	require.NoError(t, err)
+	defer c.Close()
+	for i := range 50 {
+		require.NoError(t, srv.SendPayload(context.Background(), "busy", []byte(`{}`)), "notification %d", i)
+	}
+	assert.Equal(t, 1, srv.Count())
+}

@@ -143,22 +143,24 @@ func (ss *session) readLoop() error {
 		if err != nil {
 			return err
 		}
-		if !ss.allow() {
-			ss.terminate(CloseRateLimited, "rate-limited", 429, "too many frames")
-			return errors.New("rate limited")
-		}
 		f, err := ParseFrame(data)
 		if err != nil {
 			ss.terminate(CloseBadFrame, "bad-frame", 400, "malformed frame")
 			return err
 		}
+		// Acks of notifications in flight answer the server's own traffic
+		// and are exempt from the frame-rate limit; everything else counts.
+		if !(f.Type == FrameAck && ss.acked(f.ID)) && !ss.allow() {
+			ss.terminate(CloseRateLimited, "rate-limited", 429, "too many frames")
+			return errors.New("rate limited")
+		}
 		switch f.Type {
+		case FrameAck:
+			// handled above; a late or unknown ack was counted and reported
 		case FrameKeepalive:
 			if err := ss.keepalive(); err != nil {
 				return err
 			}
-		case FrameAck:
-			ss.acked(f.ID)
 		case FrameRefresh:
 			if err := ss.refresh(f.Token); err != nil {
 				return err
@@ -231,7 +233,8 @@ func (ss *session) refresh(token string) error {
 	return ss.write(Frame{Type: FrameRefreshAck, ExpiresAt: id.ExpiresAt})
 }
 
-func (ss *session) acked(id string) {
+// acked resolves the notification id; it reports whether one was waiting.
+func (ss *session) acked(id string) bool {
 	ss.mu.Lock()
 	ch, ok := ss.pending[id]
 	if ok {
@@ -240,11 +243,12 @@ func (ss *session) acked(id string) {
 	ss.mu.Unlock()
 	if ok {
 		ch <- true
-		return
+		return true
 	}
 	if f := ss.srv.cfg.Hooks.OnLateAck; f != nil {
 		f(ss.id.DeviceID, id)
 	}
+	return false
 }
 
 // deliver writes a notification and waits for its ack.
