@@ -1,0 +1,137 @@
+package fcm
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeProc is examples/fcmfake running as a child process.
+type fakeProc struct {
+	cmd   *exec.Cmd
+	URL   string
+	Creds []byte
+	// Lines receives the message lines the fake prints (unless quiet).
+	Lines chan map[string]any
+	done  chan struct{}
+}
+
+var (
+	buildOnce sync.Once
+	fakeBin   string
+	buildErr  error
+	binDir    string
+)
+
+// fakeBinary builds examples/fcmfake from the main module once per test
+// binary (or uses $FCMFAKE_BIN).
+func fakeBinary() (string, error) {
+	buildOnce.Do(func() {
+		if p := os.Getenv("FCMFAKE_BIN"); p != "" {
+			fakeBin = p
+			return
+		}
+		dir, err := os.MkdirTemp("", "fcmfake-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binDir = dir
+		fakeBin = filepath.Join(dir, "fcmfake")
+		cmd := exec.Command("go", "build", "-o", fakeBin, "./examples/fcmfake")
+		cmd.Dir = filepath.Join("..", "..")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("build fcmfake: %v\n%s", err, out)
+		}
+	})
+	return fakeBin, buildErr
+}
+
+// startFake starts a fake process on a free loopback port; quiet
+// suppresses the message lines.
+func startFake(tb testing.TB, quiet bool) *fakeProc {
+	tb.Helper()
+	bin, err := fakeBinary()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	dir := tb.TempDir()
+	credPath := filepath.Join(dir, "sa.json")
+	args := []string{"-addr", "127.0.0.1:0", "-credentials", credPath}
+	if quiet {
+		args = append(args, "-quiet")
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	f := &fakeProc{cmd: cmd, Lines: make(chan map[string]any, 1024), done: make(chan struct{})}
+	go func() {
+		defer close(f.done)
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			var line map[string]any
+			if json.Unmarshal(sc.Bytes(), &line) == nil {
+				select {
+				case f.Lines <- line:
+				default: // nobody listening
+				}
+			}
+		}
+	}()
+	tb.Cleanup(f.stop)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		b, err := os.ReadFile(credPath)
+		if err == nil && len(b) > 0 {
+			f.Creds = b
+			break
+		}
+		if time.Now().After(deadline) {
+			tb.Fatal("fcmfake did not write its credentials")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var sa struct {
+		TokenURI string `json:"token_uri"`
+	}
+	if err := json.Unmarshal(f.Creds, &sa); err != nil {
+		tb.Fatal(err)
+	}
+	f.URL = strings.TrimSuffix(sa.TokenURI, "/token")
+	return f
+}
+
+func (f *fakeProc) stop() {
+	_ = f.cmd.Process.Signal(os.Interrupt)
+	waited := make(chan struct{})
+	go func() { _ = f.cmd.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-time.After(5 * time.Second):
+		_ = f.cmd.Process.Kill()
+		<-waited
+	}
+	<-f.done
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
