@@ -82,3 +82,14 @@ func BenchmarkMiddleware(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkParseEvent parses the AXP example body.
+func BenchmarkParseEvent(b *testing.B) {
+	body := []byte(eventBody(testEventID, testSessionID, testNow))
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, err := hmacverify.ParseEvent(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -18,7 +18,7 @@
 // requests itself with a small JSON error:
 //
 //	413 body larger than Config.MaxBodyBytes             ErrTooLarge
-//	408 body not received within Config.BodyTimeout     ErrTimeout
+//	408 body not received within Config.BodyTimeout      ErrTimeout
 //	400 malformed JSON, missing eventId or sessionId     ErrMalformed
 //	401 missing or wrong X-hmac                          ErrMissingSignature, ErrInvalidSignature
 //	401 eventDate outside ±Config.ReplayWindow           ErrStale
@@ -29,7 +29,9 @@
 // Note that the signature covers eventId and sessionId only: eventDate,
 // conversationId and customerId are not authenticated by AXP. Replay
 // protection therefore rests on the seen-set, which remembers each eventId for
-// Config.Remember (twice the window by default).
+// Config.Remember (twice the window by default). With replay protection on,
+// a replayed event is told apart (ErrReplay, 409) so that a connector can
+// treat it as already processed; Config.ErrorHandler can answer it with 200.
 //
 // The package depends on the standard library only.
 package hmacverify

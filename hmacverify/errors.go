@@ -23,7 +23,10 @@ var (
 	ErrTimeout = errors.New("hmacverify: timed out reading the request body")
 	// ErrStale means replay protection is on and eventDate is missing or
 	// outside the accepted window around the current time (401). The
-	// signature itself was valid.
+	// signature itself was valid. It answers 401 rather than 400 because the
+	// request is refused as not fresh, and because AXP backs off after
+	// repeated errors other than 400 and 500: a lasting clock skew then slows
+	// it down instead of failing every event at full rate.
 	ErrStale = errors.New("hmacverify: event date outside the accepted window")
 	// ErrReplay means replay protection is on and the eventId was already
 	// seen (409). The signature was valid: a connector may treat the event as

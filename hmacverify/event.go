@@ -1,11 +1,11 @@
 package hmacverify
 
 import (
-	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"time"
+	"unicode/utf8"
 )
 
 // Event is an AXP push notification event, the body of a callback request.
@@ -25,30 +25,42 @@ type Event struct {
 
 // ParseEvent parses a callback body: a JSON object whose members eventId,
 // conversationId, customerId and sessionId are strings (or null) and whose
-// eventDate is an RFC 3339 time string (or null). Member names match exactly;
-// other members are ignored. eventId and sessionId must be non-empty. A
-// repeated known member is rejected rather than resolved, so that every
-// reader of the body agrees on the signed values.
+// eventDate is an RFC 3339 time string (or null). Member names match exactly
+// (after unescaping); other members are ignored. eventId and sessionId must be
+// non-empty. A repeated known member is rejected rather than resolved, so
+// that every reader of the body agrees on the signed values. Strings decode
+// as encoding/json decodes them.
 //
 // Errors match [ErrMalformed].
 func ParseEvent(body []byte) (Event, error) {
 	var ev Event
-	dec := json.NewDecoder(bytes.NewReader(body))
-	tok, err := dec.Token()
-	if err != nil {
-		return ev, malformed("%v", err)
+	if !json.Valid(body) {
+		var v any
+		err := json.Unmarshal(body, &v)
+		if err == nil { // unreachable: Valid and Unmarshal agree
+			err = errors.New("invalid JSON")
+		}
+		return Event{}, malformed("%v", err)
 	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return ev, malformed("body is not a JSON object")
+	// From here on the body is known to be valid JSON, which keeps the
+	// scanner small.
+	s := scanner{data: body}
+	s.space()
+	if s.peek() != '{' {
+		return Event{}, malformed("body is not a JSON object")
 	}
+	s.pos++
 	var seen [5]bool
 	var date string
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return ev, malformed("%v", err)
+	for {
+		s.space()
+		if s.peek() == '}' {
+			break
 		}
-		name, _ := tok.(string) // object keys are always strings
+		name := s.str()
+		s.space()
+		s.pos++ // ':'
+		s.space()
 		var dst *string
 		idx := -1
 		switch name {
@@ -63,41 +75,36 @@ func ParseEvent(body []byte) (Event, error) {
 		case "eventDate":
 			idx, dst = 4, &date
 		}
-		if idx < 0 {
-			var skip json.RawMessage
-			if err := dec.Decode(&skip); err != nil {
-				return ev, malformed("%v", err)
-			}
-			continue
+		switch {
+		case idx < 0:
+			s.skip()
+		case seen[idx]:
+			return Event{}, malformed("repeated member %q", name)
+		case s.peek() == '"':
+			*dst = s.str()
+		case s.peek() == 'n': // null
+			s.skip()
+		default:
+			return Event{}, malformed("member %q is not a string", name)
 		}
-		if seen[idx] {
-			return ev, malformed("repeated member %q", name)
+		if idx >= 0 {
+			seen[idx] = true
 		}
-		seen[idx] = true
-		var v *string
-		if err := dec.Decode(&v); err != nil {
-			return ev, malformed("member %q: %v", name, err)
+		s.space()
+		if s.peek() == ',' {
+			s.pos++
 		}
-		if v != nil {
-			*dst = *v
-		}
-	}
-	if _, err := dec.Token(); err != nil { // the closing brace
-		return ev, malformed("%v", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return ev, malformed("data after the JSON object")
 	}
 	if ev.EventID == "" {
-		return ev, malformed("missing eventId")
+		return Event{}, malformed("missing eventId")
 	}
 	if ev.SessionID == "" {
-		return ev, malformed("missing sessionId")
+		return Event{}, malformed("missing sessionId")
 	}
 	if date != "" {
 		t, err := time.Parse(time.RFC3339Nano, date)
 		if err != nil {
-			return ev, malformed("eventDate is not an RFC 3339 time")
+			return Event{}, malformed("eventDate is not an RFC 3339 time")
 		}
 		ev.EventDate = t
 	}
@@ -106,4 +113,98 @@ func ParseEvent(body []byte) (Event, error) {
 
 func malformed(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrMalformed}, args...)...)
+}
+
+// scanner walks JSON that json.Valid accepted.
+type scanner struct {
+	data []byte
+	pos  int
+}
+
+func (s *scanner) peek() byte {
+	if s.pos < len(s.data) {
+		return s.data[s.pos]
+	}
+	return 0
+}
+
+func (s *scanner) space() {
+	for s.pos < len(s.data) {
+		switch s.data[s.pos] {
+		case ' ', '\t', '\n', '\r':
+			s.pos++
+		default:
+			return
+		}
+	}
+}
+
+// str reads the string at s.pos. Plain ASCII strings are taken as they are;
+// others are decoded by encoding/json, so escapes and invalid UTF-8 are
+// handled exactly as there.
+func (s *scanner) str() string {
+	start := s.pos
+	plain := true
+	s.pos++
+	for {
+		c := s.data[s.pos]
+		if c == '"' {
+			break
+		}
+		if c == '\\' {
+			plain = false
+			s.pos++
+		} else if c >= utf8.RuneSelf {
+			plain = false
+		}
+		s.pos++
+	}
+	s.pos++
+	if plain {
+		return string(s.data[start+1 : s.pos-1])
+	}
+	var out string
+	_ = json.Unmarshal(s.data[start:s.pos], &out) // a valid JSON string
+	return out
+}
+
+// skip moves past the value at s.pos.
+func (s *scanner) skip() {
+	depth := 0
+	for {
+		switch c := s.peek(); c {
+		case '"':
+			s.skipString()
+		case '{', '[':
+			depth++
+			s.pos++
+		case '}', ']':
+			depth--
+			s.pos++
+		case ',', ' ', '\t', '\n', '\r', 0:
+			if depth == 0 {
+				return
+			}
+			s.pos++
+		default:
+			s.pos++
+		}
+		if depth == 0 {
+			switch s.peek() {
+			case ',', '}', ' ', '\t', '\n', '\r', 0:
+				return
+			}
+		}
+	}
+}
+
+func (s *scanner) skipString() {
+	s.pos++
+	for s.data[s.pos] != '"' {
+		if s.data[s.pos] == '\\' {
+			s.pos++
+		}
+		s.pos++
+	}
+	s.pos++
 }

@@ -3,6 +3,7 @@ package hmacverify_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -46,9 +47,19 @@ func FuzzParseEvent(f *testing.F) {
 	f.Add([]byte(`{"eventId":"\u00e9\ud83d\ude00","sessionId":"b"} `))
 	f.Add([]byte(`{"EVENTID":"a","sessionId":"b"}`))
 	f.Add([]byte(`[]`))
+	f.Add([]byte(`{"x":{"eventId":"no"},"eventId":"a\u0041","y":[1,"]",{}],"sessionId":"s\"","z":-1.5e3,"t":true}`))
+	f.Add([]byte(`{"event\u0049d":"a","sessionId":"b","conversationId":null}`))
+	f.Add([]byte("{\"eventId\":\"\xff\xfe\",\"sessionId\":\"b\"}"))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		ev, err := hmacverify.ParseEvent(body)
+		ref, refErr := referenceParse(body)
+		if (err == nil) != (refErr == nil) || ev != ref {
+			t.Fatalf("ParseEvent = %+v, %v; reference = %+v, %v", ev, err, ref, refErr)
+		}
 		if err != nil {
+			if !errors.Is(err, hmacverify.ErrMalformed) {
+				t.Fatalf("error does not match ErrMalformed: %v", err)
+			}
 			return
 		}
 		if ev.EventID == "" || ev.SessionID == "" {
@@ -116,4 +127,64 @@ func FuzzVerifyRequest(f *testing.F) {
 			t.Fatalf("accepted a signature that no secret produces: %+v %q", ev, sig)
 		}
 	})
+}
+
+// referenceParse is a slower parser of the same event format built on
+// encoding/json's tokenizer, for differential fuzzing.
+func referenceParse(body []byte) (hmacverify.Event, error) {
+	var ev hmacverify.Event
+	fail := errors.New("invalid")
+	dec := json.NewDecoder(bytes.NewReader(body))
+	tok, err := dec.Token()
+	if d, ok := tok.(json.Delim); err != nil || !ok || d != '{' {
+		return ev, fail
+	}
+	fields := map[string]*string{"eventId": &ev.EventID, "conversationId": &ev.ConversationID,
+		"customerId": &ev.CustomerID, "sessionId": &ev.SessionID}
+	var date string
+	fields["eventDate"] = &date
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return hmacverify.Event{}, fail
+		}
+		name := tok.(string)
+		dst, known := fields[name]
+		if !known {
+			var skip json.RawMessage
+			if dec.Decode(&skip) != nil {
+				return hmacverify.Event{}, fail
+			}
+			continue
+		}
+		if seen[name] {
+			return hmacverify.Event{}, fail
+		}
+		seen[name] = true
+		var v *string
+		if dec.Decode(&v) != nil {
+			return hmacverify.Event{}, fail
+		}
+		if v != nil {
+			*dst = *v
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return hmacverify.Event{}, fail
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return hmacverify.Event{}, fail
+	}
+	if ev.EventID == "" || ev.SessionID == "" {
+		return hmacverify.Event{}, fail
+	}
+	if date != "" {
+		t, err := time.Parse(time.RFC3339Nano, date)
+		if err != nil {
+			return hmacverify.Event{}, fail
+		}
+		ev.EventDate = t
+	}
+	return ev, nil
 }
