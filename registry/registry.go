@@ -15,8 +15,9 @@ import (
 // binding is its [Key] (provider, app id, environment and token): registering
 // the same key under another session moves it there.
 //
-// A Device is a plain value; copying it is safe. The Labels map of a Device
-// returned by a [Registry] is a fresh copy that the caller owns.
+// A Device is a plain value; copying it is safe, but like any map its Labels
+// must not be written concurrently. The Labels map of a Device returned by a
+// [Registry] is a fresh copy that the caller owns.
 type Device struct {
 	// Session is the application key the device belongs to (an AXP
 	// sessionId, a user or device id). Required; at most [MaxSessionLen] bytes.
@@ -45,12 +46,16 @@ type Device struct {
 }
 
 // Key identifies a binding: a token is unique per provider, app id and
-// environment.
+// environment. It is a comparable plain value, safe to copy and share.
 type Key struct {
-	Provider    pushwire.Provider
-	AppID       string
+	// Provider is the push transport.
+	Provider pushwire.Provider
+	// AppID is the APNs topic or FCM project; may be empty.
+	AppID string
+	// Environment is "", "production" or "sandbox".
 	Environment string
-	Token       string
+	// Token is the device token.
+	Token string
 }
 
 // Key returns the unique key of d.
@@ -131,23 +136,34 @@ var (
 	ErrBadExpiry = errors.New("bad expiry")
 )
 
-// Sanity limits enforced by [ValidateDevice] and [ValidateKey].
+// Sanity limits enforced by [ValidateDevice] and [ValidateKey], in bytes
+// unless noted.
 const (
-	MaxSessionLen  = 1024
-	MaxTokenLen    = 4096
-	MaxAppIDLen    = 256
-	MaxLabels      = 32
+	// MaxSessionLen bounds Device.Session.
+	MaxSessionLen = 1024
+	// MaxTokenLen bounds Device.Token (4 KiB).
+	MaxTokenLen = 4096
+	// MaxAppIDLen bounds Device.AppID.
+	MaxAppIDLen = 256
+	// MaxLabels bounds the number of entries in Device.Labels.
+	MaxLabels = 32
+	// MaxLabelKeyLen bounds each label key.
 	MaxLabelKeyLen = 128
+	// MaxLabelValLen bounds each label value.
 	MaxLabelValLen = 1024
 )
 
-// Environments an APNs token can belong to.
+// Environments an APNs token can belong to (Device.Environment).
 const (
+	// EnvironmentProduction is the APNs production environment.
 	EnvironmentProduction = "production"
-	EnvironmentSandbox    = "sandbox"
+	// EnvironmentSandbox is the APNs development (sandbox) environment.
+	EnvironmentSandbox = "sandbox"
 )
 
-// Config configures every registry backend. The zero value is usable.
+// Config configures every registry backend. The zero value is usable. A
+// Config is a plain value, read (never modified) by the registry it
+// configures; Now and Logger must be safe for concurrent use.
 type Config struct {
 	// MaxDevicesPerSession caps the live bindings per session; registering
 	// one more evicts the least recently updated. Zero means 16; negative
@@ -169,9 +185,12 @@ type Config struct {
 
 // Defaults applied by [Config.WithDefaults].
 const (
+	// DefaultMaxDevicesPerSession is the cap when Config.MaxDevicesPerSession is zero.
 	DefaultMaxDevicesPerSession = 16
-	DefaultTTL                  = 30 * 24 * time.Hour
-	DefaultSweepInterval        = time.Minute
+	// DefaultTTL is the binding lifetime when Config.TTL is zero (30 days).
+	DefaultTTL = 30 * 24 * time.Hour
+	// DefaultSweepInterval is the sweep period when Config.SweepInterval is zero.
+	DefaultSweepInterval = time.Minute
 )
 
 // WithDefaults returns c with zero fields replaced by their defaults. Backends
@@ -252,7 +271,7 @@ func CloneLabels(m map[string]string) map[string]string {
 
 // ValidationError describes why a device or key was rejected. It matches
 // [ErrInvalid] and its specific sentinel with errors.Is. Its message never
-// contains the token.
+// contains the token. It is immutable and safe for concurrent use.
 type ValidationError struct {
 	// Sentinel is the specific cause (ErrEmptySession, ErrBadToken, ...).
 	Sentinel error

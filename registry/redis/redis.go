@@ -1,18 +1,3 @@
-// Package redis is a registry.Registry backed by Redis (7.0 or later, standalone
-// or Sentinel; not Cluster) through github.com/redis/go-redis/v9.
-//
-// Each binding is one hash key with native expiry (PEXPIREAT), and each
-// session has a sorted-set index of its bindings scored by UpdatedAt. The
-// binding hash records its session, which is how a token that moves finds the
-// index it leaves. Every operation is one Lua script (EVALSHA), so it is
-// atomic and takes one round trip; instances racing on the same token can
-// never leave an index entry without its binding. Index entries whose binding
-// has expired are removed lazily by the next operation on the session, and an
-// index key expires with its longest-lived binding.
-//
-// Expiry decisions use Config.Now (the client's clock), as in every backend;
-// the native key expiry only frees memory. Keep the clocks of instances
-// sharing a Redis reasonably in sync.
 package redis
 
 import (
@@ -35,6 +20,7 @@ import (
 const DefaultKeyPrefix = "pushwire:registry:"
 
 // Config configures a Redis registry.
+// It is a plain value, read once by New.
 type Config struct {
 	// Config holds the backend-independent settings (cap, TTL, clock, logger).
 	// SweepInterval is unused: Redis expires keys natively.

@@ -1,21 +1,3 @@
-// Package registrytest is the conformance suite for registry.Registry
-// implementations. Every backend in this module runs [Run]; third-party
-// backends can run it too:
-//
-//	func TestConformance(t *testing.T) {
-//		registrytest.Run(t, func(t *testing.T, cfg registry.Config) registry.Registry {
-//			r, err := mybackend.Open(context.Background(), dsn(t), cfg)
-//			require.NoError(t, err)
-//			t.Cleanup(func() { r.Close() })
-//			return r
-//		})
-//	}
-//
-// The factory must return a new, empty registry that shares nothing with the
-// registries of other calls (tests run in parallel), honour every field of the
-// given Config (in particular its Now clock), and release it with t.Cleanup.
-// Registries that can list their bindings ([Lister]) or verify their indexes
-// ([Checker]) get stricter consistency checks.
 package registrytest
 
 import (

@@ -1,0 +1,16 @@
+// Package redis is a registry.Registry backed by Redis (7.0 or later, standalone
+// or Sentinel; not Cluster) through github.com/redis/go-redis/v9.
+//
+// Each binding is one hash key with native expiry (PEXPIREAT), and each
+// session has a sorted-set index of its bindings scored by UpdatedAt. The
+// binding hash records its session, which is how a token that moves finds the
+// index it leaves. Every operation is one Lua script (EVALSHA), so it is
+// atomic and takes one round trip; instances racing on the same token can
+// never leave an index entry without its binding. Index entries whose binding
+// has expired are removed lazily by the next operation on the session, and an
+// index key expires with its longest-lived binding.
+//
+// Expiry decisions use Config.Now (the client's clock), as in every backend;
+// the native key expiry only frees memory. Keep the clocks of instances
+// sharing a Redis reasonably in sync.
+package redis

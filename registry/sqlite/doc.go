@@ -1,0 +1,14 @@
+// Package sqlite is a registry.Registry stored in an SQLite database file,
+// through the pure-Go driver modernc.org/sqlite (no cgo).
+//
+// The database runs in WAL mode with a busy timeout. Writes go through a
+// single connection in BEGIN IMMEDIATE transactions, so writers in this
+// process never meet SQLITE_BUSY and a register (upsert plus cap eviction) is
+// atomic; reads use a separate pool of connections and proceed in parallel
+// with the writer. The schema is created and migrated on open (versioned with
+// PRAGMA user_version). A sweeper deletes expired rows.
+//
+// It is the durable default for a single machine. Several processes may share
+// the file (the busy timeout arbitrates), but for a fleet use
+// registry/postgres or registry/redis.
+package sqlite
