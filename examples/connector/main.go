@@ -1,0 +1,511 @@
+// Command connector runs an AXP Custom Push Notification Connector: a
+// drop-in, hardened replacement for Avaya's sample Node.js connector, serving
+// the same HTTP API (see package github.com/pushwire/pushwire/connector).
+//
+// Try it with no credentials at all:
+//
+//	go run ./examples/connector -demo
+//
+// The demo starts fake FCM and APNs servers in-process, registers a demo
+// device the way the Omni SDK sample app does, sends itself one signed AXP
+// callback, logs what the fakes received and prints curl commands to do it
+// again by hand. It keeps serving until Ctrl-C (-demo-exit stops after the
+// round).
+//
+// In real mode every flag has an environment-variable equivalent: the flag
+// name in upper case with dashes as underscores, prefixed with PUSHWIRE_
+// (-addr ↔ PUSHWIRE_ADDR, -secret-file ↔ PUSHWIRE_SECRET_FILE, ...). A flag
+// on the command line wins over its variable. Secrets, tokens and keys are
+// only ever read from files. Run with -h for the list.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/pushwire/pushwire"
+	"github.com/pushwire/pushwire/apns"
+	"github.com/pushwire/pushwire/connector"
+	"github.com/pushwire/pushwire/registry"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// EnvPrefix is the prefix of the environment variables that stand for flags.
+const EnvPrefix = "PUSHWIRE_"
+
+// envName returns the environment variable of a flag.
+func envName(flagName string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// options are the parsed flags.
+type options struct {
+	addr, tlsCert, tlsKey            string
+	configID, secretFile             string
+	fcmCredentials, fcmEndpoint      string
+	apnsKey, apnsKeyID, apnsTeamID   string
+	apnsTopic, apnsHost, apnsCA      string
+	registryDSN                      string
+	adminTokenFile, regTokenFile     string
+	logFormat, logLevel              string
+	deliveryTimeout, shutdownTimeout time.Duration
+	rateLimit                        float64
+	rateBurst                        int
+	demo, demoExit                   bool
+}
+
+// usageError is a bad flag or an unreadable file: exit status 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+
+func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("connector", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address `HOST:PORT`")
+	fs.StringVar(&o.tlsCert, "tls-cert", "", "serve HTTPS with this certificate `FILE` (PEM; needs -tls-key)")
+	fs.StringVar(&o.tlsKey, "tls-key", "", "private key `FILE` of -tls-cert (PEM)")
+	fs.StringVar(&o.configID, "config-id", "", "`ID` of the AXP push configuration created at start-up from -secret-file and -fcm-credentials (default: a new UUID, printed)")
+	fs.StringVar(&o.secretFile, "secret-file", "", "`FILE` with that configuration's AXP secret, one per line (several lines = rotation)")
+	fs.StringVar(&o.fcmCredentials, "fcm-credentials", "", "FCM service-account JSON `FILE` of that configuration")
+	fs.StringVar(&o.fcmEndpoint, "fcm-endpoint", "", "FCM base `URL` override (for fakes)")
+	fs.StringVar(&o.apnsKey, "apns-key", "", "APNs auth key `FILE` (.p8); enables direct APNs pushes to iOS APNs tokens")
+	fs.StringVar(&o.apnsKeyID, "apns-key-id", "", "APNs key `ID` (10 characters)")
+	fs.StringVar(&o.apnsTeamID, "apns-team-id", "", "Apple team `ID` (10 characters)")
+	fs.StringVar(&o.apnsTopic, "apns-topic", "", "APNs `topic` (the app's bundle id)")
+	fs.StringVar(&o.apnsHost, "apns-host", apns.HostProduction, "APNs base `URL`")
+	fs.StringVar(&o.apnsCA, "apns-ca", "", "extra CA certificate `FILE` (PEM) to trust for -apns-host (for fakes)")
+	fs.StringVar(&o.registryDSN, "registry", "memory", "device registry `DSN`: memory, sqlite:PATH, postgres://..., redis://...")
+	fs.StringVar(&o.adminTokenFile, "admin-token-file", "", "`FILE` with the bearer token of the /configs admin routes (unset: routes off)")
+	fs.StringVar(&o.regTokenFile, "registration-token-file", "", "`FILE` with the bearer token device registration requires (unset: open, as the sample)")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.DurationVar(&o.deliveryTimeout, "delivery-timeout", connector.DefaultDeliveryTimeout, "deadline of a callback's deliveries")
+	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long shutdown waits for in-flight requests")
+	fs.Float64Var(&o.rateLimit, "rate-limit", connector.DefaultRateLimit, "registration/admin requests per second per client address (negative: off)")
+	fs.IntVar(&o.rateBurst, "rate-burst", connector.DefaultRateBurst, "burst of -rate-limit")
+	fs.BoolVar(&o.demo, "demo", false, "run the self-contained demo with in-process fake FCM and APNs")
+	fs.BoolVar(&o.demoExit, "demo-exit", false, "with -demo: exit after the demo round instead of serving")
+	fs.Usage = func() {
+		out := fs.Output()
+		fmt.Fprintf(out, "Usage: connector [flags]\n\n"+
+			"An AXP Custom Push Notification Connector serving the API of Avaya's sample\n"+
+			"connector under /custom-notification-connector, plus /healthz, /readyz, /metrics.\n\n"+
+			"Every flag can also be set through the environment variable named in brackets;\n"+
+			"the command line wins. Secrets are only read from files.\n\nFlags:\n")
+		fs.VisitAll(func(f *flag.Flag) {
+			name, usage := flag.UnquoteUsage(f)
+			line := "  -" + f.Name
+			if name != "" {
+				line += " " + name
+			}
+			fmt.Fprintf(out, "%s  [%s]\n    \t%s", line, envName(f.Name), usage)
+			if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" {
+				fmt.Fprintf(out, " (default %q)", f.DefValue)
+			}
+			fmt.Fprintln(out)
+		})
+	}
+	return fs
+}
+
+// parse reads flags from the environment, then from args.
+func parse(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := newFlagSet(o, stderr)
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if envErr != nil {
+			return
+		}
+		if v := getenv(envName(f.Name)); v != "" {
+			if err := fs.Set(f.Name, v); err != nil {
+				envErr = usagef("invalid value %q for %s: %v", v, envName(f.Name), err)
+			}
+		}
+	})
+	if envErr != nil {
+		return nil, envErr
+	}
+	fs.SetOutput(io.Discard) // report a bad flag on one line ourselves
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stderr)
+			fs.Usage()
+			return nil, err
+		}
+		return nil, usagef("%v (see -h)", err)
+	}
+	if fs.NArg() > 0 {
+		return nil, usagef("unexpected argument %q (see -h)", fs.Arg(0))
+	}
+	switch o.logFormat {
+	case "text", "json":
+	default:
+		return nil, usagef("-log-format must be text or json, not %q", o.logFormat)
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return nil, usagef("-log-level must be debug, info, warn or error, not %q", o.logLevel)
+	}
+	if (o.tlsCert == "") != (o.tlsKey == "") {
+		return nil, usagef("-tls-cert and -tls-key go together")
+	}
+	if o.deliveryTimeout <= 0 || o.shutdownTimeout <= 0 {
+		return nil, usagef("-delivery-timeout and -shutdown-timeout must be positive")
+	}
+	if o.rateBurst < 1 {
+		return nil, usagef("-rate-burst must be at least 1")
+	}
+	if o.configID != "" {
+		if err := connector.ValidateID(o.configID); err != nil {
+			return nil, usagef("-config-id %v", err)
+		}
+	}
+	if o.demoExit && !o.demo {
+		return nil, usagef("-demo-exit needs -demo")
+	}
+	if o.apnsKey != "" && (o.apnsKeyID == "" || o.apnsTeamID == "" || o.apnsTopic == "") {
+		return nil, usagef("-apns-key needs -apns-key-id, -apns-team-id and -apns-topic")
+	}
+	return o, nil
+}
+
+// run is the program; it returns the exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	o, err := parse(args, os.Getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "connector:", err)
+		return 2
+	}
+	if err := serve(ctx, o, stdout, stderr); err != nil {
+		fmt.Fprintln(stderr, "connector:", err)
+		var ue *usageError
+		if errors.As(err, &ue) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+func newLogger(o *options, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(o.logLevel))
+	ho := &slog.HandlerOptions{Level: lvl}
+	if o.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, ho))
+	}
+	return slog.New(slog.NewTextHandler(w, ho))
+}
+
+// readFile reads a file named by a flag; failure is a usage error.
+func readFile(flagName, path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, usagef("-%s: cannot read %s: %v", flagName, path, err)
+	}
+	return b, nil
+}
+
+// readToken reads a one-line token file.
+func readToken(flagName, path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	b, err := readFile(flagName, path)
+	if err != nil {
+		return "", err
+	}
+	t := strings.TrimSpace(string(b))
+	if t == "" || strings.ContainsAny(t, "\r\n") {
+		return "", usagef("-%s: %s must hold one non-empty line", flagName, path)
+	}
+	return t, nil
+}
+
+// readSecrets reads one secret per non-empty line.
+func readSecrets(path string) ([][]byte, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := readFile("secret-file", path)
+	if err != nil {
+		return nil, err
+	}
+	var out [][]byte
+	for _, line := range strings.Split(string(b), "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			out = append(out, []byte(line))
+		}
+	}
+	if len(out) == 0 {
+		return nil, usagef("-secret-file: %s holds no secret", path)
+	}
+	return out, nil
+}
+
+// files are the contents of every file the flags name, read up front so that
+// a bad path fails before anything starts.
+type files struct {
+	secrets              [][]byte
+	adminToken, regToken string
+	fcmCredentials       []byte
+	apnsKey, apnsCA      []byte
+	tlsCert              tls.Certificate
+	tlsEnabled           bool
+}
+
+func readFiles(o *options) (*files, error) {
+	f := &files{}
+	var err error
+	if f.secrets, err = readSecrets(o.secretFile); err != nil {
+		return nil, err
+	}
+	if f.adminToken, err = readToken("admin-token-file", o.adminTokenFile); err != nil {
+		return nil, err
+	}
+	if f.regToken, err = readToken("registration-token-file", o.regTokenFile); err != nil {
+		return nil, err
+	}
+	if o.fcmCredentials != "" {
+		if f.fcmCredentials, err = readFile("fcm-credentials", o.fcmCredentials); err != nil {
+			return nil, err
+		}
+		if len(bytes.TrimSpace(f.fcmCredentials)) == 0 {
+			return nil, usagef("-fcm-credentials: %s is empty", o.fcmCredentials)
+		}
+	}
+	if o.apnsKey != "" {
+		if f.apnsKey, err = readFile("apns-key", o.apnsKey); err != nil {
+			return nil, err
+		}
+	}
+	if o.apnsCA != "" {
+		if f.apnsCA, err = readFile("apns-ca", o.apnsCA); err != nil {
+			return nil, err
+		}
+	}
+	if o.tlsCert != "" {
+		cert, err := readFile("tls-cert", o.tlsCert)
+		if err != nil {
+			return nil, err
+		}
+		key, err := readFile("tls-key", o.tlsKey)
+		if err != nil {
+			return nil, err
+		}
+		if f.tlsCert, err = tls.X509KeyPair(cert, key); err != nil {
+			return nil, usagef("-tls-cert/-tls-key: %v", err)
+		}
+		f.tlsEnabled = true
+	}
+	return f, nil
+}
+
+// serve runs the connector until ctx is done (or, in demo-exit mode, until
+// the demo round is over).
+func serve(ctx context.Context, o *options, stdout, stderr io.Writer) error {
+	f, err := readFiles(o)
+	if err != nil {
+		return err
+	}
+	log := newLogger(o, stderr)
+
+	var demo *demoEnv
+	if o.demo {
+		if demo, err = startDemo(o, f); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		defer demo.close()
+	}
+
+	reg, err := openRegistry(ctx, o.registryDSN, registry.Config{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer reg.Close()
+
+	var apnsClient *apns.Client
+	if len(f.apnsKey) > 0 {
+		if apnsClient, err = newAPNs(o, f, log); err != nil {
+			return err
+		}
+		defer apnsClient.Close()
+	}
+
+	promReg := prometheus.NewRegistry()
+	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := newPromMetrics(promReg)
+
+	cc := connector.Config{
+		Registry:          reg,
+		FCMEndpoint:       o.fcmEndpoint,
+		AdminToken:        f.adminToken,
+		RegistrationToken: f.regToken,
+		RateLimit:         connector.RateLimit{Rate: o.rateLimit, Burst: o.rateBurst},
+		DeliveryTimeout:   o.deliveryTimeout,
+		Metrics:           metrics,
+		Logger:            log,
+	}
+	if apnsClient != nil {
+		cc.APNs, cc.APNsTopic = apnsClient, o.apnsTopic
+	}
+	c, err := connector.New(cc)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+
+	configID := o.configID
+	if configID == "" {
+		configID = uuid.NewString()
+	}
+	if err := c.AddConfig(ctx, connector.PushConfig{ID: configID, Secrets: f.secrets, FCMServiceAccount: f.fcmCredentials}); err != nil {
+		return usagef("start-up configuration: %v", err)
+	}
+	fmt.Fprintf(stdout, "push configuration id: %s\n", configID)
+	if len(f.secrets) == 0 {
+		log.Warn("no -secret-file: callbacks to this configuration's devices are refused (401) until a secret is set through /configs")
+	}
+	if len(f.fcmCredentials) == 0 {
+		log.Warn("no -fcm-credentials: pushes to this configuration's FCM devices fail until a service account is set through /configs")
+	}
+	if f.adminToken == "" {
+		log.Info("no -admin-token-file: the /configs routes are off")
+	}
+	if f.regToken == "" {
+		log.Info("device registration is open (no -registration-token-file), as in the sample connector")
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(promReg, promhttp.HandlerOpts{}))
+	mux.Handle("/", c)
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      o.deliveryTimeout + 15*time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return usagef("-addr: %v", err)
+	}
+	scheme := "http"
+	if f.tlsEnabled {
+		scheme = "https"
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{f.tlsCert}, MinVersion: tls.VersionTLS12}
+		ln = tls.NewListener(ln, srv.TLSConfig)
+	}
+	base := scheme + "://" + ln.Addr().String()
+	fmt.Fprintf(stdout, "listening on %s\n", base)
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if demo != nil {
+		if err := demo.round(runCtx, base, configID, f, stdout, log); err != nil {
+			shutdown(srv, o.shutdownTimeout, log)
+			<-served
+			return fmt.Errorf("demo: %w", err)
+		}
+		if o.demoExit {
+			cancel()
+		} else {
+			fmt.Fprintln(stdout, "\nserving until Ctrl-C")
+		}
+	}
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-runCtx.Done():
+	}
+	log.Info("shutting down")
+	shutdown(srv, o.shutdownTimeout, log)
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}
+
+// shutdown stops accepting and waits (bounded) for in-flight requests.
+func shutdown(srv *http.Server, timeout time.Duration, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		log.Warn("shutdown did not finish in time; closing connections", "err", err)
+		_ = srv.Close()
+	}
+}
+
+// newAPNs builds the APNs client of the -apns-* flags.
+func newAPNs(o *options, f *files, log *slog.Logger) (*apns.Client, error) {
+	key, err := apns.ParseP8(f.apnsKey)
+	if err != nil {
+		return nil, usagef("-apns-key: %v", err)
+	}
+	cfg := apns.Config{
+		Host:   o.apnsHost,
+		Token:  &apns.TokenAuth{Key: key, KeyID: o.apnsKeyID, TeamID: o.apnsTeamID},
+		Topic:  o.apnsTopic,
+		Logger: log,
+	}
+	if len(f.apnsCA) > 0 {
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(f.apnsCA) {
+			return nil, usagef("-apns-ca: no PEM certificate found")
+		}
+		cfg.RootCAs = pool
+	}
+	c, err := apns.New(cfg)
+	if err != nil {
+		return nil, usagef("apns: %v", err)
+	}
+	return c, nil
+}
+
+// compile-time check: the APNs client is a pushwire.Sender.
+var _ pushwire.Sender = (*apns.Client)(nil)

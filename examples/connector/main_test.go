@@ -1,0 +1,242 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/pushwire/pushwire/connector"
+	"github.com/pushwire/pushwire/fcm/fcmtest"
+	"github.com/pushwire/pushwire/hmacverify"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of run.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestDemo(t *testing.T) {
+	var out, errb syncBuffer
+	code := run(context.Background(), []string{"-demo", "-demo-exit", "-addr", "127.0.0.1:0"}, &out, &errb)
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out.String(), errb.String())
+	o := out.String()
+	assert.Contains(t, o, `"delivered":3`)
+	assert.Contains(t, o, "fake FCM received")
+	assert.Contains(t, o, "fake APNs received")
+	assert.Contains(t, o, "X-hmac: ")
+	assert.Contains(t, o, "curl -i -X PUT ")
+
+	// The printed callback's X-hmac is right for its body and the printed secret.
+	secret := regexp.MustCompile(`AXP secret of configuration \S+: (\S+)`).FindStringSubmatch(o)
+	require.Len(t, secret, 2)
+	m := regexp.MustCompile(`-H 'X-hmac: ([0-9a-f]+)' -d '(\{[^']+\})'`).FindStringSubmatch(o)
+	require.Len(t, m, 3)
+	var ev map[string]string
+	require.NoError(t, json.Unmarshal([]byte(m[2]), &ev))
+	assert.NoError(t, hmacverify.Verify([]byte(secret[1]), ev["eventId"], ev["sessionId"], m[1]))
+	assert.Contains(t, errb.String(), "outcome=delivered")
+}
+
+func TestUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty")
+	require.NoError(t, os.WriteFile(empty, nil, 0o600))
+	notSA := filepath.Join(dir, "not-sa.json")
+	require.NoError(t, os.WriteFile(notSA, []byte(`{"type":"authorized_user"}`), 0o600))
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"unknown flag", []string{"-nope"}, nil, "flag provided but not defined"},
+		{"extra argument", []string{"serve"}, nil, "unexpected argument"},
+		{"unreadable secret file", []string{"-secret-file", filepath.Join(dir, "missing")}, nil, "-secret-file: cannot read"},
+		{"empty secret file", []string{"-secret-file", empty}, nil, "holds no secret"},
+		{"unreadable admin token", []string{"-admin-token-file", filepath.Join(dir, "missing")}, nil, "-admin-token-file"},
+		{"unreadable fcm credentials", []string{"-fcm-credentials", filepath.Join(dir, "missing")}, nil, "-fcm-credentials"},
+		{"bad log format", []string{"-log-format", "xml"}, nil, "-log-format"},
+		{"bad log format from env", nil, map[string]string{"PUSHWIRE_LOG_FORMAT": "xml"}, "-log-format"},
+		{"bad duration from env", nil, map[string]string{"PUSHWIRE_DELIVERY_TIMEOUT": "soon"}, "PUSHWIRE_DELIVERY_TIMEOUT"},
+		{"tls cert without key", []string{"-tls-cert", empty}, nil, "-tls-cert and -tls-key"},
+		{"bad registry", []string{"-registry", "mysql://u:pw@h/db"}, nil, "-registry must be"},
+		{"bad config id", []string{"-config-id", "a b"}, nil, "-config-id"},
+		{"apns key alone", []string{"-apns-key", empty}, nil, "-apns-key needs"},
+		{"demo-exit alone", []string{"-demo-exit"}, nil, "-demo-exit needs -demo"},
+		{"empty fcm credentials", []string{"-fcm-credentials", empty}, nil, "is empty"},
+		{"bad fcm credentials", []string{"-fcm-credentials", notSA, "-addr", "127.0.0.1:0"}, nil, "start-up configuration"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			var out, errb syncBuffer
+			// A usage error returns at once; the deadline only stops a
+			// program that wrongly started serving.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			code := run(ctx, tt.args, &out, &errb)
+			assert.Equal(t, 2, code)
+			msg := errb.String()
+			assert.Contains(t, msg, tt.want)
+			assert.Equal(t, 1, strings.Count(msg, "\n"), "one line: %q", msg)
+			assert.NotContains(t, msg, "pw@", "no password in messages")
+		})
+	}
+}
+
+func TestHelpListsEnvironment(t *testing.T) {
+	var out, errb syncBuffer
+	assert.Equal(t, 0, run(context.Background(), []string{"-h"}, &out, &errb))
+	for _, name := range []string{"PUSHWIRE_ADDR", "PUSHWIRE_SECRET_FILE", "PUSHWIRE_REGISTRY", "PUSHWIRE_FCM_ENDPOINT",
+		"PUSHWIRE_APNS_CA", "PUSHWIRE_ADMIN_TOKEN_FILE", "PUSHWIRE_REGISTRATION_TOKEN_FILE", "PUSHWIRE_LOG_FORMAT"} {
+		assert.Contains(t, errb.String(), "["+name+"]")
+	}
+}
+
+func TestEnvironmentAndFlags(t *testing.T) {
+	env := map[string]string{
+		"PUSHWIRE_ADDR":        "127.0.0.1:9999",
+		"PUSHWIRE_REGISTRY":    "redis://127.0.0.1:1/0",
+		"PUSHWIRE_CONFIG_ID":   "from-env",
+		"PUSHWIRE_RATE_LIMIT":  "3.5",
+		"PUSHWIRE_DEMO":        "true",
+		"PUSHWIRE_APNS_TOPIC":  "com.example.env",
+		"PUSHWIRE_LOG_FORMAT":  "json",
+		"PUSHWIRE_UNRELATED_X": "ignored",
+	}
+	o, err := parse([]string{"-config-id", "from-flag"}, func(k string) string { return env[k] }, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, "127.0.0.1:9999", o.addr)
+	assert.Equal(t, "redis://127.0.0.1:1/0", o.registryDSN)
+	assert.Equal(t, "from-flag", o.configID, "the command line wins")
+	assert.InDelta(t, 3.5, o.rateLimit, 1e-9)
+	assert.True(t, o.demo)
+	assert.Equal(t, "com.example.env", o.apnsTopic)
+	assert.Equal(t, "json", o.logFormat)
+	assert.Equal(t, "PUSHWIRE_REGISTRATION_TOKEN_FILE", envName("registration-token-file"))
+}
+
+// TestRealMode runs the program against a fake FCM given by flags, as an
+// operator would, then stops it with the context (SIGINT).
+func TestRealMode(t *testing.T) {
+	fake := fcmtest.NewServer(fcmtest.Config{})
+	defer fake.Close()
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(content), 0o600))
+		return p
+	}
+	configID := uuid.NewString()
+	args := []string{
+		"-addr", "127.0.0.1:0",
+		"-config-id", configID,
+		"-secret-file", write("secret", "old-secret\nnew-secret\n"),
+		"-fcm-credentials", write("sa.json", string(fake.ServiceAccountJSON())),
+		"-fcm-endpoint", fake.URL,
+		"-admin-token-file", write("admin", "admin-token\n"),
+		"-registration-token-file", write("reg", "reg-token\n"),
+		"-log-format", "json",
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, args, &out, &errb) }()
+
+	var base string
+	require.Eventually(t, func() bool {
+		m := regexp.MustCompile(`listening on (\S+)`).FindStringSubmatch(out.String())
+		if m != nil {
+			base = m[1]
+		}
+		return m != nil
+	}, 10*time.Second, 10*time.Millisecond, "stderr: %s", errb.String())
+	assert.Contains(t, out.String(), "push configuration id: "+configID)
+
+	do := func(method, path, body string, h map[string]string) (int, string) {
+		req, err := http.NewRequest(method, base+path, strings.NewReader(body))
+		require.NoError(t, err)
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		for k, v := range h {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	session, token := uuid.NewString(), "tok:APA91b"+strings.Repeat("x", 40)
+	reg := `{"configId":"` + configID + `","sessionId":"` + session + `"}`
+	status, _ := do(http.MethodPut, connector.BasePath+"/device-registrations/"+token, reg, nil)
+	assert.Equal(t, http.StatusUnauthorized, status, "registration needs the token")
+	status, body := do(http.MethodPut, connector.BasePath+"/device-registrations/"+token, reg, map[string]string{"Authorization": "Bearer reg-token"})
+	require.Equal(t, http.StatusOK, status, body)
+
+	eventID := uuid.NewString()
+	ev := `{"eventId":"` + eventID + `","sessionId":"` + session + `","conversationId":"c","customerId":"x","eventDate":"2024-03-18T11:00:24.481Z"}`
+	status, body = do(http.MethodPost, connector.BasePath+"/axp-callback/notifications", ev,
+		map[string]string{"X-hmac": hmacverify.Sign([]byte("new-secret"), eventID, session)})
+	require.Equal(t, http.StatusOK, status, body)
+	assert.Contains(t, body, `"delivered":1`)
+	assert.Len(t, fake.Messages(), 1)
+
+	status, body = do(http.MethodGet, connector.BasePath+"/configs/"+configID, "", map[string]string{"Authorization": "Bearer admin-token"})
+	require.Equal(t, http.StatusOK, status)
+	assert.NotContains(t, body, "PRIVATE KEY")
+	assert.Contains(t, body, `"secretCount":2`)
+
+	status, body = do(http.MethodGet, "/metrics", "", nil)
+	require.Equal(t, http.StatusOK, status)
+	assert.Contains(t, body, `pushwire_connector_deliveries_total{outcome="delivered",provider="fcm"} 1`)
+	assert.Contains(t, body, `pushwire_connector_requests_total{route="callback",status="200"} 1`)
+	assert.Contains(t, body, "pushwire_connector_delivery_duration_seconds_bucket")
+	status, _ = do(http.MethodGet, "/readyz", "", nil)
+	assert.Equal(t, http.StatusOK, status)
+
+	cancel()
+	select {
+	case code := <-done:
+		assert.Equal(t, 0, code, "stderr: %s", errb.String())
+	case <-time.After(15 * time.Second):
+		t.Fatal("run did not return after cancel")
+	}
+	assert.Contains(t, errb.String(), `"msg":"delivery"`)
+	assert.NotContains(t, errb.String(), token, "logs carry token suffixes only")
+}

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/pushwire/pushwire/registry"
+	"github.com/pushwire/pushwire/registry/redis"
+)
+
+// openRegistry opens the registry named by a -registry DSN: "memory",
+// "sqlite:PATH", "postgres://..." (or "postgresql://..."), "redis://..." (or
+// "rediss://..."). An unknown DSN is a usage error; a backend that cannot be
+// reached is not.
+func openRegistry(ctx context.Context, dsn string, cfg registry.Config) (registry.Registry, error) {
+	switch {
+	case dsn == "memory":
+		return registry.NewMemory(cfg)
+	case strings.HasPrefix(dsn, "sqlite:"):
+		path := strings.TrimPrefix(dsn, "sqlite:")
+		if path == "" {
+			return nil, usagef("-registry sqlite:PATH needs a path")
+		}
+		return openSQLite(ctx, path, cfg)
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		return openPostgres(ctx, dsn, cfg)
+	case strings.HasPrefix(dsn, "redis://"), strings.HasPrefix(dsn, "rediss://"):
+		r, err := redis.Open(ctx, dsn, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("registry: %w", err)
+		}
+		return r, nil
+	}
+	return nil, usagef("-registry must be memory, sqlite:PATH, postgres://... or redis://..., not %q", redactDSN(dsn))
+}
+
+// redactDSN drops anything that may be a password from a DSN for messages.
+func redactDSN(dsn string) string {
+	if i := strings.Index(dsn, "@"); i >= 0 {
+		if j := strings.Index(dsn, "://"); j >= 0 && j < i {
+			return dsn[:j+3] + "…" + dsn[i:]
+		}
+		return "…" + dsn[i:]
+	}
+	return dsn
+}
+
+// openSQLite and openPostgres wait for the registry/sqlite and
+// registry/postgres backends.
+func openSQLite(context.Context, string, registry.Config) (registry.Registry, error) {
+	return nil, usagef("-registry sqlite: this build has no sqlite backend")
+}
+
+func openPostgres(context.Context, string, registry.Config) (registry.Registry, error) {
+	return nil, usagef("-registry postgres: this build has no postgres backend")
+}
