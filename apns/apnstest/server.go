@@ -78,6 +78,9 @@ type Notification struct {
 	Payload    json.RawMessage `json:"payload"`
 	// ReceivedAt is when the fake accepted it (by its clock).
 	ReceivedAt time.Time `json:"-"`
+	// TokenIssuedAt is the iat of the provider token that authenticated the
+	// push; zero with certificate authentication.
+	TokenIssuedAt time.Time `json:"-"`
 }
 
 // Action is what a scripted [Failure] does to the request and its connection.
@@ -148,6 +151,8 @@ type Server struct {
 	conns    int
 	tokens   map[string]tokenInfo // verified JWTs
 	accepted int64
+	requests int64
+	gate     chan struct{} // non-nil while paused
 }
 
 type tokenInfo struct {
@@ -292,6 +297,7 @@ func (s *Server) Close() {
 	}
 	s.closed = true
 	s.mu.Unlock()
+	s.Resume()
 	_ = s.srv.Close()
 	s.serveWG.Wait()
 	s.handlers.Wait()
@@ -361,12 +367,43 @@ func (s *Server) Fail(token string, f Failure) {
 	s.failures[strings.ToLower(token)] = &f
 }
 
-// Reset forgets recorded notifications and scripted failures.
+// Reset forgets recorded notifications, scripted failures and the counts of
+// requests and accepted notifications.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.notes = nil
+	s.requests = 0
+	s.accepted = 0
 	s.failures = make(map[string]*Failure)
+}
+
+// Pause makes the fake hold every request it receives (after reading it,
+// before answering) until [Server.Resume].
+func (s *Server) Pause() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gate == nil {
+		s.gate = make(chan struct{})
+	}
+}
+
+// Resume releases held requests and stops holding new ones.
+func (s *Server) Resume() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gate != nil {
+		close(s.gate)
+		s.gate = nil
+	}
+}
+
+// Requests returns how many requests reached the fake's handler, whatever
+// their outcome.
+func (s *Server) Requests() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.requests
 }
 
 // Notifications returns a copy of the accepted notifications, in order.
@@ -467,6 +504,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.handlers.Add(1)
+	s.requests++
 	s.mu.Unlock()
 	defer s.handlers.Done()
 	s.handle(w, r)
@@ -534,13 +572,15 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	certAuth := r.TLS != nil && len(r.TLS.VerifiedChains) > 0
+	var iat time.Time
 	if !certAuth {
-		if reason := s.checkToken(fc, r.Header.Get("Authorization")); reason != "" {
+		var reason string
+		if iat, reason = s.checkToken(fc, r.Header.Get("Authorization")); reason != "" {
 			fail(reason)
 			return
 		}
 	}
-	n := Notification{Token: strings.ToLower(token), APNsID: apnsID}
+	n := Notification{Token: strings.ToLower(token), APNsID: apnsID, TokenIssuedAt: iat}
 	pt := r.Header.Get("Apns-Push-Type")
 	if pt == "" {
 		pt = string(apns.PushTypeAlert)
@@ -606,6 +646,16 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	}
 	n.Payload = body
 
+	s.mu.Lock()
+	gate := s.gate
+	s.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-r.Context().Done():
+			return
+		}
+	}
 	if d := time.Duration(s.latency.Load()); d > 0 {
 		t := time.NewTimer(d)
 		select {
@@ -714,14 +764,14 @@ func (s *Server) checkTopic(topic string, pt apns.PushType) string {
 	return apns.ReasonTopicDisallowed
 }
 
-// checkToken verifies a provider token and returns a reason or "".
-func (s *Server) checkToken(fc *fakeConn, auth string) string {
+// checkToken verifies a provider token and returns its iat, or a reason.
+func (s *Server) checkToken(fc *fakeConn, auth string) (time.Time, string) {
 	if auth == "" {
-		return apns.ReasonMissingProviderToken
+		return time.Time{}, apns.ReasonMissingProviderToken
 	}
 	scheme, raw, ok := strings.Cut(auth, " ")
 	if !ok || !strings.EqualFold(scheme, "bearer") || raw == "" || len(raw) > 4096 {
-		return apns.ReasonInvalidProviderToken
+		return time.Time{}, apns.ReasonInvalidProviderToken
 	}
 	now := s.now()
 	s.mu.Lock()
@@ -731,7 +781,7 @@ func (s *Server) checkToken(fc *fakeConn, auth string) string {
 		var err error
 		if info, err = s.verify(raw); err != nil {
 			s.log.Debug("apnstest: invalid provider token", "err", err)
-			return apns.ReasonInvalidProviderToken
+			return time.Time{}, apns.ReasonInvalidProviderToken
 		}
 		s.mu.Lock()
 		if len(s.tokens) >= 1024 {
@@ -741,10 +791,10 @@ func (s *Server) checkToken(fc *fakeConn, auth string) string {
 		s.mu.Unlock()
 	}
 	if now.Sub(info.iat) > s.cfg.MaxTokenAge {
-		return apns.ReasonExpiredProviderToken
+		return time.Time{}, apns.ReasonExpiredProviderToken
 	}
 	if fc == nil {
-		return ""
+		return info.iat, ""
 	}
 	fc.mu.Lock()
 	defer fc.mu.Unlock()
@@ -753,13 +803,13 @@ func (s *Server) checkToken(fc *fakeConn, auth string) string {
 		fc.token, fc.kid, fc.lastChange = raw, info.kid, now
 	case fc.token == raw:
 	case fc.kid != info.kid:
-		return apns.ReasonUnrelatedKeyIDInToken
+		return time.Time{}, apns.ReasonUnrelatedKeyIDInToken
 	case s.cfg.MinTokenUpdate > 0 && now.Sub(fc.lastChange) < s.cfg.MinTokenUpdate:
-		return apns.ReasonTooManyProviderTokenUpdates
+		return time.Time{}, apns.ReasonTooManyProviderTokenUpdates
 	default:
 		fc.token, fc.lastChange = raw, now
 	}
-	return ""
+	return info.iat, ""
 }
 
 var errUnknownKey = errors.New("unknown key id")

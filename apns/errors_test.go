@@ -1,0 +1,130 @@
+package apns_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pushwire/pushwire"
+	"github.com/pushwire/pushwire/apns"
+	"github.com/pushwire/pushwire/apns/apnstest"
+)
+
+// Every reason in Apple's table, answered by the fake, becomes an *apns.Error
+// matching the reason's sentinel and exactly one pushwire class.
+func TestEveryReasonClassified(t *testing.T) {
+	tests := []struct {
+		reason   string
+		status   int
+		sentinel error
+		class    error
+	}{
+		{"BadCollapseId", 400, apns.ErrBadCollapseID, pushwire.ErrPermanent},
+		{"BadDeviceToken", 400, apns.ErrBadDeviceToken, pushwire.ErrDeadToken},
+		{"BadExpirationDate", 400, apns.ErrBadExpirationDate, pushwire.ErrPermanent},
+		{"BadMessageId", 400, apns.ErrBadMessageID, pushwire.ErrPermanent},
+		{"BadPriority", 400, apns.ErrBadPriority, pushwire.ErrPermanent},
+		{"BadTopic", 400, apns.ErrBadTopic, pushwire.ErrConfiguration},
+		{"DeviceTokenNotForTopic", 400, apns.ErrDeviceTokenNotForTopic, pushwire.ErrDeadToken},
+		{"DuplicateHeaders", 400, apns.ErrDuplicateHeaders, pushwire.ErrPermanent},
+		{"IdleTimeout", 400, apns.ErrIdleTimeout, pushwire.ErrRetryable},
+		{"InvalidPushType", 400, apns.ErrInvalidPushType, pushwire.ErrPermanent},
+		{"MissingDeviceToken", 400, apns.ErrMissingDeviceToken, pushwire.ErrPermanent},
+		{"MissingTopic", 400, apns.ErrMissingTopic, pushwire.ErrConfiguration},
+		{"PayloadEmpty", 400, apns.ErrPayloadEmpty, pushwire.ErrPermanent},
+		{"TopicDisallowed", 400, apns.ErrTopicDisallowed, pushwire.ErrConfiguration},
+		{"BadCertificate", 403, apns.ErrBadCertificate, pushwire.ErrConfiguration},
+		{"BadCertificateEnvironment", 403, apns.ErrBadCertificateEnvironment, pushwire.ErrConfiguration},
+		{"ExpiredProviderToken", 403, apns.ErrExpiredProviderToken, pushwire.ErrConfiguration},
+		{"Forbidden", 403, apns.ErrForbidden, pushwire.ErrConfiguration},
+		{"InvalidProviderToken", 403, apns.ErrInvalidProviderToken, pushwire.ErrConfiguration},
+		{"MissingProviderToken", 403, apns.ErrMissingProviderToken, pushwire.ErrConfiguration},
+		{"UnrelatedKeyIdInToken", 403, apns.ErrUnrelatedKeyIDInToken, pushwire.ErrConfiguration},
+		{"BadEnvironmentKeyIdInToken", 403, apns.ErrBadEnvironmentKeyIDInToken, pushwire.ErrConfiguration},
+		{"BadPath", 404, apns.ErrBadPath, pushwire.ErrPermanent},
+		{"MethodNotAllowed", 405, apns.ErrMethodNotAllowed, pushwire.ErrPermanent},
+		{"ExpiredToken", 410, apns.ErrExpiredToken, pushwire.ErrDeadToken},
+		{"Unregistered", 410, apns.ErrUnregistered, pushwire.ErrDeadToken},
+		{"PayloadTooLarge", 413, apns.ErrPayloadTooLarge, pushwire.ErrPermanent},
+		{"TooManyProviderTokenUpdates", 429, apns.ErrTooManyProviderTokenUpdates, pushwire.ErrRetryable},
+		{"TooManyRequests", 429, apns.ErrTooManyRequests, pushwire.ErrRetryable},
+		{"InternalServerError", 500, apns.ErrInternalServerError, pushwire.ErrRetryable},
+		{"ServiceUnavailable", 503, apns.ErrServiceUnavailable, pushwire.ErrRetryable},
+		{"Shutdown", 503, apns.ErrShutdown, pushwire.ErrRetryable},
+	}
+	require.Len(t, apns.Reasons(), len(tests), "the table above must cover every reason")
+	srv, c := pair(t, apnstest.Config{}, func(cfg *apns.Config) { cfg.Retry.MaxAttempts = 1 })
+	dead := time.UnixMilli(time.Now().Add(-48 * time.Hour).UnixMilli())
+	classes := []error{pushwire.ErrDeadToken, pushwire.ErrRetryable, pushwire.ErrPermanent}
+	for i, tt := range tests {
+		t.Run(tt.reason, func(t *testing.T) {
+			assert.Equal(t, tt.status, apns.StatusForReason(tt.reason))
+			token := tok(1000 + i)
+			f := apnstest.Failure{Reason: tt.reason}
+			if tt.status == http.StatusGone {
+				f.Timestamp = dead
+			}
+			srv.Fail(token, f)
+			res, err := c.Push(context.Background(), &apns.Notification{DeviceToken: token, Payload: []byte(`{"aps":{}}`)})
+			require.Error(t, err)
+			require.NotNil(t, res)
+			assert.Equal(t, tt.status, res.StatusCode)
+			assert.Equal(t, tt.reason, res.Reason)
+			var ae *apns.Error
+			require.ErrorAs(t, err, &ae)
+			assert.Equal(t, tt.status, ae.Status)
+			assert.Equal(t, tt.reason, ae.Reason)
+			assert.ErrorIs(t, err, tt.sentinel)
+			assert.ErrorIs(t, err, tt.class)
+			n := 0
+			for _, cl := range classes {
+				if errors.Is(err, cl) {
+					n++
+				}
+			}
+			assert.Equal(t, 1, n, "exactly one of dead/retryable/permanent")
+			if tt.class == pushwire.ErrConfiguration {
+				assert.ErrorIs(t, err, pushwire.ErrPermanent)
+			}
+			for _, other := range tests {
+				if other.reason != tt.reason {
+					assert.NotErrorIs(t, err, other.sentinel)
+				}
+			}
+			assert.NotContains(t, err.Error(), token, "no full token in error strings")
+			if tt.status == http.StatusGone {
+				since, ok := pushwire.DeadSince(err)
+				require.True(t, ok)
+				assert.True(t, dead.Equal(since), "410 timestamp %v, got %v", dead, since)
+				assert.True(t, dead.Equal(res.Timestamp))
+			}
+		})
+	}
+	assert.Empty(t, srv.Notifications())
+}
+
+func TestRetryAfterAndUnknownReason(t *testing.T) {
+	srv, c := pair(t, apnstest.Config{}, func(cfg *apns.Config) { cfg.Retry.MaxAttempts = 1 })
+	srv.Fail(tok(1), apnstest.Failure{Reason: "TooManyRequests", RetryAfter: 3 * time.Second})
+	srv.Fail(tok(2), apnstest.Failure{Reason: "SomethingNew", Status: 502})
+	srv.Fail(tok(3), apnstest.Failure{Reason: "SomethingElse", Status: 410})
+	srv.Fail(tok(4), apnstest.Failure{Reason: "Odd", Status: 400})
+
+	_, err := c.Push(context.Background(), &apns.Notification{DeviceToken: tok(1), Payload: []byte(`{}`)})
+	d, ok := pushwire.RetryAfter(err)
+	require.True(t, ok)
+	assert.Equal(t, 3*time.Second, d)
+
+	_, err = c.Push(context.Background(), &apns.Notification{DeviceToken: tok(2), Payload: []byte(`{}`)})
+	assert.ErrorIs(t, err, pushwire.ErrRetryable)
+	_, err = c.Push(context.Background(), &apns.Notification{DeviceToken: tok(3), Payload: []byte(`{}`)})
+	assert.ErrorIs(t, err, pushwire.ErrDeadToken)
+	_, err = c.Push(context.Background(), &apns.Notification{DeviceToken: tok(4), Payload: []byte(`{}`)})
+	assert.ErrorIs(t, err, pushwire.ErrPermanent)
+	assert.NotErrorIs(t, err, pushwire.ErrRetryable)
+}

@@ -1,0 +1,64 @@
+package apns_test
+
+import (
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/pushwire/pushwire/apns"
+	"github.com/pushwire/pushwire/apns/apnstest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const bundle = "com.example.app"
+
+// tok returns a distinct valid device token for i.
+func tok(i int) string {
+	const hexd = "0123456789abcdef"
+	b := []byte(strings.Repeat("ab", 32))
+	for j := 0; j < 8; j++ {
+		b[63-j] = hexd[(i>>(4*j))&0xf]
+	}
+	return string(b)
+}
+
+// pair starts a fake and a token-auth client for it; mod may adjust the
+// client config.
+func pair(t *testing.T, scfg apnstest.Config, mod func(*apns.Config)) (*apnstest.Server, *apns.Client) {
+	t.Helper()
+	srv := apnstest.NewServer(scfg)
+	t.Cleanup(srv.Close)
+	cfg := apns.Config{Host: srv.URL, Token: srv.TokenAuth(), RootCAs: srv.CertPool(), Topic: bundle}
+	if mod != nil {
+		mod(&cfg)
+	}
+	c, err := apns.New(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	return srv, c
+}
+
+// clock is a settable clock safe for concurrent use.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Now()} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
