@@ -286,6 +286,10 @@ func (v *Verifier) Middleware(next http.Handler) http.Handler {
 			_ = rc.SetReadDeadline(time.Time{})
 		}
 		if err != nil {
+			if errors.Is(err, ErrTooLarge) || errors.Is(err, ErrTimeout) {
+				// Do not let the server drain the rest of the body.
+				w.Header().Set("Connection", "close")
+			}
 			v.log.LogAttrs(r.Context(), level(err), "hmacverify: request rejected",
 				slog.Int("status", StatusCode(err)), slog.String("error", err.Error()),
 				slog.String("eventId", ev.EventID))

@@ -180,7 +180,12 @@ func TestMiddlewareOverHTTP(t *testing.T) {
 
 	// io.MultiReader hides the length: the client sends the body chunked.
 	huge := io.MultiReader(strings.NewReader(`{"eventId":"`), strings.NewReader(strings.Repeat("x", 1<<20)))
-	assert.Equal(t, http.StatusRequestEntityTooLarge, post(huge, "X-hmac", sig).StatusCode)
+	resp := post(huge, "X-hmac", sig)
+	assert.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
+	assert.True(t, resp.Close)
+	resp = post(strings.NewReader(strings.Repeat(" ", 2000)), "X-hmac", sig) // declared length over the limit
+	assert.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
+	assert.True(t, resp.Close)
 	assert.Equal(t, 3, c.calls)
 }
 
@@ -508,6 +513,7 @@ func TestMiddlewareSlowBody(t *testing.T) {
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	assert.Equal(t, http.StatusRequestTimeout, resp.StatusCode)
+	assert.True(t, resp.Close, "the connection is closed")
 	assert.Zero(t, c.calls)
 }
 
