@@ -1,0 +1,63 @@
+package hmacverify_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pushwire/pushwire/hmacverify"
+)
+
+func TestParseEvent(t *testing.T) {
+	tests := []struct {
+		name string
+		body string
+		want hmacverify.Event
+		err  string // "" when the body is accepted
+	}{
+		{"manual example", `{ "eventId": "778af6a9-41f8-4153-a3a1-d913b2911b3b", "conversationId": "1570b603-502e-3dcc-888f-09dda5bd0ea6", "customerId": "customer-id-12345", "sessionId": "bf813a5d-2e06-4047-bae2-e01da2f69f7c", "eventDate": "2024-03-18T11:00:24.481Z" }`,
+			hmacverify.Event{EventID: "778af6a9-41f8-4153-a3a1-d913b2911b3b", ConversationID: "1570b603-502e-3dcc-888f-09dda5bd0ea6",
+				CustomerID: "customer-id-12345", SessionID: "bf813a5d-2e06-4047-bae2-e01da2f69f7c",
+				EventDate: time.Date(2024, 3, 18, 11, 0, 24, 481e6, time.UTC)}, ""},
+		{"unknown members of every kind skipped", "{\"a\":{\"eventId\":\"x\",\"b\":[1,\"]\\\"}\",{}]},\"eventId\":\"e\",\"n\":-1.5e3,\"t\":true,\"f\":false,\"z\":null,\"s\":\"q\\\"\",\r\n\"sessionId\":\"s\"}",
+			hmacverify.Event{EventID: "e", SessionID: "s"}, ""},
+		{"escapes decoded", `{"eventId":"a\u00e9\"b","sessionId":"\ud83d\ude00"}`, hmacverify.Event{EventID: "aé\"b", SessionID: "😀"}, ""},
+		{"escaped member name", `{"event\u0049d":"e","sessionId":"s"}`, hmacverify.Event{EventID: "e", SessionID: "s"}, ""},
+		{"non-ASCII kept", `{"eventId":"é","sessionId":"s"}`, hmacverify.Event{EventID: "é", SessionID: "s"}, ""},
+		{"nulls are absent", `{"eventId":"e","sessionId":"s","customerId":null,"eventDate":null}`, hmacverify.Event{EventID: "e", SessionID: "s"}, ""},
+		{"offset time", `{"eventId":"e","sessionId":"s","eventDate":"2024-03-18T12:00:24+01:00"}`,
+			hmacverify.Event{EventID: "e", SessionID: "s", EventDate: time.Date(2024, 3, 18, 11, 0, 24, 0, time.UTC)}, ""},
+		{"member name case matters", `{"EventId":"e","sessionId":"s"}`, hmacverify.Event{}, "missing eventId"},
+		{"repeated member", `{"eventId":"e","sessionId":"s","eventId":"f"}`, hmacverify.Event{}, `repeated member "eventId"`},
+		{"repeated via escape", `{"eventId":"e","sessionId":"s","event\u0049d":"f"}`, hmacverify.Event{}, `repeated member "eventId"`},
+		{"number id", `{"eventId":1,"sessionId":"s"}`, hmacverify.Event{}, `member "eventId" is not a string`},
+		{"object id", `{"eventId":{},"sessionId":"s"}`, hmacverify.Event{}, `member "eventId" is not a string`},
+		{"empty ids", `{"eventId":"","sessionId":""}`, hmacverify.Event{}, "missing eventId"},
+		{"missing session", `{"eventId":"e"}`, hmacverify.Event{}, "missing sessionId"},
+		{"bad date", `{"eventId":"e","sessionId":"s","eventDate":"18/03/2024"}`, hmacverify.Event{}, "eventDate is not an RFC 3339 time"},
+		{"array", `[{"eventId":"e","sessionId":"s"}]`, hmacverify.Event{}, "not a JSON object"},
+		{"string", `"x"`, hmacverify.Event{}, "not a JSON object"},
+		{"trailing data", `{"eventId":"e","sessionId":"s"} x`, hmacverify.Event{}, "invalid character"},
+		{"two objects", `{"eventId":"e","sessionId":"s"}{}`, hmacverify.Event{}, "invalid character"},
+		{"trailing comma", `{"eventId":"e","sessionId":"s",}`, hmacverify.Event{}, "invalid character"},
+		{"truncated", `{"eventId":"e","sessionId":"s"`, hmacverify.Event{}, "unexpected end"},
+		{"empty", ``, hmacverify.Event{}, "unexpected end"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev, err := hmacverify.ParseEvent([]byte(tt.body))
+			if tt.err == "" {
+				require.NoError(t, err)
+				assert.True(t, tt.want.EventDate.Equal(ev.EventDate), "eventDate %v", ev.EventDate)
+				ev.EventDate, tt.want.EventDate = time.Time{}, time.Time{}
+				assert.Equal(t, tt.want, ev)
+				return
+			}
+			assert.ErrorIs(t, err, hmacverify.ErrMalformed)
+			assert.ErrorContains(t, err, tt.err)
+			assert.Zero(t, ev)
+		})
+	}
+}
