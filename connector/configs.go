@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"net/http"
 	"sort"
@@ -364,6 +366,15 @@ func validateServiceAccount(sa json.RawMessage) error {
 		return errors.New("fcmServiceAccountConfig: private_key is required")
 	case v.ClientEmail == "":
 		return errors.New("fcmServiceAccountConfig: client_email is required")
+	}
+	block, _ := pem.Decode([]byte(v.PrivateKey))
+	if block == nil {
+		return errors.New("fcmServiceAccountConfig: private_key is not a PEM key")
+	}
+	if _, err := x509.ParsePKCS8PrivateKey(block.Bytes); err != nil {
+		if _, err := x509.ParsePKCS1PrivateKey(block.Bytes); err != nil {
+			return errors.New("fcmServiceAccountConfig: private_key is not a PKCS#8 or PKCS#1 private key")
+		}
 	}
 	return nil
 }

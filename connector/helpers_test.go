@@ -100,7 +100,9 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if secrets == nil {
 		secrets = []string{"secret-" + uuid.NewString()}
 	}
-	e.secret = secrets[0]
+	if len(secrets) > 0 {
+		e.secret = secrets[0]
+	}
 	e.configID = uuid.NewString()
 	bs := make([][]byte, len(secrets))
 	for i, s := range secrets {

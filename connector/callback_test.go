@@ -1,0 +1,281 @@
+package connector_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pushwire/pushwire"
+	"github.com/pushwire/pushwire/connector"
+	"github.com/pushwire/pushwire/fcm/fcmtest"
+	"github.com/pushwire/pushwire/hmacverify"
+	"github.com/pushwire/pushwire/registry"
+)
+
+func TestCallbackStatusPolicy(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	session := uuid.NewString()
+	require.Equal(t, http.StatusOK, e.registerAndroid(fcmToken(), session).status)
+	path := connector.BasePath + "/axp-callback/notifications"
+	signed := func(ev map[string]string) http.Header {
+		return http.Header{"X-Hmac": {hmacverify.Sign([]byte(e.secret), ev["eventId"], ev["sessionId"])}}
+	}
+	body := func(v any) []byte { b, _ := json.Marshal(v); return b }
+	ok := event(session)
+	unknown := event(uuid.NewString())
+	noEvent := map[string]string{"sessionId": session}
+	badID := event(session)
+	badID["eventId"] = "has space"
+	badDate := event(session)
+	badDate["eventDate"] = "yesterday"
+	ctrl := event(session)
+	ctrl["customerId"] = "a\x01b"
+
+	tests := []struct {
+		name        string
+		contentType string
+		body        []byte
+		header      http.Header
+		status      int
+		delivered   int
+		message     string
+	}{
+		{"delivered", "application/json", body(ok), signed(ok), http.StatusOK, 1, ""},
+		{"unknown session", "application/json", body(unknown), signed(unknown), http.StatusOK, 0, ""},
+		{"missing signature", "application/json", body(event(session)), nil, http.StatusUnauthorized, 0, "missing X-hmac header"},
+		{"wrong signature", "application/json", body(event(session)), http.Header{"X-Hmac": {strings.Repeat("ab", 32)}}, http.StatusUnauthorized, 0, "invalid X-hmac signature"},
+		{"signature of another event", "application/json", body(event(session)), signed(event(session)), http.StatusUnauthorized, 0, "invalid X-hmac signature"},
+		{"wrong signature, unknown session", "application/json", body(unknown), http.Header{"X-Hmac": {"00"}}, http.StatusUnauthorized, 0, "invalid X-hmac signature"},
+		{"not json", "application/json", []byte("eventId=1"), signed(ok), http.StatusBadRequest, 0, ""},
+		{"form content type", "application/x-www-form-urlencoded", body(ok), signed(ok), http.StatusBadRequest, 0, "content-type must be application/json"},
+		{"no eventId", "application/json", body(noEvent), nil, http.StatusBadRequest, 0, ""},
+		{"bad eventId", "application/json", body(badID), signed(badID), http.StatusBadRequest, 0, ""},
+		{"bad eventDate", "application/json", body(badDate), signed(badDate), http.StatusBadRequest, 0, ""},
+		{"control character", "application/json", body(ctrl), signed(ctrl), http.StatusBadRequest, 0, ""},
+		{"number eventId", "application/json", []byte(`{"eventId":1,"sessionId":"` + session + `"}`), nil, http.StatusBadRequest, 0, ""},
+		{"repeated member", "application/json", []byte(`{"eventId":"a","sessionId":"` + session + `","sessionId":"b"}`), nil, http.StatusBadRequest, 0, ""},
+		{"too large", "application/json", []byte(`{"eventId":"` + strings.Repeat("a", connector.DefaultMaxBodyBytes) + `"}`), nil, http.StatusRequestEntityTooLarge, 0, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := e.do(http.MethodPost, path, tt.contentType, tt.body, tt.header)
+			require.Equal(t, tt.status, r.status, "%s", r.body)
+			assert.Contains(t, r.header.Get("Content-Type"), "application/json")
+			m := r.json(t)
+			if tt.status == http.StatusOK {
+				assert.EqualValues(t, tt.delivered, m["delivered"])
+			} else {
+				assert.NotEmpty(t, m["message"])
+			}
+			if tt.message != "" {
+				assert.Equal(t, tt.message, m["message"])
+			}
+		})
+	}
+}
+
+func TestCallbackAllFailedIs500(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	session := uuid.NewString()
+	require.Equal(t, http.StatusOK, e.registerAndroid(fcmToken(), session).status)
+	require.Equal(t, http.StatusOK, e.registerAndroid(fcmToken(), session).status)
+	e.fcm.FailAll(fcmtest.Unavailable(0))
+	ev := event(session)
+	r := e.callback(ev, e.secret)
+	require.Equal(t, http.StatusInternalServerError, r.status, "%s", r.body)
+	res := result(t, r)
+	assert.Equal(t, 2, res.Failed)
+	assert.Zero(t, res.Delivered)
+	assert.Zero(t, res.Pruned)
+
+	// A 500 forgets the event, so sending it again once FCM is back works.
+	e.fcm.ClearFailures()
+	r = e.callback(ev, e.secret)
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	assert.Equal(t, 2, result(t, r).Delivered)
+}
+
+func TestCallbackPartialFailureIs200(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	session, bad := uuid.NewString(), fcmToken()
+	require.Equal(t, http.StatusOK, e.registerAndroid(fcmToken(), session).status)
+	require.Equal(t, http.StatusOK, e.registerAndroid(bad, session).status)
+	e.fcm.FailToken(bad, fcmtest.SenderIDMismatch())
+	r := e.callback(event(session), e.secret)
+	require.Equal(t, http.StatusOK, r.status)
+	res := result(t, r)
+	assert.Equal(t, 1, res.Delivered)
+	assert.Equal(t, 1, res.Failed)
+	assert.Zero(t, res.Pruned, "a configuration error does not prune")
+}
+
+func TestCallbackOnlyDeadTokensIs200(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	session, tok := uuid.NewString(), fcmToken()
+	require.Equal(t, http.StatusOK, e.registerAndroid(tok, session).status)
+	e.fcm.FailToken(tok, fcmtest.InvalidToken())
+	r := e.callback(event(session), e.secret)
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	res := result(t, r)
+	assert.Equal(t, 1, res.Failed)
+	assert.Equal(t, 1, res.Pruned)
+	devs, err := e.reg.Lookup(context.Background(), session)
+	require.NoError(t, err)
+	assert.Empty(t, devs)
+}
+
+func TestCallbackDeadlineIs500(t *testing.T) {
+	e := newEnv(t, envOptions{tweak: func(c *connector.Config) { c.DeliveryTimeout = 100 * time.Millisecond }})
+	session, tok := uuid.NewString(), fcmToken()
+	require.Equal(t, http.StatusOK, e.registerAndroid(tok, session).status)
+	e.fcm.FailToken(tok, fcmtest.Slow(5*time.Second))
+	r := e.callback(event(session), e.secret)
+	require.Equal(t, http.StatusInternalServerError, r.status, "%s", r.body)
+	assert.Equal(t, 1, result(t, r).Failed)
+}
+
+func TestDuplicateConcurrent(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	session := uuid.NewString()
+	require.Equal(t, http.StatusOK, e.registerAndroid(fcmToken(), session).status)
+	ev := event(session)
+	const n = 8
+	results := make([]connector.CallbackResult, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := e.callback(ev, e.secret)
+			if assert.Equal(t, http.StatusOK, r.status) {
+				results[i] = result(t, r)
+			}
+		}()
+	}
+	wg.Wait()
+	delivered, dups := 0, 0
+	for _, r := range results {
+		delivered += r.Delivered
+		if r.Duplicate {
+			dups++
+		}
+	}
+	assert.Equal(t, 1, delivered)
+	assert.Equal(t, n-1, dups)
+	assert.Len(t, e.fcm.Messages(), 1)
+
+	// The same eventId for another session is another notification.
+	other := uuid.NewString()
+	require.Equal(t, http.StatusOK, e.registerAndroid(fcmToken(), other).status)
+	ev2 := map[string]string{"eventId": ev["eventId"], "sessionId": other}
+	r := e.callback(ev2, e.secret)
+	require.Equal(t, http.StatusOK, r.status)
+	assert.Equal(t, 1, result(t, r).Delivered)
+}
+
+func TestSecretRotation(t *testing.T) {
+	e := newEnv(t, envOptions{secrets: []string{"old-secret", "new-secret"}})
+	session := uuid.NewString()
+	require.Equal(t, http.StatusOK, e.registerAndroid(fcmToken(), session).status)
+	for _, s := range []string{"old-secret", "new-secret"} {
+		r := e.callback(event(session), s)
+		require.Equal(t, http.StatusOK, r.status, s)
+		assert.Equal(t, 1, result(t, r).Delivered)
+	}
+	// Retire the old secret through the admin API.
+	r := e.adminDo(http.MethodPut, "/configs/"+e.configID, map[string]any{"secrets": []string{"new-secret"}})
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	assert.EqualValues(t, 1, r.json(t)["secretCount"])
+	assert.Equal(t, http.StatusUnauthorized, e.callback(event(session), "old-secret").status)
+	assert.Equal(t, http.StatusOK, e.callback(event(session), "new-secret").status)
+}
+
+// TestSecretsPerConfiguration checks that a callback is checked against the
+// secrets of the configurations its session's devices registered with.
+func TestSecretsPerConfiguration(t *testing.T) {
+	e := newEnv(t, envOptions{secrets: []string{"secret-a"}})
+	otherID := uuid.NewString()
+	require.NoError(t, e.conn.AddConfig(context.Background(), connector.PushConfig{
+		ID: otherID, Secrets: [][]byte{[]byte("secret-b")}, FCMServiceAccount: e.fcm.ServiceAccountJSON(),
+	}))
+	sessionA := uuid.NewString()
+	require.Equal(t, http.StatusOK, e.registerAndroid(fcmToken(), sessionA).status)
+
+	assert.Equal(t, http.StatusUnauthorized, e.callback(event(sessionA), "secret-b").status,
+		"configuration b's secret does not sign for a session of configuration a")
+	assert.Equal(t, http.StatusOK, e.callback(event(sessionA), "secret-a").status)
+
+	// An unknown session accepts any configuration's secret, and only those.
+	for _, s := range []string{"secret-a", "secret-b"} {
+		r := e.callback(event(uuid.NewString()), s)
+		require.Equal(t, http.StatusOK, r.status)
+		assert.Zero(t, result(t, r).Delivered)
+	}
+	assert.Equal(t, http.StatusUnauthorized, e.callback(event(uuid.NewString()), "secret-c").status)
+}
+
+func TestNoSecretConfiguredRefuses(t *testing.T) {
+	e := newEnv(t, envOptions{secrets: []string{}})
+	session := uuid.NewString()
+	require.Equal(t, http.StatusOK, e.registerAndroid(fcmToken(), session).status)
+	ev := event(session)
+	r := e.callback(ev, "anything")
+	assert.Equal(t, http.StatusUnauthorized, r.status)
+	assert.Empty(t, e.fcm.Messages())
+}
+
+func TestDeliverWithoutConfigurationFails(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	session := uuid.NewString()
+	require.Equal(t, http.StatusOK, e.registerAndroid(fcmToken(), session).status)
+	// Delete the configuration the device registered with.
+	require.Equal(t, http.StatusNoContent, e.adminDo(http.MethodDelete, "/configs/"+e.configID, nil).status)
+	res, err := e.conn.Deliver(context.Background(), hmacverify.Event{EventID: uuid.NewString(), SessionID: session})
+	require.NoError(t, err)
+	assert.Equal(t, 1, res.Failed)
+	assert.Equal(t, http.StatusInternalServerError, res.Status())
+}
+
+func TestBuildMessageReplaceable(t *testing.T) {
+	e := newEnv(t, envOptions{tweak: func(c *connector.Config) {
+		c.BuildMessage = func(ev hmacverify.Event, d registry.Device) pushwire.Message {
+			m := connector.DefaultMessage(ev, d)
+			m.Data["origin"] = "axp"
+			m.CollapseKey = ev.SessionID
+			return m
+		}
+	}})
+	session := uuid.NewString()
+	require.Equal(t, http.StatusOK, e.registerAndroid(fcmToken(), session).status)
+	require.Equal(t, http.StatusOK, e.callback(event(session), e.secret).status)
+	msgs := waitFCM(t, e.fcm, 1)
+	assert.Equal(t, "axp", msgs[0].Message.Data["origin"])
+	require.NotNil(t, msgs[0].Message.Android)
+	assert.Equal(t, session, msgs[0].Message.Android.CollapseKey)
+}
+
+func TestDefaultMessage(t *testing.T) {
+	ev := hmacverify.Event{EventID: "e", ConversationID: "c", CustomerID: "u", SessionID: "s",
+		EventDate: time.Date(2024, 3, 18, 12, 0, 24, 480_000_000, time.FixedZone("x", 3600))}
+	android := connector.DefaultMessage(ev, registry.Device{Token: "t", Labels: map[string]string{connector.LabelType: "android"}})
+	assert.Equal(t, pushwire.Message{Token: "t", Kind: pushwire.KindData, Priority: pushwire.PriorityHigh, Data: map[string]string{
+		"eventId": "e", "conversationId": "c", "customerId": "u", "sessionId": "s", "eventDate": "2024-03-18T11:00:24.480Z",
+	}}, android)
+	for _, typ := range []string{"iOS", "ios", "IOS"} {
+		ios := connector.DefaultMessage(ev, registry.Device{Token: "t", Labels: map[string]string{connector.LabelType: typ}})
+		assert.Equal(t, pushwire.KindAlert, ios.Kind)
+		assert.True(t, ios.MutableContent)
+		assert.Equal(t, android.Data, ios.Data)
+		assert.NotEmpty(t, ios.Title)
+	}
+	sparse := connector.DefaultMessage(hmacverify.Event{EventID: "e", SessionID: "s"}, registry.Device{Token: "t"})
+	assert.Equal(t, map[string]string{"eventId": "e", "sessionId": "s"}, sparse.Data)
+}
