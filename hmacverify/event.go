@@ -9,6 +9,7 @@ import (
 )
 
 // Event is an AXP push notification event, the body of a callback request.
+// It is a plain value, safe to copy and to share read-only between goroutines.
 type Event struct {
 	// EventID identifies the event. Required; covered by the signature.
 	EventID string

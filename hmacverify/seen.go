@@ -24,7 +24,7 @@ type SeenSet interface {
 // capacity.
 const DefaultSeenCapacity = 65536
 
-// MemorySeenConfig configures a [MemorySeenSet].
+// MemorySeenConfig configures a [MemorySeenSet]; NewMemorySeenSet reads it once.
 type MemorySeenConfig struct {
 	// Capacity bounds the number of remembered ids (default
 	// DefaultSeenCapacity). When the set is full, the id closest to expiry is

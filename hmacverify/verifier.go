@@ -39,7 +39,8 @@ type StaticSecrets [][]byte
 // Secrets returns s itself.
 func (s StaticSecrets) Secrets(context.Context, Event) ([][]byte, error) { return s, nil }
 
-// Config configures a [Verifier].
+// Config configures a [Verifier]. NewVerifier reads it once; the Verifier
+// keeps no reference to it beyond the values it holds (secret sources, seen-set).
 type Config struct {
 	// Secrets yields the accepted secrets. Required; a StaticSecrets must
 	// hold at least one secret and no empty one.

@@ -17,7 +17,8 @@ const DefaultDescription = "Avaya Aura Session Manager"
 
 // Authorization is the "Key to Export" of Session Manager: what the
 // provider's cloud side needs to authenticate a system. Its JSON form has
-// exactly the members systemId, publicKey, alg and description.
+// exactly the members systemId, publicKey, alg and description. It is a plain
+// value, safe to copy and to share read-only between goroutines.
 type Authorization struct {
 	// SystemID is "<uuid>.<company domain>".
 	SystemID string `json:"systemId"`
@@ -85,7 +86,7 @@ func (a *Authorization) UnmarshalJSON(data []byte) error {
 }
 
 // ParseError reports a malformed or invalid authorization JSON. It matches
-// [ErrInvalidAuthorization].
+// [ErrInvalidAuthorization]. It is not modified after it is returned.
 type ParseError struct {
 	// Line and Column locate the problem, both counted from 1; columns count
 	// characters, a tab being one.

@@ -4,7 +4,7 @@ import (
 	"crypto/ecdsa"
 )
 
-// GenerateConfig configures [Generate].
+// GenerateConfig configures [Generate], which reads it once.
 type GenerateConfig struct {
 	// Domain is the company domain, the one given in the Avaya Cloud
 	// account. Required; validated with ValidateDomain and lower-cased.

@@ -13,7 +13,7 @@ import (
 // DefaultTokenTTL is the lifetime of a token when SignerConfig.TTL is zero.
 const DefaultTokenTTL = 5 * time.Minute
 
-// SignerConfig configures a [Signer].
+// SignerConfig configures a [Signer]; NewSigner reads it once.
 type SignerConfig struct {
 	// Key is the system's P-256 private key. Required.
 	Key *ecdsa.PrivateKey
@@ -110,7 +110,7 @@ func (s *Signer) Sign(extra map[string]any) (string, error) {
 	return out, nil
 }
 
-// VerifierConfig configures a [Verifier].
+// VerifierConfig configures a [Verifier]; NewVerifier reads it once.
 type VerifierConfig struct {
 	// Authorization is the system's exported authorization. Required and
 	// validated.
@@ -164,7 +164,8 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	return &Verifier{key: key, issuer: cfg.Authorization.SystemID, audience: cfg.Audience, maxLifetime: cfg.MaxLifetime, parser: jwt.NewParser(opts...)}, nil
 }
 
-// Claims are the verified contents of a token.
+// Claims are the verified contents of a token. A Claims value is not
+// modified after Verify returns it; share it read-only.
 type Claims struct {
 	// Issuer is iss, the system id.
 	Issuer string
