@@ -152,6 +152,7 @@ type Server struct {
 	tokens   map[string]tokenInfo // verified JWTs
 	accepted int64
 	requests int64
+	hung     int
 	gate     chan struct{} // non-nil while paused
 }
 
@@ -406,6 +407,14 @@ func (s *Server) Requests() int64 {
 	return s.requests
 }
 
+// HungConnections returns how many connections a scripted [ActionHang] has
+// silenced.
+func (s *Server) HungConnections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.hung
+}
+
 // Notifications returns a copy of the accepted notifications, in order.
 func (s *Server) Notifications() []Notification {
 	s.mu.Lock()
@@ -603,6 +612,9 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n.Priority = 10
+	if pt == string(apns.PushTypeBackground) {
+		n.Priority = 5 // lenient: a missing priority is taken as the only valid one
+	}
 	if v := r.Header.Get("Apns-Priority"); v != "" {
 		p, err := strconv.Atoi(v)
 		if err != nil || (p != 10 && p != 5 && p != 1) {
@@ -676,6 +688,9 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		case ActionHang:
 			if fc != nil {
 				fc.hung.Store(true)
+				s.mu.Lock()
+				s.hung++
+				s.mu.Unlock()
 			}
 			<-r.Context().Done()
 			return

@@ -1,0 +1,293 @@
+package apnstest_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/pushwire/pushwire/apns/apnstest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var token = strings.Repeat("0a", 32)
+
+func jwtFor(t testing.TB, key *ecdsa.PrivateKey, kid, iss string, iat time.Time) string {
+	t.Helper()
+	tk := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{"iss": iss, "iat": iat.Unix()})
+	if kid != "" {
+		tk.Header["kid"] = kid
+	}
+	s, err := tk.SignedString(key)
+	require.NoError(t, err)
+	return s
+}
+
+type answer struct {
+	Status    int
+	Reason    string `json:"reason"`
+	Timestamp int64  `json:"timestamp"`
+	APNsID    string
+}
+
+func do(t *testing.T, hc *http.Client, method, url string, hdr map[string][]string, body string) answer {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	require.NoError(t, err)
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	resp, err := hc.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, 2, resp.ProtoMajor, "HTTP/2")
+	var a answer
+	data, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	if resp.StatusCode != http.StatusOK {
+		require.NoError(t, json.Unmarshal(data, &a))
+		assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+	} else {
+		assert.Empty(t, data)
+	}
+	a.Status = resp.StatusCode
+	a.APNsID = resp.Header.Get("apns-id")
+	return a
+}
+
+// The fake's checks, exercised by a plain HTTP/2 client that follows
+// Apple's documentation.
+func TestChecks(t *testing.T) {
+	srv := apnstest.NewServer(apnstest.Config{Topics: []string{"com.example.app"}})
+	defer srv.Close()
+	hc := srv.Client(false)
+	defer hc.CloseIdleConnections()
+	good := "bearer " + jwtFor(t, srv.AuthKey(), srv.KeyID, srv.TeamID, time.Now())
+	other, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	url := srv.URL + "/3/device/" + token
+	const id = "123e4567-e89b-42d3-a456-426614174000"
+	base := func(extra map[string][]string) map[string][]string {
+		h := map[string][]string{"Authorization": {good}, "Apns-Topic": {"com.example.app"}}
+		for k, v := range extra {
+			if v == nil {
+				delete(h, k)
+			} else {
+				h[k] = v
+			}
+		}
+		return h
+	}
+	tests := []struct {
+		name   string
+		method string
+		url    string
+		hdr    map[string][]string
+		body   string
+		status int
+		reason string
+	}{
+		{"accepted", "POST", url, base(nil), `{"aps":{}}`, 200, ""},
+		{"accepted voip", "POST", url, base(map[string][]string{"Apns-Push-Type": {"voip"}, "Apns-Topic": {"com.example.app.voip"}}), `{"aps":{}}`, 200, ""},
+		{"voip payload 5120", "POST", url, base(map[string][]string{"Apns-Push-Type": {"voip"}, "Apns-Topic": {"com.example.app.voip"}}), `{"x":"` + strings.Repeat("a", 5112) + `"}`, 200, ""},
+		{"alert payload 4097", "POST", url, base(nil), `{"x":"` + strings.Repeat("a", 4089) + `"}`, 413, "PayloadTooLarge"},
+		{"voip payload 5121", "POST", url, base(map[string][]string{"Apns-Push-Type": {"voip"}, "Apns-Topic": {"com.example.app.voip"}}), `{"x":"` + strings.Repeat("a", 5113) + `"}`, 413, "PayloadTooLarge"},
+		{"GET", "GET", url, base(nil), "", 405, "MethodNotAllowed"},
+		{"bad path", "POST", srv.URL + "/2/device/" + token, base(nil), `{}`, 404, "BadPath"},
+		{"missing device token", "POST", srv.URL + "/3/device/", base(nil), `{}`, 400, "MissingDeviceToken"},
+		{"bad device token", "POST", srv.URL + "/3/device/xyz", base(nil), `{}`, 400, "BadDeviceToken"},
+		{"no auth", "POST", url, base(map[string][]string{"Authorization": nil}), `{}`, 403, "MissingProviderToken"},
+		{"not bearer", "POST", url, base(map[string][]string{"Authorization": {"basic abc"}}), `{}`, 403, "InvalidProviderToken"},
+		{"garbage jwt", "POST", url, base(map[string][]string{"Authorization": {"bearer a.b.c"}}), `{}`, 403, "InvalidProviderToken"},
+		{"unknown kid", "POST", url, base(map[string][]string{"Authorization": {"bearer " + jwtFor(t, srv.AuthKey(), "NOPE", srv.TeamID, time.Now())}}), `{}`, 403, "InvalidProviderToken"},
+		{"no kid", "POST", url, base(map[string][]string{"Authorization": {"bearer " + jwtFor(t, srv.AuthKey(), "", srv.TeamID, time.Now())}}), `{}`, 403, "InvalidProviderToken"},
+		{"wrong iss", "POST", url, base(map[string][]string{"Authorization": {"bearer " + jwtFor(t, srv.AuthKey(), srv.KeyID, "X", time.Now())}}), `{}`, 403, "InvalidProviderToken"},
+		{"wrong key", "POST", url, base(map[string][]string{"Authorization": {"bearer " + jwtFor(t, other, srv.KeyID, srv.TeamID, time.Now())}}), `{}`, 403, "InvalidProviderToken"},
+		{"old iat", "POST", url, base(map[string][]string{"Authorization": {"bearer " + jwtFor(t, srv.AuthKey(), srv.KeyID, srv.TeamID, time.Now().Add(-61*time.Minute))}}), `{}`, 403, "ExpiredProviderToken"},
+		{"missing topic", "POST", url, base(map[string][]string{"Apns-Topic": nil}), `{}`, 400, "MissingTopic"},
+		{"topic disallowed", "POST", url, base(map[string][]string{"Apns-Topic": {"org.evil"}}), `{}`, 400, "TopicDisallowed"},
+		{"voip without suffix", "POST", url, base(map[string][]string{"Apns-Push-Type": {"voip"}}), `{}`, 400, "BadTopic"},
+		{"alert to voip topic", "POST", url, base(map[string][]string{"Apns-Topic": {"com.example.app.voip"}}), `{}`, 400, "BadTopic"},
+		{"bad push type", "POST", url, base(map[string][]string{"Apns-Push-Type": {"sms"}}), `{}`, 400, "InvalidPushType"},
+		{"bad priority", "POST", url, base(map[string][]string{"Apns-Priority": {"7"}}), `{}`, 400, "BadPriority"},
+		{"background at 10", "POST", url, base(map[string][]string{"Apns-Push-Type": {"background"}, "Apns-Priority": {"10"}}), `{}`, 400, "BadPriority"},
+		{"background default priority", "POST", url, base(map[string][]string{"Apns-Push-Type": {"background"}}), `{}`, 200, ""},
+		{"background at 5", "POST", url, base(map[string][]string{"Apns-Push-Type": {"background"}, "Apns-Priority": {"5"}}), `{}`, 200, ""},
+		{"bad expiration", "POST", url, base(map[string][]string{"Apns-Expiration": {"soon"}}), `{}`, 400, "BadExpirationDate"},
+		{"expiration 0", "POST", url, base(map[string][]string{"Apns-Expiration": {"0"}}), `{}`, 200, ""},
+		{"bad apns-id", "POST", url, base(map[string][]string{"Apns-Id": {"nope"}}), `{}`, 400, "BadMessageId"},
+		{"given apns-id", "POST", url, base(map[string][]string{"Apns-Id": {id}}), `{}`, 200, ""},
+		{"long collapse id", "POST", url, base(map[string][]string{"Apns-Collapse-Id": {strings.Repeat("c", 65)}}), `{}`, 400, "BadCollapseId"},
+		{"duplicate headers", "POST", url, base(map[string][]string{"Apns-Priority": {"10", "5"}}), `{}`, 400, "DuplicateHeaders"},
+		{"empty payload", "POST", url, base(nil), ``, 400, "PayloadEmpty"},
+		{"not an object", "POST", url, base(nil), `[1]`, 400, "PayloadEmpty"},
+	}
+	accepted := 0
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := do(t, hc, tt.method, tt.url, tt.hdr, tt.body)
+			assert.Equal(t, tt.status, a.Status)
+			assert.Equal(t, tt.reason, a.Reason)
+			if tt.status == 200 {
+				accepted++
+				assert.Regexp(t, `^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`, a.APNsID)
+			}
+			if v := tt.hdr["Apns-Id"]; len(v) == 1 && tt.status == 200 {
+				assert.Equal(t, v[0], a.APNsID)
+			}
+		})
+	}
+	got := srv.Notifications()
+	assert.Len(t, got, accepted)
+	assert.EqualValues(t, accepted, srv.Accepted())
+	assert.EqualValues(t, len(tests), srv.Requests())
+}
+
+func TestScriptedFailures(t *testing.T) {
+	srv := apnstest.NewServer(apnstest.Config{})
+	defer srv.Close()
+	hc := srv.Client(false)
+	defer hc.CloseIdleConnections()
+	hdr := map[string][]string{"Authorization": {"bearer " + jwtFor(t, srv.AuthKey(), srv.KeyID, srv.TeamID, time.Now())}, "Apns-Topic": {"a.b"}}
+	url := srv.URL + "/3/device/" + token
+	ts := time.UnixMilli(1700000000123)
+	srv.Fail(strings.ToUpper(token), apnstest.Failure{Reason: "Unregistered", Timestamp: ts, Times: 2})
+	for range 2 {
+		a := do(t, hc, "POST", url, hdr, `{}`)
+		assert.Equal(t, 410, a.Status)
+		assert.Equal(t, "Unregistered", a.Reason)
+		assert.Equal(t, ts.UnixMilli(), a.Timestamp)
+	}
+	assert.Equal(t, 200, do(t, hc, "POST", url, hdr, `{}`).Status, "Times exhausted")
+	srv.Fail(token, apnstest.Failure{Reason: "TooManyRequests"})
+	for range 3 {
+		assert.Equal(t, 429, do(t, hc, "POST", url, hdr, `{}`).Status)
+	}
+	srv.Reset()
+	assert.Equal(t, 200, do(t, hc, "POST", url, hdr, `{}`).Status, "Reset clears failures")
+	assert.Len(t, srv.Notifications(), 1)
+
+	// GOAWAY: the answer arrives, then the connection closes; the next
+	// request uses a new connection.
+	before := srv.Connections()
+	srv.Fail(token, apnstest.Failure{Action: apnstest.ActionGoAway, Times: 1})
+	assert.Equal(t, 200, do(t, hc, "POST", url, hdr, `{}`).Status)
+	assert.Equal(t, 200, do(t, hc, "POST", url, hdr, `{}`).Status)
+	assert.Equal(t, before+1, srv.Connections())
+}
+
+// Provider tokens may change at most every 20 minutes per connection.
+func TestTokenUpdatesPerConnection(t *testing.T) {
+	now := time.Now()
+	clock := func() time.Time { return now }
+	srv := apnstest.NewServer(apnstest.Config{Now: clock})
+	defer srv.Close()
+	hc := srv.Client(false)
+	defer hc.CloseIdleConnections()
+	url := srv.URL + "/3/device/" + token
+	h := func(iat time.Time) map[string][]string {
+		return map[string][]string{"Authorization": {"bearer " + jwtFor(t, srv.AuthKey(), srv.KeyID, srv.TeamID, iat)}, "Apns-Topic": {"a.b"}}
+	}
+	assert.Equal(t, 200, do(t, hc, "POST", url, h(now.Add(-time.Minute)), `{}`).Status)
+	a := do(t, hc, "POST", url, h(now.Add(-2*time.Minute)), `{}`)
+	assert.Equal(t, 429, a.Status)
+	assert.Equal(t, "TooManyProviderTokenUpdates", a.Reason)
+	now = now.Add(21 * time.Minute)
+	assert.Equal(t, 200, do(t, hc, "POST", url, h(now), `{}`).Status)
+
+	a = do(t, hc, "POST", url, map[string][]string{"Authorization": {"bearer " + jwtFor(t, srv.AuthKey(), "OTHER", srv.TeamID, now)}, "Apns-Topic": {"a.b"}}, `{}`)
+	assert.Equal(t, 403, a.Status)
+	assert.Equal(t, "InvalidProviderToken", a.Reason)
+}
+
+func TestWaitForNotifications(t *testing.T) {
+	srv := apnstest.NewServer(apnstest.Config{})
+	defer srv.Close()
+	hc := srv.Client(false)
+	defer hc.CloseIdleConnections()
+	hdr := map[string][]string{"Authorization": {"bearer " + jwtFor(t, srv.AuthKey(), srv.KeyID, srv.TeamID, time.Now())}, "Apns-Topic": {"a.b"}}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	_, err := srv.WaitForNotifications(ctx, 1)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	go func() {
+		for range 3 {
+			req, _ := http.NewRequest("POST", srv.URL+"/3/device/"+token, strings.NewReader(`{"n":1}`))
+			for k, v := range hdr {
+				req.Header[k] = v
+			}
+			if resp, err := hc.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}
+	}()
+	got, err := srv.WaitForNotifications(context.Background(), 3)
+	require.NoError(t, err)
+	require.Len(t, got, 3)
+	assert.JSONEq(t, `{"n":1}`, string(got[0].Payload))
+}
+
+func TestClientCertificate(t *testing.T) {
+	srv := apnstest.NewServer(apnstest.Config{Topics: []string{"com.example.app"}})
+	defer srv.Close()
+	hc := srv.Client(true)
+	defer hc.CloseIdleConnections()
+	// With a client certificate no provider token is needed, and the topic
+	// defaults to the certificate's.
+	a := do(t, hc, "POST", srv.URL+"/3/device/"+token, nil, `{}`)
+	assert.Equal(t, 200, a.Status)
+	got := srv.Notifications()
+	require.Len(t, got, 1)
+	assert.Equal(t, "com.example.app", got[0].Topic)
+	assert.True(t, got[0].TokenIssuedAt.IsZero())
+}
+
+// FuzzServeHTTP feeds hostile requests to the fake's handler: it must answer
+// every one with a well-formed APNs response and never panic.
+func FuzzServeHTTP(f *testing.F) {
+	srv := apnstest.NewServer(apnstest.Config{DisableRecording: true})
+	defer srv.Close()
+	good := "bearer " + jwtFor(f, srv.AuthKey(), srv.KeyID, srv.TeamID, time.Now())
+	f.Add("POST", "/3/device/"+token, good, "a.b", "alert", "10", "0", "", []byte(`{"aps":{}}`))
+	f.Add("POST", "/3/device/"+token, good, "a.b.voip", "voip", "5", "", "123e4567-e89b-42d3-a456-426614174000", []byte(`{}`))
+	f.Add("PUT", "/3/device/", "bearer x.y.z", "", "", "x", "-1", "bad", []byte(`[`))
+	f.Add("POST", "/3/device/zz", "bearer eyJhbGciOiJub25lIn0.e30.", "a", "background", "10", "99999999999999999999", "", []byte{})
+	f.Fuzz(func(t *testing.T, method, path, auth, topic, pushType, prio, exp, id string, body []byte) {
+		if !strings.HasPrefix(path, "/") {
+			path = "/" + path
+		}
+		req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
+		req.Method = method
+		req.URL.Path = path
+		req.Header["Authorization"] = []string{auth}
+		req.Header["Apns-Topic"] = []string{topic}
+		req.Header["Apns-Push-Type"] = []string{pushType}
+		req.Header["Apns-Priority"] = []string{prio}
+		req.Header["Apns-Expiration"] = []string{exp}
+		req.Header["Apns-Id"] = []string{id}
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, req)
+		res := rec.Result()
+		if res.StatusCode == http.StatusOK {
+			assert.Empty(t, rec.Body.Bytes())
+			return
+		}
+		var a answer
+		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &a), "body %q", rec.Body.String())
+		assert.NotEmpty(t, a.Reason)
+	})
+}
