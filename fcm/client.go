@@ -1,6 +1,7 @@
 package fcm
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -35,12 +36,20 @@ type Client struct {
 	auth      atomic.Pointer[authHeader]
 }
 
+// authHeader holds the request headers for one access token. They are
+// shared by all requests sent straight to the transport, which must not
+// modify them (the http.RoundTripper contract).
 type authHeader struct {
-	tok   *oauth2.Token
-	value []string
+	tok    *oauth2.Token
+	header http.Header
 }
 
-var contentTypeJSON = []string{"application/json; charset=utf-8"}
+var (
+	contentTypeJSON = []string{"application/json; charset=utf-8"}
+	// FCM's answers are tiny; asking for them uncompressed also spares
+	// the transport its gzip bookkeeping.
+	identity = []string{"identity"}
+)
 
 // ProjectID returns the Firebase project the client sends to.
 func (c *Client) ProjectID() string { return c.project }
@@ -64,9 +73,23 @@ func (c *Client) Close() error {
 // the Android ttl, CollapseKey as the Android collapse key, and
 // MutableContent as an APNs payload with mutable-content (and the alert).
 func (c *Client) Send(ctx context.Context, pm pushwire.Message) error {
-	var nm neutralMessage
-	m := nm.from(&pm)
-	_, err := c.deliver(ctx, m, false, false)
+	// The FCM form lives on the stack: its parts are built by value and
+	// wired together here (a store through a pointer parameter would make
+	// escape analysis move them to the heap).
+	p := neutralParts(&pm)
+	m := p.m
+	a := p.a
+	m.Android = &a
+	if p.hasTTL {
+		a.TTL = &p.ttl
+	}
+	if p.hasNote {
+		m.Notification = &p.n
+	}
+	if p.hasAPNS {
+		m.APNS = &p.ap
+	}
+	_, err := c.deliver(ctx, &m, false, false)
 	return err
 }
 
@@ -79,53 +102,48 @@ func (c *Client) SendMessage(ctx context.Context, m *Message) (string, error) {
 	return c.deliver(ctx, m, false, true)
 }
 
-// neutralMessage holds the FCM form of a pushwire.Message without
-// separate allocations.
-type neutralMessage struct {
-	m   Message
-	a   AndroidConfig
-	n   Notification
-	ap  APNSConfig
-	ttl time.Duration
+// parts is the FCM form of a pushwire.Message, by value.
+type parts struct {
+	m       Message
+	a       AndroidConfig
+	n       Notification
+	ap      APNSConfig
+	ttl     time.Duration
+	hasTTL  bool
+	hasNote bool
+	hasAPNS bool
 }
 
-func (nm *neutralMessage) from(pm *pushwire.Message) *Message {
-	nm.m = Message{Token: pm.Token, Data: pm.Data, Android: &nm.a}
-	if pm.Token == "" {
-		// An empty target is a validation error; keep it one.
-		nm.m.Token = ""
-	}
-	nm.a.Priority = AndroidPriorityHigh
+func neutralParts(pm *pushwire.Message) (p parts) {
+	p.m = Message{Token: pm.Token, Data: pm.Data}
+	p.a.Priority = AndroidPriorityHigh
 	if pm.Priority == pushwire.PriorityNormal {
-		nm.a.Priority = AndroidPriorityNormal
+		p.a.Priority = AndroidPriorityNormal
 	}
-	nm.a.CollapseKey = pm.CollapseKey
+	p.a.CollapseKey = pm.CollapseKey
 	switch {
 	case pm.Expire:
-		nm.ttl = 0
-		nm.a.TTL = &nm.ttl
+		p.ttl, p.hasTTL = 0, true
 	case pm.TTL > 0:
-		nm.ttl = min(pm.TTL, MaxTTL)
-		nm.a.TTL = &nm.ttl
+		p.ttl, p.hasTTL = min(pm.TTL, MaxTTL), true
 	}
 	if pm.Kind == pushwire.KindAlert {
-		nm.n = Notification{Title: pm.Title, Body: pm.Body}
-		nm.m.Notification = &nm.n
+		p.n = Notification{Title: pm.Title, Body: pm.Body}
+		p.hasNote = true
 	}
 	if pm.MutableContent {
-		p := []byte(`{"aps":{"mutable-content":1`)
+		b := []byte(`{"aps":{"mutable-content":1`)
 		if pm.Kind == pushwire.KindAlert && (pm.Title != "" || pm.Body != "") {
-			p = append(p, `,"alert":{`...)
+			b = append(b, `,"alert":{`...)
 			first := true
-			p = appendStringField(p, &first, "title", pm.Title)
-			p = appendStringField(p, &first, "body", pm.Body)
-			p = append(p, '}')
+			b = appendStringField(b, &first, "title", pm.Title)
+			b = appendStringField(b, &first, "body", pm.Body)
+			b = append(b, '}')
 		}
-		p = append(p, '}', '}')
-		nm.ap.Payload = p
-		nm.m.APNS = &nm.ap
+		p.ap.Payload = append(b, '}', '}')
+		p.hasAPNS = true
 	}
-	return &nm.m
+	return p
 }
 
 // acquire takes a concurrency slot.
@@ -160,6 +178,9 @@ func (c *Client) deliver(ctx context.Context, m *Message, held, wantName bool) (
 	defer sb.release()
 	var start, end int
 	sb.b, start, end = appendRequest(sb.b[:0], m)
+	// The request body gets its own copy: the transport may still read it
+	// after the attempt returns, so it cannot be pooled.
+	body := newRequestBody(sb.b)
 	limit := MaxMessageBytes
 	if m.Topic != "" || m.Condition != "" {
 		limit = MaxTopicMessageBytes
@@ -182,7 +203,7 @@ func (c *Client) deliver(ctx context.Context, m *Message, held, wantName bool) (
 			}
 		}
 		held = false
-		name, err := c.attempt(ctx, sb, wantName)
+		name, err := c.attempt(ctx, body, sb, wantName)
 		c.release()
 		if err == nil {
 			return name, nil
@@ -249,42 +270,55 @@ func (c *Client) retryDelay(ctx context.Context, fe *Error, attempt int) (time.D
 	return delay, true
 }
 
-// authorization returns the Authorization header value for the current
-// token, built once per token.
-func (c *Client) authorization() ([]string, error) {
+// headers returns the request headers for the current token, built once
+// per token.
+func (c *Client) headers() (http.Header, error) {
 	tok, err := c.ts.Token()
 	if err != nil {
 		return nil, err
 	}
 	if a := c.auth.Load(); a != nil && a.tok == tok {
-		return a.value, nil
+		return a.header, nil
 	}
-	a := &authHeader{tok: tok, value: []string{tok.Type() + " " + tok.AccessToken}}
+	a := &authHeader{tok: tok, header: http.Header{
+		"Authorization":   {tok.Type() + " " + tok.AccessToken},
+		"Content-Type":    contentTypeJSON,
+		"Accept-Encoding": identity,
+	}}
 	c.auth.Store(a)
-	return a.value, nil
+	return a.header, nil
 }
 
 const maxResponseBytes = 64 << 10
 
 // attempt makes one request.
-func (c *Client) attempt(ctx context.Context, sb *sendBuf, wantName bool) (string, error) {
-	auth, err := c.authorization()
+// first is the request body prepared for the first attempt; later
+// attempts get a fresh reader over the same payload.
+func (c *Client) attempt(ctx context.Context, first *requestBody, sb *sendBuf, wantName bool) (string, error) {
+	header, err := c.headers()
 	if err != nil {
 		return "", tokenError(err)
 	}
+	if c.rt == nil {
+		// http.Client may add headers (cookies): give it its own copy.
+		header = header.Clone()
+	}
+	rb := first
+	if rb == nil || rb.used {
+		rb = &requestBody{payload: first.payload}
+	}
+	rb.used = true
+	payload := rb.payload
 	req := &http.Request{
-		Method:     http.MethodPost,
-		URL:        c.url,
-		Proto:      "HTTP/1.1",
-		ProtoMajor: 1,
-		ProtoMinor: 1,
-		Header: http.Header{
-			"Authorization": auth,
-			"Content-Type":  contentTypeJSON,
-		},
-		Body:          sb.newBody(),
-		GetBody:       sb.getBody,
-		ContentLength: int64(len(sb.b)),
+		Method:        http.MethodPost,
+		URL:           c.url,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        header,
+		Body:          rb.body(),
+		GetBody:       rb.getBody,
+		ContentLength: int64(len(payload)),
 		Host:          c.url.Host,
 	}
 	var resp *http.Response
@@ -398,39 +432,56 @@ func parseError(status int, retryAfter string, body []byte, now time.Time) *Erro
 	return e
 }
 
-// sendBuf is a pooled request buffer. The transport may read the request
-// body after Do returns (on errors), so the buffer goes back to the pool
-// only when the caller and every body reader are done with it.
+// sendBuf is a pooled scratch buffer for encoding a request and reading
+// its answer. It is owned by one deliver call.
 type sendBuf struct {
-	b       []byte
-	resp    []byte
-	refs    atomic.Int32
-	getBody func() (io.ReadCloser, error)
+	b    []byte
+	resp []byte
 }
 
 var sendBufPool = sync.Pool{New: func() any {
-	sb := &sendBuf{b: make([]byte, 0, 1024), resp: make([]byte, 0, 512)}
-	sb.getBody = func() (io.ReadCloser, error) { return sb.newBody(), nil }
-	return sb
+	return &sendBuf{b: make([]byte, 0, 1024), resp: make([]byte, 0, 512)}
 }}
 
-func getSendBuf() *sendBuf {
-	sb := sendBufPool.Get().(*sendBuf)
-	sb.refs.Store(1)
-	return sb
-}
+func getSendBuf() *sendBuf { return sendBufPool.Get().(*sendBuf) }
 
 func (sb *sendBuf) release() {
-	if sb.refs.Add(-1) == 0 {
-		if cap(sb.b) <= 64<<10 && cap(sb.resp) <= 64<<10 {
-			sendBufPool.Put(sb)
-		}
+	if cap(sb.b) <= 64<<10 && cap(sb.resp) <= 64<<10 {
+		sendBufPool.Put(sb)
 	}
 }
 
-func (sb *sendBuf) newBody() io.ReadCloser {
-	sb.refs.Add(1)
-	return &bodyReader{sb: sb}
+// requestBody is one attempt's request body. It is handed to net/http as
+// io.NopCloser(*bytes.Reader), which the transport recognizes as an
+// in-memory body and writes together with the headers in one write.
+type requestBody struct {
+	r       bytes.Reader
+	payload []byte
+	used    bool
+	small   [smallBody]byte
+}
+
+// smallBody is the request size kept inside requestBody (one allocation);
+// a provider-neutral data message is well below it.
+const smallBody = 448
+
+func newRequestBody(encoded []byte) *requestBody {
+	rb := &requestBody{}
+	if len(encoded) <= smallBody {
+		rb.payload = rb.small[:copy(rb.small[:], encoded)]
+	} else {
+		rb.payload = append([]byte(nil), encoded...)
+	}
+	return rb
+}
+
+func (b *requestBody) body() io.ReadCloser {
+	b.r.Reset(b.payload)
+	return io.NopCloser(&b.r)
+}
+
+func (b *requestBody) getBody() (io.ReadCloser, error) {
+	return io.NopCloser(bytes.NewReader(b.payload)), nil
 }
 
 // readResponse reads a success body into the buffer's response space.
@@ -455,39 +506,4 @@ func (sb *sendBuf) readResponse(r io.Reader) ([]byte, error) {
 			return nil, err
 		}
 	}
-}
-
-// bodyReader reads a sendBuf. Its mutex keeps a Close from another
-// goroutine (request cancellation) from recycling the buffer mid-copy.
-type bodyReader struct {
-	mu     sync.Mutex
-	sb     *sendBuf
-	off    int
-	closed bool
-}
-
-var errBodyClosed = errors.New("fcm: read on closed request body")
-
-func (r *bodyReader) Read(p []byte) (int, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
-		return 0, errBodyClosed
-	}
-	if r.off >= len(r.sb.b) {
-		return 0, io.EOF
-	}
-	n := copy(p, r.sb.b[r.off:])
-	r.off += n
-	return n, nil
-}
-
-func (r *bodyReader) Close() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.closed {
-		r.closed = true
-		r.sb.release()
-	}
-	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/cookiejar"
 	"strings"
 	"sync"
 	"testing"
@@ -704,4 +706,23 @@ func TestClose(t *testing.T) {
 	assert.ErrorIs(t, c.Send(context.Background(), pushwire.Message{Token: "t"}), fcm.ErrClosed)
 	res := c.SendAll(context.Background(), []*fcm.Message{{Token: "a"}})
 	assert.ErrorIs(t, res[0].Err, fcm.ErrClosed)
+}
+
+func TestHTTPClientWithTimeoutAndJar(t *testing.T) {
+	// A client with a Timeout or Jar is used through http.Client.Do.
+	srv := newServer(t, fcmtest.Config{TLS: true})
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	hc := &http.Client{Timeout: 10 * time.Second, Jar: jar, Transport: srv.Client().Transport}
+	c := newClient(t, srv, func(cfg *fcm.Config) { cfg.HTTPClient = hc })
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			assert.NoError(t, c.Send(context.Background(), pushwire.Message{Token: "t"}))
+		}()
+	}
+	wg.Wait()
+	assert.Len(t, srv.Messages(), 8)
 }

@@ -244,7 +244,6 @@ func newTransport(maxConc int) *http.Transport {
 		MaxIdleConnsPerHost:   maxConc,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: 30 * time.Second,
 		ExpectContinueTimeout: time.Second,
 	}
 }
