@@ -1,0 +1,23 @@
+package hmacverify_test
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestStandardLibraryOnly keeps the package a leaf: importing it must not
+// pull in any module (no HTTP/2 extras, Redis or SQL drivers), only the
+// standard library.
+func TestStandardLibraryOnly(t *testing.T) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go tool not in PATH")
+	}
+	out, err := exec.Command(goTool, "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", ".").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	assert.Equal(t, []string{"github.com/pushwire/pushwire/hmacverify"}, strings.Fields(string(out)))
+}
