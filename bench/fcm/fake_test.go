@@ -54,15 +54,25 @@ func fakeBinary() (string, error) {
 	return fakeBin, buildErr
 }
 
-// startFake starts a fake process on a free loopback port; quiet
-// suppresses the message lines.
+// startFake starts a fake process for one test; quiet suppresses the
+// message lines.
 func startFake(tb testing.TB, quiet bool) *fakeProc {
 	tb.Helper()
-	bin, err := fakeBinary()
+	f, err := startFakeProc(tb.TempDir(), quiet)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	dir := tb.TempDir()
+	tb.Cleanup(f.stop)
+	return f
+}
+
+// startFakeProc starts a fake process on a free loopback port, writing its
+// credentials into dir.
+func startFakeProc(dir string, quiet bool) (*fakeProc, error) {
+	bin, err := fakeBinary()
+	if err != nil {
+		return nil, err
+	}
 	credPath := filepath.Join(dir, "sa.json")
 	args := []string{"-addr", "127.0.0.1:0", "-credentials", credPath}
 	if quiet {
@@ -72,10 +82,10 @@ func startFake(tb testing.TB, quiet bool) *fakeProc {
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		tb.Fatal(err)
+		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
+		return nil, err
 	}
 	f := &fakeProc{cmd: cmd, Lines: make(chan map[string]any, 1024), done: make(chan struct{})}
 	go func() {
@@ -92,7 +102,6 @@ func startFake(tb testing.TB, quiet bool) *fakeProc {
 			}
 		}
 	}()
-	tb.Cleanup(f.stop)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		b, err := os.ReadFile(credPath)
@@ -101,7 +110,8 @@ func startFake(tb testing.TB, quiet bool) *fakeProc {
 			break
 		}
 		if time.Now().After(deadline) {
-			tb.Fatal("fcmfake did not write its credentials")
+			f.stop()
+			return nil, fmt.Errorf("fcmfake did not write its credentials")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -109,10 +119,11 @@ func startFake(tb testing.TB, quiet bool) *fakeProc {
 		TokenURI string `json:"token_uri"`
 	}
 	if err := json.Unmarshal(f.Creds, &sa); err != nil {
-		tb.Fatal(err)
+		f.stop()
+		return nil, err
 	}
 	f.URL = strings.TrimSuffix(sa.TokenURI, "/token")
-	return f
+	return f, nil
 }
 
 func (f *fakeProc) stop() {
@@ -128,8 +139,37 @@ func (f *fakeProc) stop() {
 	<-f.done
 }
 
+// sharedFake is one quiet fake process for all benchmarks, started on
+// first use and stopped by TestMain.
+var (
+	sharedOnce sync.Once
+	shared     *fakeProc
+	sharedErr  error
+	sharedDir  string
+)
+
+func sharedFake(tb testing.TB) *fakeProc {
+	tb.Helper()
+	sharedOnce.Do(func() {
+		sharedDir, sharedErr = os.MkdirTemp("", "fcmfake-shared-")
+		if sharedErr == nil {
+			shared, sharedErr = startFakeProc(sharedDir, true)
+		}
+	})
+	if sharedErr != nil {
+		tb.Fatal(sharedErr)
+	}
+	return shared
+}
+
 func TestMain(m *testing.M) {
 	code := m.Run()
+	if shared != nil {
+		shared.stop()
+	}
+	if sharedDir != "" {
+		os.RemoveAll(sharedDir)
+	}
 	if binDir != "" {
 		os.RemoveAll(binDir)
 	}
