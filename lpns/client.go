@@ -365,7 +365,8 @@ func (c *Client) write(conn wsconn.Conn, f Frame) error {
 }
 
 // keepalive sends keepalives and token refreshes, and drops a connection
-// on which nothing arrived for two keepalive intervals (a half-open socket).
+// on which nothing arrived for two and a half keepalive intervals (at least
+// a second): a half-open socket.
 func (c *Client) keepalive(conn wsconn.Conn, hello Frame, lastRecv, expires *atomic.Int64, kick <-chan struct{}, done <-chan struct{}) {
 	interval := c.cfg.KeepaliveInterval
 	if interval <= 0 {
@@ -373,7 +374,9 @@ func (c *Client) keepalive(conn wsconn.Conn, hello Frame, lastRecv, expires *ato
 	}
 	t := time.NewTimer(interval)
 	defer t.Stop()
-	nextKeepalive := time.Now().Add(interval)
+	// The first keepalive comes after a random half to full interval so
+	// that clients that (re)connected together do not keep in step.
+	nextKeepalive := time.Now().Add(interval/2 + rand.N(interval/2+1))
 	var refreshedFor int64 // expiry already refreshed; wait for its refresh-ack
 	for {
 		now := time.Now()
@@ -411,7 +414,7 @@ func (c *Client) keepalive(conn wsconn.Conn, hello Frame, lastRecv, expires *ato
 			}
 		}
 		if !now.Before(nextKeepalive) {
-			if time.Duration(now.UnixNano()-lastRecv.Load()) > 2*interval+interval/2 {
+			if time.Duration(now.UnixNano()-lastRecv.Load()) > max(2*interval+interval/2, time.Second) {
 				c.log.Info("lpns client: no traffic from server, reconnecting")
 				_ = conn.CloseNow()
 				return

@@ -125,15 +125,19 @@ func TestKeepaliveTimeout(t *testing.T) {
 }
 
 func TestClientKeepsAlive(t *testing.T) {
-	srv := newTestServer(t, lpns.Config{KeepaliveTimeout: 200 * time.Millisecond})
+	srv := newTestServer(t, lpns.Config{KeepaliveTimeout: 400 * time.Millisecond})
 	disc := make(chan int, 4)
 	c, err := lpns.Dial(context.Background(), lpns.ClientConfig{URLs: []string{srv.url},
 		Token: staticToken(testToken("dev-1", 0)), Handler: newNotifications().handler,
 		KeepaliveInterval: 50 * time.Millisecond, OnDisconnect: func(_ string, code int, _ string) { disc <- code }})
 	require.NoError(t, err)
 	defer c.Close()
-	time.Sleep(700 * time.Millisecond)
-	assert.Empty(t, disc, "no disconnect while keepalives flow")
+	time.Sleep(1200 * time.Millisecond) // three windows
+	select {
+	case code := <-disc:
+		t.Fatalf("disconnected with %d while keepalives flow", code)
+	default:
+	}
 	require.NoError(t, srv.SendPayload(context.Background(), "dev-1", []byte(`{}`)))
 }
 
@@ -175,16 +179,20 @@ func TestTokenRefresh(t *testing.T) {
 			mu.Lock()
 			defer mu.Unlock()
 			calls++
-			return testToken("dev-c", 400*time.Millisecond), nil
+			return testToken("dev-c", 600*time.Millisecond), nil
 		}
 		disc := make(chan int, 4)
 		c, err := lpns.Dial(context.Background(), lpns.ClientConfig{URLs: []string{srv.url}, Token: tok,
-			Handler: newNotifications().handler, RefreshBefore: 200 * time.Millisecond,
+			Handler: newNotifications().handler, RefreshBefore: 300 * time.Millisecond,
 			OnDisconnect: func(_ string, code int, _ string) { disc <- code }})
 		require.NoError(t, err)
 		defer c.Close()
-		time.Sleep(1200 * time.Millisecond)
-		assert.Empty(t, disc, "refreshed before expiry")
+		time.Sleep(1500 * time.Millisecond) // two and a half token lifetimes
+		select {
+		case code := <-disc:
+			t.Fatalf("disconnected with %d although the token was refreshed", code)
+		default:
+		}
 		mu.Lock()
 		assert.GreaterOrEqual(t, calls, 3)
 		mu.Unlock()
