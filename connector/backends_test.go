@@ -1,18 +1,31 @@
 package connector_test
 
 import (
+	"context"
+	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
 	"github.com/pushwire/pushwire/registry"
+	"github.com/pushwire/pushwire/registry/postgres"
+	"github.com/pushwire/pushwire/registry/sqlite"
 )
 
-// openSQLite and openPostgres are filled in when those backends exist.
+// openSQLite opens a registry in a fresh database file on disk.
 func openSQLite(t *testing.T) registry.Registry {
-	t.Skip("registry/sqlite is not available in this tree yet")
-	return nil
+	r, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "registry.db"), registry.Config{})
+	require.NoError(t, err)
+	return r
 }
 
+// openPostgres opens a registry in a schema of its own.
 func openPostgres(t *testing.T) registry.Registry {
-	t.Skip("registry/postgres is not available in this tree yet")
-	return nil
+	u := backendURL(t, "PUSHWIRE_POSTGRES_URL")
+	schema := "connectortest_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
+	r, err := postgres.New(context.Background(), postgres.Config{URL: u, Schema: schema})
+	require.NoError(t, err)
+	return r
 }

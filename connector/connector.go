@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -279,6 +280,12 @@ func (c *Connector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		u.RawPath = strings.TrimSuffix(u.RawPath, "/")
 		r2.URL = &u
 		r = r2
+	}
+	// ServeMux would redirect a non-canonical path ("//", "/../"); an API
+	// answers 404 instead (a decoded token with a slash lands here too).
+	if p := r.URL.Path; p == "" || p[0] != '/' || path.Clean(p) != p {
+		writeMessage(w, http.StatusNotFound, "path not found")
+		return
 	}
 	c.mux.ServeHTTP(w, r)
 }

@@ -68,6 +68,29 @@ func TestDemo(t *testing.T) {
 	assert.Contains(t, errb.String(), "outcome=delivered")
 }
 
+// TestDemoRegistries runs the demo round on the registry backends a
+// program can be given by DSN.
+func TestDemoRegistries(t *testing.T) {
+	dsns := map[string]string{"sqlite": "sqlite:" + filepath.Join(t.TempDir(), "demo.db")}
+	if u := os.Getenv("PUSHWIRE_REDIS_URL"); u != "" {
+		dsns["redis"] = u
+	} else if os.Getenv("CI") != "" {
+		t.Fatal("PUSHWIRE_REDIS_URL is not set under CI")
+	}
+	for name, dsn := range dsns {
+		t.Run(name, func(t *testing.T) {
+			var out, errb syncBuffer
+			code := run(context.Background(), []string{"-demo", "-demo-exit", "-addr", "127.0.0.1:0", "-registry", dsn}, &out, &errb)
+			require.Equal(t, 0, code, "stderr:\n%s", errb.String())
+			assert.Contains(t, out.String(), `"delivered":3`)
+		})
+	}
+	var out, errb syncBuffer
+	code := run(context.Background(), []string{"-registry", "redis://127.0.0.1:1/0"}, &out, &errb)
+	assert.Equal(t, 1, code, "an unreachable registry is not a usage error")
+	assert.Contains(t, errb.String(), "registry")
+}
+
 func TestUsageErrors(t *testing.T) {
 	dir := t.TempDir()
 	empty := filepath.Join(dir, "empty")

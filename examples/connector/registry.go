@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/pushwire/pushwire/registry"
+	"github.com/pushwire/pushwire/registry/postgres"
 	"github.com/pushwire/pushwire/registry/redis"
+	"github.com/pushwire/pushwire/registry/sqlite"
 )
 
 // openRegistry opens the registry named by a -registry DSN: "memory",
@@ -28,7 +31,7 @@ func openRegistry(ctx context.Context, dsn string, cfg registry.Config) (registr
 	case strings.HasPrefix(dsn, "redis://"), strings.HasPrefix(dsn, "rediss://"):
 		r, err := redis.Open(ctx, dsn, cfg)
 		if err != nil {
-			return nil, fmt.Errorf("registry: %w", err)
+			return nil, fmt.Errorf("registry: %w", redactErr(err, dsn))
 		}
 		return r, nil
 	}
@@ -46,12 +49,26 @@ func redactDSN(dsn string) string {
 	return dsn
 }
 
-// openSQLite and openPostgres wait for the registry/sqlite and
-// registry/postgres backends.
-func openSQLite(context.Context, string, registry.Config) (registry.Registry, error) {
-	return nil, usagef("-registry sqlite: this build has no sqlite backend")
+func openSQLite(ctx context.Context, path string, cfg registry.Config) (registry.Registry, error) {
+	r, err := sqlite.Open(ctx, path, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("registry: %w", err)
+	}
+	return r, nil
 }
 
-func openPostgres(context.Context, string, registry.Config) (registry.Registry, error) {
-	return nil, usagef("-registry postgres: this build has no postgres backend")
+func openPostgres(ctx context.Context, dsn string, cfg registry.Config) (registry.Registry, error) {
+	r, err := postgres.Open(ctx, dsn, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("registry: %w", redactErr(err, dsn))
+	}
+	return r, nil
+}
+
+// redactErr keeps a DSN's password out of an error message.
+func redactErr(err error, dsn string) error {
+	if msg := err.Error(); strings.Contains(msg, dsn) {
+		return errors.New(strings.ReplaceAll(msg, dsn, redactDSN(dsn)))
+	}
+	return err
 }
