@@ -22,6 +22,10 @@ const Scope = "https://www.googleapis.com/auth/firebase.messaging"
 // DefaultEndpoint is the FCM API host.
 const DefaultEndpoint = "https://fcm.googleapis.com"
 
+// tokenTimeout bounds one access-token fetch when the HTTP client has no
+// Timeout of its own.
+const tokenTimeout = 30 * time.Second
+
 // DefaultMaxConcurrency is the default limit of concurrent requests per client.
 const DefaultMaxConcurrency = 100
 
@@ -44,8 +48,10 @@ type Config struct {
 	// one shared transport (HTTP/2 over TLS, keep-alive pool sized to
 	// MaxConcurrency) that Close releases. When the client has no Jar,
 	// Timeout or CheckRedirect, sends go straight to its Transport (FCM
-	// never redirects a send). Bound each send with the context instead of
-	// Timeout.
+	// never redirects a send), which must not modify requests (the
+	// http.RoundTripper contract). Sends have no timeout of their own:
+	// bound them with the context's deadline. Token fetches time out after
+	// 30s unless the client sets a Timeout.
 	HTTPClient *http.Client
 	// MaxConcurrency bounds the requests in flight across all sends of
 	// the client; default [DefaultMaxConcurrency].
@@ -187,8 +193,16 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	case len(cfg.CredentialsJSON) > 0 && cfg.TokenSource != nil:
 		return nil, configError("set either CredentialsJSON or TokenSource, not both", nil)
 	case len(cfg.CredentialsJSON) > 0:
-		// Token fetches must outlive ctx and use the injected client.
-		tctx := context.WithValue(context.WithoutCancel(ctx), oauth2.HTTPClient, c.hc)
+		// Token fetches must outlive ctx and use the injected client,
+		// bounded in time: a hung token endpoint would otherwise block
+		// every send waiting for the token.
+		tokenHC := c.hc
+		if tokenHC.Timeout == 0 {
+			cp := *c.hc
+			cp.Timeout = tokenTimeout
+			tokenHC = &cp
+		}
+		tctx := context.WithValue(context.WithoutCancel(ctx), oauth2.HTTPClient, tokenHC)
 		creds, err := google.CredentialsFromJSONWithType(tctx, cfg.CredentialsJSON, google.ServiceAccount, Scope)
 		if err != nil {
 			// The oauth2 error may quote the JSON type; never the key.
@@ -245,6 +259,8 @@ func newTransport(maxConc int) *http.Transport {
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
+		// Detect dead HTTP/2 connections with pings.
+		HTTP2: &http.HTTP2Config{SendPingTimeout: 30 * time.Second, PingTimeout: 15 * time.Second},
 	}
 }
 

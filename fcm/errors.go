@@ -88,10 +88,10 @@ type Error struct {
 // Class returns the pushwire class of e: pushwire.ErrDeadToken,
 // pushwire.ErrRetryable, pushwire.ErrConfiguration or pushwire.ErrPermanent.
 func (e *Error) Class() error {
-	if e.class == nil {
-		e.class = classify(e)
+	if e.class != nil {
+		return e.class
 	}
-	return e.class
+	return classify(e)
 }
 
 // Is reports whether target is e's class (or pushwire.ErrPermanent for a
@@ -184,9 +184,6 @@ func classify(e *Error) error {
 	}
 	switch s := e.HTTPStatus; {
 	case s == 0:
-		if e.class != nil {
-			return e.class
-		}
 		return pushwire.ErrRetryable // network error
 	case s == 429 || s >= 500:
 		return pushwire.ErrRetryable

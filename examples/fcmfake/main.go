@@ -3,7 +3,8 @@
 //
 //	fcmfake -addr 127.0.0.1:8085 -credentials /tmp/fcm-sa.json
 //
-// It serves plain HTTP on a loopback address, writes a service-account JSON
+// It serves plain HTTP (or, with -tls, HTTPS with HTTP/2) on a loopback
+// address, writes a service-account JSON
 // (token_uri pointing at itself, project_id set) to the -credentials file,
 // logs to stderr, and prints every accepted message on stdout as one JSON
 // line: {"project": "...", "message": {...the message as received...}}.
@@ -17,6 +18,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -51,6 +53,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	credentials := fs.String("credentials", "", "`FILE` to write the service-account JSON to (required)")
 	project := fs.String("project", fcmtest.DefaultProjectID, "Firebase project `ID` to serve")
 	quiet := fs.Bool("quiet", false, "do not print accepted messages")
+	useTLS := fs.Bool("tls", false, "serve HTTPS with HTTP/2 (self-signed; see -cacert)")
+	caCert := fs.String("cacert", "", "with -tls, `FILE` to write the server's certificate (PEM) to, for clients to trust")
 	verbose := fs.Bool("v", false, "log every refused request")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -61,6 +65,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *credentials == "" {
 		fs.Usage()
 		return errors.New("-credentials is required")
+	}
+	if *caCert != "" && !*useTLS {
+		return errors.New("-cacert needs -tls")
 	}
 	level := slog.LevelInfo
 	if *verbose {
@@ -90,11 +97,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Logger:    log,
 		OnMessage: onMessage,
 		NoRecord:  true,
+		TLS:       *useTLS,
 	})
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
+	if *caCert != "" {
+		certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+		if err := writeFile(*caCert, certPEM); err != nil {
+			return fmt.Errorf("write certificate: %w", err)
+		}
+	}
+	// The credentials are written last: their presence tells scripts the
+	// fake is ready.
 	if err := writeFile(*credentials, srv.ServiceAccountJSON()); err != nil {
 		return fmt.Errorf("write credentials: %w", err)
 	}

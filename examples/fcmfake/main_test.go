@@ -3,10 +3,14 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -110,9 +114,46 @@ func TestRunErrors(t *testing.T) {
 		{"-credentials", filepath.Join(dir, "missing", "a"), "-addr", "127.0.0.1:0"},
 		{"-nope"},
 		{"-credentials", "x", "extra"},
+		{"-credentials", filepath.Join(dir, "b"), "-cacert", filepath.Join(dir, "c")}, // -cacert without -tls
 	}
 	for _, args := range tests {
 		err := run(context.Background(), args, io.Discard, io.Discard)
 		assert.Error(t, err, "%q", args)
 	}
+}
+
+func TestRunTLS(t *testing.T) {
+	dir := t.TempDir()
+	credPath := filepath.Join(dir, "sa.json")
+	caPath := filepath.Join(dir, "ca.pem")
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		errc <- run(ctx, []string{"-addr", "127.0.0.1:0", "-credentials", credPath, "-tls", "-cacert", caPath, "-quiet"}, io.Discard, io.Discard)
+	}()
+	var creds []byte
+	require.Eventually(t, func() bool {
+		b, err := os.ReadFile(credPath)
+		creds = b
+		return err == nil && len(b) > 0
+	}, 20*time.Second, 5*time.Millisecond)
+	caPEM, err := os.ReadFile(caPath)
+	require.NoError(t, err)
+	pool := x509.NewCertPool()
+	require.True(t, pool.AppendCertsFromPEM(caPEM))
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}
+	defer tr.CloseIdleConnections()
+
+	var sa struct {
+		TokenURI string `json:"token_uri"`
+	}
+	require.NoError(t, json.Unmarshal(creds, &sa))
+	require.True(t, strings.HasPrefix(sa.TokenURI, "https://127.0.0.1:"))
+	c, err := fcm.New(context.Background(), fcm.Config{CredentialsJSON: creds,
+		Endpoint: strings.TrimSuffix(sa.TokenURI, "/token"), HTTPClient: &http.Client{Transport: tr}})
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.Send(context.Background(), pushwire.Message{Token: "device-tls"}))
+	cancel()
+	require.NoError(t, <-errc)
 }
