@@ -85,6 +85,44 @@ func BenchmarkSend(b *testing.B) {
 	})
 }
 
+// BenchmarkSendTLS is BenchmarkSend over HTTPS with HTTP/2, the way FCM is
+// reached in production, with both clients in their default configuration.
+func BenchmarkSendTLS(b *testing.B) {
+	f := sharedTLSFake(b)
+	b.Run("lib=pushwire", func(b *testing.B) {
+		c, err := fcm.New(context.Background(), fcm.Config{CredentialsJSON: f.Creds, Endpoint: f.URL})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		msgs := prepared(func(i int) pushwire.Message {
+			return pushwire.Message{Token: benchToken, Data: data(i)}
+		})
+		for _, conc := range concurrencies {
+			b.Run(fmt.Sprintf("conc=%d", conc), func(b *testing.B) {
+				run(b, conc, func(ctx context.Context, i int) error {
+					return c.Send(ctx, msgs[i%len(msgs)])
+				})
+			})
+		}
+	})
+	b.Run("lib=firebase", func(b *testing.B) {
+		c := newFirebase(b, f)
+		msgs := prepared(func(i int) *messaging.Message {
+			return &messaging.Message{Token: benchToken, Data: data(i),
+				Android: &messaging.AndroidConfig{Priority: "high"}}
+		})
+		for _, conc := range concurrencies {
+			b.Run(fmt.Sprintf("conc=%d", conc), func(b *testing.B) {
+				run(b, conc, func(ctx context.Context, i int) error {
+					_, err := c.Send(ctx, msgs[i%len(msgs)])
+					return err
+				})
+			})
+		}
+	})
+}
+
 // prepared builds a small ring of messages up front so that building them
 // is not measured.
 func prepared[T any](mk func(int) T) []T {

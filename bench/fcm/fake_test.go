@@ -67,8 +67,8 @@ func startFake(tb testing.TB, quiet bool) *fakeProc {
 }
 
 // startFakeProc starts a fake process on a free loopback port, writing its
-// credentials into dir.
-func startFakeProc(dir string, quiet bool) (*fakeProc, error) {
+// credentials into dir; extra adds flags.
+func startFakeProc(dir string, quiet bool, extra ...string) (*fakeProc, error) {
 	bin, err := fakeBinary()
 	if err != nil {
 		return nil, err
@@ -78,6 +78,7 @@ func startFakeProc(dir string, quiet bool) (*fakeProc, error) {
 	if quiet {
 		args = append(args, "-quiet")
 	}
+	args = append(args, extra...)
 	cmd := exec.Command(bin, args...)
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
@@ -162,8 +163,45 @@ func sharedFake(tb testing.TB) *fakeProc {
 	return shared
 }
 
+// sharedTLSFake is a quiet fake serving HTTPS with HTTP/2. Its certificate
+// is written to the file SSL_CERT_FILE names (set by TestMain before any
+// TLS use), so that both clients trust it in their default configuration.
+var (
+	tlsOnce   sync.Once
+	tlsShared *fakeProc
+	tlsErr    error
+	caFile    string
+)
+
+func sharedTLSFake(tb testing.TB) *fakeProc {
+	tb.Helper()
+	tlsOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "fcmfake-tls-")
+		if err != nil {
+			tlsErr = err
+			return
+		}
+		tlsShared, tlsErr = startFakeProc(dir, true, "-tls", "-cacert", caFile)
+	})
+	if tlsErr != nil {
+		tb.Fatal(tlsErr)
+	}
+	return tlsShared
+}
+
 func TestMain(m *testing.M) {
+	caDir, err := os.MkdirTemp("", "fcmfake-ca-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	caFile = filepath.Join(caDir, "ca.pem")
+	os.Setenv("SSL_CERT_FILE", caFile)
 	code := m.Run()
+	os.RemoveAll(caDir)
+	if tlsShared != nil {
+		tlsShared.stop()
+	}
 	if shared != nil {
 		shared.stop()
 	}
