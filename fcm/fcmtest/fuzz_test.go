@@ -53,3 +53,19 @@ func FuzzValidTTL(f *testing.F) {
 		_ = validTTL(s)
 	})
 }
+
+// FuzzVerifyJWT feeds hostile bearer tokens and assertions to the JWT
+// checks of both endpoints.
+func FuzzVerifyJWT(f *testing.F) {
+	f.Add("eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJ4In0.c2ln")
+	f.Add("eyJhbGciOiJub25lIn0.eyJpc3MiOiJ4In0.")
+	f.Add("a.b.c")
+	f.Add("..")
+	s := NewServer(Config{})
+	f.Cleanup(s.Close)
+	f.Fuzz(func(t *testing.T, tok string) {
+		if s.verifyAssertion(tok) == nil || s.verifySelfSignedJWT(tok) == nil {
+			t.Fatalf("accepted a token not signed by the fake: %q", tok)
+		}
+	})
+}
