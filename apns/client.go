@@ -13,7 +13,9 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/pushwire/pushwire"
 )
@@ -39,6 +41,11 @@ type Client struct {
 	inflight int
 	closed   bool
 	drained  chan struct{} // closed when closed and nothing is in flight
+
+	// Until a request has gone through, pushes pass one at a time, so that
+	// a burst on a cold client opens one connection, not one per push.
+	warm atomic.Bool
+	gate chan struct{}
 }
 
 // New validates cfg and returns a client. It does not connect: the first
@@ -63,6 +70,7 @@ func New(cfg Config) (*Client, error) {
 		now:       cfg.Now,
 		log:       cfg.Logger,
 		drained:   make(chan struct{}),
+		gate:      make(chan struct{}, 1),
 	}
 	if cfg.Topic != "" {
 		for pt := range pushTypeSuffix {
@@ -153,12 +161,27 @@ func (c *Client) CertificateNotAfter() (time.Time, bool) {
 // [*Error] and the response is returned too; on transport failure after the
 // retries the response is nil.
 func (c *Client) Push(ctx context.Context, n *Notification) (*Response, error) {
-	res := new(Response)
-	err := c.push(ctx, n, res)
-	if res.StatusCode == 0 {
+	st := new(pushState)
+	err := c.push(ctx, n, st)
+	if st.res.StatusCode == 0 {
 		return nil, err
 	}
-	return res, err
+	return &st.res, err
+}
+
+// maxPath is the longest request path: "/3/device/" and a 200-digit token.
+const maxPath = len("/3/device/") + 200
+
+// pushState holds what one push needs beyond the transport's own
+// allocations, so that a push costs one allocation here.
+type pushState struct {
+	res     Response
+	body    bodyReader
+	url     url.URL
+	idHdr   [1]string
+	id      [36]byte
+	path    [maxPath]byte
+	payload [768]byte // Send's payload when it fits
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
@@ -178,7 +201,7 @@ var (
 	expireNowHdr = []string{"0"}
 )
 
-func (c *Client) push(ctx context.Context, n *Notification, res *Response) error {
+func (c *Client) push(ctx context.Context, n *Notification, st *pushState) error {
 	if n == nil {
 		return &Error{Reason: ReasonPayloadEmpty}
 	}
@@ -214,9 +237,11 @@ func (c *Client) push(ctx context.Context, n *Notification, res *Response) error
 	}
 	id := n.ID
 	if id == "" {
-		id = newUUID()
+		formatUUIDRaw(&st.id, rand.Uint64()&^(0xf<<12)|4<<12, rand.Uint64()) // version 4
+		id = unsafe.String(&st.id[0], len(st.id))
 	}
-	h["apns-id"] = []string{id}
+	st.idHdr[0] = id
+	h["apns-id"] = st.idHdr[:]
 	if n.ExpireNow {
 		h["apns-expiration"] = expireNowHdr
 	} else if !n.Expiration.IsZero() {
@@ -225,7 +250,10 @@ func (c *Client) push(ctx context.Context, n *Notification, res *Response) error
 	if n.CollapseID != "" {
 		h["apns-collapse-id"] = []string{n.CollapseID}
 	}
-	path := "/3/device/" + n.DeviceToken
+	// The path lives in st (the token was validated: at most 200 bytes).
+	k := copy(st.path[:], "/3/device/")
+	k += copy(st.path[k:], n.DeviceToken)
+	path := unsafe.String(&st.path[0], k)
 
 	select {
 	case c.sem <- struct{}{}:
@@ -233,11 +261,11 @@ func (c *Client) push(ctx context.Context, n *Notification, res *Response) error
 		return &Error{APNsID: id, Token: pushwire.Redact(n.DeviceToken), Err: ctx.Err()}
 	}
 	defer func() { <-c.sem }()
-	return c.send(ctx, path, h, payload, id, n.DeviceToken, res)
+	return c.send(ctx, st, path, h, payload, id, n.DeviceToken)
 }
 
 // send runs the attempts of one push.
-func (c *Client) send(ctx context.Context, path string, h http.Header, payload []byte, id, token string, res *Response) error {
+func (c *Client) send(ctx context.Context, st *pushState, path string, h http.Header, payload []byte, id, token string) error {
 	renewed := false
 	for attempt := 1; ; attempt++ {
 		var used *bearer
@@ -249,8 +277,16 @@ func (c *Client) send(ctx context.Context, path string, h http.Header, payload [
 			used = b
 			h["authorization"] = b.header
 		}
-		*res = Response{}
-		err := c.attempt(ctx, path, h, payload, id, token, res)
+		st.res = Response{}
+		// The first attempt reads the body from st; a retry gets a fresh
+		// reader, since the transport may still hold the previous one.
+		body := &st.body
+		if attempt > 1 || renewed {
+			body = new(bodyReader)
+		}
+		*body = bodyReader{p: payload}
+		st.url = url.URL{Scheme: c.scheme, Host: c.host, Path: path}
+		err := c.gatedAttempt(ctx, body, &st.url, h, id, token, &st.res)
 		if err == nil {
 			return nil
 		}
@@ -305,7 +341,29 @@ func (c *Client) backoff(attempt int) time.Duration {
 	return d/2 + rand.N(d/2)
 }
 
-// bodyReader is a re-readable request body over a payload.
+// gatedAttempt runs attempt, one at a time while the client has no
+// connection known to work.
+func (c *Client) gatedAttempt(ctx context.Context, body *bodyReader, u *url.URL, h http.Header, id, token string, res *Response) error {
+	if !c.warm.Load() {
+		select {
+		case c.gate <- struct{}{}:
+		case <-ctx.Done():
+			return &Error{APNsID: id, Token: pushwire.Redact(token), Err: ctx.Err()}
+		}
+		if !c.warm.Load() { // still cold: this push goes alone
+			err := c.attempt(ctx, body, u, h, id, token, res)
+			if res.StatusCode != 0 {
+				c.warm.Store(true)
+			}
+			<-c.gate
+			return err
+		}
+		<-c.gate
+	}
+	return c.attempt(ctx, body, u, h, id, token, res)
+}
+
+// bodyReader is a request body over a payload.
 type bodyReader struct {
 	p   []byte
 	off int
@@ -322,21 +380,16 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 
 func (b *bodyReader) Close() error { return nil }
 
-// getBody lets the transport replay the body (after GOAWAY, for example).
-func (b *bodyReader) getBody() (io.ReadCloser, error) { return &bodyReader{p: b.p}, nil }
-
 // attempt does one HTTP/2 request.
-func (c *Client) attempt(ctx context.Context, path string, h http.Header, payload []byte, id, token string, res *Response) error {
-	body := &bodyReader{p: payload}
+func (c *Client) attempt(ctx context.Context, body *bodyReader, u *url.URL, h http.Header, id, token string, res *Response) error {
 	req := (&http.Request{
 		Method:        http.MethodPost,
-		URL:           &url.URL{Scheme: c.scheme, Host: c.host, Path: path},
+		URL:           u,
 		Proto:         "HTTP/2.0",
 		ProtoMajor:    2,
 		Header:        h,
 		Body:          body,
-		GetBody:       body.getBody,
-		ContentLength: int64(len(payload)),
+		ContentLength: int64(len(body.p)),
 		Host:          c.host,
 	}).WithContext(ctx)
 	var resp *http.Response
@@ -352,6 +405,9 @@ func (c *Client) attempt(ctx context.Context, path string, h http.Header, payloa
 		}
 		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
 			err = cerr
+		}
+		if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+			c.warm.Store(false) // reconnect one push at a time
 		}
 		return &Error{APNsID: id, Token: pushwire.Redact(token), Err: connError{err}}
 	}

@@ -24,9 +24,11 @@ func TestHungServerDetectedByPing(t *testing.T) {
 		cfg.PingTimeout = 150 * time.Millisecond
 		cfg.Retry.MaxAttempts = 1
 	})
-	srv.Fail(tok(0), apnstest.Failure{Action: apnstest.ActionHang, Times: 1})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	require.NoError(t, c.Send(ctx, pushwire.Message{Token: tok(8)})) // connected
+	srv.Reset()
+	srv.Fail(tok(0), apnstest.Failure{Action: apnstest.ActionHang, Times: 1})
 
 	const others = 5
 	errs := make(chan error, others+1)

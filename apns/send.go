@@ -60,13 +60,9 @@ func (c *Client) Send(ctx context.Context, m pushwire.Message) error {
 	if _, ok := m.Data["aps"]; ok {
 		return &Error{Reason: reasonInvalidPayload, Token: pushwire.Redact(m.Token), Err: errCustomAPS}
 	}
-	bp := bufPool.Get().(*[]byte)
-	b := appendMessagePayload((*bp)[:0], &m)
-	n.Payload = append(make([]byte, 0, len(b)), b...)
-	*bp = b
-	bufPool.Put(bp)
-	var res Response
-	return c.push(ctx, &n, &res)
+	st := new(pushState)
+	n.Payload = appendMessagePayload(st.payload[:0], &m) // grows onto the heap when large
+	return c.push(ctx, &n, st)
 }
 
 // appendMessagePayload encodes m's payload without reflection.

@@ -521,6 +521,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) reply(w http.ResponseWriter, apnsID string, status int, reason string, ts time.Time) {
 	h := w.Header()
+	h["Date"] = nil // APNs sends no Date header; nil keeps Go's server from adding one
 	if apnsID != "" {
 		h["apns-id"] = []string{apnsID}
 	}
