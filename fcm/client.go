@@ -24,7 +24,8 @@ type Client struct {
 	hc        *http.Client
 	rt        http.RoundTripper // hc's transport when requests can bypass hc
 	transport *http.Transport   // nil unless created by New
-	ts        oauth2.TokenSource
+	ts        atomic.Pointer[tokenSource]
+	newTS     func() oauth2.TokenSource // a fresh, empty-cached source
 	project   string
 	url       *url.URL
 	sem       chan struct{}
@@ -35,6 +36,8 @@ type Client struct {
 	now       func() time.Time
 	auth      atomic.Pointer[authHeader]
 }
+
+type tokenSource struct{ oauth2.TokenSource }
 
 // authHeader holds the request headers for one access token. They are
 // shared by all requests sent straight to the transport, which must not
@@ -193,6 +196,8 @@ func (c *Client) deliver(ctx context.Context, m *Message, held, wantName bool) (
 	}
 
 	var last *Error
+	refreshed := false
+	maxAttempts := c.retry.MaxAttempts
 	for attempt := 1; ; attempt++ {
 		if !held {
 			if err := c.acquire(ctx); err != nil {
@@ -214,7 +219,17 @@ func (c *Client) deliver(ctx context.Context, m *Message, held, wantName bool) (
 		}
 		fe.Attempts = attempt
 		last = fe
-		delay, ok := c.retryDelay(ctx, fe, attempt)
+		if fe.HTTPStatus == http.StatusUnauthorized && fe.Code == "" && !refreshed && fe.token != nil {
+			// The access token was refused (revoked or expired early):
+			// fetch a new one and try again at once, once.
+			refreshed = true
+			c.dropToken(fe.token)
+			fe.token = nil
+			maxAttempts++
+			continue
+		}
+		fe.token = nil
+		delay, ok := c.retryDelay(ctx, fe, attempt, maxAttempts)
 		if !ok {
 			return "", fe
 		}
@@ -243,9 +258,9 @@ func (e *canceledError) Error() string { return "fcm: send canceled: " + e.err.E
 func (e *canceledError) Unwrap() error { return e.err }
 
 // retryDelay decides whether to retry after fe and how long to wait.
-func (c *Client) retryDelay(ctx context.Context, fe *Error, attempt int) (time.Duration, bool) {
+func (c *Client) retryDelay(ctx context.Context, fe *Error, attempt, maxAttempts int) (time.Duration, bool) {
 	p := &c.retry
-	if attempt >= p.MaxAttempts || fe.Class() != pushwire.ErrRetryable {
+	if attempt >= maxAttempts || fe.Class() != pushwire.ErrRetryable {
 		return 0, false
 	}
 	if (fe.Code == CodeQuotaExceeded || fe.HTTPStatus == http.StatusTooManyRequests) && !p.RetryQuota {
@@ -271,14 +286,14 @@ func (c *Client) retryDelay(ctx context.Context, fe *Error, attempt int) (time.D
 }
 
 // headers returns the request headers for the current token, built once
-// per token.
-func (c *Client) headers() (http.Header, error) {
-	tok, err := c.ts.Token()
+// per token, and the token.
+func (c *Client) headers() (http.Header, *oauth2.Token, error) {
+	tok, err := c.ts.Load().Token()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if a := c.auth.Load(); a != nil && a.tok == tok {
-		return a.header, nil
+		return a.header, tok, nil
 	}
 	a := &authHeader{tok: tok, header: http.Header{
 		"Authorization":   {tok.Type() + " " + tok.AccessToken},
@@ -286,7 +301,20 @@ func (c *Client) headers() (http.Header, error) {
 		"Accept-Encoding": identity,
 	}}
 	c.auth.Store(a)
-	return a.header, nil
+	return a.header, tok, nil
+}
+
+// dropToken forgets tok, which FCM refused as invalid, so that the next
+// send fetches a new one. Only the first of concurrent callers with the
+// same token replaces the token source.
+func (c *Client) dropToken(tok *oauth2.Token) {
+	cur := c.auth.Load()
+	if cur == nil || cur.tok != tok {
+		return
+	}
+	if c.auth.CompareAndSwap(cur, nil) {
+		c.ts.Store(&tokenSource{c.newTS()})
+	}
 }
 
 const maxResponseBytes = 64 << 10
@@ -295,7 +323,7 @@ const maxResponseBytes = 64 << 10
 // first is the request body prepared for the first attempt; later
 // attempts get a fresh reader over the same payload.
 func (c *Client) attempt(ctx context.Context, first *requestBody, sb *sendBuf, wantName bool) (string, error) {
-	header, err := c.headers()
+	header, tok, err := c.headers()
 	if err != nil {
 		return "", tokenError(err)
 	}
@@ -354,7 +382,9 @@ func (c *Client) attempt(ctx context.Context, first *requestBody, sb *sendBuf, w
 		return ok.Name, nil
 	}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
-	return "", parseError(resp.StatusCode, resp.Header.Get("Retry-After"), body, c.now())
+	e := parseError(resp.StatusCode, resp.Header.Get("Retry-After"), body, c.now())
+	e.token = tok
+	return "", e
 }
 
 // stripURL removes the *url.Error wrapper, whose text repeats the URL.

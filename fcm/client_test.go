@@ -320,8 +320,14 @@ func TestErrorClasses(t *testing.T) {
 			ra, ok := pushwire.RetryAfter(err)
 			assert.Equal(t, tt.retryAfter, ra)
 			assert.Equal(t, tt.retryAfter > 0, ok)
-			assert.Equal(t, 1, fe.Attempts)
-			assert.Equal(t, 1, srv.SendRequests())
+			// A refused access token (401 without FcmError) is
+			// fetched anew and the send tried once more.
+			want := 1
+			if tt.httpStatus == 401 && tt.code == "" {
+				want = 2
+			}
+			assert.Equal(t, want, fe.Attempts)
+			assert.Equal(t, want, srv.SendRequests())
 			assert.NotContains(t, err.Error(), "tok-err", "no token in error strings")
 			assert.Equal(t, strings.ToLower(err.Error()[:10]), err.Error()[:10])
 		})
@@ -622,16 +628,49 @@ func TestTokenErrors(t *testing.T) {
 		assert.NotContains(t, err.Error(), "PRIVATE KEY")
 		assert.Equal(t, 0, srv.SendRequests())
 	})
-	t.Run("revoked access token is a configuration error", func(t *testing.T) {
+	t.Run("revoked access token is replaced", func(t *testing.T) {
+		srv.Reset()
+		c := newClient(t, srv, func(cfg *fcm.Config) { cfg.Retry.MaxAttempts = 1 })
+		require.NoError(t, c.Send(context.Background(), pushwire.Message{Token: "t"}))
+		srv.RevokeTokens()
+		require.NoError(t, c.Send(context.Background(), pushwire.Message{Token: "t"}))
+		assert.Equal(t, 2, srv.TokenRequests())
+		assert.Equal(t, 3, srv.SendRequests())
+		require.NoError(t, c.Send(context.Background(), pushwire.Message{Token: "t"}))
+		assert.Equal(t, 2, srv.TokenRequests(), "the new token is cached")
+	})
+	t.Run("revoked tokens of concurrent sends are replaced once", func(t *testing.T) {
+		srv.Reset()
 		c := newClient(t, srv, nil)
 		require.NoError(t, c.Send(context.Background(), pushwire.Message{Token: "t"}))
 		srv.RevokeTokens()
+		var wg sync.WaitGroup
+		for range 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				assert.NoError(t, c.Send(context.Background(), pushwire.Message{Token: "t"}))
+			}()
+		}
+		wg.Wait()
+		// Sends that read the old token before the first replacement
+		// may replace it again; far fewer fetches than sends.
+		assert.Less(t, srv.TokenRequests(), 12)
+	})
+	t.Run("persistent 401 is a configuration error", func(t *testing.T) {
+		srv.Reset()
+		c := newClient(t, srv, nil)
+		srv.FailAll(fcmtest.Failure{HTTPStatus: 401})
 		err := c.Send(context.Background(), pushwire.Message{Token: "t"})
 		var fe *fcm.Error
 		require.ErrorAs(t, err, &fe)
 		assert.Equal(t, 401, fe.HTTPStatus)
 		assert.Equal(t, "UNAUTHENTICATED", fe.Status)
 		assert.ErrorIs(t, err, pushwire.ErrConfiguration)
+		assert.Equal(t, 2, fe.Attempts)
+		assert.Equal(t, 2, srv.SendRequests())
+		assert.Equal(t, 2, srv.TokenRequests())
+		srv.ClearFailures()
 	})
 	t.Run("wrong project is a configuration error", func(t *testing.T) {
 		c := newClient(t, srv, func(cfg *fcm.Config) { cfg.ProjectID = "someone-else" })

@@ -203,7 +203,8 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 			tokenHC = &cp
 		}
 		tctx := context.WithValue(context.WithoutCancel(ctx), oauth2.HTTPClient, tokenHC)
-		creds, err := google.CredentialsFromJSONWithType(tctx, cfg.CredentialsJSON, google.ServiceAccount, Scope)
+		credJSON := append([]byte(nil), cfg.CredentialsJSON...)
+		creds, err := google.CredentialsFromJSONWithType(tctx, credJSON, google.ServiceAccount, Scope)
 		if err != nil {
 			// The oauth2 error may quote the JSON type; never the key.
 			return nil, configError("credentials", errors.New(redactCredErr(err)))
@@ -211,9 +212,18 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		if project == "" {
 			project = creds.ProjectID
 		}
-		c.ts = creds.TokenSource
+		c.ts.Store(&tokenSource{creds.TokenSource})
+		c.newTS = func() oauth2.TokenSource {
+			fresh, err := google.CredentialsFromJSONWithType(tctx, credJSON, google.ServiceAccount, Scope)
+			if err != nil { // parsed once already; cannot happen
+				return creds.TokenSource
+			}
+			return fresh.TokenSource
+		}
 	case cfg.TokenSource != nil:
-		c.ts = oauth2.ReuseTokenSource(nil, cfg.TokenSource)
+		src := cfg.TokenSource
+		c.ts.Store(&tokenSource{oauth2.ReuseTokenSource(nil, src)})
+		c.newTS = func() oauth2.TokenSource { return oauth2.ReuseTokenSource(nil, src) }
 	default:
 		return nil, configError("CredentialsJSON or TokenSource is required", nil)
 	}

@@ -22,5 +22,14 @@
 //     UNREGISTERED: pushwire.ErrConfiguration (and pushwire.ErrPermanent)
 //   - anything else: pushwire.ErrPermanent
 //
+// A 401 without an FCM error code means the access token was refused: the
+// client fetches a new token and tries once more before reporting it.
+//
+// Retries follow [RetryPolicy]: by default UNAVAILABLE, INTERNAL, other 5xx
+// and network errors are retried up to 3 attempts with exponential backoff
+// and full jitter, honouring Retry-After and never waiting past the context
+// deadline; QUOTA_EXCEEDED and 429 are returned with their Retry-After unless
+// RetryQuota is set; permanent errors are never retried.
+//
 // The sub-package fcmtest is a fake FCM server for tests.
 package fcm

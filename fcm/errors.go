@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pushwire/pushwire"
+	"golang.org/x/oauth2"
 )
 
 // ErrorCode is an FCM error code (the errorCode of the FcmError detail).
@@ -83,6 +84,7 @@ type Error struct {
 	Err error
 
 	class error
+	token *oauth2.Token // the access token of the refused request
 }
 
 // Class returns the pushwire class of e: pushwire.ErrDeadToken,
