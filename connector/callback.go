@@ -256,16 +256,16 @@ func (c *Connector) deliver(ctx context.Context, ev hmacverify.Event, devs []reg
 		return res
 	}
 
-	c.mu.Lock()
+	c.mu.RLock()
 	if c.closed {
-		c.mu.Unlock()
+		c.mu.RUnlock()
 		res.Failed = len(devs)
 		_ = c.dedupe.Forget(ctx, key)
 		c.metrics.Callback("failed")
 		return res
 	}
 	c.wg.Add(1)
-	c.mu.Unlock()
+	c.mu.RUnlock()
 	defer c.wg.Done()
 
 	// The push goes on when the caller hangs up: AXP will not send it again.

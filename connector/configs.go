@@ -3,9 +3,7 @@ package connector
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -35,13 +33,6 @@ type PushConfig struct {
 	CreatedAt, UpdatedAt time.Time
 }
 
-// credentialsVersion identifies the FCM credentials, so a sender is rebuilt
-// when they change.
-func (pc PushConfig) credentialsVersion() string {
-	sum := sha256.Sum256(pc.FCMServiceAccount)
-	return hex.EncodeToString(sum[:8])
-}
-
 // clone returns a deep copy of pc.
 func (pc PushConfig) clone() PushConfig {
 	out := pc
@@ -57,8 +48,9 @@ func (pc PushConfig) clone() PushConfig {
 var ErrConfigNotFound = errors.New("connector: configuration not found")
 
 // ConfigStore keeps push configurations. Implementations must be safe for
-// concurrent use; values passed in and returned must not be shared with the
-// store's own copies. [MemoryConfigStore] is the default; implement it over a
+// concurrent use. Put must not keep references into its argument; values
+// returned by Get and List are read-only for the caller (the connector never
+// modifies them), so a store may return its own copies without cloning. [MemoryConfigStore] is the default; implement it over a
 // database to persist configurations.
 type ConfigStore interface {
 	// Get returns the configuration id, or ErrConfigNotFound.
@@ -91,7 +83,7 @@ func (s *MemoryConfigStore) Get(_ context.Context, id string) (PushConfig, error
 	if !ok {
 		return PushConfig{}, ErrConfigNotFound
 	}
-	return pc.clone(), nil
+	return pc, nil // stored values are never modified, only replaced
 }
 
 // List implements [ConfigStore].
@@ -99,7 +91,7 @@ func (s *MemoryConfigStore) List(context.Context) ([]PushConfig, error) {
 	s.mu.RLock()
 	out := make([]PushConfig, 0, len(s.m))
 	for _, pc := range s.m {
-		out = append(out, pc.clone())
+		out = append(out, pc)
 	}
 	s.mu.RUnlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })

@@ -1,6 +1,7 @@
 package connector
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -127,16 +128,16 @@ type Connector struct {
 	mux     *http.ServeMux
 	regAuth Authorizer
 
-	mu      sync.Mutex
+	mu      sync.RWMutex
 	senders map[string]*senderEntry // configId → FCM sender
 	closed  bool
 	wg      sync.WaitGroup // in-flight deliveries
 }
 
 type senderEntry struct {
-	version string // ConfigStore version of the credentials it was built from
-	sender  pushwire.Sender
-	err     error
+	credentials []byte // the service-account JSON it was built from
+	sender      pushwire.Sender
+	err         error
 }
 
 // New validates cfg and returns a connector.
@@ -320,13 +321,22 @@ func (c *Connector) fcmSender(ctx context.Context, pc PushConfig) (pushwire.Send
 		return nil, &pushwire.Error{Class: pushwire.ErrConfiguration, Provider: pushwire.ProviderFCM,
 			Reason: "NoCredentials", Err: fmt.Errorf("configuration %s has no fcm service account", pc.ID)}
 	}
+	c.mu.RLock()
+	e, ok := c.senders[pc.ID]
+	closed := c.closed
+	c.mu.RUnlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	if ok && bytes.Equal(e.credentials, pc.FCMServiceAccount) {
+		return e.sender, e.err
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
 		return nil, ErrClosed
 	}
-	version := pc.credentialsVersion()
-	if e, ok := c.senders[pc.ID]; ok && e.version == version {
+	if e, ok := c.senders[pc.ID]; ok && bytes.Equal(e.credentials, pc.FCMServiceAccount) {
 		return e.sender, e.err
 	}
 	s, err := c.cfg.NewFCMSender(ctx, pc.FCMServiceAccount)
@@ -337,7 +347,7 @@ func (c *Connector) fcmSender(ctx context.Context, pc PushConfig) (pushwire.Send
 	if old, ok := c.senders[pc.ID]; ok {
 		closeSender(old.sender)
 	}
-	c.senders[pc.ID] = &senderEntry{version: version, sender: s, err: err}
+	c.senders[pc.ID] = &senderEntry{credentials: bytes.Clone(pc.FCMServiceAccount), sender: s, err: err}
 	return s, err
 }
 
