@@ -9,10 +9,11 @@
 // logs to stderr, and prints every accepted message on stdout as one JSON
 // line: {"project": "...", "message": {...the message as received...}}.
 // Point any Google auth library at the credentials file and send to
-// http://ADDR/v1/projects/PROJECT/messages:send. The interop folder has two
-// hand checks: token.sh (openssl and curl: a jwt-bearer grant to token_uri)
-// and token.js (google-auth-library for Node.js, which ignores token_uri and
-// is used in its self-signed JWT mode).
+// http://ADDR/v1/projects/PROJECT/messages:send. The interop folder has
+// hand checks: token.sh (openssl and curl: a jwt-bearer grant to token_uri),
+// send.py (Google's Python auth library, which honours token_uri) and
+// token.js (google-auth-library for Node.js, which ignores token_uri and is
+// used in its self-signed JWT mode).
 package main
 
 import (

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -276,6 +277,23 @@ func TestTokenEndpoint(t *testing.T) {
 	}
 	grant := "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
+	t.Run("padded base64url segments", func(t *testing.T) {
+		// As google-auth for Python 1.x encodes them.
+		parts := strings.Split(assertion(t, srv, key, jwt.SigningMethodRS256, nil), ".")
+		for i, p := range parts[:2] {
+			raw, err := base64.RawURLEncoding.DecodeString(p)
+			require.NoError(t, err)
+			parts[i] = base64.URLEncoding.EncodeToString(raw)
+		}
+		sig, err := jwt.SigningMethodRS256.Sign(parts[0]+"."+parts[1], key)
+		require.NoError(t, err)
+		parts[2] = base64.URLEncoding.EncodeToString(sig)
+		padded := strings.Join(parts, ".")
+		require.Contains(t, padded, "=")
+		a := tokenRequest(t, srv, url.Values{"grant_type": {grant}, "assertion": {padded}})
+		require.Equal(t, 200, a.status, "%s", a.raw)
+	})
+
 	t.Run("valid", func(t *testing.T) {
 		for _, scope := range []string{
 			"https://www.googleapis.com/auth/firebase.messaging",
@@ -329,7 +347,7 @@ func TestTokenEndpoint(t *testing.T) {
 			assert.Nil(t, a.body["access_token"])
 		})
 	}
-	assert.Equal(t, len(tests)+2, srv.TokenRequests())
+	assert.Equal(t, len(tests)+3, srv.TokenRequests())
 }
 
 func TestScriptedFailures(t *testing.T) {

@@ -92,6 +92,9 @@ func (s *Server) verifyAssertion(assertion string) error {
 		return &s.key.PublicKey, nil
 	},
 		jwt.WithValidMethods([]string{"RS256"}),
+		// Older Google auth libraries (google-auth for Python 1.x) pad
+		// their base64url segments; Google accepts that.
+		jwt.WithPaddingAllowed(),
 		jwt.WithIssuer(s.cfg.ClientEmail),
 		jwt.WithAudience(s.TokenURL()),
 		jwt.WithExpirationRequired(),
@@ -131,6 +134,7 @@ func (s *Server) verifySelfSignedJWT(tok string) error {
 		return &s.key.PublicKey, nil
 	},
 		jwt.WithValidMethods([]string{"RS256"}),
+		jwt.WithPaddingAllowed(),
 		jwt.WithIssuer(s.cfg.ClientEmail),
 		jwt.WithSubject(s.cfg.ClientEmail),
 		jwt.WithExpirationRequired(),
