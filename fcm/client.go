@@ -151,6 +151,10 @@ func neutralParts(pm *pushwire.Message) (p parts) {
 
 // acquire takes a concurrency slot.
 func (c *Client) acquire(ctx context.Context) error {
+	// A free slot must not win over an ended context or a closed client.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	select {
 	case <-c.done:
 		return ErrClosed
@@ -181,9 +185,6 @@ func (c *Client) deliver(ctx context.Context, m *Message, held, wantName bool) (
 	defer sb.release()
 	var start, end int
 	sb.b, start, end = appendRequest(sb.b[:0], m)
-	// The request body gets its own copy: the transport may still read it
-	// after the attempt returns, so it cannot be pooled.
-	body := newRequestBody(sb.b)
 	limit := MaxMessageBytes
 	if m.Topic != "" || m.Condition != "" {
 		limit = MaxTopicMessageBytes
@@ -194,6 +195,9 @@ func (c *Client) deliver(ctx context.Context, m *Message, held, wantName bool) (
 		}
 		return "", invalid("message", "encoded message exceeds the FCM size limit")
 	}
+	// The request body gets its own copy: the transport may still read it
+	// after the attempt returns, so it cannot be pooled.
+	body := newRequestBody(sb.b)
 
 	var last *Error
 	refreshed := false
