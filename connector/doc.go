@@ -40,6 +40,7 @@
 //
 //	POST   /custom-notification-connector/configs
 //	       body {"fcmServiceAccountConfig": {service-account JSON}, "secrets": ["..."]}
+//	       ("secret": "..." is accepted for a single secret)
 //	       → 201 {"configId": "<new uuid>", "fcmServiceAccountConfig": {redacted}, "secretCount": n}
 //	PUT    /custom-notification-connector/configs/{configId}
 //	       same body; creates the configuration if it does not exist (as the sample)
@@ -116,8 +117,14 @@
 //     (default 5 s). A 500 also forgets the eventId, so a manual re-send can
 //     deliver.
 //
-// The answer is sent after every send finished or the deadline passed, never
-// before, so a 200 means what it says.
+// A callback is handled in this order: Content-Type and size checks, parsing
+// ([ParseEvent]: a repeated member is refused, so every reader agrees on the
+// signed values), lookup of the session's devices (which the secret depends
+// on, see below), X-hmac verification, duplicate suppression, then one push
+// per device in parallel, pruning of dead tokens and the answer. The answer
+// is sent after every send finished or the deadline passed, never before, so
+// a 200 means what it says. A client that hangs up does not cancel the
+// pushes: AXP will not send the event again.
 //
 // # Secrets
 //
@@ -199,6 +206,8 @@
 //     has a fixed title and body instead of "title <ms>"/"body <ms>".
 //  13. Unknown paths are 404 and wrong methods 405 with a JSON message; the
 //     sample renders an HTML error page, and serves an HTML page at "/".
+//     Non-canonical paths ("//", "/../", also from a decoded %2F) are 404
+//     rather than redirected.
 //  14. Paths are case-sensitive; Express matches them case-insensitively.
 //  15. Dead tokens reported by FCM or APNs are removed from the registry;
 //     the sample keeps them forever.
