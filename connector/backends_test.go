@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pushwire/pushwire/registry"
@@ -25,6 +26,13 @@ func openSQLite(t *testing.T) registry.Registry {
 func openPostgres(t *testing.T) registry.Registry {
 	u := backendURL(t, "PUSHWIRE_POSTGRES_URL")
 	schema := "connectortest_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
+	t.Cleanup(func() { // runs after the registry is closed
+		conn, err := pgx.Connect(context.Background(), u)
+		if err == nil {
+			_, _ = conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
+			_ = conn.Close(context.Background())
+		}
+	})
 	r, err := postgres.New(context.Background(), postgres.Config{URL: u, Schema: schema})
 	require.NoError(t, err)
 	return r
