@@ -126,3 +126,36 @@ func TestSendAllCancellation(t *testing.T) {
 	assert.Equal(t, 1, srv.SendRequests(), "no new sends after cancellation")
 	assert.Empty(t, srv.Messages())
 }
+
+func TestConnectionReuse(t *testing.T) {
+	t.Run("http/1.1 keep-alive", func(t *testing.T) {
+		srv := newServer(t, fcmtest.Config{})
+		c, err := fcm.New(context.Background(), fcm.Config{CredentialsJSON: srv.ServiceAccountJSON(), Endpoint: srv.URL})
+		require.NoError(t, err)
+		defer c.Close()
+		for range 30 {
+			require.NoError(t, c.Send(context.Background(), pushwire.Message{Token: "t"}))
+		}
+		// One connection for the token fetch and the sends: never a
+		// new connection per call.
+		assert.Equal(t, 1, srv.Connections())
+	})
+	t.Run("http/2 opens more connections past the stream limit", func(t *testing.T) {
+		srv := newServer(t, fcmtest.Config{TLS: true, MaxConcurrentStreams: 4})
+		c := newClient(t, srv, func(cfg *fcm.Config) { cfg.MaxConcurrency = 12 })
+		require.NoError(t, c.Send(context.Background(), pushwire.Message{Token: "warm-up"}))
+		srv.FailAll(fcmtest.Slow(30 * time.Millisecond))
+		tokens := make([]string, 36)
+		for i := range tokens {
+			tokens[i] = fmt.Sprintf("tok-%d", i)
+		}
+		for i, r := range c.SendMulticast(context.Background(), &fcm.Message{}, tokens) {
+			require.NoError(t, r.Err, i)
+		}
+		assert.Greater(t, srv.MaxInFlight(), 4, "more requests in flight than one connection's streams")
+		assert.GreaterOrEqual(t, srv.Connections(), 2)
+		// Racing dials may open a few extra, but connections are
+		// shared, not one per send.
+		assert.Less(t, srv.Connections(), len(tokens)/2)
+	})
+}

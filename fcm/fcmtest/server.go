@@ -54,6 +54,9 @@ type Config struct {
 	// WaitForMessages then see none), for long-running fakes that only
 	// need OnMessage.
 	NoRecord bool
+	// MaxConcurrentStreams is the HTTP/2 stream limit per connection
+	// announced by a TLS fake; default 100, about what FCM allows.
+	MaxConcurrentStreams int
 	// Logger receives request logs; default discards.
 	Logger *slog.Logger
 	// Now is the clock for token expiry and JWT checks; default time.Now.
@@ -82,6 +85,7 @@ type Server struct {
 	sendReqs  int
 	seq       uint64
 	inFlight  int
+	conns     int
 	maxFlight int
 	perToken  map[string]*Failure
 	next      []Failure
@@ -164,6 +168,17 @@ func Start(cfg Config) (*Server, error) {
 	hs.Config.ReadTimeout = 30 * time.Second
 	hs.Config.IdleTimeout = 90 * time.Second
 	hs.Config.MaxHeaderBytes = 64 << 10
+	if cfg.MaxConcurrentStreams <= 0 {
+		cfg.MaxConcurrentStreams = 100
+	}
+	hs.Config.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: cfg.MaxConcurrentStreams}
+	hs.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+		if state == http.StateNew {
+			s.mu.Lock()
+			s.conns++
+			s.mu.Unlock()
+		}
+	}
 	hs.Config.ErrorLog = slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug)
 	if cfg.TLS {
 		hs.EnableHTTP2 = true
@@ -312,6 +327,14 @@ func (s *Server) SendRequests() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.sendReqs
+}
+
+// Connections returns how many connections clients opened to the fake
+// (since it started; Reset does not clear it).
+func (s *Server) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conns
 }
 
 // MaxInFlight returns the largest number of send requests the fake was
