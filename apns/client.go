@@ -225,7 +225,8 @@ func (c *Client) push(ctx context.Context, n *Notification, st *pushState) error
 	if err != nil {
 		return err
 	}
-	h := make(http.Header, 8)
+	h := headerPool.Get().(http.Header)
+	clear(h)
 	if n.Topic == "" {
 		h["apns-topic"] = c.topicHdrs[pt]
 	} else {
@@ -261,8 +262,17 @@ func (c *Client) push(ctx context.Context, n *Notification, st *pushState) error
 		return &Error{APNsID: id, Token: pushwire.Redact(n.DeviceToken), Err: ctx.Err()}
 	}
 	defer func() { <-c.sem }()
-	return c.send(ctx, st, path, h, payload, id, n.DeviceToken)
+	err = c.send(ctx, st, path, h, payload, id, n.DeviceToken)
+	if st.res.StatusCode != 0 {
+		// APNs answered, so the transport has finished encoding the headers
+		// and no longer reads h: it can serve another push.
+		headerPool.Put(h)
+	}
+	return err
 }
+
+// headerPool recycles request header maps.
+var headerPool = sync.Pool{New: func() any { return make(http.Header, 8) }}
 
 // send runs the attempts of one push.
 func (c *Client) send(ctx context.Context, st *pushState, path string, h http.Header, payload []byte, id, token string) error {
@@ -380,6 +390,9 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 
 func (b *bodyReader) Close() error { return nil }
 
+// getBody returns a fresh reader over the same payload.
+func (b *bodyReader) getBody() (io.ReadCloser, error) { return &bodyReader{p: b.p}, nil }
+
 // attempt does one HTTP/2 request.
 func (c *Client) attempt(ctx context.Context, body *bodyReader, u *url.URL, h http.Header, id, token string, res *Response) error {
 	req := (&http.Request{
@@ -389,6 +402,7 @@ func (c *Client) attempt(ctx context.Context, body *bodyReader, u *url.URL, h ht
 		ProtoMajor:    2,
 		Header:        h,
 		Body:          body,
+		GetBody:       body.getBody, // lets the transport replay it after GOAWAY
 		ContentLength: int64(len(body.p)),
 		Host:          c.host,
 	}).WithContext(ctx)

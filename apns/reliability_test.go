@@ -162,6 +162,7 @@ func TestGoAwayMidBurst(t *testing.T) {
 			defer mu.Unlock()
 			if err != nil {
 				failed++
+				t.Log(err)
 				return
 			}
 			sent[res.APNsID]++

@@ -247,6 +247,8 @@ func Start(cfg Config) (*Server, error) {
 		TLSConfig:         tlsConf,
 		Protocols:         protos,
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second, // per stream on HTTP/2: slow senders are cut off
+		WriteTimeout:      2 * time.Minute,
 		IdleTimeout:       time.Hour,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
