@@ -18,6 +18,8 @@ import (
 	"golang.org/x/oauth2"
 )
 
+var _ pushwire.Sender = (*Client)(nil)
+
 // Client sends messages to FCM. It is safe for concurrent use; all its sends
 // share one bounded concurrency limit and one connection pool.
 type Client struct {

@@ -14,7 +14,8 @@ import (
 // ErrorCode is an FCM error code (the errorCode of the FcmError detail).
 type ErrorCode string
 
-// FCM error codes.
+// FCM error codes (the FcmError errorCode values). See the package
+// documentation for how each is classified.
 const (
 	CodeUnspecified         ErrorCode = "UNSPECIFIED_ERROR"
 	CodeInvalidArgument     ErrorCode = "INVALID_ARGUMENT"

@@ -83,12 +83,15 @@ type AndroidConfig struct {
 	DirectBootOK bool
 }
 
-// AndroidNotification is a notification shown on Android devices.
+// AndroidNotification is a notification shown on Android devices. Its fields
+// are those of FCM's AndroidNotification of the same names (title, body,
+// icon, color as #rrggbb, sound, tag, click_action, localization keys and
+// arguments, channel_id, image URL); empty fields are omitted.
 type AndroidNotification struct {
 	Title        string
 	Body         string
 	Icon         string
-	Color        string // #rrggbb
+	Color        string
 	Sound        string
 	Tag          string
 	ClickAction  string
