@@ -43,7 +43,10 @@ type loadRig struct {
 func newLoadRig(b *testing.B, sessions int) *loadRig {
 	b.Helper()
 	rig := &loadRig{secret: []byte("load-secret"), received: make(map[string]int)}
-	fake := fcmtest.NewServer(fcmtest.Config{OnMessage: func(r fcmtest.Received) {
+	// PUSHWIRE_LOAD_FCM_TLS=1 serves the fake over TLS with HTTP/2, as FCM
+	// does; the default is plain HTTP/1.1 keep-alive.
+	useTLS := os.Getenv("PUSHWIRE_LOAD_FCM_TLS") == "1"
+	fake := fcmtest.NewServer(fcmtest.Config{TLS: useTLS, OnMessage: func(r fcmtest.Received) {
 		rig.total.Add(1)
 		rig.mu.Lock()
 		rig.received[r.Message.Data["eventId"]]++
@@ -56,7 +59,11 @@ func newLoadRig(b *testing.B, sessions int) *loadRig {
 	c, err := connector.New(connector.Config{
 		Registry: reg,
 		NewFCMSender: func(ctx context.Context, sa []byte) (pushwire.Sender, error) {
-			return fcm.New(ctx, fcm.Config{CredentialsJSON: sa, Endpoint: fake.URL, MaxConcurrency: 512})
+			cfg := fcm.Config{CredentialsJSON: sa, Endpoint: fake.URL, MaxConcurrency: 512}
+			if useTLS {
+				cfg.HTTPClient = fake.Client()
+			}
+			return fcm.New(ctx, cfg)
 		},
 		Dedupe: mustDeduper(b),
 	})
@@ -184,57 +191,20 @@ func BenchmarkCallbackLoad(b *testing.B) {
 		rate = r
 	}
 	rig := newLoadRig(b, 1000)
-	// Warm up connections and the access token.
-	warm := rig.requests(200)
-	for _, r := range warm {
-		require.NoError(b, rig.send(r))
+	// Warm up at the same rate for a second (connections, access token,
+	// heap), then measure.
+	warm := rig.requests(int(rate))
+	if _, _, failed := offer(rig, warm, rate); failed > 0 {
+		b.Fatalf("%d warm-up callbacks failed", failed)
 	}
 	rig.check(b, warm)
 
 	reqs := rig.requests(b.N)
-	lat := make([]time.Duration, b.N)
-	var failed atomic.Int64
-	type job struct {
-		i   int
-		due time.Time
-	}
-	jobs := make(chan job, b.N)
-	var wg sync.WaitGroup
-	const workers = 256
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range jobs {
-				if err := rig.send(reqs[j.i]); err != nil {
-					failed.Add(1)
-				}
-				lat[j.i] = time.Since(j.due)
-			}
-		}()
-	}
 	b.ResetTimer()
-	start := time.Now()
-	interval := time.Duration(float64(time.Second) / rate)
-	for i := 0; i < b.N; {
-		now := time.Now()
-		for ; i < b.N; i++ {
-			due := start.Add(time.Duration(i) * interval)
-			if due.After(now) {
-				break
-			}
-			jobs <- job{i: i, due: due}
-		}
-		if i < b.N {
-			time.Sleep(min(time.Millisecond, time.Until(start.Add(time.Duration(i)*interval))))
-		}
-	}
-	close(jobs)
-	wg.Wait()
-	elapsed := time.Since(start)
+	lat, elapsed, failed := offer(rig, reqs, rate)
 	b.StopTimer()
-	if n := failed.Load(); n > 0 {
-		b.Fatalf("%d of %d callbacks failed", n, b.N)
+	if failed > 0 {
+		b.Fatalf("%d of %d callbacks failed", failed, b.N)
 	}
 	rig.check(b, reqs)
 	slices.Sort(lat)
@@ -247,6 +217,50 @@ func BenchmarkCallbackLoad(b *testing.B) {
 	b.ReportMetric(pct(0.99), "p99-ms")
 	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
 	b.ReportMetric(0, "ns/op")
+}
+
+// offer sends reqs open loop at rate per second from a pool of workers and
+// returns each request's latency, counted from when it was due.
+func offer(rig *loadRig, reqs []request, rate float64) (lat []time.Duration, elapsed time.Duration, failed int64) {
+	lat = make([]time.Duration, len(reqs))
+	var nfailed atomic.Int64
+	type job struct {
+		i   int
+		due time.Time
+	}
+	jobs := make(chan job, len(reqs))
+	var wg sync.WaitGroup
+	const workers = 256
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				if err := rig.send(reqs[j.i]); err != nil {
+					nfailed.Add(1)
+				}
+				lat[j.i] = time.Since(j.due)
+			}
+		}()
+	}
+	start := time.Now()
+	interval := time.Duration(float64(time.Second) / rate)
+	for i := 0; i < len(reqs); {
+		now := time.Now()
+		for ; i < len(reqs); i++ {
+			due := start.Add(time.Duration(i) * interval)
+			if due.After(now) {
+				break
+			}
+			jobs <- job{i: i, due: due}
+		}
+		if i < len(reqs) {
+			time.Sleep(min(time.Millisecond, time.Until(start.Add(time.Duration(i)*interval))))
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	return lat, time.Since(start), nfailed.Load()
 }
 
 // BenchmarkHandlerOverhead measures the connector's own cost per callback
