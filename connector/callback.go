@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -30,6 +31,25 @@ type CallbackResult struct {
 	Pruned int `json:"pruned"`
 	// Duplicate is true when the event was already handled; nothing was sent.
 	Duplicate bool `json:"duplicate,omitempty"`
+}
+
+// appendJSON appends r as JSON, as encoding/json would write it. The ids
+// were validated (letters, digits, "_.-"), so they need no escaping.
+func (r CallbackResult) appendJSON(b []byte) []byte {
+	b = append(b, `{"eventId":"`...)
+	b = append(b, r.EventID...)
+	b = append(b, `","sessionId":"`...)
+	b = append(b, r.SessionID...)
+	b = append(b, `","delivered":`...)
+	b = strconv.AppendInt(b, int64(r.Delivered), 10)
+	b = append(b, `,"failed":`...)
+	b = strconv.AppendInt(b, int64(r.Failed), 10)
+	b = append(b, `,"pruned":`...)
+	b = strconv.AppendInt(b, int64(r.Pruned), 10)
+	if r.Duplicate {
+		b = append(b, `,"duplicate":true`...)
+	}
+	return append(b, "}\n"...)
 }
 
 // Status is the HTTP status of the answer to a callback with this result:
@@ -167,18 +187,20 @@ func (c *Connector) handleCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res := c.deliver(ctx, ev, devs, configs)
-	writeJSON(w, res.Status(), res)
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(res.Status())
+	_, _ = w.Write(res.appendJSON(make([]byte, 0, 160)))
 }
 
 // secretsFor returns the configurations of devs and the secrets acceptable
 // for a callback to them: those of the devices' configurations, or, when
 // there are none, those of every configuration.
-func (c *Connector) secretsFor(ctx context.Context, devs []registry.Device) (map[string]PushConfig, [][]byte, error) {
-	configs := make(map[string]PushConfig, 1)
+func (c *Connector) secretsFor(ctx context.Context, devs []registry.Device) (configSet, [][]byte, error) {
+	var configs configSet
 	var secrets [][]byte
 	for _, d := range devs {
 		id := d.Labels[LabelConfigID]
-		if _, done := configs[id]; done || id == "" {
+		if _, done := configs.get(id); done || id == "" {
 			continue
 		}
 		pc, err := c.configs.Get(ctx, id)
@@ -188,7 +210,7 @@ func (c *Connector) secretsFor(ctx context.Context, devs []registry.Device) (map
 		if err != nil {
 			return nil, nil, err
 		}
-		configs[id] = pc
+		configs = append(configs, pc)
 		secrets = append(secrets, pc.Secrets...)
 	}
 	if len(secrets) == 0 {
@@ -199,6 +221,19 @@ func (c *Connector) secretsFor(ctx context.Context, devs []registry.Device) (map
 		secrets = all
 	}
 	return configs, secrets, nil
+}
+
+// configSet is the few configurations of one session's devices (usually
+// one), searched linearly.
+type configSet []PushConfig
+
+func (s configSet) get(id string) (PushConfig, bool) {
+	for _, pc := range s {
+		if pc.ID == id {
+			return pc, true
+		}
+	}
+	return PushConfig{}, false
 }
 
 func verifyAny(secrets [][]byte, ev hmacverify.Event, sig string) bool {
@@ -235,7 +270,7 @@ func (c *Connector) Deliver(ctx context.Context, ev hmacverify.Event) (CallbackR
 }
 
 // deliver sends ev to devs in parallel within the delivery deadline.
-func (c *Connector) deliver(ctx context.Context, ev hmacverify.Event, devs []registry.Device, configs map[string]PushConfig) CallbackResult {
+func (c *Connector) deliver(ctx context.Context, ev hmacverify.Event, devs []registry.Device, configs configSet) CallbackResult {
 	res := CallbackResult{EventID: ev.EventID, SessionID: ev.SessionID}
 	key := ev.EventID + "\x00" + ev.SessionID
 	first, err := c.dedupe.FirstSeen(ctx, key)
@@ -317,7 +352,7 @@ func (c *Connector) deliver(ctx context.Context, ev hmacverify.Event, devs []reg
 }
 
 // sendOne pushes ev to d and logs the outcome.
-func (c *Connector) sendOne(ctx context.Context, ev hmacverify.Event, d registry.Device, configs map[string]PushConfig) error {
+func (c *Connector) sendOne(ctx context.Context, ev hmacverify.Event, d registry.Device, configs configSet) error {
 	start := c.cfg.Now()
 	msg := c.build(ev, d)
 	if msg.Token == "" {
@@ -337,7 +372,7 @@ func (c *Connector) sendOne(ctx context.Context, ev hmacverify.Event, d registry
 		err = c.cfg.APNs.Send(ctx, msg)
 	default:
 		id := d.Labels[LabelConfigID]
-		pc, ok := configs[id]
+		pc, ok := configs.get(id)
 		if !ok {
 			err = &pushwire.Error{Class: pushwire.ErrConfiguration, Provider: pushwire.ProviderFCM, Reason: "NoConfiguration",
 				Err: errors.New("configuration " + truncate(id, 64) + " does not exist")}

@@ -279,3 +279,26 @@ func TestDefaultMessage(t *testing.T) {
 	sparse := connector.DefaultMessage(hmacverify.Event{EventID: "e", SessionID: "s"}, registry.Device{Token: "t"})
 	assert.Equal(t, map[string]string{"eventId": "e", "sessionId": "s"}, sparse.Data)
 }
+
+// TestCallbackResultJSON checks the hand-written answer against encoding/json.
+func TestCallbackResultJSON(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	session := uuid.NewString()
+	require.Equal(t, http.StatusOK, e.registerAndroid(fcmToken(), session).status)
+	ev := event(session)
+	for _, dup := range []bool{false, true} {
+		r := e.callback(ev, e.secret)
+		require.Equal(t, http.StatusOK, r.status)
+		want, err := json.Marshal(connector.CallbackResult{EventID: ev["eventId"], SessionID: session, Delivered: btoi(!dup), Duplicate: dup})
+		require.NoError(t, err)
+		assert.JSONEq(t, string(want), string(r.body))
+		assert.Equal(t, string(want)+"\n", string(r.body))
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
