@@ -132,6 +132,15 @@ func (c *Connector) handleRegister(w http.ResponseWriter, r *http.Request) {
 		c.internalError(w, "store registration", err)
 		return
 	}
+	// A hex token may have been stored under the other provider before
+	// (registered without "type": "iOS"): keep one binding per token.
+	for _, k := range keysFor(token) {
+		if k.Provider != d.Provider {
+			if err := c.reg.Unregister(r.Context(), k); err != nil && !errors.Is(err, registry.ErrNotFound) {
+				c.log.Warn("removing the token's other binding failed", "token", pushwire.Redact(token), "err", err)
+			}
+		}
+	}
 	c.log.Info("device registered", "provider", d.Provider, "token", pushwire.Redact(token),
 		"sessionId", d.Session, "configId", *b.ConfigID, "type", typ)
 	writeJSON(w, http.StatusOK, viewOf(d))

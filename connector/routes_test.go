@@ -380,3 +380,21 @@ func TestValidateToken(t *testing.T) {
 	assert.False(t, connector.IsAPNsToken("cXj2:APA91b"+strings.Repeat("0", 60)))
 	assert.False(t, connector.IsAPNsToken(strings.Repeat("0", 63)))
 }
+
+// TestRegistrationSwitchesProvider checks that an APNs-shaped token keeps one
+// binding when it is registered first without and then with "type": "iOS".
+func TestRegistrationSwitchesProvider(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	session, tok := uuid.NewString(), apnsToken()
+	require.Equal(t, http.StatusOK, e.registerAndroid(tok, session).status)
+	require.Equal(t, http.StatusOK, e.registerIOS(tok, session).status)
+	devs, err := e.reg.Lookup(context.Background(), session)
+	require.NoError(t, err)
+	require.Len(t, devs, 1)
+	assert.EqualValues(t, "apns", devs[0].Provider)
+	require.Equal(t, http.StatusOK, e.registerAndroid(tok, session).status)
+	devs, err = e.reg.Lookup(context.Background(), session)
+	require.NoError(t, err)
+	require.Len(t, devs, 1)
+	assert.EqualValues(t, "fcm", devs[0].Provider)
+}

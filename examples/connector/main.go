@@ -74,6 +74,8 @@ type options struct {
 	adminTokenFile, regTokenFile     string
 	logFormat, logLevel              string
 	deliveryTimeout, shutdownTimeout time.Duration
+	registrationTTL                  time.Duration
+	maxDevices                       int
 	rateLimit                        float64
 	rateBurst                        int
 	demo, demoExit                   bool
@@ -108,6 +110,8 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.DurationVar(&o.deliveryTimeout, "delivery-timeout", connector.DefaultDeliveryTimeout, "deadline of a callback's deliveries")
+	fs.DurationVar(&o.registrationTTL, "registration-ttl", registry.DefaultTTL, "how long a device registration lives unless renewed (negative: forever)")
+	fs.IntVar(&o.maxDevices, "max-devices-per-session", registry.DefaultMaxDevicesPerSession, "devices kept per session; the least recently registered go first (negative: no cap)")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long shutdown waits for in-flight requests")
 	fs.Float64Var(&o.rateLimit, "rate-limit", connector.DefaultRateLimit, "registration/admin requests per second per client address (negative: off)")
 	fs.IntVar(&o.rateBurst, "rate-burst", connector.DefaultRateBurst, "burst of -rate-limit")
@@ -180,6 +184,9 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*option
 	}
 	if o.deliveryTimeout <= 0 || o.shutdownTimeout <= 0 {
 		return nil, usagef("-delivery-timeout and -shutdown-timeout must be positive")
+	}
+	if o.registrationTTL == 0 || o.maxDevices == 0 {
+		return nil, usagef("-registration-ttl and -max-devices-per-session must not be zero")
 	}
 	if o.rateBurst < 1 {
 		return nil, usagef("-rate-burst must be at least 1")
@@ -354,7 +361,7 @@ func serve(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		defer demo.close()
 	}
 
-	reg, err := openRegistry(ctx, o.registryDSN, registry.Config{Logger: log})
+	reg, err := openRegistry(ctx, o.registryDSN, registry.Config{Logger: log, TTL: o.registrationTTL, MaxDevicesPerSession: o.maxDevices})
 	if err != nil {
 		return err
 	}

@@ -126,6 +126,7 @@ func TestUsageErrors(t *testing.T) {
 		{"bad config id", []string{"-config-id", "a b"}, nil, "-config-id"},
 		{"apns key alone", []string{"-apns-key", empty}, nil, "-apns-key needs"},
 		{"demo-exit alone", []string{"-demo-exit"}, nil, "-demo-exit needs -demo"},
+		{"zero ttl", []string{"-registration-ttl", "0s"}, nil, "-registration-ttl"},
 		{"empty fcm credentials", []string{"-fcm-credentials", empty}, nil, "is empty"},
 		{"bad fcm credentials", []string{"-fcm-credentials", notSA, "-addr", "127.0.0.1:0"}, nil, "start-up configuration"},
 	}
@@ -160,14 +161,15 @@ func TestHelpListsEnvironment(t *testing.T) {
 
 func TestEnvironmentAndFlags(t *testing.T) {
 	env := map[string]string{
-		"PUSHWIRE_ADDR":        "127.0.0.1:9999",
-		"PUSHWIRE_REGISTRY":    "redis://127.0.0.1:1/0",
-		"PUSHWIRE_CONFIG_ID":   "from-env",
-		"PUSHWIRE_RATE_LIMIT":  "3.5",
-		"PUSHWIRE_DEMO":        "true",
-		"PUSHWIRE_APNS_TOPIC":  "com.example.env",
-		"PUSHWIRE_LOG_FORMAT":  "json",
-		"PUSHWIRE_UNRELATED_X": "ignored",
+		"PUSHWIRE_ADDR":             "127.0.0.1:9999",
+		"PUSHWIRE_REGISTRY":         "redis://127.0.0.1:1/0",
+		"PUSHWIRE_CONFIG_ID":        "from-env",
+		"PUSHWIRE_RATE_LIMIT":       "3.5",
+		"PUSHWIRE_DEMO":             "true",
+		"PUSHWIRE_APNS_TOPIC":       "com.example.env",
+		"PUSHWIRE_LOG_FORMAT":       "json",
+		"PUSHWIRE_REGISTRATION_TTL": "48h",
+		"PUSHWIRE_UNRELATED_X":      "ignored",
 	}
 	o, err := parse([]string{"-config-id", "from-flag"}, func(k string) string { return env[k] }, io.Discard)
 	require.NoError(t, err)
@@ -178,6 +180,7 @@ func TestEnvironmentAndFlags(t *testing.T) {
 	assert.True(t, o.demo)
 	assert.Equal(t, "com.example.env", o.apnsTopic)
 	assert.Equal(t, "json", o.logFormat)
+	assert.Equal(t, 48*time.Hour, o.registrationTTL)
 	assert.Equal(t, "PUSHWIRE_REGISTRATION_TOKEN_FILE", envName("registration-token-file"))
 }
 
