@@ -13,7 +13,8 @@
 //
 // # Composition
 //
-//   - [hmacverify] checks the X-hmac header of every callback;
+//   - [hmacverify] parses every callback ([hmacverify.ParseEvent]) and checks
+//     its X-hmac header ([hmacverify.Verify]) against the candidate secrets;
 //   - a [registry.Registry] stores the devices of each session (memory,
 //     SQLite, PostgreSQL or Redis);
 //   - one FCM [pushwire.Sender] per push configuration, built from the
@@ -143,9 +144,12 @@
 // A registration becomes one [registry.Device]: Session = sessionId, Token =
 // the path's deviceToken, Provider = fcm (or apns, see below), AppID and
 // Environment empty, Labels {"configId": <configId>, "type": <type as sent>}.
-// A token is therefore unique per provider, as in the sample, and registering
-// it again under another session moves it there. A session holds several
-// devices (the registry's per-session limit applies).
+// A token therefore has one binding, as in the sample, and registering it
+// again under another session moves it there. A session holds several
+// devices (the registry's per-session limit applies, 16 by default: the least
+// recently registered go first). A registration lives for the registry's TTL
+// (30 days by default) and is renewed by registering again, as the sample
+// apps do at every session start.
 //
 // An iOS registration ("type" "iOS") whose token is an APNs device token (64
 // to 200 hexadecimal digits) is stored with Provider = apns and is pushed
