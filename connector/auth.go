@@ -15,7 +15,8 @@ type Authorizer interface {
 	Authorize(r *http.Request) error
 }
 
-// AuthorizerFunc adapts a function to [Authorizer].
+// AuthorizerFunc adapts a function to [Authorizer]. It is safe for concurrent
+// use when the function is.
 type AuthorizerFunc func(r *http.Request) error
 
 // Authorize calls f(r).

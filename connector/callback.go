@@ -19,7 +19,7 @@ import (
 // HeaderHMAC is the header carrying the callback's signature.
 const HeaderHMAC = "X-hmac"
 
-// CallbackResult is the JSON answer to a callback.
+// CallbackResult is the JSON answer to a callback. It is a plain value.
 type CallbackResult struct {
 	EventID   string `json:"eventId"`
 	SessionID string `json:"sessionId"`

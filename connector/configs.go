@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"net/http"
 	"sort"
 	"sync"
@@ -19,7 +20,8 @@ import (
 
 // PushConfig is one AXP push configuration: the configId that AXP and the
 // apps know, the FCM service account to push with, and the AXP secret(s)
-// that sign its callbacks.
+// that sign its callbacks. It is a plain value; one returned by a
+// [ConfigStore] must not be modified (replace its fields instead).
 type PushConfig struct {
 	// ID is the configId.
 	ID string
@@ -101,7 +103,7 @@ func (s *MemoryConfigStore) List(context.Context) ([]PushConfig, error) {
 // Put implements [ConfigStore].
 func (s *MemoryConfigStore) Put(_ context.Context, pc PushConfig) error {
 	if err := validateID(pc.ID); err != nil {
-		return err
+		return fmt.Errorf("%w: configId %v", ErrInvalidConfig, err)
 	}
 	s.mu.Lock()
 	s.m[pc.ID] = pc.clone()
@@ -123,19 +125,19 @@ func (s *MemoryConfigStore) Delete(_ context.Context, id string) (bool, error) {
 // checked by building its sender. CreatedAt and UpdatedAt are set.
 func (c *Connector) AddConfig(ctx context.Context, pc PushConfig) error {
 	if err := validateID(pc.ID); err != nil {
-		return err
+		return fmt.Errorf("%w: configId %v", ErrInvalidConfig, err)
 	}
 	if err := validateSecrets(pc.Secrets); err != nil {
-		return err
+		return fmt.Errorf("%w: %v", ErrInvalidConfig, err)
 	}
 	now := c.cfg.Now()
 	pc.CreatedAt, pc.UpdatedAt = now, now
 	if len(pc.FCMServiceAccount) > 0 {
 		if err := validateServiceAccount(pc.FCMServiceAccount); err != nil {
-			return err
+			return fmt.Errorf("%w: %v", ErrInvalidConfig, err)
 		}
 		if _, err := c.fcmSender(ctx, pc); err != nil {
-			return err
+			return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 		}
 	}
 	return c.configs.Put(ctx, pc)

@@ -40,7 +40,8 @@ const (
 	LabelType     = "type"
 )
 
-// Config configures a [Connector]. Only Registry is required.
+// Config configures a [Connector]. Only Registry is required. New copies
+// it; changing a Config afterwards has no effect on the connector.
 type Config struct {
 	// Registry stores the devices of each session. Required. The connector
 	// does not close it.
@@ -143,16 +144,16 @@ type senderEntry struct {
 // New validates cfg and returns a connector.
 func New(cfg Config) (*Connector, error) {
 	if cfg.Registry == nil {
-		return nil, errors.New("connector: config: registry is required")
+		return nil, fmt.Errorf("%w: registry is required", ErrInvalidConfig)
 	}
 	if cfg.DeliveryTimeout < 0 {
-		return nil, errors.New("connector: config: negative delivery timeout")
+		return nil, fmt.Errorf("%w: negative delivery timeout", ErrInvalidConfig)
 	}
 	if cfg.DeliveryTimeout == 0 {
 		cfg.DeliveryTimeout = DefaultDeliveryTimeout
 	}
 	if cfg.MaxBodyBytes < 0 {
-		return nil, errors.New("connector: config: negative max body bytes")
+		return nil, fmt.Errorf("%w: negative max body bytes", ErrInvalidConfig)
 	}
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
@@ -182,7 +183,7 @@ func New(cfg Config) (*Connector, error) {
 		}
 	}
 	if cfg.Dedupe == nil {
-		d, err := NewMemoryDeduper(DefaultDedupeSize, DefaultDedupeTTL, cfg.Now)
+		d, err := NewMemoryDeduper(DeduperConfig{Now: cfg.Now})
 		if err != nil {
 			return nil, err
 		}
@@ -368,8 +369,16 @@ func closeSender(s pushwire.Sender) {
 	}
 }
 
-// ErrClosed is returned for work attempted after [Connector.Close].
-var ErrClosed = errors.New("connector: closed")
+// Sentinel errors.
+var (
+	// ErrClosed is returned for work attempted after [Connector.Close].
+	ErrClosed = errors.New("connector: closed")
+	// ErrInvalidConfig is matched by every error [New] and
+	// [NewMemoryDeduper] return for a bad configuration, and by the errors
+	// of [Connector.AddConfig] and [MemoryConfigStore.Put] for a bad push
+	// configuration.
+	ErrInvalidConfig = errors.New("connector: invalid configuration")
+)
 
 func (c *Connector) handleReady(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), time.Second)

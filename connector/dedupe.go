@@ -2,7 +2,7 @@ package connector
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -40,16 +40,32 @@ type ringSlot struct {
 	seq uint64
 }
 
-// NewMemoryDeduper returns a deduper for size keys kept for ttl. now may be
-// nil (time.Now).
-func NewMemoryDeduper(size int, ttl time.Duration, now func() time.Time) (*MemoryDeduper, error) {
-	if size <= 0 || ttl <= 0 {
-		return nil, errors.New("connector: deduper size and ttl must be positive")
+// DeduperConfig configures a [MemoryDeduper]. It is a plain value.
+type DeduperConfig struct {
+	// Size is how many keys are kept at most. Zero means DefaultDedupeSize.
+	Size int
+	// TTL is how long a key is kept at most. Zero means DefaultDedupeTTL.
+	TTL time.Duration
+	// Now is the clock. Nil means time.Now.
+	Now func() time.Time
+}
+
+// NewMemoryDeduper returns an empty deduper.
+func NewMemoryDeduper(cfg DeduperConfig) (*MemoryDeduper, error) {
+	if cfg.Size < 0 || cfg.TTL < 0 {
+		return nil, fmt.Errorf("%w: negative deduper size or ttl", ErrInvalidConfig)
 	}
-	if now == nil {
-		now = time.Now
+	if cfg.Size == 0 {
+		cfg.Size = DefaultDedupeSize
 	}
-	return &MemoryDeduper{ttl: ttl, now: now, seen: make(map[string]seenEntry, min(size, 1024)), ring: make([]ringSlot, size)}, nil
+	if cfg.TTL == 0 {
+		cfg.TTL = DefaultDedupeTTL
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &MemoryDeduper{ttl: cfg.TTL, now: cfg.Now, seen: make(map[string]seenEntry, min(cfg.Size, 1024)),
+		ring: make([]ringSlot, cfg.Size)}, nil
 }
 
 // FirstSeen implements [Deduper].

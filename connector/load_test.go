@@ -90,7 +90,7 @@ func newLoadRig(b *testing.B, sessions int) *loadRig {
 }
 
 func mustDeduper(b *testing.B) connector.Deduper {
-	d, err := connector.NewMemoryDeduper(1<<20, time.Hour, nil)
+	d, err := connector.NewMemoryDeduper(connector.DeduperConfig{Size: 1 << 20, TTL: time.Hour})
 	require.NoError(b, err)
 	return d
 }

@@ -1,13 +1,13 @@
 package connector
 
 import (
-	"errors"
+	"fmt"
 	"sync"
 	"time"
 )
 
 // RateLimit configures the per-client-address token bucket of the
-// registration and admin routes.
+// registration and admin routes. It is a plain value.
 type RateLimit struct {
 	// Rate is the sustained number of requests per second per address.
 	// Zero means DefaultRateLimit; negative disables rate limiting.
@@ -43,7 +43,7 @@ func newLimiter(rl RateLimit, now func() time.Time) (*limiter, error) {
 		return nil, nil
 	}
 	if rl.Burst < 0 || rl.MaxClients < 0 {
-		return nil, errors.New("connector: config: negative rate limit burst or client count")
+		return nil, fmt.Errorf("%w: negative rate limit burst or client count", ErrInvalidConfig)
 	}
 	if rl.Rate == 0 {
 		rl.Rate = DefaultRateLimit

@@ -325,7 +325,7 @@ func TestRateLimit(t *testing.T) {
 
 func TestMemoryDeduper(t *testing.T) {
 	clk := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	d, err := connector.NewMemoryDeduper(3, time.Minute, clk.Now)
+	d, err := connector.NewMemoryDeduper(connector.DeduperConfig{Size: 3, TTL: time.Minute, Now: clk.Now})
 	require.NoError(t, err)
 	ctx := context.Background()
 	first := func(k string) bool { ok, err := d.FirstSeen(ctx, k); require.NoError(t, err); return ok }
@@ -342,8 +342,8 @@ func TestMemoryDeduper(t *testing.T) {
 	assert.LessOrEqual(t, d.Len(), 3)
 	clk.Add(2 * time.Minute)
 	assert.True(t, first("d"), "expired")
-	_, err = connector.NewMemoryDeduper(0, time.Minute, nil)
-	assert.Error(t, err)
+	_, err = connector.NewMemoryDeduper(connector.DeduperConfig{Size: -1})
+	assert.ErrorIs(t, err, connector.ErrInvalidConfig)
 }
 
 func TestNewValidates(t *testing.T) {
@@ -357,10 +357,17 @@ func TestNewValidates(t *testing.T) {
 		{Registry: reg, RateLimit: connector.RateLimit{Burst: -1}},
 	} {
 		_, err := connector.New(cfg)
-		assert.Error(t, err)
+		assert.ErrorIs(t, err, connector.ErrInvalidConfig)
 	}
 	c, err := connector.New(connector.Config{Registry: reg})
 	require.NoError(t, err)
+	for _, pc := range []connector.PushConfig{
+		{ID: "bad id"},
+		{ID: "ok", Secrets: [][]byte{{}}},
+		{ID: "ok", FCMServiceAccount: []byte(`{"type":"service_account"}`)},
+	} {
+		assert.ErrorIs(t, c.AddConfig(context.Background(), pc), connector.ErrInvalidConfig)
+	}
 	assert.NoError(t, c.Close())
 	assert.NoError(t, c.Close(), "idempotent")
 }
