@@ -193,8 +193,9 @@ func (c *Connector) handleCallback(w http.ResponseWriter, r *http.Request) {
 }
 
 // secretsFor returns the configurations of devs and the secrets acceptable
-// for a callback to them: those of the devices' configurations, or, when
-// there are none, those of every configuration.
+// for a callback to them: those of the devices' configurations, or, when no
+// device has an existing configuration, those of every configuration. A
+// configuration without secrets therefore accepts no callback at all.
 func (c *Connector) secretsFor(ctx context.Context, devs []registry.Device) (configSet, [][]byte, error) {
 	var configs configSet
 	var secrets [][]byte
@@ -213,7 +214,7 @@ func (c *Connector) secretsFor(ctx context.Context, devs []registry.Device) (con
 		configs = append(configs, pc)
 		secrets = append(secrets, pc.Secrets...)
 	}
-	if len(secrets) == 0 {
+	if len(configs) == 0 {
 		all, err := c.allSecrets(ctx)
 		if err != nil {
 			return nil, nil, err

@@ -222,6 +222,19 @@ func TestSecretsPerConfiguration(t *testing.T) {
 	assert.Equal(t, http.StatusUnauthorized, e.callback(event(uuid.NewString()), "secret-c").status)
 }
 
+// TestConfigurationWithoutSecretRefuses checks that another configuration's
+// secret does not stand in for a configuration that has none.
+func TestConfigurationWithoutSecretRefuses(t *testing.T) {
+	e := newEnv(t, envOptions{secrets: []string{}})
+	require.NoError(t, e.conn.AddConfig(context.Background(), connector.PushConfig{
+		ID: uuid.NewString(), Secrets: [][]byte{[]byte("secret-b")},
+	}))
+	session := uuid.NewString()
+	require.Equal(t, http.StatusOK, e.registerAndroid(fcmToken(), session).status)
+	assert.Equal(t, http.StatusUnauthorized, e.callback(event(session), "secret-b").status)
+	assert.Empty(t, e.fcm.Messages())
+}
+
 func TestNoSecretConfiguredRefuses(t *testing.T) {
 	e := newEnv(t, envOptions{secrets: []string{}})
 	session := uuid.NewString()

@@ -135,7 +135,9 @@
 // registered with. When the session has no device (or none of its
 // configurations still exists) it accepts the secret of any configuration, so
 // a bad signature is a 401 whether or not the session exists and the answer
-// reveals nothing about registrations. Several secrets per configuration
+// reveals nothing about registrations. A configuration without any secret
+// accepts no callback for its devices (another configuration's secret never
+// stands in for it). Several secrets per configuration
 // (several lines of a secret file, or several entries of "secrets") allow
 // rotation. Secrets are write-only: responses carry "secretCount" instead.
 //
