@@ -137,9 +137,8 @@
 // a bad signature is a 401 whether or not the session exists and the answer
 // reveals nothing about registrations. A configuration without any secret
 // accepts no callback for its devices (another configuration's secret never
-// stands in for it). Several secrets per configuration
-// (several lines of a secret file, or several entries of "secrets") allow
-// rotation. Secrets are write-only: responses carry "secretCount" instead.
+// stands in for it). Several secrets per configuration (several lines of a
+// secret file, or several entries of "secrets") allow rotation. Secrets are write-only: responses carry "secretCount" instead.
 //
 // # How devices are stored
 //
