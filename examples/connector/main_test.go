@@ -326,3 +326,68 @@ func TestTLS(t *testing.T) {
 	cancel()
 	assert.Equal(t, 0, <-done)
 }
+
+// TestGracefulShutdown cancels the program (SIGINT) while a callback waits on
+// a slow FCM: the callback still gets its answer, then run returns 0.
+func TestGracefulShutdown(t *testing.T) {
+	fake := fcmtest.NewServer(fcmtest.Config{})
+	defer fake.Close()
+	dir := t.TempDir()
+	sa, secret := filepath.Join(dir, "sa.json"), filepath.Join(dir, "secret")
+	require.NoError(t, os.WriteFile(sa, fake.ServiceAccountJSON(), 0o600))
+	require.NoError(t, os.WriteFile(secret, []byte("s\n"), 0o600))
+	configID := uuid.NewString()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-config-id", configID, "-secret-file", secret,
+			"-fcm-credentials", sa, "-fcm-endpoint", fake.URL}, &out, &errb)
+	}()
+	var base string
+	require.Eventually(t, func() bool {
+		m := regexp.MustCompile(`listening on (\S+)`).FindStringSubmatch(out.String())
+		if m != nil {
+			base = m[1]
+		}
+		return m != nil
+	}, 10*time.Second, 10*time.Millisecond)
+	session, token := uuid.NewString(), "slow:APA91b"+strings.Repeat("y", 40)
+	req, _ := http.NewRequest(http.MethodPut, base+connector.BasePath+"/device-registrations/"+token,
+		strings.NewReader(`{"configId":"`+configID+`","sessionId":"`+session+`"}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+
+	fake.FailToken(token, fcmtest.Slow(500*time.Millisecond))
+	eventID := uuid.NewString()
+	type answer struct {
+		status int
+		body   string
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodPost, base+connector.BasePath+"/axp-callback/notifications",
+			strings.NewReader(`{"eventId":"`+eventID+`","sessionId":"`+session+`"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-hmac", hmacverify.Sign([]byte("s"), eventID, session))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			answered <- answer{0, err.Error()}
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		answered <- answer{resp.StatusCode, string(b)}
+	}()
+	// Shut down while the push is in flight at the fake.
+	require.Eventually(t, func() bool { return fake.SendRequests() > 0 }, 5*time.Second, 5*time.Millisecond)
+	cancel()
+	a := <-answered
+	assert.Equal(t, http.StatusOK, a.status, a.body)
+	assert.Contains(t, a.body, `"delivered":1`)
+	assert.Equal(t, 0, <-done)
+}
