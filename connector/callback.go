@@ -2,14 +2,18 @@ package connector
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/google/uuid"
 
 	"github.com/pushwire/pushwire"
 	"github.com/pushwire/pushwire/hmacverify"
@@ -442,4 +446,56 @@ func (c *Connector) prune(ctx context.Context, d registry.Device, cause error) b
 		c.log.Info("dead token pruned", "provider", d.Provider, "token", pushwire.Redact(d.Token), "sessionId", d.Session)
 	}
 	return removed
+}
+
+// handleTestPush serves the sample's test route, admin only:
+// POST /custom-notification-connector/notifications with
+// {"sessionId": "...", "message": {"data": {"eventId": ..., ...}}}. The data's
+// AXP fields (eventId, conversationId, customerId, eventDate) make the event
+// (a new eventId when absent; other data members are ignored), which is then
+// delivered like a verified callback, with the same answer.
+func (c *Connector) handleTestPush(w http.ResponseWriter, r *http.Request) {
+	var b struct {
+		SessionID *string `json:"sessionId"`
+		Message   struct {
+			Data map[string]string `json:"data"`
+		} `json:"message"`
+	}
+	if !c.readJSON(w, r, &b) {
+		return
+	}
+	if b.SessionID == nil {
+		writeMessage(w, http.StatusBadRequest, "sessionId is required")
+		return
+	}
+	data := b.Message.Data
+	if data["eventId"] == "" {
+		data = maps.Clone(data)
+		if data == nil {
+			data = map[string]string{}
+		}
+		data["eventId"] = uuid.NewString()
+	}
+	body, err := json.Marshal(map[string]string{
+		"eventId": data["eventId"], "conversationId": data["conversationId"], "customerId": data["customerId"],
+		"sessionId": *b.SessionID, "eventDate": data["eventDate"],
+	})
+	if err != nil {
+		c.internalError(w, "test push", err)
+		return
+	}
+	ev, err := ParseEvent(body)
+	if err != nil {
+		writeMessage(w, http.StatusBadRequest, strings.TrimPrefix(err.Error(), "hmacverify: "))
+		return
+	}
+	res, err := c.Deliver(r.Context(), ev)
+	if err != nil {
+		c.internalError(w, "test push", err)
+		return
+	}
+	c.log.Info("test push", "eventId", ev.EventID, "sessionId", ev.SessionID, "delivered", res.Delivered, "failed", res.Failed)
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(res.Status())
+	_, _ = w.Write(res.appendJSON(make([]byte, 0, 160)))
 }

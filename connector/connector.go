@@ -221,6 +221,7 @@ const (
 	RouteDelRegistration = "registration_delete"
 	RouteSearch          = "registration_search"
 	RouteConfigs         = "configs"
+	RouteTestPush        = "test_push"
 	RouteHealth          = "healthz"
 	RouteReady           = "readyz"
 	RouteOther           = "other"
@@ -246,14 +247,15 @@ func (c *Connector) routes() {
 		handle("PUT "+BasePath+"/configs/{configId}", RouteConfigs, adm(c.handlePutConfig))
 		handle("GET "+BasePath+"/configs/{configId}", RouteConfigs, adm(c.handleGetConfig))
 		handle("DELETE "+BasePath+"/configs/{configId}", RouteConfigs, adm(c.handleDeleteConfig))
+		handle("POST "+BasePath+"/notifications", RouteTestPush, adm(c.handleTestPush))
 	}
 	// A pattern without a method catches the methods a path does not
 	// serve, so that a 405 is JSON like every other error.
 	for _, p := range []string{
 		"/axp-callback/notifications", "/device-registrations/{deviceToken}",
-		"/device-registrations:search", "/configs", "/configs/{configId}",
+		"/device-registrations:search", "/configs", "/configs/{configId}", "/notifications",
 	} {
-		if strings.HasPrefix(p, "/configs") && c.cfg.AdminToken == "" {
+		if (strings.HasPrefix(p, "/configs") || p == "/notifications") && c.cfg.AdminToken == "" {
 			continue
 		}
 		handle(BasePath+p, RouteOther, func(w http.ResponseWriter, r *http.Request) {

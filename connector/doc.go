@@ -53,6 +53,11 @@
 //	       → 200 [ {configuration}, ... ]
 //	DELETE /custom-notification-connector/configs/{configId}
 //	       → 204 (also when it did not exist, as the sample)
+//	POST   /custom-notification-connector/notifications
+//	       body {"sessionId": "...", "message": {"data": {"eventId": ..., ...}}}
+//	       a test push: the data's eventId (new when absent), conversationId,
+//	       customerId and eventDate make an event that is delivered like a
+//	       verified callback → the callback's answer (see below)
 //
 // Device registrations (the routes the sample apps call):
 //
@@ -202,10 +207,12 @@
 //     are rate limited per client address (429 with Retry-After).
 //  10. device-registrations:search answers with the most recent device and
 //     adds "registrations" with all of them.
-//  11. The sample's unauthenticated test route POST
-//     /custom-notification-connector/notifications (send any FCM message to a
-//     session) and GET .../device-registrations (list every token) are not
-//     served: they let anyone push arbitrary content or read every token.
+//  11. The sample's test route POST /custom-notification-connector/notifications
+//     is an admin route here, and it pushes what a callback would (the AXP
+//     fields of message.data, through [Config.BuildMessage]) instead of any
+//     FCM message the caller writes; it answers with the delivery summary
+//     where the sample answers an empty 200 before FCM does. GET
+//     .../device-registrations (every token, to anyone) is not served.
 //  12. The data message is sent with high priority (the sample leaves FCM's
 //     default, normal, which Android may delay in Doze), and the iOS alert
 //     has a fixed title and body instead of "title <ms>"/"body <ms>".

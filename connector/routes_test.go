@@ -224,8 +224,10 @@ func TestAdminRoutes(t *testing.T) {
 func TestAdminRoutesOffWithoutToken(t *testing.T) {
 	e := newEnv(t, envOptions{tweak: func(c *connector.Config) { c.AdminToken = "" }})
 	for _, m := range []string{http.MethodGet, http.MethodPost} {
-		r := e.do(m, connector.BasePath+"/configs", "application/json", []byte(`{}`), http.Header{"Authorization": {"Bearer "}})
-		assert.Equal(t, http.StatusNotFound, r.status)
+		for _, p := range []string{"/configs", "/notifications"} {
+			r := e.do(m, connector.BasePath+p, "application/json", []byte(`{}`), http.Header{"Authorization": {"Bearer "}})
+			assert.Equal(t, http.StatusNotFound, r.status, "%s %s", m, p)
+		}
 	}
 }
 
@@ -247,7 +249,7 @@ func TestMethodsAndPaths(t *testing.T) {
 		{http.MethodGet, connector.BasePath + "/axp-callback/notifications", http.StatusMethodNotAllowed},
 		{http.MethodPost, connector.BasePath + "/device-registrations/" + fcmToken(), http.StatusMethodNotAllowed},
 		{http.MethodGet, connector.BasePath + "/device-registrations", http.StatusNotFound},
-		{http.MethodPost, connector.BasePath + "/notifications", http.StatusNotFound},
+		{http.MethodGet, connector.BasePath + "/notifications", http.StatusMethodNotAllowed},
 		{http.MethodGet, "/", http.StatusNotFound},
 		{http.MethodGet, "/healthz", http.StatusOK},
 		{http.MethodGet, "/readyz", http.StatusOK},
@@ -404,4 +406,38 @@ func TestRegistrationSwitchesProvider(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, devs, 1)
 	assert.EqualValues(t, "fcm", devs[0].Provider)
+}
+
+// TestTestPush drives the sample's test route, now admin only.
+func TestTestPush(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	session, tok := uuid.NewString(), fcmToken()
+	require.Equal(t, http.StatusOK, e.registerAndroid(tok, session).status)
+	body := map[string]any{"sessionId": session, "accountId": "acc", "message": map[string]any{"data": map[string]string{
+		"eventId": "test-event-id", "eventDate": "2024-03-13T20:25:39.734Z", "conversationId": "conv", "engagementId": "eng"}}}
+	r := e.do(http.MethodPost, connector.BasePath+"/notifications", "application/json", mustJSON(body), nil)
+	assert.Equal(t, http.StatusUnauthorized, r.status, "admin only")
+	r = e.adminDo(http.MethodPost, "/notifications", body)
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	assert.EqualValues(t, 1, r.json(t)["delivered"])
+	msgs := waitFCM(t, e.fcm, 1)
+	assert.Equal(t, map[string]string{"eventId": "test-event-id", "eventDate": "2024-03-13T20:25:39.734Z",
+		"conversationId": "conv", "sessionId": session}, msgs[0].Message.Data)
+
+	// Without an eventId one is made up; a bad session is a 400.
+	r = e.adminDo(http.MethodPost, "/notifications", map[string]any{"sessionId": session})
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	assert.EqualValues(t, 1, r.json(t)["delivered"])
+	r = e.adminDo(http.MethodPost, "/notifications", map[string]any{"sessionId": "a b"})
+	assert.Equal(t, http.StatusBadRequest, r.status)
+	r = e.adminDo(http.MethodPost, "/notifications", map[string]any{})
+	assert.Equal(t, http.StatusBadRequest, r.status)
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
 }
