@@ -201,5 +201,8 @@ func printCurl(out io.Writer, base, configID, secret, session, token string, f *
 		base, connector.BasePath, auth, session)
 	fmt.Fprintf(out, "# the push configuration (admin; the private key is redacted):\n")
 	fmt.Fprintf(out, "curl -i %s%s/configs/%s -H 'Authorization: Bearer %s'\n\n", base, connector.BasePath, configID, f.adminToken)
+	fmt.Fprintf(out, "# a test push to the session without a signature (admin route, as the sample's /notifications):\n")
+	fmt.Fprintf(out, "curl -i %s%s/notifications -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '{\"sessionId\":\"%s\",\"message\":{\"data\":{}}}'\n\n",
+		base, connector.BasePath, f.adminToken, session)
 	fmt.Fprintf(out, "# health, readiness, metrics:\ncurl %s/healthz; curl %s/readyz; curl -s %s/metrics | grep pushwire_connector\n", base, base, base)
 }
