@@ -46,6 +46,7 @@ func FuzzHandler(f *testing.F) {
 	f.Add(uint8(2), "", []byte(`{"sessionId":"s"}`))
 	f.Add(uint8(3), "", []byte(`{"fcmServiceAccountConfig":{"type":"service_account"},"secrets":["x"]}`))
 	f.Add(uint8(0), "%2e%2e", []byte(`{"configId":1}`))
+	f.Add(uint8(4), "", []byte(`{"sessionId":"s","message":{"data":{"eventId":"e"}}}`))
 	reg, err := registry.NewMemory(registry.Config{SweepInterval: -1})
 	require.NoError(f, err)
 	defer reg.Close()
@@ -56,7 +57,7 @@ func FuzzHandler(f *testing.F) {
 	allowed := map[int]bool{200: true, 201: true, 204: true, 400: true, 401: true, 404: true, 405: true, 413: true, 415: true, 500: true}
 	f.Fuzz(func(t *testing.T, route uint8, token string, body []byte) {
 		var method, path string
-		switch route % 4 {
+		switch route % 5 {
 		case 0:
 			method, path = http.MethodPut, connector.BasePath+"/device-registrations/"+token
 		case 1:
@@ -65,6 +66,8 @@ func FuzzHandler(f *testing.F) {
 			method, path = http.MethodPost, connector.BasePath+"/device-registrations:search"
 		case 3:
 			method, path = http.MethodPost, connector.BasePath+"/configs"
+		case 4:
+			method, path = http.MethodPost, connector.BasePath+"/notifications"
 		}
 		if strings.ContainsAny(path, " \t\r\n?#") {
 			return
