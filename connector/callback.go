@@ -423,20 +423,16 @@ func outcomeOf(err error) string {
 	}
 }
 
-// prune removes a token its provider reported dead: only if not registered
-// again since the provider's "dead since" time when it gives one.
+// prune removes a token its provider reported dead, but only if it was not
+// registered again since: since the provider's "dead since" time when it gives
+// one, else since the binding this delivery read (so a re-registration that
+// raced the failed send survives).
 func (c *Connector) prune(ctx context.Context, d registry.Device, cause error) bool {
-	var removed bool
-	var err error
+	asOf := d.UpdatedAt
 	if since, ok := pushwire.DeadSince(cause); ok {
-		removed, err = c.reg.Invalidate(ctx, d.Key(), since)
-	} else {
-		err = c.reg.Unregister(ctx, d.Key())
-		removed = err == nil
-		if errors.Is(err, registry.ErrNotFound) {
-			err = nil
-		}
+		asOf = since
 	}
+	removed, err := c.reg.Invalidate(ctx, d.Key(), asOf)
 	if err != nil {
 		c.log.Warn("pruning a dead token failed", "provider", d.Provider, "token", pushwire.Redact(d.Token), "err", err)
 		return false
