@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -41,11 +40,6 @@ type Client struct {
 	inflight int
 	closed   bool
 	drained  chan struct{} // closed when closed and nothing is in flight
-
-	// Until a request has gone through, pushes pass one at a time, so that
-	// a burst on a cold client opens one connection, not one per push.
-	warm atomic.Bool
-	gate chan struct{}
 }
 
 // New validates cfg and returns a client. It does not connect: the first
@@ -70,7 +64,6 @@ func New(cfg Config) (*Client, error) {
 		now:       cfg.Now,
 		log:       cfg.Logger,
 		drained:   make(chan struct{}),
-		gate:      make(chan struct{}, 1),
 	}
 	if cfg.Topic != "" {
 		for pt := range pushTypeSuffix {
@@ -101,8 +94,13 @@ func New(cfg Config) (*Client, error) {
 		TLSHandshakeTimeout: cfg.DialTimeout,
 		ForceAttemptHTTP2:   true,
 		IdleConnTimeout:     cfg.IdleConnTimeout,
-		Protocols:           protos,
-		HTTP2:               h2,
+		// With HTTP/2 this bounds the connections being dialed or idle in
+		// the pool, not the total: a connection at its stream limit leaves
+		// the count, so another is dialed. It stops a burst (a cold start,
+		// a GOAWAY) from dialing one connection per waiting push.
+		MaxConnsPerHost: 1,
+		Protocols:       protos,
+		HTTP2:           h2,
 	}
 	c.rt = c.tr
 	return c, nil
@@ -296,7 +294,7 @@ func (c *Client) send(ctx context.Context, st *pushState, path string, h http.He
 		}
 		*body = bodyReader{p: payload}
 		st.url = url.URL{Scheme: c.scheme, Host: c.host, Path: path}
-		err := c.gatedAttempt(ctx, body, &st.url, h, id, token, &st.res)
+		err := c.attempt(ctx, body, &st.url, h, id, token, &st.res)
 		if err == nil {
 			return nil
 		}
@@ -351,28 +349,6 @@ func (c *Client) backoff(attempt int) time.Duration {
 	return d/2 + rand.N(d/2)
 }
 
-// gatedAttempt runs attempt, one at a time while the client has no
-// connection known to work.
-func (c *Client) gatedAttempt(ctx context.Context, body *bodyReader, u *url.URL, h http.Header, id, token string, res *Response) error {
-	if !c.warm.Load() {
-		select {
-		case c.gate <- struct{}{}:
-		case <-ctx.Done():
-			return &Error{APNsID: id, Token: pushwire.Redact(token), Err: ctx.Err()}
-		}
-		if !c.warm.Load() { // still cold: this push goes alone
-			err := c.attempt(ctx, body, u, h, id, token, res)
-			if res.StatusCode != 0 {
-				c.warm.Store(true)
-			}
-			<-c.gate
-			return err
-		}
-		<-c.gate
-	}
-	return c.attempt(ctx, body, u, h, id, token, res)
-}
-
 // bodyReader is a request body over a payload.
 type bodyReader struct {
 	p   []byte
@@ -419,9 +395,6 @@ func (c *Client) attempt(ctx context.Context, body *bodyReader, u *url.URL, h ht
 		}
 		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
 			err = cerr
-		}
-		if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
-			c.warm.Store(false) // reconnect one push at a time
 		}
 		return &Error{APNsID: id, Token: pushwire.Redact(token), Err: connError{err}}
 	}

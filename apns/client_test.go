@@ -296,6 +296,7 @@ func TestMoreConnectionsAtStreamLimit(t *testing.T) {
 	}
 	assert.Len(t, srv.Notifications(), n)
 	assert.Greater(t, srv.Connections(), 1, "a single connection would serialize at 4 streams")
+	assert.LessOrEqual(t, srv.Connections(), n/4+1, "no more connections than the stream limit needs")
 }
 
 func TestMaxInFlight(t *testing.T) {

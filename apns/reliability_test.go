@@ -179,5 +179,8 @@ func TestGoAwayMidBurst(t *testing.T) {
 	assert.Equal(t, sent, received, "reported as sent == received")
 	assert.Zero(t, failed)
 	assert.Len(t, sent, n)
-	assert.GreaterOrEqual(t, srv.Connections(), 5, "a new connection after each GOAWAY")
+	// A new connection after GOAWAY, but no dial storm: at most one per
+	// GOAWAY (two may land on the same draining connection).
+	assert.GreaterOrEqual(t, srv.Connections(), 2)
+	assert.LessOrEqual(t, srv.Connections(), 5)
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -141,7 +142,7 @@ func stopFakes() {
 	procsMu.Lock()
 	defer procsMu.Unlock()
 	for k, f := range procs {
-		_ = f.cmd.Process.Signal(os.Interrupt)
+		_ = f.cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-f.done:
 		case <-time.After(5 * time.Second):
