@@ -33,6 +33,7 @@ type Client struct {
 	cert         *tls.Certificate
 	sem          chan struct{}
 	retry        RetryPolicy
+	genIDs       bool
 	now          func() time.Time
 	log          *slog.Logger
 
@@ -61,6 +62,7 @@ func New(cfg Config) (*Client, error) {
 		cert:      cfg.Certificate,
 		sem:       make(chan struct{}, cfg.MaxInFlight),
 		retry:     cfg.Retry,
+		genIDs:    cfg.GenerateIDs,
 		now:       cfg.Now,
 		log:       cfg.Logger,
 		drained:   make(chan struct{}),
@@ -173,13 +175,13 @@ const maxPath = len("/3/device/") + 200
 // pushState holds what one push needs beyond the transport's own
 // allocations, so that a push costs one allocation here.
 type pushState struct {
-	res     Response
-	body    bodyReader
-	url     url.URL
-	idHdr   [1]string
-	id      [36]byte
-	path    [maxPath]byte
-	payload [768]byte // Send's payload when it fits
+	res         Response
+	keepScratch bool // a retry happened: do not recycle the scratch
+	url         url.URL
+	idHdr       [1]string
+	id          [36]byte
+	path        [maxPath]byte
+	payload     [768]byte // Send's payload when it fits
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
@@ -223,7 +225,8 @@ func (c *Client) push(ctx context.Context, n *Notification, st *pushState) error
 	if err != nil {
 		return err
 	}
-	h := headerPool.Get().(http.Header)
+	sc := scratchPool.Get().(*scratch)
+	h := sc.h
 	clear(h)
 	if n.Topic == "" {
 		h["apns-topic"] = c.topicHdrs[pt]
@@ -234,13 +237,19 @@ func (c *Client) push(ctx context.Context, n *Notification, st *pushState) error
 	if prio != PriorityDefault {
 		h["apns-priority"] = priorityHdrs[prio]
 	}
+	// Without an ID the header is left out and APNs assigns one (returned
+	// in the response), unless GenerateIDs asks for a client-side one. A
+	// unique header value per request churns the connection's HPACK table,
+	// which costs the transport more CPU than anything else per push.
 	id := n.ID
-	if id == "" {
+	if id == "" && c.genIDs {
 		formatUUIDRaw(&st.id, rand.Uint64()&^(0xf<<12)|4<<12, rand.Uint64()) // version 4
 		id = unsafe.String(&st.id[0], len(st.id))
 	}
-	st.idHdr[0] = id
-	h["apns-id"] = st.idHdr[:]
+	if id != "" {
+		st.idHdr[0] = id
+		h["apns-id"] = st.idHdr[:]
+	}
 	if n.ExpireNow {
 		h["apns-expiration"] = expireNowHdr
 	} else if !n.Expiration.IsZero() {
@@ -260,20 +269,34 @@ func (c *Client) push(ctx context.Context, n *Notification, st *pushState) error
 		return &Error{APNsID: id, Token: pushwire.Redact(n.DeviceToken), Err: ctx.Err()}
 	}
 	defer func() { <-c.sem }()
-	err = c.send(ctx, st, path, h, payload, id, n.DeviceToken)
-	if st.res.StatusCode != 0 {
-		// APNs answered, so the transport has finished encoding the headers
-		// and no longer reads h: it can serve another push.
-		headerPool.Put(h)
+	err = c.send(ctx, st, sc, path, payload, id, n.DeviceToken)
+	if st.res.StatusCode == http.StatusOK && !st.keepScratch {
+		// APNs accepted the push, so it has received the headers and the
+		// whole body: the transport no longer reads sc, which can serve
+		// another push.
+		scratchPool.Put(sc)
 	}
 	return err
 }
 
-// headerPool recycles request header maps.
-var headerPool = sync.Pool{New: func() any { return make(http.Header, 8) }}
+// scratch is the per-request state the transport reads while it sends: the
+// header map and the body with its replay function. It is recycled once
+// APNs has accepted the push.
+type scratch struct {
+	h       http.Header
+	body    bodyReader
+	getBody func() (io.ReadCloser, error)
+}
+
+var scratchPool = sync.Pool{New: func() any {
+	sc := &scratch{h: make(http.Header, 8)}
+	sc.getBody = sc.body.getBody
+	return sc
+}}
 
 // send runs the attempts of one push.
-func (c *Client) send(ctx context.Context, st *pushState, path string, h http.Header, payload []byte, id, token string) error {
+func (c *Client) send(ctx context.Context, st *pushState, sc *scratch, path string, payload []byte, id, token string) error {
+	h := sc.h
 	renewed := false
 	for attempt := 1; ; attempt++ {
 		var used *bearer
@@ -286,15 +309,17 @@ func (c *Client) send(ctx context.Context, st *pushState, path string, h http.He
 			h["authorization"] = b.header
 		}
 		st.res = Response{}
-		// The first attempt reads the body from st; a retry gets a fresh
+		// The first attempt reads the body from sc; a retry gets a fresh
 		// reader, since the transport may still hold the previous one.
-		body := &st.body
+		body, getBody := &sc.body, sc.getBody
 		if attempt > 1 || renewed {
 			body = new(bodyReader)
+			getBody = body.getBody
+			st.keepScratch = true // the first attempt may still hold sc.body
 		}
 		*body = bodyReader{p: payload}
 		st.url = url.URL{Scheme: c.scheme, Host: c.host, Path: path}
-		err := c.attempt(ctx, body, &st.url, h, id, token, &st.res)
+		err := c.attempt(ctx, body, getBody, &st.url, h, id, token, &st.res)
 		if err == nil {
 			return nil
 		}
@@ -370,7 +395,7 @@ func (b *bodyReader) Close() error { return nil }
 func (b *bodyReader) getBody() (io.ReadCloser, error) { return &bodyReader{p: b.p}, nil }
 
 // attempt does one HTTP/2 request.
-func (c *Client) attempt(ctx context.Context, body *bodyReader, u *url.URL, h http.Header, id, token string, res *Response) error {
+func (c *Client) attempt(ctx context.Context, body *bodyReader, getBody func() (io.ReadCloser, error), u *url.URL, h http.Header, id, token string, res *Response) error {
 	req := (&http.Request{
 		Method:        http.MethodPost,
 		URL:           u,
@@ -378,7 +403,7 @@ func (c *Client) attempt(ctx context.Context, body *bodyReader, u *url.URL, h ht
 		ProtoMajor:    2,
 		Header:        h,
 		Body:          body,
-		GetBody:       body.getBody, // lets the transport replay it after GOAWAY
+		GetBody:       getBody, // lets the transport replay the body after GOAWAY
 		ContentLength: int64(len(body.p)),
 		Host:          c.host,
 	}).WithContext(ctx)

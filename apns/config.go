@@ -66,8 +66,15 @@ type Config struct {
 	// MaxInFlight bounds concurrent pushes; 0 means 1000. Push waits for a
 	// slot (honouring its context) when the bound is reached.
 	MaxInFlight int
-	// Retry is the retry policy for temporary failures.
+	// Retry is the retry policy for temporary failures. Retries resend the
+	// same request: the same apns-id when the notification has one.
 	Retry RetryPolicy
+	// GenerateIDs gives every notification without an ID a random apns-id,
+	// so that each attempt of a push carries the same id. Without it such
+	// notifications are sent without apns-id and APNs assigns one (reported
+	// in Response.APNsID), which is cheaper: a unique header value per
+	// request churns the HPACK table of the connection.
+	GenerateIDs bool
 	// PingInterval is how long a connection may stay silent before an HTTP/2
 	// PING health check is sent; 0 means 15 s, negative disables the checks.
 	PingInterval time.Duration

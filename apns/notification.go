@@ -105,8 +105,8 @@ type Notification struct {
 	ExpireNow bool
 	// CollapseID is the apns-collapse-id (at most 64 bytes).
 	CollapseID string
-	// ID is the apns-id, a canonical UUID; empty means the client generates
-	// one, so that retries keep the same id.
+	// ID is the apns-id, a canonical UUID, kept by every retry. Empty means
+	// APNs assigns one (or the client does, with Config.GenerateIDs).
 	ID string
 	// Payload is the raw JSON payload.
 	Payload []byte

@@ -2,6 +2,7 @@ package apns_test
 
 import (
 	"context"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -183,4 +184,37 @@ func TestGoAwayMidBurst(t *testing.T) {
 	// GOAWAY (two may land on the same draining connection).
 	assert.GreaterOrEqual(t, srv.Connections(), 2)
 	assert.LessOrEqual(t, srv.Connections(), 5)
+}
+
+func TestGenerateIDs(t *testing.T) {
+	for _, gen := range []bool{false, true} {
+		t.Run(map[bool]string{false: "apns assigns", true: "client generates"}[gen], func(t *testing.T) {
+			var mu sync.Mutex
+			var ids []string
+			srv, c := pair(t, apnstest.Config{OnRequest: func(r *http.Request) {
+				mu.Lock()
+				defer mu.Unlock()
+				ids = append(ids, r.Header.Get("apns-id"))
+			}}, func(cfg *apns.Config) {
+				cfg.GenerateIDs = gen
+				cfg.Retry.MinBackoff = time.Millisecond
+			})
+			srv.Fail(tok(0), apnstest.Failure{Reason: apns.ReasonTooManyRequests, Times: 1})
+			res, err := c.Push(context.Background(), &apns.Notification{DeviceToken: tok(0), Payload: []byte(`{}`)})
+			require.NoError(t, err)
+			assert.True(t, apns.ValidUUID(res.APNsID))
+			got := srv.Notifications()
+			require.Len(t, got, 1)
+			assert.Equal(t, res.APNsID, got[0].APNsID)
+			mu.Lock()
+			defer mu.Unlock()
+			require.Len(t, ids, 2)
+			if gen {
+				assert.Equal(t, res.APNsID, ids[0], "both attempts carry the generated id")
+				assert.Equal(t, res.APNsID, ids[1])
+			} else {
+				assert.Equal(t, []string{"", ""}, ids, "no apns-id header: APNs assigns one")
+			}
+		})
+	}
 }

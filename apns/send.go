@@ -22,7 +22,8 @@ var _ pushwire.Sender = (*Client)(nil)
 // MutableContent sets aps mutable-content, Expire sends apns-expiration: 0,
 // TTL sends an expiration TTL from now, CollapseKey is the apns-collapse-id
 // and ID the apns-id: a UUID is used as is, any other id is turned into a
-// stable name-based UUID, and an empty one gets a random UUID.
+// stable name-based UUID, and an empty one is left to APNs (or to
+// Config.GenerateIDs).
 func (c *Client) Send(ctx context.Context, m pushwire.Message) error {
 	n := Notification{
 		DeviceToken: m.Token,

@@ -59,6 +59,9 @@ type Config struct {
 	// OnNotification, when set, is called with every accepted notification
 	// (concurrently, from the request's goroutine).
 	OnNotification func(Notification)
+	// OnRequest, when set, is called with every request before the fake
+	// looks at it (concurrently). It must not read the body.
+	OnRequest func(*http.Request)
 	// DisableRecording stops the fake from keeping accepted notifications
 	// (for long benchmark runs); Notifications then stays empty.
 	DisableRecording bool
@@ -544,6 +547,9 @@ func (s *Server) reply(w http.ResponseWriter, apnsID string, status int, reason 
 const maxBody = apns.MaxVoIPPayloadSize
 
 func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.OnRequest != nil {
+		s.cfg.OnRequest(r)
+	}
 	fc, _ := r.Context().Value(connKey{}).(*fakeConn)
 	apnsID := ""
 	if v := r.Header.Values("Apns-Id"); len(v) == 1 {
