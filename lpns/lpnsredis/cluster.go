@@ -246,20 +246,18 @@ func (c *Cluster) Release(ctx context.Context, deviceID string) error {
 	return nil
 }
 
-// lookup returns the node holding deviceID, or "".
-func (c *Cluster) lookup(ctx context.Context, deviceID string) (string, error) {
-	node, err := c.cfg.Client.Get(ctx, c.devKey(deviceID)).Result()
-	if errors.Is(err, redis.Nil) {
-		return "", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("lpnsredis: lookup: %w", err)
-	}
-	return node, nil
-}
+// lookupAndPublish finds the node holding a device and, unless it is this
+// node, publishes a request to it: one round trip.
+var lookupAndPublish = redis.NewScript(`local n = redis.call('GET', KEYS[1])
+if not n then return {'', 0} end
+if n == ARGV[1] then return {n, -1} end
+return {n, redis.call('PUBLISH', ARGV[2] .. n, ARGV[3])}`)
 
-// request publishes m to node and waits for the result.
-func (c *Cluster) request(ctx context.Context, node, deviceID string, m message) (string, error) {
+// errLocal tells the caller that this node holds the device.
+var errLocal = errors.New("lpnsredis: device is local")
+
+// request sends m to the node holding deviceID and waits for the result.
+func (c *Cluster) request(ctx context.Context, deviceID string, m message) (string, error) {
 	m.Req = c.node + ":" + strconv.FormatUint(c.seq.Add(1), 36)
 	m.Reply = c.node
 	ch := make(chan string, 1)
@@ -275,11 +273,21 @@ func (c *Cluster) request(ctx context.Context, node, deviceID string, m message)
 	if err != nil {
 		return "", err
 	}
-	n, err := c.cfg.Client.Publish(ctx, c.channel(node), b).Result()
+	res, err := lookupAndPublish.Run(ctx, c.cfg.Client, []string{c.devKey(deviceID)}, c.node, c.cfg.Prefix+"node:", b).Slice()
 	if err != nil {
-		return "", fmt.Errorf("lpnsredis: publish: %w", err)
+		return "", fmt.Errorf("%w: lpnsredis: route: %w", lpns.ErrNotConnected, err)
 	}
-	if n == 0 { // the node is gone: forget its stale claim
+	if len(res) != 2 {
+		return "", fmt.Errorf("%w: lpnsredis: unexpected script reply", lpns.ErrNotConnected)
+	}
+	node, _ := res[0].(string)
+	receivers, _ := res[1].(int64)
+	switch {
+	case node == "":
+		return "", lpns.ErrNotConnected
+	case receivers < 0:
+		return "", errLocal
+	case receivers == 0: // the node is gone: forget its stale claim
 		_ = releaseIfMine.Run(ctx, c.cfg.Client, []string{c.devKey(deviceID)}, node).Err()
 		return "", fmt.Errorf("%w: its node %s is gone", lpns.ErrNotConnected, node)
 	}
@@ -293,23 +301,16 @@ func (c *Cluster) request(ctx context.Context, node, deviceID string, m message)
 
 // Route delivers through the node holding deviceID.
 func (c *Cluster) Route(ctx context.Context, deviceID, id string, payload []byte) error {
-	node, err := c.lookup(ctx, deviceID)
-	if err != nil {
-		return fmt.Errorf("%w: %w", lpns.ErrNotConnected, err)
-	}
-	if node == "" {
-		return lpns.ErrNotConnected
-	}
-	if node == c.node {
-		return c.h.DeliverLocal(ctx, deviceID, id, payload)
-	}
 	budget := 2 * time.Second
 	if dl, ok := ctx.Deadline(); ok {
 		// Leave the remote node room to report its outcome.
 		budget = time.Until(dl) * 4 / 5
 	}
-	out, err := c.request(ctx, node, deviceID, message{Op: "deliver", Device: deviceID, ID: id, Payload: payload, Budget: budget.Milliseconds()})
-	if err != nil {
+	out, err := c.request(ctx, deviceID, message{Op: "deliver", Device: deviceID, ID: id, Payload: payload, Budget: budget.Milliseconds()})
+	switch {
+	case errors.Is(err, errLocal):
+		return c.h.DeliverLocal(ctx, deviceID, id, payload)
+	case err != nil:
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
 			return fmt.Errorf("%w: routed delivery timed out", lpns.ErrNotAcknowledged)
 		}
@@ -320,18 +321,16 @@ func (c *Cluster) Route(ctx context.Context, deviceID, id string, payload []byte
 
 // Disconnect asks the node holding deviceID to close its connection.
 func (c *Cluster) Disconnect(ctx context.Context, deviceID, reason string) (bool, error) {
-	node, err := c.lookup(ctx, deviceID)
-	if err != nil || node == "" {
-		return false, err
-	}
-	if node == c.node {
-		return c.h.DisconnectLocal(deviceID, reason), nil
-	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	out, err := c.request(ctx, node, deviceID, message{Op: "disconnect", Device: deviceID, Reason: reason})
-	if errors.Is(err, lpns.ErrNotConnected) {
+	out, err := c.request(ctx, deviceID, message{Op: "disconnect", Device: deviceID, Reason: reason})
+	switch {
+	case errors.Is(err, errLocal):
+		return c.h.DisconnectLocal(deviceID, reason), nil
+	case errors.Is(err, lpns.ErrNotConnected):
 		return false, nil
+	case err != nil:
+		return false, err
 	}
-	return out == "found", err
+	return out == "found", nil
 }

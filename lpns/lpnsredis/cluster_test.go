@@ -179,3 +179,21 @@ func TestNewValidates(t *testing.T) {
 	_, err := lpnsredis.New(lpnsredis.Config{})
 	assert.ErrorIs(t, err, lpns.ErrInvalidConfig)
 }
+
+func TestStaleDirectoryEntry(t *testing.T) {
+	rdb := redisClient(t)
+	p := prefix(t)
+	n1 := startNode(t, rdb, p, "n1")
+	ctx := context.Background()
+	// A node that crashed leaves its claims behind until they expire.
+	require.NoError(t, rdb.Set(ctx, p+"dev:phone-3", "ghost", time.Minute).Err())
+	err := n1.srv.SendPayload(ctx, "phone-3", []byte(`{}`))
+	assert.ErrorIs(t, err, lpns.ErrNotConnected)
+	assert.Contains(t, err.Error(), "gone")
+	_, err = rdb.Get(ctx, p+"dev:phone-3").Result()
+	assert.ErrorIs(t, err, redis.Nil, "the stale claim is removed")
+
+	found, err := n1.srv.Disconnect(ctx, "phone-3", lpns.ReasonLoggedOut)
+	require.NoError(t, err)
+	assert.False(t, found)
+}
