@@ -67,6 +67,13 @@ type Config struct {
 // Server is the local push server: an http.Handler accepting device
 // WebSocket connections, and a pushwire.Sender delivering to them. It is safe
 // for concurrent use.
+//
+// Mount it on an http.Server with ReadHeaderTimeout set (that bounds the TLS
+// and WebSocket handshakes) and without ReadTimeout/WriteTimeout (the
+// connections are long-lived; the server enforces its own keepalive and
+// write timeouts). Each connection costs one goroutine, the handler's, which
+// runs the read loop, and one runtime timer for the keepalive window and
+// token expiry; no goroutine wakes per connection while it is idle.
 type Server struct {
 	cfg     Config
 	log     *slog.Logger
@@ -178,7 +185,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	now := s.cfg.Now()
 	ss := &session{srv: s, conn: conn, id: id, remote: r.RemoteAddr, connectedAt: now,
 		lastKeepalive: now, deadline: now.Add(s.cfg.KeepaliveTimeout),
-		tokens: float64(s.cfg.FrameBurst), last: now, done: make(chan struct{})}
+		tokens: float64(s.cfg.FrameBurst), last: now}
 	old, ok := s.register(ss)
 	if !ok {
 		_ = conn.Close(CloseShutdown, "server-shutdown")

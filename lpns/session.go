@@ -19,7 +19,6 @@ type session struct {
 	conn        wsconn.Conn
 	remote      string
 	connectedAt time.Time
-	done        chan struct{}
 
 	mu            sync.Mutex
 	id            Identity
@@ -40,7 +39,6 @@ type session struct {
 
 func (ss *session) run() {
 	s := ss.srv
-	defer close(ss.done)
 	ss.mu.Lock()
 	ss.timer = time.AfterFunc(ss.untilLocked(), ss.expire)
 	ss.mu.Unlock()
