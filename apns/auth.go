@@ -26,7 +26,8 @@ const (
 )
 
 // TokenAuth is provider-token authentication: the .p8 signing key Apple
-// issued, its key id and the team id.
+// issued, its key id and the team id. [New] copies it; the key itself is
+// only read, so one key may serve several clients concurrently.
 type TokenAuth struct {
 	// Key is the P-256 private key (see [ParseP8]).
 	Key *ecdsa.PrivateKey

@@ -386,6 +386,9 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 	}
 	n := copy(p, b.p[b.off:])
 	b.off += n
+	if b.off == len(b.p) {
+		return n, io.EOF // saves the transport a Read to find the end
+	}
 	return n, nil
 }
 

@@ -32,7 +32,8 @@ const (
 // RetryPolicy says how temporary failures (transport errors, GOAWAY, 429,
 // 5xx, Shutdown) are retried. Retries reuse the notification's apns-id, wait
 // an exponentially growing, jittered delay and never outlast the context's
-// deadline. The zero value means 3 attempts, 100 ms to 5 s apart.
+// deadline. The zero value means 3 attempts, 100 ms to 5 s apart. It is a
+// plain value, read once by [New].
 type RetryPolicy struct {
 	// MaxAttempts is the total number of attempts, including the first;
 	// 0 means 3, 1 disables retries.
@@ -44,7 +45,8 @@ type RetryPolicy struct {
 }
 
 // Config configures a [Client]. Exactly one of Token and Certificate is
-// required, unless HTTPClient carries its own client certificate.
+// required, unless HTTPClient carries its own client certificate. [New]
+// copies what it needs; the Config may be reused afterwards.
 type Config struct {
 	// Host is the APNs base URL: HostProduction (the default), HostSandbox
 	// or any https URL (a fake in tests).

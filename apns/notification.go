@@ -114,7 +114,8 @@ type Notification struct {
 	Content *Payload
 }
 
-// Response is APNs' answer to a push.
+// Response is APNs' answer to a push. It is a plain value owned by the
+// caller.
 type Response struct {
 	// StatusCode is the HTTP status (200 on success).
 	StatusCode int

@@ -20,7 +20,7 @@ const (
 	InterruptionCritical      InterruptionLevel = "critical"
 )
 
-// Alert is the aps alert dictionary.
+// Alert is the aps alert dictionary. Like [Payload], it is a plain value.
 type Alert struct {
 	Title           string
 	Subtitle        string
@@ -34,7 +34,8 @@ type Alert struct {
 	LocArgs         []string
 }
 
-// Sound is the aps sound: a named sound, or a critical alert sound with a volume.
+// Sound is the aps sound: a named sound, or a critical alert sound with a
+// volume. It is a plain value.
 type Sound struct {
 	// Name is the sound file in the app bundle, or "default".
 	Name string

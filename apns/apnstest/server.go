@@ -28,7 +28,8 @@ import (
 	"github.com/pushwire/pushwire/apns"
 )
 
-// Config configures a fake APNs [Server]. The zero value is ready to use.
+// Config configures a fake APNs [Server]. The zero value is ready to use;
+// [NewServer] copies it.
 type Config struct {
 	// Addr is the listen address; empty means 127.0.0.1:0. Only loopback
 	// addresses are sensible: the fake is for tests.
@@ -69,7 +70,8 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Notification is a push the fake accepted.
+// Notification is a push the fake accepted. The fake hands out copies:
+// callers may keep and modify them.
 type Notification struct {
 	Token      string          `json:"token"`
 	Topic      string          `json:"topic"`
@@ -104,7 +106,8 @@ const (
 	ActionHang
 )
 
-// Failure is a scripted answer for pushes to one device token.
+// Failure is a scripted answer for pushes to one device token; [Server.Fail]
+// copies it.
 type Failure struct {
 	// Reason is an APNs reason ("Unregistered", "TooManyRequests", …). The
 	// status comes from Apple's table unless Status is set.
