@@ -95,6 +95,7 @@ func New(cfg Config) (*Client, error) {
 		TLSClientConfig:     tlsConf,
 		TLSHandshakeTimeout: cfg.DialTimeout,
 		ForceAttemptHTTP2:   true,
+		DisableCompression:  true, // APNs answers are tiny: no accept-encoding, no gzip reader
 		IdleConnTimeout:     cfg.IdleConnTimeout,
 		// With HTTP/2 this bounds the connections being dialed or idle in
 		// the pool, not the total: a connection at its stream limit leaves
