@@ -10,7 +10,6 @@ import (
 	"errors"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -322,25 +321,20 @@ func TestMaxInFlight(t *testing.T) {
 func TestClose(t *testing.T) {
 	srv, c := pair(t, apnstest.Config{}, nil)
 	srv.Pause()
-	var pushDone atomic.Bool
 	done := make(chan error, 1)
-	go func() {
-		err := c.Send(context.Background(), pushwire.Message{Token: tok(1)})
-		pushDone.Store(true)
-		done <- err
-	}()
+	go func() { done <- c.Send(context.Background(), pushwire.Message{Token: tok(1)}) }()
 	require.Eventually(t, func() bool { return srv.Requests() == 1 }, 5*time.Second, time.Millisecond)
-	closed := make(chan bool, 1)
+	closed := make(chan int, 1)
 	go func() {
 		_ = c.Close() // waits for the push in flight
-		closed <- pushDone.Load()
+		closed <- len(srv.Notifications())
 	}()
 	require.Eventually(t, func() bool { // an invalid message never reaches the network
 		return errors.Is(c.Send(context.Background(), pushwire.Message{Token: "x"}), apns.ErrClosed)
 	}, 5*time.Second, time.Millisecond)
 	srv.Resume()
+	assert.Equal(t, 1, <-closed, "Close returned before the push in flight was answered")
 	require.NoError(t, <-done)
-	assert.True(t, <-closed, "Close returned before the push in flight finished")
 	assert.EqualValues(t, 1, srv.Requests())
 	require.NoError(t, c.Close())
 }

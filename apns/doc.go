@@ -6,11 +6,12 @@
 // renewed inside Apple's 20–60 minute window) or with a TLS client
 // certificate (PEM or PKCS#12, see [LoadCertificatePEM] and [LoadPKCS12]). It
 // speaks HTTP/2 through the standard library's transport with PING health
-// checks, bounds the number of pushes in flight, retries temporary failures
-// idempotently (the same apns-id) and returns a typed [*Error] for every
-// rejection, with an errors.Is sentinel per reason in Apple's table and the
-// pushwire error classes (ErrDeadToken, ErrRetryable, ErrPermanent,
-// ErrConfiguration).
+// checks, bounds the number of pushes in flight, dials one connection at a
+// time (more when a connection's stream limit is reached), retries temporary
+// failures by resending the same request (the same apns-id when the
+// notification has one) and returns a typed [*Error] for every rejection,
+// with an errors.Is sentinel per reason in Apple's table and the pushwire
+// error classes (ErrDeadToken, ErrRetryable, ErrPermanent, ErrConfiguration).
 //
 // [Client.Push] sends a [Notification] with full control over the APNs
 // headers and payload (raw JSON or the typed [Payload] builder).

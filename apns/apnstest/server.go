@@ -40,6 +40,10 @@ type Config struct {
 	// AuthKey is the provider-token signing key whose public half the fake
 	// verifies with; nil means a generated P-256 key.
 	AuthKey *ecdsa.PrivateKey
+	// MoreKeys are further provider-token keys of the team the fake
+	// accepts, by key id (public halves). A connection still binds to the
+	// key id it first used: another one on it is UnrelatedKeyIdInToken.
+	MoreKeys map[string]*ecdsa.PublicKey
 	// Topics are the bundle ids the fake accepts (each with any push-type
 	// suffix); empty accepts every topic.
 	Topics []string
@@ -847,11 +851,14 @@ func (s *Server) verify(raw string) (tokenInfo, error) {
 	claims := jwt.MapClaims{}
 	_, err := jwt.NewParser(jwt.WithValidMethods([]string{"ES256"})).ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
-		if kid != s.KeyID {
-			return nil, errUnknownKey
-		}
 		info.kid = kid
-		return &s.key.PublicKey, nil
+		if kid == s.KeyID {
+			return &s.key.PublicKey, nil
+		}
+		if k, ok := s.cfg.MoreKeys[kid]; ok && kid != "" {
+			return k, nil
+		}
+		return nil, errUnknownKey
 	})
 	if err != nil {
 		return info, err

@@ -291,3 +291,27 @@ func FuzzServeHTTP(f *testing.F) {
 		assert.NotEmpty(t, a.Reason)
 	})
 }
+
+// A connection binds to the key id it first used.
+func TestConnectionBindsToKey(t *testing.T) {
+	second, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	srv := apnstest.NewServer(apnstest.Config{MoreKeys: map[string]*ecdsa.PublicKey{"SECONDKEY0": &second.PublicKey}})
+	defer srv.Close()
+	url := srv.URL + "/3/device/" + token
+	h := func(key *ecdsa.PrivateKey, kid string) map[string][]string {
+		return map[string][]string{"Authorization": {"bearer " + jwtFor(t, key, kid, srv.TeamID, time.Now())}, "Apns-Topic": {"a.b"}}
+	}
+	one := srv.Client(false)
+	defer one.CloseIdleConnections()
+	assert.Equal(t, 200, do(t, one, "POST", url, h(srv.AuthKey(), srv.KeyID), `{}`).Status)
+	a := do(t, one, "POST", url, h(second, "SECONDKEY0"), `{}`)
+	assert.Equal(t, 403, a.Status)
+	assert.Equal(t, "UnrelatedKeyIdInToken", a.Reason)
+
+	// The second key is fine on a connection of its own.
+	two := srv.Client(false)
+	defer two.CloseIdleConnections()
+	assert.Equal(t, 200, do(t, two, "POST", url, h(second, "SECONDKEY0"), `{}`).Status)
+	assert.Equal(t, 2, srv.Connections())
+}
