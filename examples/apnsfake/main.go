@@ -11,6 +11,16 @@
 //
 //	{"token":"…","topic":"…","pushType":"alert","priority":10,"apnsId":"…","payload":{…}}
 //
+// Any HTTP/2 client that follows Apple's documentation works against it, for
+// example curl with a provider token (an ES256 JWT with header kid = keyId and
+// claims iss = teamId, iat = now, signed with AuthKey.p8), or with client.pem:
+//
+//	curl --http2 --cacert /tmp/apns/ca.pem -H "authorization: bearer $JWT" \
+//	  -H "apns-topic: com.example.app" -H "apns-push-type: alert" \
+//	  -d '{"aps":{"alert":"hi"}}' https://127.0.0.1:2197/3/device/$TOKEN
+//	curl --http2 --cacert /tmp/apns/ca.pem --cert /tmp/apns/client.pem \
+//	  -H "apns-topic: com.example.app" -d '{"aps":{}}' https://127.0.0.1:2197/3/device/$TOKEN
+//
 // It stops on SIGINT or SIGTERM.
 package main
 
