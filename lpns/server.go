@@ -510,6 +510,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // Cluster.
 func (s *Server) Close() error {
 	for _, ss := range s.beginClose() {
+		_ = ss.conn.CloseNow() // also cuts a closing handshake in progress
 		ss.abort()
 	}
 	s.wg.Wait()

@@ -463,3 +463,38 @@ func TestAcksAreNotRateLimited(t *testing.T) {
 	}
 	assert.Equal(t, 1, srv.Count())
 }
+
+func TestAuthTimeout(t *testing.T) {
+	rec := &recorder{}
+	slow := lpns.AuthenticatorFunc(func(ctx context.Context, _ *http.Request, _ string) (lpns.Identity, error) {
+		<-ctx.Done() // an identity provider that never answers
+		return lpns.Identity{}, ctx.Err()
+	})
+	srv := newTestServer(t, lpns.Config{Authenticator: slow, AuthTimeout: 100 * time.Millisecond, Hooks: rec.hooks()})
+	h := http.Header{}
+	h.Set("Authorization", "Bearer whatever")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, resp, err := websocket.Dial(ctx, srv.url, &websocket.DialOptions{HTTPHeader: h, Subprotocols: []string{lpns.Subprotocol}})
+	if c != nil {
+		_ = c.CloseNow()
+	}
+	require.Error(t, err)
+	require.NotNil(t, resp)
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	assert.Equal(t, []string{"auth-error"}, rec.snapshot().authFails)
+}
+
+func TestShutdownDeadline(t *testing.T) {
+	srv := newTestServer(t, lpns.Config{})
+	// A client that never answers the closing handshake.
+	rc, _ := rawDial(t, srv.url, testToken("stubborn", 0))
+	_ = rc
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	err := srv.Shutdown(ctx)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Equal(t, 0, srv.Count())
+	_, err = lpns.NewServer(lpns.Config{Authenticator: testAuth}) // unrelated servers still start
+	assert.NoError(t, err)
+}

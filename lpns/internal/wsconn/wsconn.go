@@ -5,8 +5,10 @@
 package wsconn
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"net"
 	"net/http"
 
 	"github.com/coder/websocket"
@@ -23,7 +25,8 @@ type Conn interface {
 	Write(ctx context.Context, p []byte) error
 	// Close performs the closing handshake with code and reason.
 	Close(code int, reason string) error
-	// CloseNow closes the connection without a handshake.
+	// CloseNow closes the connection without a handshake, also while a
+	// Close is waiting for the peer's answer.
 	CloseNow() error
 	// Subprotocol returns the negotiated subprotocol.
 	Subprotocol() string
@@ -43,7 +46,8 @@ type AcceptOptions struct {
 
 // Accept upgrades an HTTP request to a WebSocket connection.
 func Accept(w http.ResponseWriter, r *http.Request, o AcceptOptions) (Conn, error) {
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	rec := &hijackRecorder{ResponseWriter: w}
+	c, err := websocket.Accept(rec, r, &websocket.AcceptOptions{
 		Subprotocols:       o.Subprotocols,
 		OriginPatterns:     o.OriginPatterns,
 		InsecureSkipVerify: o.SkipOriginCheck,
@@ -55,7 +59,22 @@ func Accept(w http.ResponseWriter, r *http.Request, o AcceptOptions) (Conn, erro
 	if o.ReadLimit != 0 {
 		c.SetReadLimit(o.ReadLimit)
 	}
-	return conn{c}, nil
+	return conn{c: c, nc: rec.nc}, nil
+}
+
+// hijackRecorder keeps the hijacked network connection so that CloseNow
+// can cut it even while a closing handshake is waiting for the peer.
+type hijackRecorder struct {
+	http.ResponseWriter
+	nc net.Conn
+}
+
+func (h *hijackRecorder) Unwrap() http.ResponseWriter { return h.ResponseWriter }
+
+func (h *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	nc, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	h.nc = nc
+	return nc, brw, err
 }
 
 // DialOptions configure Dial.
@@ -81,7 +100,7 @@ func Dial(ctx context.Context, url string, o DialOptions) (Conn, *http.Response,
 	if o.ReadLimit != 0 {
 		c.SetReadLimit(o.ReadLimit)
 	}
-	return conn{c}, resp, nil
+	return conn{c: c}, resp, nil
 }
 
 // CloseStatus returns the close code carried by err, or -1.
@@ -103,7 +122,10 @@ func IsMessageTooBig(err error) bool {
 	return errors.Is(err, websocket.ErrMessageTooBig)
 }
 
-type conn struct{ c *websocket.Conn }
+type conn struct {
+	c  *websocket.Conn
+	nc net.Conn // server side: the hijacked connection
+}
 
 func (c conn) Read(ctx context.Context) ([]byte, error) {
 	typ, p, err := c.c.Read(ctx)
@@ -124,6 +146,12 @@ func (c conn) Close(code int, reason string) error {
 	return c.c.Close(websocket.StatusCode(code), reason)
 }
 
-func (c conn) CloseNow() error { return c.c.CloseNow() }
+func (c conn) CloseNow() error {
+	if c.nc != nil {
+		// Unblocks a Close that waits for an unresponsive peer.
+		_ = c.nc.Close()
+	}
+	return c.c.CloseNow()
+}
 
 func (c conn) Subprotocol() string { return c.c.Subprotocol() }
