@@ -10,7 +10,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// Identity is what an Authenticator learns from a token.
+// Identity is what an Authenticator learns from a token. It is a plain value.
 type Identity struct {
 	// DeviceID identifies the device; one live connection per device.
 	DeviceID string
@@ -37,7 +37,8 @@ func (f AuthenticatorFunc) Authenticate(ctx context.Context, r *http.Request, to
 	return f(ctx, r, token)
 }
 
-// JWTConfig configures a JWT authenticator.
+// JWTConfig configures a JWT authenticator; it is read once by
+// NewJWTAuthenticator.
 type JWTConfig struct {
 	// KeyFunc returns the verification key for a token (required). See
 	// jwt.Keyfunc.

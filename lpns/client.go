@@ -15,7 +15,8 @@ import (
 	"github.com/pushwire/pushwire/lpns/internal/wsconn"
 )
 
-// Notification is a notification received by a Client.
+// Notification is a notification received by a Client. It is a plain value;
+// Payload must not be modified while shared.
 type Notification struct {
 	// ID is the notification id (also the apns-id of a fallback push).
 	ID string
@@ -28,6 +29,8 @@ type Notification struct {
 }
 
 // ClientConfig configures a Client. URLs, Token and Handler are required.
+// NewClient copies it; the callbacks may be called concurrently with each
+// other and must be safe for that.
 type ClientConfig struct {
 	// URLs lists the server nodes in priority order (ws:// or wss://).
 	URLs []string

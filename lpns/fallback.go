@@ -33,7 +33,7 @@ func MessagePayload(msg pushwire.Message) ([]byte, error) {
 	return b, nil
 }
 
-// Path says which route delivered a notification.
+// Path says which route delivered a notification (a plain string value).
 type Path string
 
 // Delivery paths reported by Fallback.Deliver.

@@ -2,7 +2,8 @@ package lpns
 
 import "time"
 
-// Outcome is the result of one Send, reported to Hooks.OnSend.
+// Outcome is the result of one Send, reported to Hooks.OnSend (a plain
+// string value).
 type Outcome string
 
 // Send outcomes.

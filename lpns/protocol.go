@@ -47,7 +47,8 @@ const (
 
 // Frame is one protocol message. Fields not used by a frame type are omitted
 // on the wire; unknown fields are ignored when parsing, so later minor
-// versions can add fields.
+// versions can add fields. A Frame is a plain value; do not share one
+// while modifying it.
 type Frame struct {
 	// Type is one of the Frame* constants.
 	Type string `json:"type"`

@@ -18,7 +18,8 @@ import (
 	"github.com/pushwire/pushwire/lpns/internal/wsconn"
 )
 
-// Config configures a Server. Only Authenticator is required.
+// Config configures a Server. Only Authenticator is required. NewServer
+// copies it; do not change the values it points to afterwards.
 type Config struct {
 	// Authenticator validates the bearer token at the upgrade and on refresh.
 	Authenticator Authenticator
@@ -375,7 +376,8 @@ func outcomeOf(err error) Outcome {
 	return OutcomeError
 }
 
-// DisconnectReason says why the server ends a device's session.
+// DisconnectReason says why the server ends a device's session (a plain
+// string value).
 type DisconnectReason string
 
 // Disconnect reasons and the close codes they produce.
@@ -434,7 +436,8 @@ func (s *Server) disconnectLocal(deviceID, reason string) bool {
 	return true
 }
 
-// SessionInfo describes one live connection.
+// SessionInfo describes one live connection. It is a plain value (a
+// snapshot).
 type SessionInfo struct {
 	DeviceID      string    `json:"deviceId"`
 	UserID        string    `json:"userId,omitempty"`

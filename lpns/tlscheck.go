@@ -8,7 +8,8 @@ import (
 	"time"
 )
 
-// Problem is one reason iOS would refuse a server certificate.
+// Problem is one reason iOS would refuse a server certificate. It is a plain
+// value, safe to copy and share.
 type Problem struct {
 	// Code is a stable machine-readable name (for example "no-san").
 	Code string
@@ -16,6 +17,7 @@ type Problem struct {
 	Message string
 }
 
+// String returns "code: message".
 func (p Problem) String() string { return p.Code + ": " + p.Message }
 
 // Apple's limits for TLS server certificates (iOS 13 and later).

@@ -30,7 +30,7 @@ import (
 	"github.com/pushwire/pushwire/lpns"
 )
 
-// Config configures a Cluster.
+// Config configures a Cluster; New copies it.
 type Config struct {
 	// Client is the Redis client (required); the Cluster does not close it.
 	Client redis.UniversalClient
