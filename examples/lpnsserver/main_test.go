@@ -24,6 +24,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/pushwire/pushwire/apns/apnstest"
 	"github.com/pushwire/pushwire/lpns"
 )
 
@@ -160,4 +161,44 @@ func TestFlagErrors(t *testing.T) {
 			assert.Contains(t, stderr.String(), tt.want)
 		})
 	}
+}
+
+func TestAPNsFallbackFlags(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	fake := apnstest.NewServer(apnstest.Config{})
+	defer fake.Close()
+	dir := t.TempDir()
+	keyFile, caFile := filepath.Join(dir, "key.p8"), filepath.Join(dir, "ca.pem")
+	require.NoError(t, os.WriteFile(keyFile, fake.AuthKeyPEM(), 0o600))
+	require.NoError(t, os.WriteFile(caFile, fake.CAPEM(), 0o600))
+	_, admin, _, stop := start(t, "-demo", "-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-demo-every", "0",
+		"-apns-key", keyFile, "-apns-key-id", fake.KeyID, "-apns-team-id", fake.TeamID, "-apns-topic", "com.example.phone",
+		"-apns-host", fake.URL, "-apns-ca", caFile)
+	defer stop()
+	adminTok, err := os.ReadFile(demoPath("admin.token"))
+	require.NoError(t, err)
+
+	const voip = "0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9"
+	req, err := http.NewRequest("POST", admin+"/send", strings.NewReader(`{"deviceId":"away-phone","apnsToken":"`+voip+`","payload":{"caller":"1001"}}`))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(adminTok)))
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var out map[string]string
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+	require.Equal(t, http.StatusOK, resp.StatusCode, out)
+	assert.Equal(t, "remote", out["path"])
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	notes, err := fake.WaitForNotifications(ctx, 1)
+	require.NoError(t, err)
+	assert.Equal(t, "voip", notes[0].PushType)
+	assert.Equal(t, "com.example.phone.voip", notes[0].Topic)
+	assert.Equal(t, voip, notes[0].Token)
+	assert.Equal(t, out["id"], notes[0].APNsID)
+	var payload map[string]any
+	require.NoError(t, json.Unmarshal(notes[0].Payload, &payload))
+	assert.Equal(t, "1001", payload["caller"], "payload members travel as data")
 }
