@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"sort"
 	"strings"
@@ -57,6 +58,12 @@ type Config struct {
 	Cluster Cluster
 	// ClusterTimeout bounds directory updates (default 2 s).
 	ClusterTimeout time.Duration
+	// HandshakeTimeout bounds the TLS handshake and the upgrade request on
+	// connections accepted by Serve (default 10 s). Behind http.Server set
+	// its ReadHeaderTimeout instead.
+	HandshakeTimeout time.Duration
+	// MaxHeaderBytes limits the upgrade request read by Serve (default 16 KiB).
+	MaxHeaderBytes int
 	// Hooks receive observability events.
 	Hooks Hooks
 	// Logger receives diagnostics (default: discard).
@@ -80,10 +87,12 @@ type Server struct {
 	log     *slog.Logger
 	cluster Cluster
 
-	mu       sync.Mutex
-	sessions map[string]*session
-	closing  bool
-	wg       sync.WaitGroup // connection handlers
+	mu        sync.Mutex
+	sessions  map[string]*session
+	closing   bool
+	listeners []net.Listener        // of Serve
+	pending   map[net.Conn]struct{} // Serve connections before the upgrade
+	wg        sync.WaitGroup        // connection handlers
 }
 
 // NewServer validates cfg, fills in defaults and returns a Server. When
@@ -102,6 +111,13 @@ func NewServer(cfg Config) (*Server, error) {
 	def(&cfg.WriteTimeout, 2*time.Second)
 	def(&cfg.AuthTimeout, 5*time.Second)
 	def(&cfg.ClusterTimeout, 2*time.Second)
+	def(&cfg.HandshakeTimeout, 10*time.Second)
+	if cfg.MaxHeaderBytes == 0 {
+		cfg.MaxHeaderBytes = 16 << 10
+	}
+	if cfg.MaxHeaderBytes < 1024 || cfg.HandshakeTimeout < 0 {
+		return nil, fmt.Errorf("%w: MaxHeaderBytes must be at least 1024", ErrInvalidConfig)
+	}
 	if cfg.KeepaliveTimeout < 0 || cfg.AckTimeout < 0 || cfg.WriteTimeout < 0 || cfg.AuthTimeout < 0 || cfg.ClusterTimeout < 0 {
 		return nil, fmt.Errorf("%w: negative timeout", ErrInvalidConfig)
 	}
@@ -530,6 +546,12 @@ func (s *Server) beginClose() []*session {
 		return nil
 	}
 	s.closing = true
+	for _, ln := range s.listeners {
+		_ = ln.Close()
+	}
+	for nc := range s.pending {
+		_ = nc.Close()
+	}
 	list := make([]*session, 0, len(s.sessions))
 	for _, ss := range s.sessions {
 		list = append(list, ss)

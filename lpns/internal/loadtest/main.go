@@ -81,16 +81,17 @@ func main() {
 	certFile := flag.String("cert", "", "server: TLS certificate file")
 	keyFile := flag.String("key", "", "server: TLS key file")
 	prefix := flag.String("prefix", "", "server: Redis prefix")
+	lean := flag.Bool("lean", false, "serve with Server.Serve (own accept loop) instead of behind net/http")
 	flag.Parse()
 
 	raiseNoFile()
 	var err error
 	if *role == "server" {
-		err = runServer(*node, *certFile, *keyFile, *redisURL, *prefix, *keepalive)
+		err = runServer(*node, *certFile, *keyFile, *redisURL, *prefix, *keepalive, *lean)
 	} else {
 		err = runDriver(driverConfig{mode: *mode, conns: *conns, tls: *useTLS, sources: *sources, keepalive: *keepalive,
 			measure: *measure, waitKeepalive: *waitKeepalive, rate: *rate, duration: *duration, routed: *routed,
-			redisURL: *redisURL, concurrency: *concurrency})
+			redisURL: *redisURL, concurrency: *concurrency, lean: *lean})
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
@@ -169,7 +170,7 @@ type blastResult struct {
 	Elapsed   float64            `json:"elapsedSeconds"`
 }
 
-func runServer(node, certFile, keyFile, redisURL, prefix string, keepalive time.Duration) error {
+func runServer(node, certFile, keyFile, redisURL, prefix string, keepalive time.Duration, lean bool) error {
 	auth, err := lpns.NewJWTAuthenticator(lpns.JWTConfig{KeyFunc: func(*jwt.Token) (any, error) { return secret, nil },
 		Methods: []string{"HS256"}})
 	if err != nil {
@@ -235,8 +236,12 @@ func runServer(node, certFile, keyFile, redisURL, prefix string, keepalive time.
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = hs.Serve(ln) }()
+	if lean {
+		go func() { _ = srv.Serve(ln) }()
+	} else {
+		hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = hs.Serve(ln) }()
+	}
 	go func() { _ = http.Serve(ctlLn, ctl) }()
 	fmt.Printf("READY %s %s\n", ln.Addr(), ctlLn.Addr())
 	// Run until stdin closes (the driver exits).
@@ -309,6 +314,7 @@ type driverConfig struct {
 	routed             bool
 	redisURL           string
 	concurrency        int
+	lean               bool
 }
 
 type child struct {
@@ -385,8 +391,8 @@ func (c *child) get(path string) (stats, error) {
 
 func runDriver(cfg driverConfig) error {
 	limit := raiseNoFile()
-	fmt.Printf("# lpns load test: mode=%s conns=%d tls=%v routed=%v GOMAXPROCS=%d nofile=%d go=%s\n",
-		cfg.mode, cfg.conns, cfg.tls, cfg.routed, runtime.GOMAXPROCS(0), limit, runtime.Version())
+	fmt.Printf("# lpns load test: mode=%s conns=%d tls=%v routed=%v lean=%v GOMAXPROCS=%d nofile=%d go=%s\n",
+		cfg.mode, cfg.conns, cfg.tls, cfg.routed, cfg.lean, runtime.GOMAXPROCS(0), limit, runtime.Version())
 	var serverArgs []string
 	var caPool *x509.CertPool
 	if cfg.tls {
@@ -403,6 +409,9 @@ func runDriver(cfg driverConfig) error {
 		serverArgs = append(serverArgs, "-cert", certFile, "-key", keyFile)
 	}
 	serverArgs = append(serverArgs, "-keepalive", cfg.keepalive.String())
+	if cfg.lean {
+		serverArgs = append(serverArgs, "-lean")
+	}
 	var a, b *child
 	var err error
 	if cfg.routed {
