@@ -6,8 +6,8 @@
 // delivery fails.
 //
 // The package provides:
-//   - [Server], an http.Handler to mount on a TLS listener (Cisco uses port
-//     9560), with pluggable authentication ([Authenticator], [JWTAuthenticator]),
+//   - [Server], serving a TLS listener itself ([Server.Serve]; Cisco uses
+//     port 9560) or mounted as an http.Handler, with pluggable authentication ([Authenticator], [JWTAuthenticator]),
 //     one live connection per device, keepalive and token-expiry enforcement,
 //     [Server.Send] waiting for the device's ack, [Server.Disconnect], session
 //     listing, hardening limits, observability [Hooks], graceful

@@ -76,12 +76,14 @@ type Config struct {
 // WebSocket connections, and a pushwire.Sender delivering to them. It is safe
 // for concurrent use.
 //
-// Mount it on an http.Server with ReadHeaderTimeout set (that bounds the TLS
-// and WebSocket handshakes) and without ReadTimeout/WriteTimeout (the
-// connections are long-lived; the server enforces its own keepalive and
-// write timeouts). Each connection costs one goroutine, the handler's, which
-// runs the read loop, and one runtime timer for the keepalive window and
-// token expiry; no goroutine wakes per connection while it is idle.
+// Serve connections with Server.Serve on a listener (lowest memory per
+// connection), or mount the Server as a handler on an http.Server with
+// ReadHeaderTimeout set (that bounds the TLS and WebSocket handshakes) and
+// without ReadTimeout/WriteTimeout (the connections are long-lived; the
+// server enforces its own keepalive and write timeouts). Each connection
+// costs one goroutine, whose read loop runs in the goroutine serving the
+// request, and one runtime timer for the keepalive window and token expiry;
+// no goroutine wakes per connection while it is idle.
 type Server struct {
 	cfg     Config
 	log     *slog.Logger
