@@ -184,7 +184,16 @@ func (c *Client) deliver(ctx context.Context, m *Message, held, wantName bool) (
 		return "", err
 	}
 	sb := getSendBuf()
-	defer sb.release()
+	// sb goes back to the pool only when the first attempt was answered
+	// 200: FCM has then read the whole body and the transport no longer
+	// reads sb. After any other outcome an earlier attempt's transport
+	// goroutine may still hold it, so it is left to the garbage collector.
+	recycle := false
+	defer func() {
+		if recycle {
+			sb.release()
+		}
+	}()
 	var start, end int
 	sb.b, start, end = appendRequest(sb.b[:0], m)
 	limit := MaxMessageBytes
@@ -192,14 +201,12 @@ func (c *Client) deliver(ctx context.Context, m *Message, held, wantName bool) (
 		limit = MaxTopicMessageBytes
 	}
 	if end-start > limit {
+		recycle = true // never handed to the transport
 		if held {
 			c.release()
 		}
 		return "", invalid("message", "encoded message exceeds the FCM size limit")
 	}
-	// The request body gets its own copy: the transport may still read it
-	// after the attempt returns, so it cannot be pooled.
-	body := newRequestBody(sb.b)
 
 	var last *Error
 	refreshed := false
@@ -214,9 +221,10 @@ func (c *Client) deliver(ctx context.Context, m *Message, held, wantName bool) (
 			}
 		}
 		held = false
-		name, err := c.attempt(ctx, body, sb, wantName)
+		name, err := c.attempt(ctx, sb, attempt == 1 && !refreshed, wantName)
 		c.release()
 		if err == nil {
+			recycle = attempt == 1 && !refreshed
 			return name, nil
 		}
 		var fe *Error
@@ -325,10 +333,10 @@ func (c *Client) dropToken(tok *oauth2.Token) {
 
 const maxResponseBytes = 64 << 10
 
-// attempt makes one request.
-// first is the request body prepared for the first attempt; later
-// attempts get a fresh reader over the same payload.
-func (c *Client) attempt(ctx context.Context, first *requestBody, sb *sendBuf, wantName bool) (string, error) {
+// attempt makes one request with the body encoded in sb. The first attempt
+// reads it through sb's own reader; later attempts get a fresh reader, since
+// the transport may still hold the earlier one.
+func (c *Client) attempt(ctx context.Context, sb *sendBuf, first, wantName bool) (string, error) {
 	header, tok, err := c.headers()
 	if err != nil {
 		return "", tokenError(err)
@@ -337,12 +345,13 @@ func (c *Client) attempt(ctx context.Context, first *requestBody, sb *sendBuf, w
 		// http.Client may add headers (cookies): give it its own copy.
 		header = header.Clone()
 	}
-	rb := first
-	if rb == nil || rb.used {
-		rb = &requestBody{payload: first.payload}
+	payload := sb.b
+	body := sb.body
+	if first {
+		sb.r.Reset(payload)
+	} else {
+		body = io.NopCloser(bytes.NewReader(payload))
 	}
-	rb.used = true
-	payload := rb.payload
 	req := &http.Request{
 		Method:        http.MethodPost,
 		URL:           c.url,
@@ -350,8 +359,8 @@ func (c *Client) attempt(ctx context.Context, first *requestBody, sb *sendBuf, w
 		ProtoMajor:    1,
 		ProtoMinor:    1,
 		Header:        header,
-		Body:          rb.body(),
-		GetBody:       rb.getBody,
+		Body:          body,
+		GetBody:       sb.getBody,
 		ContentLength: int64(len(payload)),
 		Host:          c.url.Host,
 	}
@@ -387,8 +396,8 @@ func (c *Client) attempt(ctx context.Context, first *requestBody, sb *sendBuf, w
 		}
 		return ok.Name, nil
 	}
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
-	e := parseError(resp.StatusCode, resp.Header.Get("Retry-After"), body, c.now())
+	eb, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	e := parseError(resp.StatusCode, resp.Header.Get("Retry-After"), eb, c.now())
 	e.token = tok
 	return "", e
 }
@@ -469,55 +478,41 @@ func parseError(status int, retryAfter string, body []byte, now time.Time) *Erro
 }
 
 // sendBuf is a pooled scratch buffer for encoding a request and reading
-// its answer. It is owned by one deliver call.
+// its answer, with the request body over the encoded request. It is owned
+// by one deliver call. The body is handed to net/http as
+// io.NopCloser(*bytes.Reader), which the transport recognizes as an
+// in-memory body and writes together with the headers in one write; it and
+// the replay function are built once per pooled buffer, not per send.
 type sendBuf struct {
-	b    []byte
-	resp []byte
+	b       []byte
+	resp    []byte
+	r       bytes.Reader
+	body    io.ReadCloser                 // io.NopCloser(&r)
+	getBody func() (io.ReadCloser, error) // replay, bound once
 }
 
 var sendBufPool = sync.Pool{New: func() any {
-	return &sendBuf{b: make([]byte, 0, 1024), resp: make([]byte, 0, 512)}
+	sb := &sendBuf{b: make([]byte, 0, 1024), resp: make([]byte, 0, 512)}
+	sb.body = io.NopCloser(&sb.r)
+	sb.getBody = sb.replay
+	return sb
 }}
 
 func getSendBuf() *sendBuf { return sendBufPool.Get().(*sendBuf) }
 
 func (sb *sendBuf) release() {
+	sb.r.Reset(nil)
 	if cap(sb.b) <= 64<<10 && cap(sb.resp) <= 64<<10 {
 		sendBufPool.Put(sb)
 	}
 }
 
-// requestBody is one attempt's request body. It is handed to net/http as
-// io.NopCloser(*bytes.Reader), which the transport recognizes as an
-// in-memory body and writes together with the headers in one write.
-type requestBody struct {
-	r       bytes.Reader
-	payload []byte
-	used    bool
-	small   [smallBody]byte
-}
-
-// smallBody is the request size kept inside requestBody (one allocation);
-// a provider-neutral data message is well below it.
-const smallBody = 448
-
-func newRequestBody(encoded []byte) *requestBody {
-	rb := &requestBody{}
-	if len(encoded) <= smallBody {
-		rb.payload = rb.small[:copy(rb.small[:], encoded)]
-	} else {
-		rb.payload = append([]byte(nil), encoded...)
-	}
-	return rb
-}
-
-func (b *requestBody) body() io.ReadCloser {
-	b.r.Reset(b.payload)
-	return io.NopCloser(&b.r)
-}
-
-func (b *requestBody) getBody() (io.ReadCloser, error) {
-	return io.NopCloser(bytes.NewReader(b.payload)), nil
+// replay is the request's GetBody: a fresh reader over the same payload,
+// for the transport to resend the request on another connection. The
+// transport calls it only while the request is in flight, when sb.b is
+// not modified.
+func (sb *sendBuf) replay() (io.ReadCloser, error) {
+	return io.NopCloser(bytes.NewReader(sb.b)), nil
 }
 
 // readResponse reads a success body into the buffer's response space.

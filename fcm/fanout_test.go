@@ -3,6 +3,7 @@ package fcm_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -158,4 +159,42 @@ func TestConnectionReuse(t *testing.T) {
 		// shared, not one per send.
 		assert.Less(t, srv.Connections(), len(tokens)/2)
 	})
+}
+
+// TestConcurrentSendsKeepTheirBodies sends many messages of different sizes
+// at once, some of them answered with errors, and checks that each message
+// FCM recorded is exactly the one sent: request buffers are recycled
+// between sends and must never mix.
+func TestConcurrentSendsKeepTheirBodies(t *testing.T) {
+	for _, tls := range []bool{false, true} {
+		t.Run(fmt.Sprintf("tls=%v", tls), func(t *testing.T) {
+			srv := newServer(t, fcmtest.Config{TLS: tls})
+			c := newClient(t, srv, func(cfg *fcm.Config) { cfg.MaxConcurrency = 8 })
+			for i := 0; i < 200; i += 7 {
+				srv.FailToken(fmt.Sprintf("tok-%d", i), fcmtest.Unregistered())
+			}
+			msgs := make([]*fcm.Message, 200)
+			for i := range msgs {
+				msgs[i] = &fcm.Message{Token: fmt.Sprintf("tok-%d", i), Data: map[string]string{
+					"i": fmt.Sprint(i), "pad": strings.Repeat("x", (i*37)%900),
+				}}
+			}
+			res := c.SendAll(context.Background(), msgs)
+			got := map[string]fcmtest.Received{}
+			for _, r := range srv.Messages() {
+				got[r.Message.Token] = r
+			}
+			for i, r := range res {
+				if i%7 == 0 {
+					assert.ErrorIs(t, r.Err, pushwire.ErrDeadToken, i)
+					continue
+				}
+				require.NoError(t, r.Err, i)
+				rec, ok := got[msgs[i].Token]
+				require.True(t, ok, "message %d recorded", i)
+				assert.Equal(t, msgs[i].Data, rec.Message.Data, "message %d", i)
+				assert.Equal(t, r.Name, rec.Name, "message %d", i)
+			}
+		})
+	}
 }
