@@ -106,6 +106,16 @@ func BenchmarkSendTLS(b *testing.B) {
 			})
 		}
 	})
+	b.Run("lib=nethttp-floor", func(b *testing.B) {
+		// As in BenchmarkSend: the least a net/http-based client can
+		// do, here over Go's HTTP/2 and TLS stack.
+		floor := newFloor(b, f)
+		for _, conc := range concurrencies {
+			b.Run(fmt.Sprintf("conc=%d", conc), func(b *testing.B) {
+				run(b, conc, floor.send)
+			})
+		}
+	})
 	b.Run("lib=firebase", func(b *testing.B) {
 		c := newFirebase(b, f)
 		msgs := prepared(func(i int) *messaging.Message {
