@@ -388,6 +388,9 @@ func (c *Client) attempt(ctx context.Context, sb *sendBuf, first, wantName bool)
 		if !wantName {
 			return "", nil
 		}
+		if name, ok := parseName(body); ok {
+			return name, nil
+		}
 		var ok struct {
 			Name string `json:"name"`
 		}

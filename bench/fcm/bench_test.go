@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -57,6 +58,30 @@ func BenchmarkSend(b *testing.B) {
 			})
 		}
 	})
+	b.Run("lib=pushwire-name", func(b *testing.B) {
+		// fcm's SendMessage, which returns the message name FCM assigned
+		// as Firebase's Send does (Send, above, only needs the status).
+		c, err := fcm.New(context.Background(), fcm.Config{CredentialsJSON: f.Creds, Endpoint: f.URL})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		msgs := prepared(func(i int) *fcm.Message {
+			return &fcm.Message{Token: benchToken, Data: data(i),
+				Android: &fcm.AndroidConfig{Priority: fcm.AndroidPriorityHigh}}
+		})
+		for _, conc := range concurrencies {
+			b.Run(fmt.Sprintf("conc=%d", conc), func(b *testing.B) {
+				run(b, conc, func(ctx context.Context, i int) error {
+					name, err := c.SendMessage(ctx, msgs[i%len(msgs)])
+					if err == nil && name == "" {
+						err = errors.New("no message name")
+					}
+					return err
+				})
+			})
+		}
+	})
 	b.Run("lib=nethttp-floor", func(b *testing.B) {
 		// The least any net/http-based client can do: a pre-encoded
 		// body, a cached token and fixed headers, one RoundTrip, the
@@ -102,6 +127,30 @@ func BenchmarkSendTLS(b *testing.B) {
 			b.Run(fmt.Sprintf("conc=%d", conc), func(b *testing.B) {
 				run(b, conc, func(ctx context.Context, i int) error {
 					return c.Send(ctx, msgs[i%len(msgs)])
+				})
+			})
+		}
+	})
+	b.Run("lib=pushwire-name", func(b *testing.B) {
+		// fcm's SendMessage, which returns the message name FCM assigned
+		// as Firebase's Send does (Send, above, only needs the status).
+		c, err := fcm.New(context.Background(), fcm.Config{CredentialsJSON: f.Creds, Endpoint: f.URL})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		msgs := prepared(func(i int) *fcm.Message {
+			return &fcm.Message{Token: benchToken, Data: data(i),
+				Android: &fcm.AndroidConfig{Priority: fcm.AndroidPriorityHigh}}
+		})
+		for _, conc := range concurrencies {
+			b.Run(fmt.Sprintf("conc=%d", conc), func(b *testing.B) {
+				run(b, conc, func(ctx context.Context, i int) error {
+					name, err := c.SendMessage(ctx, msgs[i%len(msgs)])
+					if err == nil && name == "" {
+						err = errors.New("no message name")
+					}
+					return err
 				})
 			})
 		}
