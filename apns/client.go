@@ -91,7 +91,7 @@ func New(cfg Config) (*Client, error) {
 	protos.SetHTTP2(true)
 	c.tr = &http.Transport{
 		Proxy:               http.ProxyFromEnvironment,
-		DialContext:         (&net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:         batchDialer(&net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}),
 		TLSClientConfig:     tlsConf,
 		TLSHandshakeTimeout: cfg.DialTimeout,
 		ForceAttemptHTTP2:   true,
