@@ -178,11 +178,15 @@ const maxPath = len("/3/device/") + 200
 type pushState struct {
 	res         Response
 	keepScratch bool // a retry happened: do not recycle the scratch
-	url         url.URL
 	idHdr       [1]string
-	id          [36]byte
-	path        [maxPath]byte
-	payload     [768]byte // Send's payload when it fits
+	id          [36]byte // the generated apns-id, which the Response keeps
+}
+
+// sendState is Send's pushState with room for the payload it builds, so
+// that Push does not carry (and allocate) the payload buffer.
+type sendState struct {
+	pushState
+	payload [768]byte // the payload when it fits
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
@@ -259,10 +263,10 @@ func (c *Client) push(ctx context.Context, n *Notification, st *pushState) error
 	if n.CollapseID != "" {
 		h["apns-collapse-id"] = []string{n.CollapseID}
 	}
-	// The path lives in st (the token was validated: at most 200 bytes).
-	k := copy(st.path[:], "/3/device/")
-	k += copy(st.path[k:], n.DeviceToken)
-	path := unsafe.String(&st.path[0], k)
+	// The path lives in sc (the token was validated: at most 200 bytes).
+	k := copy(sc.path[:], "/3/device/")
+	k += copy(sc.path[k:], n.DeviceToken)
+	path := unsafe.String(&sc.path[0], k)
 
 	select {
 	case c.sem <- struct{}{}:
@@ -281,12 +285,14 @@ func (c *Client) push(ctx context.Context, n *Notification, st *pushState) error
 }
 
 // scratch is the per-request state the transport reads while it sends: the
-// header map and the body with its replay function. It is recycled once
-// APNs has accepted the push.
+// URL and path, the header map and the body with its replay function. It is
+// recycled once APNs has accepted the push.
 type scratch struct {
 	h       http.Header
 	body    bodyReader
 	getBody func() (io.ReadCloser, error)
+	url     url.URL
+	path    [maxPath]byte
 }
 
 var scratchPool = sync.Pool{New: func() any {
@@ -312,15 +318,16 @@ func (c *Client) send(ctx context.Context, st *pushState, sc *scratch, path stri
 		st.res = Response{}
 		// The first attempt reads the body from sc; a retry gets a fresh
 		// reader, since the transport may still hold the previous one.
-		body, getBody := &sc.body, sc.getBody
+		body, getBody, u := &sc.body, sc.getBody, &sc.url
 		if attempt > 1 || renewed {
 			body = new(bodyReader)
 			getBody = body.getBody
-			st.keepScratch = true // the first attempt may still hold sc.body
+			u = new(url.URL)
+			st.keepScratch = true // the first attempt may still hold sc's body and URL
 		}
 		*body = bodyReader{p: payload}
-		st.url = url.URL{Scheme: c.scheme, Host: c.host, Path: path}
-		err := c.attempt(ctx, body, getBody, &st.url, h, id, token, &st.res)
+		*u = url.URL{Scheme: c.scheme, Host: c.host, Path: path}
+		err := c.attempt(ctx, body, getBody, u, h, id, token, &st.res)
 		if err == nil {
 			return nil
 		}

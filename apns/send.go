@@ -61,9 +61,9 @@ func (c *Client) Send(ctx context.Context, m pushwire.Message) error {
 	if _, ok := m.Data["aps"]; ok {
 		return &Error{Reason: reasonInvalidPayload, Token: pushwire.Redact(m.Token), Err: errCustomAPS}
 	}
-	st := new(pushState)
+	st := new(sendState)
 	n.Payload = appendMessagePayload(st.payload[:0], &m) // grows onto the heap when large
-	return c.push(ctx, &n, st)
+	return c.push(ctx, &n, &st.pushState)
 }
 
 // appendMessagePayload encodes m's payload without reflection.
