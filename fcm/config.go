@@ -174,7 +174,10 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 
 	c.hc = cfg.HTTPClient
 	if c.hc == nil {
-		c.transport = newTransport(cfg.MaxConcurrency)
+		// Plain-HTTP connections write each request in one write(2)
+		// already; batching pays off under TLS only.
+		tlsEndpoint := cfg.Endpoint == "" || !strings.HasPrefix(strings.ToLower(cfg.Endpoint), "http://")
+		c.transport = newTransport(cfg.MaxConcurrency, tlsEndpoint)
 		c.hc = &http.Client{Transport: c.transport}
 	}
 
@@ -258,11 +261,15 @@ func redactCredErr(err error) string {
 	return s
 }
 
-func newTransport(maxConc int) *http.Transport {
+func newTransport(maxConc int, batchWrites bool) *http.Transport {
 	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	dial := d.DialContext
+	if batchWrites {
+		dial = batchDial(d)
+	}
 	return &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           d.DialContext,
+		DialContext:           dial,
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          maxConc,
 		MaxIdleConnsPerHost:   maxConc,
