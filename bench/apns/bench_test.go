@@ -4,6 +4,9 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -90,6 +93,25 @@ func newPusher(tb testing.TB, lib string, f *fakeProc) pusher {
 	return pusher{}
 }
 
+// writeCalls returns the process's write system calls so far (syscw in
+// /proc/self/io), or -1 where that is not available.
+func writeCalls() int64 {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "syscw: "); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return -1
+			}
+			return n
+		}
+	}
+	return -1
+}
+
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
@@ -99,8 +121,8 @@ func cpuTime() time.Duration {
 }
 
 // runPushes pushes b.N notifications with inflight concurrent pushers and
-// reports pushes/s and client CPU per push; -benchmem adds allocations per
-// push (one op = one push).
+// reports pushes/s, client CPU per push and the client's write system calls
+// per push (Linux); -benchmem adds allocations per push (one op = one push).
 func runPushes(b *testing.B, p pusher, inflight int) {
 	ctx := context.Background()
 	// Warm up: connections and token in place before timing.
@@ -120,7 +142,7 @@ func runPushes(b *testing.B, p pusher, inflight int) {
 	}
 	var next, failed atomic.Int64
 	b.ReportAllocs()
-	cpu0 := cpuTime()
+	cpu0, w0 := cpuTime(), writeCalls()
 	b.ResetTimer()
 	for range inflight {
 		wg.Add(1)
@@ -135,12 +157,15 @@ func runPushes(b *testing.B, p pusher, inflight int) {
 	}
 	wg.Wait()
 	b.StopTimer()
-	cpu := cpuTime() - cpu0
+	cpu, w1 := cpuTime()-cpu0, writeCalls()
 	if n := failed.Load(); n > 0 {
 		b.Fatalf("%d of %d pushes failed", n, b.N)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pushes/s")
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/push")
+	if w0 >= 0 && w1 >= 0 {
+		b.ReportMetric(float64(w1-w0)/float64(b.N), "writes/push")
+	}
 }
 
 // BenchmarkPush compares pushwire/apns (Push with a raw payload, and Send
