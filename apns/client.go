@@ -180,6 +180,9 @@ type pushState struct {
 	keepScratch bool // a retry happened: do not recycle the scratch
 	idHdr       [1]string
 	id          [36]byte // the generated apns-id, which the Response keeps
+	// path backs the request's :path, which the connection's HPACK table
+	// may keep: it must never be reused for another push.
+	path [maxPath]byte
 }
 
 // sendState is Send's pushState with room for the payload it builds, so
@@ -263,10 +266,10 @@ func (c *Client) push(ctx context.Context, n *Notification, st *pushState) error
 	if n.CollapseID != "" {
 		h["apns-collapse-id"] = []string{n.CollapseID}
 	}
-	// The path lives in sc (the token was validated: at most 200 bytes).
-	k := copy(sc.path[:], "/3/device/")
-	k += copy(sc.path[k:], n.DeviceToken)
-	path := unsafe.String(&sc.path[0], k)
+	// The path lives in st (the token was validated: at most 200 bytes).
+	k := copy(st.path[:], "/3/device/")
+	k += copy(st.path[k:], n.DeviceToken)
+	path := unsafe.String(&st.path[0], k)
 
 	select {
 	case c.sem <- struct{}{}:
@@ -285,14 +288,14 @@ func (c *Client) push(ctx context.Context, n *Notification, st *pushState) error
 }
 
 // scratch is the per-request state the transport reads while it sends: the
-// URL and path, the header map and the body with its replay function. It is
-// recycled once APNs has accepted the push.
+// URL, the header map and the body with its replay function. It is recycled
+// once APNs has accepted the push. Nothing the transport may keep beyond the
+// request (header strings, which its HPACK table stores) may live here.
 type scratch struct {
 	h       http.Header
 	body    bodyReader
 	getBody func() (io.ReadCloser, error)
 	url     url.URL
-	path    [maxPath]byte
 }
 
 var scratchPool = sync.Pool{New: func() any {

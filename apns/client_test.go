@@ -384,3 +384,27 @@ func TestTopics(t *testing.T) {
 	assert.Equal(t, "a.b.complication", apns.Topic("a.b", apns.PushTypeComplication))
 	assert.False(t, apns.PushType("nope").Valid())
 }
+
+// Request buffers are recycled between pushes, but what the connection's
+// HPACK table keeps (the path carries the device token) must not change
+// under it: tokens sent again, in any order and after the table has evicted
+// entries, reach the server unchanged.
+func TestRepeatedTokensOnOneConnection(t *testing.T) {
+	srv, c := pair(t, apnstest.Config{}, nil)
+	const distinct = 80 // ~110 table bytes each: more than the 4 KiB table holds
+	var want []string
+	for round := range 3 {
+		for k := range distinct {
+			i := (k*(2*round+1) + round) % distinct // a different order each round
+			_, err := c.Push(context.Background(), &apns.Notification{DeviceToken: tok(i), Payload: []byte(`{"aps":{}}`)})
+			require.NoError(t, err)
+			want = append(want, tok(i))
+		}
+	}
+	var got []string
+	for _, n := range srv.Notifications() {
+		got = append(got, n.Token)
+	}
+	assert.Equal(t, want, got)
+	assert.Equal(t, 1, srv.Connections())
+}
