@@ -9,6 +9,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -228,6 +231,7 @@ func run(b *testing.B, conc int, send func(ctx context.Context, i int) error) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	cpu0 := cpuTime()
+	w0 := writeSyscalls()
 	start := time.Now()
 	for range conc {
 		wg.Add(1)
@@ -248,12 +252,35 @@ func run(b *testing.B, conc int, send func(ctx context.Context, i int) error) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	cpu := cpuTime() - cpu0
+	writes := writeSyscalls() - w0
 	b.StopTimer()
 	if n := failures.Load(); n > 0 {
 		b.Fatalf("%d sends failed, first: %v", n, firstErr.Load())
 	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "sends/s")
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/send")
+	if w0 >= 0 && writes >= 0 {
+		b.ReportMetric(float64(writes)/float64(b.N), "writes/send")
+	}
+}
+
+// writeSyscalls returns the write system calls this process made so far
+// (syscw in /proc/self/io), or -1 where that is not available.
+func writeSyscalls() int64 {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "syscw: "); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return -1
+			}
+			return n
+		}
+	}
+	return -1
 }
 
 type floorClient struct {
