@@ -46,7 +46,10 @@ type Config struct {
 	Endpoint string
 	// HTTPClient sends requests and fetches tokens. Default: a client with
 	// one shared transport (HTTP/2 over TLS, keep-alive pool sized to
-	// MaxConcurrency) that Close releases. When the client has no Jar,
+	// MaxConcurrency) that Close releases; its TLS connections queue
+	// their writes and send what is queued with one system call, so the
+	// frames of a request, and of concurrent requests, leave together.
+	// When the client has no Jar,
 	// Timeout or CheckRedirect, sends go straight to its Transport (FCM
 	// never redirects a send), which must not modify requests (the
 	// http.RoundTripper contract). Sends have no timeout of their own:
