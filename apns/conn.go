@@ -25,6 +25,7 @@ type batchConn struct {
 	err     error     // first write error (or net.ErrClosed): later writes fail with it
 	writing bool      // a flusher goroutine is running
 	closed  bool
+	flushFn func() // b.flush, bound once: go b.flush() would allocate a closure per start
 }
 
 const (
@@ -42,6 +43,7 @@ const (
 func newBatchConn(c net.Conn) *batchConn {
 	b := &batchConn{Conn: c}
 	b.cond.L = &b.mu
+	b.flushFn = b.flush
 	return b
 }
 
@@ -60,7 +62,7 @@ func (b *batchConn) Write(p []byte) (int, error) {
 	b.queue = append(b.queue, p...)
 	if !b.writing {
 		b.writing = true
-		go b.flush()
+		go b.flushFn()
 	}
 	b.mu.Unlock()
 	return len(p), nil
