@@ -60,7 +60,8 @@ type Config struct {
 	RootCAs *x509.CertPool
 	// HTTPClient replaces the client's own HTTP/2 transport (for proxies or
 	// custom dialing). It must speak HTTP/2; Certificate, RootCAs and the
-	// transport settings below are then not used and must be left zero.
+	// transport settings below are then not used and must be left zero, and
+	// the client's batching of connection writes does not apply.
 	HTTPClient *http.Client
 	// Topic is the default apns-topic (the app's bundle id) for
 	// notifications without one and for [Client.Send].

@@ -13,6 +13,11 @@
 // with an errors.Is sentinel per reason in Apple's table and the pushwire
 // error classes (ErrDeadToken, ErrRetryable, ErrPermanent, ErrConfiguration).
 //
+// The client's own transport batches each connection's writes: the TLS
+// records the HTTP/2 transport flushes for many concurrent pushes (and the
+// HEADERS and DATA records of one push) leave in one write system call. A
+// transport injected through [Config.HTTPClient] is used as it is.
+//
 // [Client.Push] sends a [Notification] with full control over the APNs
 // headers and payload (raw JSON or the typed [Payload] builder).
 // [Client.Send] implements pushwire.Sender for provider-neutral messages.
