@@ -17,6 +17,7 @@ import (
 	"unsafe"
 
 	"github.com/pushwire/pushwire"
+	"github.com/pushwire/pushwire/internal/batchconn"
 )
 
 // Client sends notifications to APNs over HTTP/2. It is safe for concurrent
@@ -91,7 +92,7 @@ func New(cfg Config) (*Client, error) {
 	protos.SetHTTP2(true)
 	c.tr = &http.Transport{
 		Proxy:               http.ProxyFromEnvironment,
-		DialContext:         batchDialer(&net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}),
+		DialContext:         batchconn.Dialer(&net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}),
 		TLSClientConfig:     tlsConf,
 		TLSHandshakeTimeout: cfg.DialTimeout,
 		ForceAttemptHTTP2:   true,

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pushwire/pushwire"
+	"github.com/pushwire/pushwire/internal/batchconn"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/google"
 )
@@ -268,7 +269,7 @@ func newTransport(maxConc int, batchWrites bool) *http.Transport {
 	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	dial := d.DialContext
 	if batchWrites {
-		dial = batchDial(d)
+		dial = batchconn.Dialer(d)
 	}
 	return &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,

@@ -1,4 +1,11 @@
-package apns
+// Package batchconn coalesces a connection's writes. Go's HTTP/2 transport
+// flushes each frame it writes for a request (HEADERS, then DATA), and TLS
+// turns each flush into a record and a write(2); with many requests in flight
+// those small writes dominate a push client's CPU. A connection from this
+// package, placed under TLS, queues the encrypted records and writes
+// everything queued so far with one write(2). The fcm and apns clients use it
+// on the connections of the transports they build.
+package batchconn
 
 import (
 	"context"
@@ -7,11 +14,7 @@ import (
 	"time"
 )
 
-// The standard library's HTTP/2 transport flushes each frame it writes for a
-// request (HEADERS, then DATA), and TLS turns each flush into a record and a
-// write(2). With many pushes in flight those small writes dominate the
-// client's CPU. batchConn sits under TLS and queues the encrypted records;
-// one goroutine per connection, started when a record is queued and ending
+// batchConn queues the records written to it; one goroutine per connection, started when a record is queued and ending
 // when the queue is empty, writes everything queued so far with a single
 // write(2). Under load the records of many requests leave together; with a
 // single push in flight its HEADERS and DATA records usually do.
@@ -39,6 +42,13 @@ const (
 	// an RST_STREAM, TLS close_notify) to leave.
 	closeGrace = 100 * time.Millisecond
 )
+
+// New wraps c so that its writes are queued and written in batches. A Write
+// returns once its bytes are queued; a failed write(2) fails the writes after
+// it (and reads fail as the connection breaks). Writers wait while 256 KiB
+// are queued, so a peer that stops reading still pushes back. Close gives
+// queued bytes 100 ms to leave. The connection is safe for concurrent use.
+func New(c net.Conn) net.Conn { return newBatchConn(c) }
 
 func newBatchConn(c net.Conn) *batchConn {
 	b := &batchConn{Conn: c}
@@ -114,9 +124,9 @@ func (b *batchConn) Close() error {
 	return b.Conn.Close()
 }
 
-// batchDialer returns a DialContext function whose connections batch their
-// writes.
-func batchDialer(d *net.Dialer) func(ctx context.Context, network, addr string) (net.Conn, error) {
+// Dialer returns a DialContext function, for http.Transport, whose
+// connections batch their writes.
+func Dialer(d *net.Dialer) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := d.DialContext(ctx, network, addr)
 		if err != nil {

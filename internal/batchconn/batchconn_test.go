@@ -1,4 +1,4 @@
-package apns
+package batchconn
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 )
 
 // tcpPair returns both ends of a loopback TCP connection.
@@ -142,3 +143,74 @@ func TestBatchConnBackpressure(t *testing.T) {
 	require.NoError(t, bc.Close())
 	assert.Error(t, <-blocked) // the grace deadline or the close
 }
+
+// Concurrent writers' records arrive whole and, per writer, in order; Close
+// lets queued records leave first.
+func TestBatchConnKeepsRecordsWholeAndInOrder(t *testing.T) {
+	cc, sc := tcpPair(t)
+	bc := newBatchConn(cc)
+	const writers, each, size = 4, 400, 100
+	received := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(sc)
+		received <- b
+	}()
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rec := make([]byte, size)
+			for i := range each {
+				binary.BigEndian.PutUint32(rec, uint32(w))
+				binary.BigEndian.PutUint32(rec[4:], uint32(i))
+				for j := 8; j < size; j++ {
+					rec[j] = byte(w + i + j)
+				}
+				n, err := bc.Write(rec)
+				assert.NoError(t, err)
+				assert.Equal(t, size, n)
+			}
+		}()
+	}
+	wg.Wait()
+	require.NoError(t, bc.Close())
+	data := <-received
+	require.Len(t, data, writers*each*size)
+	next := make([]int, writers)
+	for ; len(data) > 0; data = data[size:] {
+		w := int(binary.BigEndian.Uint32(data))
+		i := int(binary.BigEndian.Uint32(data[4:]))
+		require.Less(t, w, writers)
+		require.Equal(t, next[w], i, "writer %d", w)
+		next[w]++
+		for j := 8; j < size; j++ {
+			require.Equal(t, byte(w+i+j), data[j], "record %d of writer %d torn", i, w)
+		}
+	}
+}
+
+// Once the peer is gone, writes fail (after the first failed write(2)); after
+// Close they fail with net.ErrClosed.
+func TestBatchConnErrorsAndClose(t *testing.T) {
+	cc, sc := tcpPair(t)
+	bc := newBatchConn(cc)
+	require.NoError(t, sc.(*net.TCPConn).SetLinger(0)) // reset, not FIN
+	require.NoError(t, sc.Close())
+	var err error
+	for range 10000 {
+		if _, err = bc.Write(make([]byte, 1024)); err != nil {
+			break
+		}
+	}
+	require.Error(t, err)
+	assert.NoError(t, bc.Close())
+
+	cc2, _ := tcpPair(t)
+	bc2 := newBatchConn(cc2)
+	require.NoError(t, bc2.Close())
+	_, err = bc2.Write([]byte("x"))
+	assert.ErrorIs(t, err, net.ErrClosed)
+}
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
