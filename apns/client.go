@@ -499,6 +499,9 @@ func newUUID() string {
 }
 
 // formatUUIDRaw writes hi and lo as a canonical UUID with the RFC 4122 variant.
+
+const hexDigits = "0123456789abcdef"
+
 func formatUUIDRaw(b *[36]byte, hi, lo uint64) {
 	lo = lo&^(0x3<<62) | 0x2<<62
 	var raw [16]byte

@@ -6,7 +6,8 @@ import (
 	"math"
 	"slices"
 	"strconv"
-	"unicode/utf8"
+
+	"github.com/pushwire/pushwire/internal/jsonenc"
 )
 
 // InterruptionLevel is the aps interruption-level.
@@ -100,7 +101,7 @@ func (p *Payload) appendJSON(b []byte) ([]byte, error) {
 	if s := p.Sound; s != nil {
 		key("sound")
 		if !s.Critical && s.Volume == 0 {
-			b = appendString(b, s.Name)
+			b = jsonenc.AppendString(b, s.Name)
 		} else {
 			b = append(b, `{"critical":`...)
 			if s.Critical {
@@ -109,7 +110,7 @@ func (p *Payload) appendJSON(b []byte) ([]byte, error) {
 				b = append(b, '0')
 			}
 			b = append(b, `,"name":`...)
-			b = appendString(b, s.Name)
+			b = jsonenc.AppendString(b, s.Name)
 			b = append(b, `,"volume":`...)
 			b = appendFloat(b, s.Volume)
 			b = append(b, '}')
@@ -125,15 +126,15 @@ func (p *Payload) appendJSON(b []byte) ([]byte, error) {
 	}
 	if p.ThreadID != "" {
 		key("thread-id")
-		b = appendString(b, p.ThreadID)
+		b = jsonenc.AppendString(b, p.ThreadID)
 	}
 	if p.Category != "" {
 		key("category")
-		b = appendString(b, p.Category)
+		b = jsonenc.AppendString(b, p.Category)
 	}
 	if p.InterruptionLevel != "" {
 		key("interruption-level")
-		b = appendString(b, string(p.InterruptionLevel))
+		b = jsonenc.AppendString(b, string(p.InterruptionLevel))
 	}
 	if p.RelevanceScore != nil {
 		key("relevance-score")
@@ -141,7 +142,7 @@ func (p *Payload) appendJSON(b []byte) ([]byte, error) {
 	}
 	if p.TargetContentID != "" {
 		key("target-content-id")
-		b = appendString(b, p.TargetContentID)
+		b = jsonenc.AppendString(b, p.TargetContentID)
 	}
 	b = append(b, '}')
 	if len(p.Custom) > 0 {
@@ -159,7 +160,7 @@ func (p *Payload) appendJSON(b []byte) ([]byte, error) {
 				return nil, err
 			}
 			b = append(b, ',')
-			b = appendString(b, k)
+			b = jsonenc.AppendString(b, k)
 			b = append(b, ':')
 			b = append(b, v...)
 		}
@@ -181,7 +182,7 @@ func (a *Alert) appendJSON(b []byte) []byte {
 		b = append(b, '"')
 		b = append(b, k...)
 		b = append(b, '"', ':')
-		b = appendString(b, v)
+		b = jsonenc.AppendString(b, v)
 	}
 	list := func(k string, v []string) {
 		if v == nil {
@@ -198,7 +199,7 @@ func (a *Alert) appendJSON(b []byte) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, s)
+			b = jsonenc.AppendString(b, s)
 		}
 		b = append(b, ']')
 	}
@@ -220,55 +221,4 @@ func appendFloat(b []byte, f float64) []byte {
 		return append(b, '0')
 	}
 	return strconv.AppendFloat(b, f, 'g', -1, 64)
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

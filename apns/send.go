@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/pushwire/pushwire"
+	"github.com/pushwire/pushwire/internal/jsonenc"
 )
 
 var _ pushwire.Sender = (*Client)(nil)
@@ -76,7 +77,7 @@ func appendMessagePayload(b []byte, m *pushwire.Message) []byte {
 			comma := false
 			if m.Title != "" {
 				b = append(b, `"title":`...)
-				b = appendString(b, m.Title)
+				b = jsonenc.AppendString(b, m.Title)
 				comma = true
 			}
 			if m.Body != "" {
@@ -84,7 +85,7 @@ func appendMessagePayload(b []byte, m *pushwire.Message) []byte {
 					b = append(b, ',')
 				}
 				b = append(b, `"body":`...)
-				b = appendString(b, m.Body)
+				b = jsonenc.AppendString(b, m.Body)
 			}
 			b = append(b, '}')
 			if m.MutableContent {
@@ -109,9 +110,9 @@ func appendMessagePayload(b []byte, m *pushwire.Message) []byte {
 		slices.Sort(keys)
 		for _, k := range keys {
 			b = append(b, ',')
-			b = appendString(b, k)
+			b = jsonenc.AppendString(b, k)
 			b = append(b, ':')
-			b = appendString(b, m.Data[k])
+			b = jsonenc.AppendString(b, m.Data[k])
 		}
 	}
 	return append(b, '}')

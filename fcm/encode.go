@@ -3,7 +3,8 @@ package fcm
 import (
 	"strconv"
 	"time"
-	"unicode/utf8"
+
+	"github.com/pushwire/pushwire/internal/jsonenc"
 )
 
 // This file is a hand-written JSON encoder for the send request. It writes
@@ -182,7 +183,7 @@ func appendStringField(b []byte, first *bool, key, value string) []byte {
 		return b
 	}
 	b = appendKey(b, first, key)
-	return appendString(b, value)
+	return jsonenc.AppendString(b, value)
 }
 
 func appendStringMap(b []byte, m map[string]string) []byte {
@@ -193,9 +194,9 @@ func appendStringMap(b []byte, m map[string]string) []byte {
 			b = append(b, ',')
 		}
 		first = false
-		b = appendString(b, k)
+		b = jsonenc.AppendString(b, k)
 		b = append(b, ':')
-		b = appendString(b, v)
+		b = jsonenc.AppendString(b, v)
 	}
 	return append(b, '}')
 }
@@ -206,7 +207,7 @@ func appendStringSlice(b []byte, s []string) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, v)
+		b = jsonenc.AppendString(b, v)
 	}
 	return append(b, ']')
 }
@@ -237,58 +238,6 @@ func appendCompact(b []byte, raw []byte) []byte {
 		b = append(b, c)
 	}
 	return b
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string. Invalid UTF-8 is replaced by
-// U+FFFD as encoding/json does; U+2028 and U+2029 are escaped.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 // appendDuration writes d in the protobuf Duration JSON form: seconds with

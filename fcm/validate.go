@@ -3,6 +3,8 @@ package fcm
 import (
 	"encoding/json"
 	"strings"
+
+	"github.com/pushwire/pushwire/internal/jsonenc"
 )
 
 // Size limits FCM applies to the encoded message.
@@ -109,5 +111,5 @@ func checkData(field string, data map[string]string) error {
 }
 
 func strconvQuote(s string) string {
-	return string(appendString(nil, truncate(s, 64)))
+	return string(jsonenc.AppendString(nil, truncate(s, 64)))
 }
