@@ -20,7 +20,7 @@ import (
 // ServeHTTP and then the connection's read loop. An idle connection then
 // costs less memory than behind http.Server, which keeps its own 4 KiB read
 // and write buffers, request state and a deeper stack for every connection
-// (see bench/results/lpns.md). Any request path is accepted; only WebSocket
+// (see bench/README.md). Any request path is accepted; only WebSocket
 // upgrades succeed.
 //
 // The TLS handshake and the upgrade request must complete within
