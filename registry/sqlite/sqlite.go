@@ -77,7 +77,7 @@ func New(ctx context.Context, cfg Config) (*Registry, error) {
 	writer.SetConnMaxIdleTime(0)
 	r := &Registry{cfg: cfg.Config.WithDefaults(), writer: writer, done: make(chan struct{})}
 	// Create the file and schema through the writer before readers open it.
-	if err := r.migrate(ctx); err != nil {
+	if err := r.migrateRetrying(ctx, cfg.BusyTimeout); err != nil {
 		_ = writer.Close()
 		return nil, err
 	}
@@ -124,6 +124,38 @@ var migrations = []string{
 	);
 	CREATE INDEX devices_session ON devices (session, updated_at DESC);
 	CREATE INDEX devices_expires ON devices (expires_at) WHERE expires_at IS NOT NULL;`,
+}
+
+// migrateRetrying runs migrate, retrying for up to busyTimeout while another
+// process holds the database: SQLite answers SQLITE_BUSY at once, without
+// waiting for the busy timeout, when two connections switch a new file to WAL
+// or upgrade their locks at the same moment.
+func (r *Registry) migrateRetrying(ctx context.Context, busyTimeout time.Duration) error {
+	deadline := time.Now().Add(busyTimeout)
+	delay := 5 * time.Millisecond
+	for {
+		err := r.migrate(ctx)
+		if err == nil || !isBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("registry/sqlite: migrate: %w", ctx.Err())
+		case <-t.C:
+		}
+		delay = min(2*delay, 200*time.Millisecond)
+	}
+}
+
+// isBusy reports whether err is SQLite's SQLITE_BUSY (or an extended form).
+func isBusy(err error) bool {
+	var coded interface{ Code() int }
+	if errors.As(err, &coded) {
+		return coded.Code()&0xff == 5
+	}
+	return false
 }
 
 func (r *Registry) migrate(ctx context.Context) error {
