@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +23,7 @@ import (
 	"github.com/pushwire/pushwire/fcm"
 	"github.com/pushwire/pushwire/fcm/fcmtest"
 	"github.com/pushwire/pushwire/hmacverify"
+	"github.com/pushwire/pushwire/internal/testenv"
 	"github.com/pushwire/pushwire/registry"
 )
 
@@ -218,14 +218,7 @@ func apnsToken() string {
 // unset (failing under CI).
 func backendURL(t *testing.T, name string) string {
 	t.Helper()
-	u := os.Getenv(name)
-	if u == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is not set under CI", name)
-		}
-		t.Skipf("%s is not set", name)
-	}
-	return u
+	return testenv.URL(t, name)
 }
 
 func waitFCM(t *testing.T, s *fcmtest.Server, n int) []fcmtest.Received {

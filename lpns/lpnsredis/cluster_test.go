@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/pushwire/pushwire/internal/testenv"
 	"github.com/pushwire/pushwire/lpns"
 	"github.com/pushwire/pushwire/lpns/lpnsredis"
 )
@@ -23,13 +23,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func redisClient(t testing.TB) *redis.Client {
 	t.Helper()
-	url := os.Getenv("PUSHWIRE_REDIS_URL")
-	if url == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("PUSHWIRE_REDIS_URL must be set in CI")
-		}
-		t.Skip("PUSHWIRE_REDIS_URL not set")
-	}
+	url := testenv.URL(t, testenv.RedisURL)
 	opt, err := redis.ParseURL(url)
 	require.NoError(t, err)
 	c := redis.NewClient(opt)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/pushwire/pushwire"
+	"github.com/pushwire/pushwire/internal/testenv"
 	"github.com/pushwire/pushwire/registry"
 	"github.com/pushwire/pushwire/registry/postgres"
 	"github.com/pushwire/pushwire/registry/registrytest"
@@ -27,14 +27,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // (failing instead under CI).
 func pgURL(tb testing.TB) string {
 	tb.Helper()
-	u := os.Getenv("PUSHWIRE_POSTGRES_URL")
-	if u == "" {
-		if os.Getenv("CI") != "" {
-			tb.Fatal("PUSHWIRE_POSTGRES_URL is not set but CI is: the PostgreSQL tests must run")
-		}
-		tb.Skip("PUSHWIRE_POSTGRES_URL not set; skipping PostgreSQL tests")
-	}
-	return u
+	return testenv.URL(tb, testenv.PostgresURL)
 }
 
 // uniqueSchema returns a fresh schema name, dropped when the test ends.

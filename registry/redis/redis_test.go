@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/pushwire/pushwire"
+	"github.com/pushwire/pushwire/internal/testenv"
 	"github.com/pushwire/pushwire/registry"
 	"github.com/pushwire/pushwire/registry/redis"
 	"github.com/pushwire/pushwire/registry/registrytest"
@@ -27,14 +27,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // (failing instead under CI).
 func redisURL(tb testing.TB) string {
 	tb.Helper()
-	u := os.Getenv("PUSHWIRE_REDIS_URL")
-	if u == "" {
-		if os.Getenv("CI") != "" {
-			tb.Fatal("PUSHWIRE_REDIS_URL is not set but CI is: the Redis tests must run")
-		}
-		tb.Skip("PUSHWIRE_REDIS_URL not set; skipping Redis tests")
-	}
-	return u
+	return testenv.URL(tb, testenv.RedisURL)
 }
 
 func uniquePrefix(tb testing.TB) string {
