@@ -233,16 +233,16 @@ func (c *Client) deliver(ctx context.Context, m *Message, held, wantName bool) (
 		}
 		fe.Attempts = attempt
 		last = fe
-		if fe.HTTPStatus == http.StatusUnauthorized && fe.Code == "" && !refreshed && fe.token != nil {
+		if fe.HTTPStatus == http.StatusUnauthorized && fe.Code == "" && !refreshed && fe.src != nil {
 			// The access token was refused (revoked or expired early):
 			// fetch a new one and try again at once, once.
 			refreshed = true
-			c.dropToken(fe.token)
-			fe.token = nil
+			c.dropToken(fe.src)
+			fe.src = nil
 			maxAttempts++
 			continue
 		}
-		fe.token = nil
+		fe.src = nil
 		delay, ok := c.retryDelay(ctx, fe, attempt, maxAttempts)
 		if !ok {
 			return "", fe
@@ -301,13 +301,14 @@ func (c *Client) retryDelay(ctx context.Context, fe *Error, attempt, maxAttempts
 
 // headers returns the request headers for the current token, built once
 // per token, and the token.
-func (c *Client) headers() (http.Header, *oauth2.Token, error) {
-	tok, err := c.ts.Load().Token()
+func (c *Client) headers() (http.Header, *tokenSource, error) {
+	src := c.ts.Load()
+	tok, err := src.Token()
 	if err != nil {
 		return nil, nil, err
 	}
 	if a := c.auth.Load(); a != nil && a.tok == tok {
-		return a.header, tok, nil
+		return a.header, src, nil
 	}
 	a := &authHeader{tok: tok, header: http.Header{
 		"Authorization":   {tok.Type() + " " + tok.AccessToken},
@@ -315,20 +316,18 @@ func (c *Client) headers() (http.Header, *oauth2.Token, error) {
 		"Accept-Encoding": identity,
 	}}
 	c.auth.Store(a)
-	return a.header, tok, nil
+	return a.header, src, nil
 }
 
-// dropToken forgets tok, which FCM refused as invalid, so that the next
-// send fetches a new one. Only the first of concurrent callers with the
-// same token replaces the token source.
-func (c *Client) dropToken(tok *oauth2.Token) {
-	cur := c.auth.Load()
-	if cur == nil || cur.tok != tok {
+// dropToken replaces src, whose access token FCM refused as invalid, so that
+// the next send fetches a new token. Of concurrent callers that saw the same
+// source only the first replaces it; the others find the new one already in
+// place, so no caller can read the refused token again.
+func (c *Client) dropToken(src *tokenSource) {
+	if c.ts.Load() != src {
 		return
 	}
-	if c.auth.CompareAndSwap(cur, nil) {
-		c.ts.Store(&tokenSource{c.newTS()})
-	}
+	c.ts.CompareAndSwap(src, &tokenSource{c.newTS()})
 }
 
 const maxResponseBytes = 64 << 10
@@ -337,7 +336,7 @@ const maxResponseBytes = 64 << 10
 // reads it through sb's own reader; later attempts get a fresh reader, since
 // the transport may still hold the earlier one.
 func (c *Client) attempt(ctx context.Context, sb *sendBuf, first, wantName bool) (string, error) {
-	header, tok, err := c.headers()
+	header, src, err := c.headers()
 	if err != nil {
 		return "", tokenError(err)
 	}
@@ -401,7 +400,7 @@ func (c *Client) attempt(ctx context.Context, sb *sendBuf, first, wantName bool)
 	}
 	eb, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
 	e := parseError(resp.StatusCode, resp.Header.Get("Retry-After"), eb, c.now())
-	e.token = tok
+	e.src = src
 	return "", e
 }
 

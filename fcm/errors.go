@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/pushwire/pushwire"
-	"golang.org/x/oauth2"
 )
 
 // ErrorCode is an FCM error code (the errorCode of the FcmError detail).
@@ -85,7 +84,7 @@ type Error struct {
 	Err error
 
 	class error
-	token *oauth2.Token // the access token of the refused request
+	src   *tokenSource // the token source whose access token the request carried
 }
 
 // Class returns the pushwire class of e: pushwire.ErrDeadToken,
