@@ -42,8 +42,14 @@ func data(i int) map[string]string {
 
 const benchToken = "fcm-bench-token:APA91bHPRgkFLJu6zN0mZqJYRtNz3L1p7xQ8n6Y2VvTSD1cKt9rRWZnV0L1Wq3kL"
 
-func BenchmarkSend(b *testing.B) {
-	f := sharedFake(b)
+func BenchmarkSend(b *testing.B) { benchSend(b, sharedFake(b)) }
+
+// BenchmarkSendTLS is BenchmarkSend over HTTPS with HTTP/2, the way FCM is
+// reached in production, with both clients in their default configuration.
+func BenchmarkSendTLS(b *testing.B) { benchSend(b, sharedTLSFake(b)) }
+
+// benchSend runs every client against the fake f at each concurrency.
+func benchSend(b *testing.B, f *fakeProc) {
 	b.Run("lib=pushwire", func(b *testing.B) {
 		c, err := fcm.New(context.Background(), fcm.Config{CredentialsJSON: f.Creds, Endpoint: f.URL})
 		if err != nil {
@@ -89,78 +95,6 @@ func BenchmarkSend(b *testing.B) {
 		// The least any net/http-based client can do: a pre-encoded
 		// body, a cached token and fixed headers, one RoundTrip, the
 		// answer drained. Not a usable client; the reference point.
-		floor := newFloor(b, f)
-		for _, conc := range concurrencies {
-			b.Run(fmt.Sprintf("conc=%d", conc), func(b *testing.B) {
-				run(b, conc, floor.send)
-			})
-		}
-	})
-	b.Run("lib=firebase", func(b *testing.B) {
-		c := newFirebase(b, f)
-		msgs := prepared(func(i int) *messaging.Message {
-			return &messaging.Message{Token: benchToken, Data: data(i),
-				Android: &messaging.AndroidConfig{Priority: "high"}}
-		})
-		for _, conc := range concurrencies {
-			b.Run(fmt.Sprintf("conc=%d", conc), func(b *testing.B) {
-				run(b, conc, func(ctx context.Context, i int) error {
-					_, err := c.Send(ctx, msgs[i%len(msgs)])
-					return err
-				})
-			})
-		}
-	})
-}
-
-// BenchmarkSendTLS is BenchmarkSend over HTTPS with HTTP/2, the way FCM is
-// reached in production, with both clients in their default configuration.
-func BenchmarkSendTLS(b *testing.B) {
-	f := sharedTLSFake(b)
-	b.Run("lib=pushwire", func(b *testing.B) {
-		c, err := fcm.New(context.Background(), fcm.Config{CredentialsJSON: f.Creds, Endpoint: f.URL})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer c.Close()
-		msgs := prepared(func(i int) pushwire.Message {
-			return pushwire.Message{Token: benchToken, Data: data(i)}
-		})
-		for _, conc := range concurrencies {
-			b.Run(fmt.Sprintf("conc=%d", conc), func(b *testing.B) {
-				run(b, conc, func(ctx context.Context, i int) error {
-					return c.Send(ctx, msgs[i%len(msgs)])
-				})
-			})
-		}
-	})
-	b.Run("lib=pushwire-name", func(b *testing.B) {
-		// fcm's SendMessage, which returns the message name FCM assigned
-		// as Firebase's Send does (Send, above, only needs the status).
-		c, err := fcm.New(context.Background(), fcm.Config{CredentialsJSON: f.Creds, Endpoint: f.URL})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer c.Close()
-		msgs := prepared(func(i int) *fcm.Message {
-			return &fcm.Message{Token: benchToken, Data: data(i),
-				Android: &fcm.AndroidConfig{Priority: fcm.AndroidPriorityHigh}}
-		})
-		for _, conc := range concurrencies {
-			b.Run(fmt.Sprintf("conc=%d", conc), func(b *testing.B) {
-				run(b, conc, func(ctx context.Context, i int) error {
-					name, err := c.SendMessage(ctx, msgs[i%len(msgs)])
-					if err == nil && name == "" {
-						err = errors.New("no message name")
-					}
-					return err
-				})
-			})
-		}
-	})
-	b.Run("lib=nethttp-floor", func(b *testing.B) {
-		// As in BenchmarkSend: the least a net/http-based client can
-		// do, here over Go's HTTP/2 and TLS stack.
 		floor := newFloor(b, f)
 		for _, conc := range concurrencies {
 			b.Run(fmt.Sprintf("conc=%d", conc), func(b *testing.B) {
