@@ -23,7 +23,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -45,6 +44,7 @@ import (
 	"github.com/pushwire/pushwire"
 	"github.com/pushwire/pushwire/apns"
 	"github.com/pushwire/pushwire/connector"
+	"github.com/pushwire/pushwire/examples/internal/apnsopt"
 	"github.com/pushwire/pushwire/registry"
 )
 
@@ -487,25 +487,10 @@ func shutdown(srv *http.Server, timeout time.Duration, log *slog.Logger) {
 
 // newAPNs builds the APNs client of the -apns-* flags.
 func newAPNs(o *options, f *files, log *slog.Logger) (*apns.Client, error) {
-	key, err := apns.ParseP8(f.apnsKey)
+	cfg, err := apnsopt.Options{Key: f.apnsKey, KeyID: o.apnsKeyID, TeamID: o.apnsTeamID,
+		Topic: o.apnsTopic, Host: o.apnsHost, CA: f.apnsCA}.Config(log)
 	if err != nil {
-		return nil, usagef("-apns-key: %v", err)
-	}
-	cfg := apns.Config{
-		Host:   o.apnsHost,
-		Token:  &apns.TokenAuth{Key: key, KeyID: o.apnsKeyID, TeamID: o.apnsTeamID},
-		Topic:  o.apnsTopic,
-		Logger: log,
-	}
-	if len(f.apnsCA) > 0 {
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(f.apnsCA) {
-			return nil, usagef("-apns-ca: no PEM certificate found")
-		}
-		cfg.RootCAs = pool
+		return nil, usagef("%v", err)
 	}
 	c, err := apns.New(cfg)
 	if err != nil {

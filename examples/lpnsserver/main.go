@@ -49,6 +49,7 @@ import (
 
 	"github.com/pushwire/pushwire"
 	"github.com/pushwire/pushwire/apns"
+	"github.com/pushwire/pushwire/examples/internal/apnsopt"
 	"github.com/pushwire/pushwire/lpns"
 	"github.com/pushwire/pushwire/lpns/lpnsredis"
 )
@@ -368,33 +369,24 @@ func loadTLS(o *options, log *slog.Logger) (*tls.Config, error) {
 	return &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, nil
 }
 
+// newAPNs builds the APNs client of the -apns-* flags.
 func newAPNs(o *options, log *slog.Logger) (*apns.Client, error) {
 	if o.apnsKeyID == "" || o.apnsTeamID == "" || o.apnsTopic == "" {
 		return nil, errors.New("-apns-key needs -apns-key-id, -apns-team-id and -apns-topic")
 	}
-	b, err := os.ReadFile(o.apnsKey)
-	if err != nil {
+	opts := apnsopt.Options{KeyID: o.apnsKeyID, TeamID: o.apnsTeamID, Topic: o.apnsTopic, Host: o.apnsHost}
+	var err error
+	if opts.Key, err = os.ReadFile(o.apnsKey); err != nil {
 		return nil, fmt.Errorf("-apns-key: %w", err)
 	}
-	key, err := apns.ParseP8(b)
-	if err != nil {
-		return nil, fmt.Errorf("-apns-key: %w", err)
-	}
-	cfg := apns.Config{Host: o.apnsHost, Token: &apns.TokenAuth{Key: key, KeyID: o.apnsKeyID, TeamID: o.apnsTeamID},
-		Topic: o.apnsTopic, Logger: log}
 	if o.apnsCA != "" {
-		ca, err := os.ReadFile(o.apnsCA)
-		if err != nil {
+		if opts.CA, err = os.ReadFile(o.apnsCA); err != nil {
 			return nil, fmt.Errorf("-apns-ca: %w", err)
 		}
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(ca) {
-			return nil, errors.New("-apns-ca: no PEM certificate found")
-		}
-		cfg.RootCAs = pool
+	}
+	cfg, err := opts.Config(log)
+	if err != nil {
+		return nil, err
 	}
 	return apns.New(cfg)
 }
