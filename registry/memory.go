@@ -31,7 +31,7 @@ type Memory struct {
 	closed   bool
 
 	closeOnce sync.Once
-	stop      chan struct{}
+	stop      context.CancelFunc
 	done      chan struct{}
 }
 
@@ -92,11 +92,12 @@ func NewMemory(cfg Config) (*Memory, error) {
 		overflow: make(map[memKey]*memEntry),
 		sessions: make(map[string]*memSession),
 		apps:     make(map[memApp]*memApp),
-		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 	}
+	ctx, stop := context.WithCancel(context.Background())
+	m.stop = stop
 	if cfg.SweepInterval > 0 {
-		go m.sweeper(cfg.SweepInterval)
+		go m.sweeper(ctx, cfg.SweepInterval)
 	} else {
 		close(m.done)
 	}
@@ -576,20 +577,9 @@ func (m *Memory) Sweep() int {
 	}
 }
 
-func (m *Memory) sweeper(every time.Duration) {
+func (m *Memory) sweeper(ctx context.Context, every time.Duration) {
 	defer close(m.done)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-m.stop:
-			return
-		case <-t.C:
-			if n := m.Sweep(); n > 0 {
-				m.cfg.Logger.Debug("registry: swept expired bindings", "count", n)
-			}
-		}
-	}
+	RunSweeper(ctx, every, m.cfg.Logger, "memory", func(context.Context) (int, error) { return m.Sweep(), nil })
 }
 
 // Close stops the sweeper and makes further operations return ErrClosed.
@@ -598,7 +588,7 @@ func (m *Memory) Close() error {
 		m.mu.Lock()
 		m.closed = true
 		m.mu.Unlock()
-		close(m.stop)
+		m.stop()
 		<-m.done
 	})
 	return nil

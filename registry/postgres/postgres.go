@@ -510,22 +510,7 @@ func (r *Registry) Sweep(ctx context.Context) (int, error) {
 
 func (r *Registry) sweeper(every time.Duration) {
 	defer close(r.done)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	ctx := r.stopCtx
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			n, err := r.Sweep(ctx)
-			if err != nil && ctx.Err() == nil {
-				r.cfg.Logger.Warn("registry: postgres sweep failed", "err", err)
-			} else if n > 0 {
-				r.cfg.Logger.Debug("registry: swept expired bindings", "count", n)
-			}
-		}
-	}
+	registry.RunSweeper(r.stopCtx, every, r.cfg.Logger, "postgres", r.Sweep)
 }
 
 // Close stops the sweeper and closes the pool if the registry opened it. It

@@ -504,21 +504,7 @@ func (r *Registry) Sweep(ctx context.Context) (int, error) {
 
 func (r *Registry) sweeper(every time.Duration) {
 	defer close(r.done)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-r.stopCtx.Done():
-			return
-		case <-t.C:
-			n, err := r.Sweep(r.stopCtx)
-			if err != nil && r.stopCtx.Err() == nil {
-				r.cfg.Logger.Warn("registry: sqlite sweep failed", "err", err)
-			} else if n > 0 {
-				r.cfg.Logger.Debug("registry: swept expired bindings", "count", n)
-			}
-		}
-	}
+	registry.RunSweeper(r.stopCtx, every, r.cfg.Logger, "sqlite", r.Sweep)
 }
 
 // Close stops the sweeper and closes the database. It is idempotent.
