@@ -1,9 +1,12 @@
 package apns
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -63,6 +66,42 @@ func newPusher(tb testing.TB, lib string, f *fakeProc) pusher {
 		return pusher{
 			push:  func(ctx context.Context) error { return c.Send(ctx, m) },
 			close: func() { _ = c.Close() },
+		}
+	case "nethttp-floor":
+		// The least any net/http-based client can do: the standard
+		// transport with HTTP/2, a fixed provider token and fixed
+		// headers, one RoundTrip per push, the answer drained. Not a
+		// usable client (no token renewal, no error handling); the
+		// reference point for what the standard transport costs.
+		tok := &token.Token{AuthKey: f.Key, KeyID: f.KeyID, TeamID: f.TeamID}
+		bearer := tok.GenerateIfExpired()
+		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: f.Pool}, ForceAttemptHTTP2: true}
+		url := f.URL + "/3/device/" + devToken
+		hdr := http.Header{
+			"Authorization":  {"bearer " + bearer},
+			"Apns-Topic":     {bundle},
+			"Apns-Push-Type": {"background"},
+			"Apns-Priority":  {"5"},
+		}
+		return pusher{
+			push: func(ctx context.Context) error {
+				req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(benchPayload))
+				if err != nil {
+					return err
+				}
+				req.Header = hdr
+				res, err := tr.RoundTrip(req)
+				if err != nil {
+					return err
+				}
+				_, _ = io.Copy(io.Discard, res.Body)
+				_ = res.Body.Close()
+				if res.StatusCode != http.StatusOK {
+					return fmt.Errorf("floor: status %d", res.StatusCode)
+				}
+				return nil
+			},
+			close: tr.CloseIdleConnections,
 		}
 	case "apns2":
 		c := apns2.NewTokenClient(&token.Token{AuthKey: f.Key, KeyID: f.KeyID, TeamID: f.TeamID})
@@ -170,12 +209,13 @@ func runPushes(b *testing.B, p pusher, inflight int) {
 
 // BenchmarkPush compares pushwire/apns (Push with a raw payload, and Send
 // with a pushwire.Message) with sideshow/apns2 against apnsfake running as a
-// separate process.
+// separate process; nethttp-floor is a bare request on the standard
+// transport, for reference.
 func BenchmarkPush(b *testing.B) {
 	for _, latency := range []time.Duration{0, 20 * time.Millisecond} {
 		f := fake(b, latency)
 		for _, inflight := range []int{1, 100, 1000} {
-			for _, lib := range []string{"apns", "apns-send", "apns2"} {
+			for _, lib := range []string{"apns", "apns-send", "nethttp-floor", "apns2"} {
 				name := fmt.Sprintf("latency=%s/inflight=%d/lib=%s", latency, inflight, lib)
 				b.Run(name, func(b *testing.B) {
 					p := newPusher(b, lib, f)
