@@ -7,12 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,6 +18,7 @@ import (
 
 	"github.com/pushwire/pushwire"
 	"github.com/pushwire/pushwire/apns"
+	"github.com/pushwire/pushwire/bench/internal/benchproc"
 )
 
 var benchPayload = []byte(`{"aps":{"content-available":1},"eventId":"8c1f0e52-4b8e-4f0a-9d55-3f0e5f6b2a10","sessionId":"s-1234567890"}`)
@@ -32,18 +29,24 @@ type pusher struct {
 	close func()
 }
 
+// newClient returns a pushwire/apns client with token auth for the fake.
+func newClient(tb testing.TB, f *fakeProc) *apns.Client {
+	c, err := apns.New(apns.Config{
+		Host:    f.URL,
+		RootCAs: f.Pool,
+		Token:   &apns.TokenAuth{Key: f.Key, KeyID: f.KeyID, TeamID: f.TeamID},
+		Topic:   bundle,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
 func newPusher(tb testing.TB, lib string, f *fakeProc) pusher {
 	switch lib {
 	case "apns":
-		c, err := apns.New(apns.Config{
-			Host:    f.URL,
-			RootCAs: f.Pool,
-			Token:   &apns.TokenAuth{Key: f.Key, KeyID: f.KeyID, TeamID: f.TeamID},
-			Topic:   bundle,
-		})
-		if err != nil {
-			tb.Fatal(err)
-		}
+		c := newClient(tb, f)
 		n := &apns.Notification{DeviceToken: devToken, PushType: apns.PushTypeBackground, Payload: benchPayload}
 		return pusher{
 			push: func(ctx context.Context) error {
@@ -53,15 +56,7 @@ func newPusher(tb testing.TB, lib string, f *fakeProc) pusher {
 			close: func() { _ = c.Close() },
 		}
 	case "apns-send":
-		c, err := apns.New(apns.Config{
-			Host:    f.URL,
-			RootCAs: f.Pool,
-			Token:   &apns.TokenAuth{Key: f.Key, KeyID: f.KeyID, TeamID: f.TeamID},
-			Topic:   bundle,
-		})
-		if err != nil {
-			tb.Fatal(err)
-		}
+		c := newClient(tb, f)
 		m := pushwire.Message{Token: devToken, Data: map[string]string{"eventId": "8c1f0e52-4b8e-4f0a-9d55-3f0e5f6b2a10", "sessionId": "s-1234567890"}}
 		return pusher{
 			push:  func(ctx context.Context) error { return c.Send(ctx, m) },
@@ -132,33 +127,6 @@ func newPusher(tb testing.TB, lib string, f *fakeProc) pusher {
 	return pusher{}
 }
 
-// writeCalls returns the process's write system calls so far (syscw in
-// /proc/self/io), or -1 where that is not available.
-func writeCalls() int64 {
-	b, err := os.ReadFile("/proc/self/io")
-	if err != nil {
-		return -1
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "syscw: "); ok {
-			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-			if err != nil {
-				return -1
-			}
-			return n
-		}
-	}
-	return -1
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // runPushes pushes b.N notifications with inflight concurrent pushers and
 // reports pushes/s, client CPU per push and the client's write system calls
 // per push (Linux); -benchmem adds allocations per push (one op = one push).
@@ -181,7 +149,7 @@ func runPushes(b *testing.B, p pusher, inflight int) {
 	}
 	var next, failed atomic.Int64
 	b.ReportAllocs()
-	cpu0, w0 := cpuTime(), writeCalls()
+	cpu0, w0 := benchproc.CPUTime(), benchproc.WriteSyscalls()
 	b.ResetTimer()
 	for range inflight {
 		wg.Add(1)
@@ -196,7 +164,7 @@ func runPushes(b *testing.B, p pusher, inflight int) {
 	}
 	wg.Wait()
 	b.StopTimer()
-	cpu, w1 := cpuTime()-cpu0, writeCalls()
+	cpu, w1 := benchproc.CPUTime()-cpu0, benchproc.WriteSyscalls()
 	if n := failed.Load(); n > 0 {
 		b.Fatalf("%d of %d pushes failed", n, b.N)
 	}

@@ -5,7 +5,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/x509"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/pushwire/pushwire/apns"
+	"github.com/pushwire/pushwire/bench/internal/benchproc"
 )
 
 // fakeProc is examples/apnsfake running as a child process.
@@ -29,37 +29,14 @@ type fakeProc struct {
 	done   chan struct{}
 }
 
-var (
-	buildOnce sync.Once
-	fakeBin   string
-	buildErr  error
+// fakeExample is examples/apnsfake, built once per test binary (or taken
+// from $APNSFAKE_BIN).
+var fakeExample = &benchproc.Example{Name: "apnsfake", Env: "APNSFAKE_BIN"}
 
+var (
 	procsMu sync.Mutex
 	procs   = map[time.Duration]*fakeProc{}
 )
-
-// fakeBinary builds examples/apnsfake from the main module once (or uses
-// $APNSFAKE_BIN).
-func fakeBinary() (string, error) {
-	buildOnce.Do(func() {
-		if p := os.Getenv("APNSFAKE_BIN"); p != "" {
-			fakeBin = p
-			return
-		}
-		dir, err := os.MkdirTemp("", "apnsfake-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		fakeBin = filepath.Join(dir, "apnsfake")
-		cmd := exec.Command("go", "build", "-o", fakeBin, "./examples/apnsfake")
-		cmd.Dir = filepath.Join("..", "..")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("build apnsfake: %v\n%s", err, out)
-		}
-	})
-	return fakeBin, buildErr
-}
 
 var urlRE = regexp.MustCompile(`url=(https://127\.0\.0\.1:\d+)`)
 
@@ -72,7 +49,7 @@ func fake(tb testing.TB, latency time.Duration) *fakeProc {
 	if f := procs[latency]; f != nil {
 		return f
 	}
-	bin, err := fakeBinary()
+	bin, err := fakeExample.Path()
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -156,5 +133,6 @@ func stopFakes() {
 func TestMain(m *testing.M) {
 	code := m.Run()
 	stopFakes()
+	fakeExample.Remove()
 	os.Exit(code)
 }

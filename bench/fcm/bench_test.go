@@ -9,17 +9,14 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"firebase.google.com/go/v4/messaging"
 	"github.com/pushwire/pushwire"
+	"github.com/pushwire/pushwire/bench/internal/benchproc"
 	"github.com/pushwire/pushwire/fcm"
 	"golang.org/x/oauth2/google"
 )
@@ -129,14 +126,6 @@ func prepared[T any](mk func(int) T) []T {
 	return out
 }
 
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // run calls send b.N times from conc goroutines.
 func run(b *testing.B, conc int, send func(ctx context.Context, i int) error) {
 	ctx := context.Background()
@@ -164,8 +153,8 @@ func run(b *testing.B, conc int, send func(ctx context.Context, i int) error) {
 	var firstErr atomic.Value
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := cpuTime()
-	w0 := writeSyscalls()
+	cpu0 := benchproc.CPUTime()
+	w0 := benchproc.WriteSyscalls()
 	start := time.Now()
 	for range conc {
 		wg.Add(1)
@@ -185,8 +174,8 @@ func run(b *testing.B, conc int, send func(ctx context.Context, i int) error) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	cpu := cpuTime() - cpu0
-	writes := writeSyscalls() - w0
+	cpu := benchproc.CPUTime() - cpu0
+	writes := benchproc.WriteSyscalls() - w0
 	b.StopTimer()
 	if n := failures.Load(); n > 0 {
 		b.Fatalf("%d sends failed, first: %v", n, firstErr.Load())
@@ -196,25 +185,6 @@ func run(b *testing.B, conc int, send func(ctx context.Context, i int) error) {
 	if w0 >= 0 && writes >= 0 {
 		b.ReportMetric(float64(writes)/float64(b.N), "writes/send")
 	}
-}
-
-// writeSyscalls returns the write system calls this process made so far
-// (syscw in /proc/self/io), or -1 where that is not available.
-func writeSyscalls() int64 {
-	b, err := os.ReadFile("/proc/self/io")
-	if err != nil {
-		return -1
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "syscw: "); ok {
-			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-			if err != nil {
-				return -1
-			}
-			return n
-		}
-	}
-	return -1
 }
 
 type floorClient struct {

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pushwire/pushwire/bench/internal/benchproc"
 )
 
 // fakeProc is examples/fcmfake running as a child process.
@@ -23,36 +25,9 @@ type fakeProc struct {
 	done  chan struct{}
 }
 
-var (
-	buildOnce sync.Once
-	fakeBin   string
-	buildErr  error
-	binDir    string
-)
-
-// fakeBinary builds examples/fcmfake from the main module once per test
-// binary (or uses $FCMFAKE_BIN).
-func fakeBinary() (string, error) {
-	buildOnce.Do(func() {
-		if p := os.Getenv("FCMFAKE_BIN"); p != "" {
-			fakeBin = p
-			return
-		}
-		dir, err := os.MkdirTemp("", "fcmfake-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binDir = dir
-		fakeBin = filepath.Join(dir, "fcmfake")
-		cmd := exec.Command("go", "build", "-o", fakeBin, "./examples/fcmfake")
-		cmd.Dir = filepath.Join("..", "..")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("build fcmfake: %v\n%s", err, out)
-		}
-	})
-	return fakeBin, buildErr
-}
+// fakeExample is examples/fcmfake, built once per test binary (or taken
+// from $FCMFAKE_BIN).
+var fakeExample = &benchproc.Example{Name: "fcmfake", Env: "FCMFAKE_BIN"}
 
 // startFake starts a fake process for one test; quiet suppresses the
 // message lines.
@@ -69,7 +44,7 @@ func startFake(tb testing.TB, quiet bool) *fakeProc {
 // startFakeProc starts a fake process on a free loopback port, writing its
 // credentials into dir; extra adds flags.
 func startFakeProc(dir string, quiet bool, extra ...string) (*fakeProc, error) {
-	bin, err := fakeBinary()
+	bin, err := fakeExample.Path()
 	if err != nil {
 		return nil, err
 	}
@@ -208,8 +183,6 @@ func TestMain(m *testing.M) {
 	if sharedDir != "" {
 		os.RemoveAll(sharedDir)
 	}
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
+	fakeExample.Remove()
 	os.Exit(code)
 }
