@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/json"
@@ -9,7 +8,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,32 +17,16 @@ import (
 
 	"github.com/pushwire/pushwire"
 	"github.com/pushwire/pushwire/apns"
+	"github.com/pushwire/pushwire/internal/testenv"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 var urlRE = regexp.MustCompile(`url=(https://127\.0\.0\.1:\d+)`)
 
 func TestFakeProcess(t *testing.T) {
 	dir := t.TempDir()
-	var stdout, stderr syncBuf
+	var stdout, stderr testenv.SyncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-dir", dir}, &stdout, &stderr) }()
@@ -114,7 +96,7 @@ func TestFakeProcess(t *testing.T) {
 }
 
 func TestFlags(t *testing.T) {
-	var out, errb syncBuf
+	var out, errb testenv.SyncBuffer
 	err := run(context.Background(), []string{}, &out, &errb)
 	assert.Error(t, err, "-dir is required")
 	err = run(context.Background(), []string{"-latency", "soon", "-dir", t.TempDir()}, &out, &errb)

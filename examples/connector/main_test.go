@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -19,7 +18,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,32 +29,15 @@ import (
 	"github.com/pushwire/pushwire/connector"
 	"github.com/pushwire/pushwire/fcm/fcmtest"
 	"github.com/pushwire/pushwire/hmacverify"
+	"github.com/pushwire/pushwire/internal/testenv"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of run.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestDemo(t *testing.T) {
-	var out, errb syncBuffer
+	var out, errb testenv.SyncBuffer
 	code := run(context.Background(), []string{"-demo", "-demo-exit", "-addr", "127.0.0.1:0"}, &out, &errb)
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out.String(), errb.String())
 	o := out.String()
@@ -88,13 +69,13 @@ func TestDemoRegistries(t *testing.T) {
 	}
 	for name, dsn := range dsns {
 		t.Run(name, func(t *testing.T) {
-			var out, errb syncBuffer
+			var out, errb testenv.SyncBuffer
 			code := run(context.Background(), []string{"-demo", "-demo-exit", "-addr", "127.0.0.1:0", "-registry", dsn}, &out, &errb)
 			require.Equal(t, 0, code, "stderr:\n%s", errb.String())
 			assert.Contains(t, out.String(), `"delivered":3`)
 		})
 	}
-	var out, errb syncBuffer
+	var out, errb testenv.SyncBuffer
 	code := run(context.Background(), []string{"-registry", "redis://127.0.0.1:1/0"}, &out, &errb)
 	assert.Equal(t, 1, code, "an unreachable registry is not a usage error")
 	assert.Contains(t, errb.String(), "registry")
@@ -135,7 +116,7 @@ func TestUsageErrors(t *testing.T) {
 			for k, v := range tt.env {
 				t.Setenv(k, v)
 			}
-			var out, errb syncBuffer
+			var out, errb testenv.SyncBuffer
 			// A usage error returns at once; the deadline only stops a
 			// program that wrongly started serving.
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -151,7 +132,7 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestHelpListsEnvironment(t *testing.T) {
-	var out, errb syncBuffer
+	var out, errb testenv.SyncBuffer
 	assert.Equal(t, 0, run(context.Background(), []string{"-h"}, &out, &errb))
 	for _, name := range []string{"PUSHWIRE_ADDR", "PUSHWIRE_SECRET_FILE", "PUSHWIRE_REGISTRY", "PUSHWIRE_FCM_ENDPOINT",
 		"PUSHWIRE_APNS_CA", "PUSHWIRE_ADMIN_TOKEN_FILE", "PUSHWIRE_REGISTRATION_TOKEN_FILE", "PUSHWIRE_LOG_FORMAT"} {
@@ -208,7 +189,7 @@ func TestRealMode(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errb syncBuffer
+	var out, errb testenv.SyncBuffer
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, args, &out, &errb) }()
 
@@ -300,7 +281,7 @@ func TestTLS(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errb syncBuffer
+	var out, errb testenv.SyncBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-tls-cert", certFile, "-tls-key", keyFile}, &out, &errb)
@@ -339,7 +320,7 @@ func TestGracefulShutdown(t *testing.T) {
 	configID := uuid.NewString()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errb syncBuffer
+	var out, errb testenv.SyncBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-config-id", configID, "-secret-file", secret,

@@ -23,7 +23,7 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// syncBuffer collects stderr safely.
+// lockedWriter hands each write (stderr) to the test over a channel.
 type lockedWriter struct {
 	ch chan []byte
 }

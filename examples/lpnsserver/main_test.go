@@ -16,7 +16,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,30 +24,18 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/pushwire/pushwire/apns/apnstest"
+	"github.com/pushwire/pushwire/internal/testenv"
 	"github.com/pushwire/pushwire/lpns"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
-func start(t *testing.T, args ...string) (ws, admin string, stderr *syncBuffer, stop func() int) {
+func start(t *testing.T, args ...string) (ws, admin string, stderr *testenv.SyncBuffer, stop func() int) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan [2]string, 1)
 	code := make(chan int, 1)
-	stderr = &syncBuffer{}
+	stderr = &testenv.SyncBuffer{}
 	go func() { code <- run(ctx, args, io.Discard, stderr, ready) }()
 	select {
 	case urls := <-ready:

@@ -1,9 +1,12 @@
-// Package testenv gives the project's tests the addresses of the real servers
-// that scripts/services.sh starts (Redis, PostgreSQL).
+// Package testenv holds helpers for the project's tests: the addresses of
+// the real servers that scripts/services.sh starts (Redis, PostgreSQL), and a
+// buffer safe for concurrent writes.
 package testenv
 
 import (
+	"bytes"
 	"os"
+	"sync"
 	"testing"
 )
 
@@ -26,4 +29,26 @@ func URL(tb testing.TB, name string) string {
 		tb.Skipf("%s is not set; skipping (see scripts/services.sh)", name)
 	}
 	return u
+}
+
+// SyncBuffer is a bytes.Buffer safe for concurrent use: a test hands it to
+// code that writes from its own goroutines (a logger, a command's output)
+// and reads what was written so far.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+// Write appends p.
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns what was written so far.
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

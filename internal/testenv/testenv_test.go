@@ -2,6 +2,8 @@ package testenv_test
 
 import (
 	"runtime"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -46,4 +48,24 @@ func (r *recorder) Skipf(string, ...any) {
 func (r *recorder) Fatalf(string, ...any) {
 	*r.fail = true
 	runtime.Goexit()
+}
+
+// Concurrent writes all arrive whole, and String may run meanwhile.
+func TestSyncBuffer(t *testing.T) {
+	var buf testenv.SyncBuffer
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 100 {
+				n, err := buf.Write([]byte("line\n"))
+				assert.NoError(t, err)
+				assert.Equal(t, 5, n)
+				_ = buf.String()
+			}
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, strings.Repeat("line\n", 800), buf.String())
 }
