@@ -37,9 +37,9 @@ import (
 	"path/filepath"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/pushwire/pushwire/apns/apnstest"
+	"github.com/pushwire/pushwire/examples/internal/secretfile"
 )
 
 func main() {
@@ -125,7 +125,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		{"client.pem", append(certPEM, keyPEM...)},
 	}
 	for _, f := range files {
-		if err := writeFile(filepath.Join(*dir, f.name), f.data); err != nil {
+		if err := secretfile.Write(filepath.Join(*dir, f.name), f.data); err != nil {
 			return err
 		}
 	}
@@ -133,13 +133,4 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	<-ctx.Done()
 	log.Info("apnsfake stopping", "accepted", srv.Accepted())
 	return nil
-}
-
-// writeFile writes data atomically (readers never see a partial file).
-func writeFile(path string, data []byte) error {
-	tmp := path + ".tmp" + fmt.Sprint(time.Now().UnixNano())
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

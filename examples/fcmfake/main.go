@@ -27,10 +27,10 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"sync"
 	"syscall"
 
+	"github.com/pushwire/pushwire/examples/internal/secretfile"
 	"github.com/pushwire/pushwire/fcm/fcmtest"
 )
 
@@ -106,13 +106,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer srv.Close()
 	if *caCert != "" {
 		certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
-		if err := writeFile(*caCert, certPEM); err != nil {
+		if err := secretfile.Write(*caCert, certPEM); err != nil {
 			return fmt.Errorf("write certificate: %w", err)
 		}
 	}
 	// The credentials are written last: their presence tells scripts the
 	// fake is ready.
-	if err := writeFile(*credentials, srv.ServiceAccountJSON()); err != nil {
+	if err := secretfile.Write(*credentials, srv.ServiceAccountJSON()); err != nil {
 		return fmt.Errorf("write credentials: %w", err)
 	}
 	log.Info("fake FCM listening", "url", srv.URL, "project", srv.ProjectID(),
@@ -121,26 +121,4 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	<-ctx.Done()
 	log.Info("shutting down")
 	return nil
-}
-
-// writeFile writes data to path atomically with mode 0600 (it holds a
-// private key).
-func writeFile(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".fcmfake-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
