@@ -78,19 +78,23 @@ func randomToken() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
+// publicKey is the jwt.Keyfunc of both JWT checks: the service account's
+// public key, provided the token names no other key id.
+func (s *Server) publicKey(t *jwt.Token) (any, error) {
+	if kid, ok := t.Header["kid"]; ok {
+		if k, _ := kid.(string); k != s.keyID {
+			return nil, errors.New("unknown key id")
+		}
+	}
+	return &s.key.PublicKey, nil
+}
+
 // verifyAssertion checks the RS256 JWT a service account signs: signature
 // by the fake's key, iss = client_email, aud = token_uri, a scope that
 // covers FCM, and sane iat/exp.
 func (s *Server) verifyAssertion(assertion string) error {
 	var claims assertionClaims
-	_, err := jwt.ParseWithClaims(assertion, &claims, func(t *jwt.Token) (any, error) {
-		if kid, ok := t.Header["kid"]; ok {
-			if k, _ := kid.(string); k != s.keyID {
-				return nil, errors.New("unknown key id")
-			}
-		}
-		return &s.key.PublicKey, nil
-	},
+	_, err := jwt.ParseWithClaims(assertion, &claims, s.publicKey,
 		jwt.WithValidMethods([]string{"RS256"}),
 		// Older Google auth libraries (google-auth for Python 1.x) pad
 		// their base64url segments; Google accepts that.
@@ -125,14 +129,7 @@ func (s *Server) verifyAssertion(assertion string) error {
 // the FCM service (https://fcm.googleapis.com/ or the fake's URL).
 func (s *Server) verifySelfSignedJWT(tok string) error {
 	var claims assertionClaims
-	_, err := jwt.ParseWithClaims(tok, &claims, func(t *jwt.Token) (any, error) {
-		if kid, ok := t.Header["kid"]; ok {
-			if k, _ := kid.(string); k != s.keyID {
-				return nil, errors.New("unknown key id")
-			}
-		}
-		return &s.key.PublicKey, nil
-	},
+	_, err := jwt.ParseWithClaims(tok, &claims, s.publicKey,
 		jwt.WithValidMethods([]string{"RS256"}),
 		jwt.WithPaddingAllowed(),
 		jwt.WithIssuer(s.cfg.ClientEmail),
