@@ -79,11 +79,8 @@ func ParseEvent(body []byte) (hmacverify.Event, error) {
 	if err != nil {
 		return ev, err
 	}
-	if err := validateID(ev.EventID); err != nil {
-		return ev, errors.New("eventId: " + err.Error())
-	}
-	if err := validateID(ev.SessionID); err != nil {
-		return ev, errors.New("sessionId: " + err.Error())
+	if err := validateEventIDs(ev); err != nil {
+		return ev, err
 	}
 	if len(ev.ConversationID) > maxFieldLen || !printable(ev.ConversationID) {
 		return ev, errors.New("conversationId: must be at most 256 bytes of printable text")
@@ -252,16 +249,25 @@ func verifyAny(secrets [][]byte, ev hmacverify.Event, sig string) bool {
 	return ok
 }
 
+// validateEventIDs checks an event's eventId and sessionId; the error names
+// the member.
+func validateEventIDs(ev hmacverify.Event) error {
+	if err := validateID(ev.EventID); err != nil {
+		return errors.New("eventId: " + err.Error())
+	}
+	if err := validateID(ev.SessionID); err != nil {
+		return errors.New("sessionId: " + err.Error())
+	}
+	return nil
+}
+
 // Deliver pushes ev to every live device of its session, prunes the dead
 // tokens and returns the summary, exactly as a verified callback does
 // (including duplicate suppression). It does not check any signature: use it
 // for events that reach the application by another trusted path.
 func (c *Connector) Deliver(ctx context.Context, ev hmacverify.Event) (CallbackResult, error) {
-	if err := validateID(ev.EventID); err != nil {
-		return CallbackResult{}, errors.New("connector: eventId: " + err.Error())
-	}
-	if err := validateID(ev.SessionID); err != nil {
-		return CallbackResult{}, errors.New("connector: sessionId: " + err.Error())
+	if err := validateEventIDs(ev); err != nil {
+		return CallbackResult{}, errors.New("connector: " + err.Error())
 	}
 	devs, err := c.reg.Lookup(ctx, ev.SessionID)
 	if err != nil {

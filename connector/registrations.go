@@ -64,6 +64,20 @@ func keysFor(token string) []registry.Key {
 	return keys
 }
 
+// requireID checks the id member name of a request body: present and
+// valid, or a 400 naming it is written and false returned.
+func requireID(w http.ResponseWriter, name string, id *string) bool {
+	if id == nil {
+		writeMessage(w, http.StatusBadRequest, name+" is required")
+		return false
+	}
+	if err := validateID(*id); err != nil {
+		writeMessage(w, http.StatusBadRequest, name+": "+err.Error())
+		return false
+	}
+	return true
+}
+
 func (c *Connector) handleRegister(w http.ResponseWriter, r *http.Request) {
 	token := r.PathValue("deviceToken")
 	if err := ValidateToken(token); err != nil {
@@ -74,20 +88,7 @@ func (c *Connector) handleRegister(w http.ResponseWriter, r *http.Request) {
 	if !c.readJSON(w, r, &b) {
 		return
 	}
-	if b.ConfigID == nil {
-		writeMessage(w, http.StatusBadRequest, "configId is required")
-		return
-	}
-	if err := validateID(*b.ConfigID); err != nil {
-		writeMessage(w, http.StatusBadRequest, "configId: "+err.Error())
-		return
-	}
-	if b.SessionID == nil {
-		writeMessage(w, http.StatusBadRequest, "sessionId is required")
-		return
-	}
-	if err := validateID(*b.SessionID); err != nil {
-		writeMessage(w, http.StatusBadRequest, "sessionId: "+err.Error())
+	if !requireID(w, "configId", b.ConfigID) || !requireID(w, "sessionId", b.SessionID) {
 		return
 	}
 	typ := ""
@@ -208,12 +209,7 @@ func (c *Connector) handleSearch(w http.ResponseWriter, r *http.Request) {
 	if !c.readJSON(w, r, &b) {
 		return
 	}
-	if b.SessionID == nil {
-		writeMessage(w, http.StatusBadRequest, "sessionId is required")
-		return
-	}
-	if err := validateID(*b.SessionID); err != nil {
-		writeMessage(w, http.StatusBadRequest, "sessionId: "+err.Error())
+	if !requireID(w, "sessionId", b.SessionID) {
 		return
 	}
 	devs, err := c.reg.Lookup(r.Context(), *b.SessionID)
