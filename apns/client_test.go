@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -279,20 +278,7 @@ func TestCertificateAuth(t *testing.T) {
 func TestMoreConnectionsAtStreamLimit(t *testing.T) {
 	srv, c := pair(t, apnstest.Config{MaxConcurrentStreams: 4, Latency: 50 * time.Millisecond}, nil)
 	const n = 24
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs <- c.Send(context.Background(), pushwire.Message{Token: tok(i)})
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		require.NoError(t, err)
-	}
+	sendConcurrently(t, c, n)
 	assert.Len(t, srv.Notifications(), n)
 	assert.Greater(t, srv.Connections(), 1, "a single connection would serialize at 4 streams")
 	assert.LessOrEqual(t, srv.Connections(), n/4+1, "no more connections than the stream limit needs")

@@ -1,6 +1,7 @@
 package apns_test
 
 import (
+	"context"
 	"strings"
 	"sync"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/pushwire/pushwire"
 	"github.com/pushwire/pushwire/apns"
 	"github.com/pushwire/pushwire/apns/apnstest"
 )
@@ -41,6 +43,26 @@ func pair(t *testing.T, scfg apnstest.Config, mod func(*apns.Config)) (*apnstest
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
 	return srv, c
+}
+
+// sendConcurrently sends n data messages, to tok(0)..tok(n-1), all at once
+// and requires every send to succeed.
+func sendConcurrently(t *testing.T, c *apns.Client, n int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- c.Send(context.Background(), pushwire.Message{Token: tok(i)})
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
 }
 
 // clock is a settable clock safe for concurrent use.

@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
-	"sync"
 	"testing"
 	"time"
 
@@ -71,20 +70,7 @@ func TestExpiredProviderTokenRecovery(t *testing.T) {
 	clientClock.Add(25 * time.Minute)
 	const n = 40
 	srv.Reset()
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs <- c.Send(context.Background(), pushwire.Message{Token: tok(i)})
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		require.NoError(t, err)
-	}
+	sendConcurrently(t, c, n)
 	got := srv.Notifications()
 	require.Len(t, got, n)
 	renewed := got[0].TokenIssuedAt
