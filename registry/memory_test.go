@@ -167,17 +167,13 @@ func benchMemory(b *testing.B) *registry.Memory {
 // BenchmarkLookup: a session with three devices.
 func BenchmarkLookup(b *testing.B) {
 	m := benchMemory(b)
-	for _, c := range []int{1, 32} {
-		b.Run("conc="+strconv.Itoa(c), func(b *testing.B) { registrytest.BenchLookup(b, m, benchPopulation, c) })
-	}
+	registrytest.BenchLookup(b, m, benchPopulation)
 }
 
 // BenchmarkRegister: re-registration of known tokens (upsert).
 func BenchmarkRegister(b *testing.B) {
 	m := benchMemory(b)
-	for _, c := range []int{1, 32} {
-		b.Run("conc="+strconv.Itoa(c), func(b *testing.B) { registrytest.BenchRegister(b, m, benchPopulation, c) })
-	}
+	registrytest.BenchRegister(b, m, benchPopulation)
 }
 
 // BenchmarkRegisterNew: first registration of new tokens (insert), three per

@@ -1,7 +1,6 @@
 package postgres_test
 
 import (
-	"strconv"
 	"testing"
 
 	"github.com/pushwire/pushwire/registry"
@@ -20,15 +19,11 @@ func benchRegistry(b *testing.B) *postgres.Registry {
 // BenchmarkLookup: a session with three devices, one SELECT each.
 func BenchmarkLookup(b *testing.B) {
 	r := benchRegistry(b)
-	for _, c := range []int{1, 32} {
-		b.Run("conc="+strconv.Itoa(c), func(b *testing.B) { registrytest.BenchLookup(b, r, benchPopulation, c) })
-	}
+	registrytest.BenchLookup(b, r, benchPopulation)
 }
 
 // BenchmarkRegister: re-registration of known tokens, one function call each.
 func BenchmarkRegister(b *testing.B) {
 	r := benchRegistry(b)
-	for _, c := range []int{1, 32} {
-		b.Run("conc="+strconv.Itoa(c), func(b *testing.B) { registrytest.BenchRegister(b, r, benchPopulation, c) })
-	}
+	registrytest.BenchRegister(b, r, benchPopulation)
 }

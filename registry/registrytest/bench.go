@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"strconv"
 	"sync/atomic"
 	"testing"
 
@@ -71,35 +72,48 @@ func parallel(b *testing.B, concurrency int, body func(i int) error) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
 }
 
+// concurrencies runs body as the sub-benchmarks conc=1 and conc=32.
+func concurrencies(b *testing.B, body func(b *testing.B, concurrency int)) {
+	for _, c := range []int{1, 32} {
+		b.Run("conc="+strconv.Itoa(c), func(b *testing.B) { body(b, c) })
+	}
+}
+
 // BenchLookup measures Lookup of a three-device session picked from a
-// population of sessions that Populate created with n bindings.
-func BenchLookup(b *testing.B, r registry.Registry, n, concurrency int) {
+// population of sessions that Populate created with n bindings, in the
+// sub-benchmarks conc=1 and conc=32 (goroutines).
+func BenchLookup(b *testing.B, r registry.Registry, n int) {
 	ctx := context.Background()
 	sessions := make([]string, n/3)
 	for i := range sessions {
 		sessions[i] = BenchSession(i * 3)
 	}
-	b.ReportAllocs()
-	parallel(b, concurrency, func(i int) error {
-		list, err := r.Lookup(ctx, sessions[i%len(sessions)])
-		if err == nil && len(list) != 3 {
-			err = fmt.Errorf("lookup returned %d devices, want 3", len(list))
-		}
-		return err
+	concurrencies(b, func(b *testing.B, concurrency int) {
+		b.ReportAllocs()
+		parallel(b, concurrency, func(i int) error {
+			list, err := r.Lookup(ctx, sessions[i%len(sessions)])
+			if err == nil && len(list) != 3 {
+				err = fmt.Errorf("lookup returned %d devices, want 3", len(list))
+			}
+			return err
+		})
 	})
 }
 
 // BenchRegister measures Register: re-registrations (upserts) cycling over n
-// bindings that Populate created, three per session.
-func BenchRegister(b *testing.B, r registry.Registry, n, concurrency int) {
+// bindings that Populate created, three per session, in the sub-benchmarks
+// conc=1 and conc=32.
+func BenchRegister(b *testing.B, r registry.Registry, n int) {
 	ctx := context.Background()
 	devs := make([]registry.Device, n)
 	for i := range devs {
 		devs[i] = BenchDevice(i)
 	}
-	b.ReportAllocs()
-	parallel(b, concurrency, func(i int) error {
-		_, err := r.Register(ctx, devs[i%n])
-		return err
+	concurrencies(b, func(b *testing.B, concurrency int) {
+		b.ReportAllocs()
+		parallel(b, concurrency, func(i int) error {
+			_, err := r.Register(ctx, devs[i%n])
+			return err
+		})
 	})
 }

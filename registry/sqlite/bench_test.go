@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -28,18 +27,14 @@ func benchRegistry(b *testing.B) *sqlite.Registry {
 // BenchmarkLookup: a session with three devices, on disk with WAL.
 func BenchmarkLookup(b *testing.B) {
 	r := benchRegistry(b)
-	for _, c := range []int{1, 32} {
-		b.Run("conc="+strconv.Itoa(c), func(b *testing.B) { registrytest.BenchLookup(b, r, benchPopulation, c) })
-	}
+	registrytest.BenchLookup(b, r, benchPopulation)
 }
 
 // BenchmarkRegister: re-registration of known tokens (upsert + cap check in
 // one transaction), on disk with WAL.
 func BenchmarkRegister(b *testing.B) {
 	r := benchRegistry(b)
-	for _, c := range []int{1, 32} {
-		b.Run("conc="+strconv.Itoa(c), func(b *testing.B) { registrytest.BenchRegister(b, r, benchPopulation, c) })
-	}
+	registrytest.BenchRegister(b, r, benchPopulation)
 }
 
 // BenchmarkWriterPool backs the single-writer design: 32 goroutines run a
