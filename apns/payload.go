@@ -81,15 +81,7 @@ func (p *Payload) MarshalJSON() ([]byte, error) {
 func (p *Payload) appendJSON(b []byte) ([]byte, error) {
 	b = append(b, `{"aps":{`...)
 	first := true
-	key := func(k string) {
-		if !first {
-			b = append(b, ',')
-		}
-		first = false
-		b = append(b, '"')
-		b = append(b, k...)
-		b = append(b, '"', ':')
-	}
+	key := func(k string) { b = jsonenc.AppendKey(b, &first, k) }
 	if a := p.Alert; a != nil {
 		key("alert")
 		b = a.appendJSON(b)
@@ -172,36 +164,14 @@ func (a *Alert) appendJSON(b []byte) []byte {
 	b = append(b, '{')
 	first := true
 	str := func(k, v string) {
-		if v == "" {
-			return
+		if v != "" {
+			b = jsonenc.AppendString(jsonenc.AppendKey(b, &first, k), v)
 		}
-		if !first {
-			b = append(b, ',')
-		}
-		first = false
-		b = append(b, '"')
-		b = append(b, k...)
-		b = append(b, '"', ':')
-		b = jsonenc.AppendString(b, v)
 	}
 	list := func(k string, v []string) {
-		if v == nil {
-			return
+		if v != nil {
+			b = jsonenc.AppendStrings(jsonenc.AppendKey(b, &first, k), v)
 		}
-		if !first {
-			b = append(b, ',')
-		}
-		first = false
-		b = append(b, '"')
-		b = append(b, k...)
-		b = append(b, `":[`...)
-		for i, s := range v {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = jsonenc.AppendString(b, s)
-		}
-		b = append(b, ']')
 	}
 	str("title", a.Title)
 	str("subtitle", a.Subtitle)

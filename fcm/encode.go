@@ -36,7 +36,7 @@ func appendMessage(b []byte, m *Message) []byte {
 	b = appendStringField(b, &first, "topic", m.Topic)
 	b = appendStringField(b, &first, "condition", m.Condition)
 	if n := m.Notification; n != nil {
-		b = appendKey(b, &first, "notification")
+		b = jsonenc.AppendKey(b, &first, "notification")
 		b = append(b, '{')
 		f := true
 		b = appendStringField(b, &f, "title", n.Title)
@@ -45,27 +45,27 @@ func appendMessage(b []byte, m *Message) []byte {
 		b = append(b, '}')
 	}
 	if len(m.Data) > 0 {
-		b = appendKey(b, &first, "data")
+		b = jsonenc.AppendKey(b, &first, "data")
 		b = appendStringMap(b, m.Data)
 	}
 	if a := m.Android; a != nil {
-		b = appendKey(b, &first, "android")
+		b = jsonenc.AppendKey(b, &first, "android")
 		b = appendAndroid(b, a)
 	}
 	if a := m.APNS; a != nil {
-		b = appendKey(b, &first, "apns")
+		b = jsonenc.AppendKey(b, &first, "apns")
 		b = append(b, '{')
 		f := true
 		if len(a.Headers) > 0 {
-			b = appendKey(b, &f, "headers")
+			b = jsonenc.AppendKey(b, &f, "headers")
 			b = appendStringMap(b, a.Headers)
 		}
 		if len(a.Payload) > 0 {
-			b = appendKey(b, &f, "payload")
+			b = jsonenc.AppendKey(b, &f, "payload")
 			b = appendCompact(b, a.Payload)
 		}
 		if o := a.FCMOptions; o != nil {
-			b = appendKey(b, &f, "fcm_options")
+			b = jsonenc.AppendKey(b, &f, "fcm_options")
 			b = append(b, '{')
 			g := true
 			b = appendStringField(b, &g, "analytics_label", o.AnalyticsLabel)
@@ -75,23 +75,23 @@ func appendMessage(b []byte, m *Message) []byte {
 		b = append(b, '}')
 	}
 	if w := m.Webpush; w != nil {
-		b = appendKey(b, &first, "webpush")
+		b = jsonenc.AppendKey(b, &first, "webpush")
 		b = append(b, '{')
 		f := true
 		if len(w.Headers) > 0 {
-			b = appendKey(b, &f, "headers")
+			b = jsonenc.AppendKey(b, &f, "headers")
 			b = appendStringMap(b, w.Headers)
 		}
 		if len(w.Data) > 0 {
-			b = appendKey(b, &f, "data")
+			b = jsonenc.AppendKey(b, &f, "data")
 			b = appendStringMap(b, w.Data)
 		}
 		if len(w.Notification) > 0 {
-			b = appendKey(b, &f, "notification")
+			b = jsonenc.AppendKey(b, &f, "notification")
 			b = appendCompact(b, w.Notification)
 		}
 		if o := w.FCMOptions; o != nil {
-			b = appendKey(b, &f, "fcm_options")
+			b = jsonenc.AppendKey(b, &f, "fcm_options")
 			b = append(b, '{')
 			g := true
 			b = appendStringField(b, &g, "link", o.Link)
@@ -101,7 +101,7 @@ func appendMessage(b []byte, m *Message) []byte {
 		b = append(b, '}')
 	}
 	if o := m.FCMOptions; o != nil {
-		b = appendKey(b, &first, "fcm_options")
+		b = jsonenc.AppendKey(b, &first, "fcm_options")
 		b = appendFCMOptions(b, o)
 	}
 	return append(b, '}')
@@ -113,18 +113,18 @@ func appendAndroid(b []byte, a *AndroidConfig) []byte {
 	b = appendStringField(b, &f, "collapse_key", a.CollapseKey)
 	b = appendStringField(b, &f, "priority", string(a.Priority))
 	if a.TTL != nil {
-		b = appendKey(b, &f, "ttl")
+		b = jsonenc.AppendKey(b, &f, "ttl")
 		b = append(b, '"')
 		b = appendDuration(b, *a.TTL)
 		b = append(b, '"')
 	}
 	b = appendStringField(b, &f, "restricted_package_name", a.RestrictedPackageName)
 	if len(a.Data) > 0 {
-		b = appendKey(b, &f, "data")
+		b = jsonenc.AppendKey(b, &f, "data")
 		b = appendStringMap(b, a.Data)
 	}
 	if n := a.Notification; n != nil {
-		b = appendKey(b, &f, "notification")
+		b = jsonenc.AppendKey(b, &f, "notification")
 		b = append(b, '{')
 		g := true
 		b = appendStringField(b, &g, "title", n.Title)
@@ -136,24 +136,24 @@ func appendAndroid(b []byte, a *AndroidConfig) []byte {
 		b = appendStringField(b, &g, "click_action", n.ClickAction)
 		b = appendStringField(b, &g, "body_loc_key", n.BodyLocKey)
 		if len(n.BodyLocArgs) > 0 {
-			b = appendKey(b, &g, "body_loc_args")
-			b = appendStringSlice(b, n.BodyLocArgs)
+			b = jsonenc.AppendKey(b, &g, "body_loc_args")
+			b = jsonenc.AppendStrings(b, n.BodyLocArgs)
 		}
 		b = appendStringField(b, &g, "title_loc_key", n.TitleLocKey)
 		if len(n.TitleLocArgs) > 0 {
-			b = appendKey(b, &g, "title_loc_args")
-			b = appendStringSlice(b, n.TitleLocArgs)
+			b = jsonenc.AppendKey(b, &g, "title_loc_args")
+			b = jsonenc.AppendStrings(b, n.TitleLocArgs)
 		}
 		b = appendStringField(b, &g, "channel_id", n.ChannelID)
 		b = appendStringField(b, &g, "image", n.Image)
 		b = append(b, '}')
 	}
 	if o := a.FCMOptions; o != nil {
-		b = appendKey(b, &f, "fcm_options")
+		b = jsonenc.AppendKey(b, &f, "fcm_options")
 		b = appendFCMOptions(b, o)
 	}
 	if a.DirectBootOK {
-		b = appendKey(b, &f, "direct_boot_ok")
+		b = jsonenc.AppendKey(b, &f, "direct_boot_ok")
 		b = append(b, "true"...)
 	}
 	return append(b, '}')
@@ -166,23 +166,12 @@ func appendFCMOptions(b []byte, o *FCMOptions) []byte {
 	return append(b, '}')
 }
 
-// appendKey writes a comma when needed and "key":.
-func appendKey(b []byte, first *bool, key string) []byte {
-	if !*first {
-		b = append(b, ',')
-	}
-	*first = false
-	b = append(b, '"')
-	b = append(b, key...)
-	return append(b, '"', ':')
-}
-
 // appendStringField writes "key":"value" unless value is empty.
 func appendStringField(b []byte, first *bool, key, value string) []byte {
 	if value == "" {
 		return b
 	}
-	b = appendKey(b, first, key)
+	b = jsonenc.AppendKey(b, first, key)
 	return jsonenc.AppendString(b, value)
 }
 
@@ -199,17 +188,6 @@ func appendStringMap(b []byte, m map[string]string) []byte {
 		b = jsonenc.AppendString(b, v)
 	}
 	return append(b, '}')
-}
-
-func appendStringSlice(b []byte, s []string) []byte {
-	b = append(b, '[')
-	for i, v := range s {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = jsonenc.AppendString(b, v)
-	}
-	return append(b, ']')
 }
 
 // appendCompact appends raw JSON (already validated) without insignificant

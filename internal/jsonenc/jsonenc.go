@@ -1,5 +1,6 @@
-// Package jsonenc appends JSON strings to byte slices without reflection or
-// allocation, for the hand-written encoders of the fcm and apns hot paths.
+// Package jsonenc appends JSON strings, string arrays and object keys to
+// byte slices without reflection or allocation, for the hand-written encoders
+// of the fcm and apns hot paths.
 package jsonenc
 
 import "unicode/utf8"
@@ -54,4 +55,29 @@ func AppendString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// AppendKey appends "key": for the next member of an object, preceded by a
+// comma unless *first is set; it clears *first. key is written as is: it is
+// a literal that needs no escaping.
+func AppendKey(b []byte, first *bool, key string) []byte {
+	if !*first {
+		b = append(b, ',')
+	}
+	*first = false
+	b = append(b, '"')
+	b = append(b, key...)
+	return append(b, '"', ':')
+}
+
+// AppendStrings appends s as a JSON array of strings.
+func AppendStrings(b []byte, s []string) []byte {
+	b = append(b, '[')
+	for i, v := range s {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = AppendString(b, v)
+	}
+	return append(b, ']')
 }

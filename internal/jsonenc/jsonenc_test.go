@@ -49,3 +49,22 @@ func FuzzAppendString(f *testing.F) {
 		assert.Equal(t, want, back)
 	})
 }
+
+// AppendKey separates members with commas; AppendStrings writes arrays that
+// encoding/json reads back.
+func TestAppendKeyAndStrings(t *testing.T) {
+	first := true
+	b := []byte{'{'}
+	b = jsonenc.AppendKey(b, &first, "a")
+	b = jsonenc.AppendStrings(b, []string{"x", "y\"z"})
+	b = jsonenc.AppendKey(b, &first, "b")
+	b = jsonenc.AppendStrings(b, []string{})
+	b = jsonenc.AppendKey(b, &first, "c")
+	b = jsonenc.AppendStrings(b, nil)
+	b = append(b, '}')
+	assert.Equal(t, `{"a":["x","y\"z"],"b":[],"c":[]}`, string(b))
+	var got map[string][]string
+	require.NoError(t, json.Unmarshal(b, &got))
+	assert.Equal(t, []string{"x", `y"z`}, got["a"])
+	assert.False(t, first)
+}
