@@ -374,13 +374,9 @@ func (m *Memory) Get(ctx context.Context, k Key) (Device, error) {
 	}
 	e := m.find(toMemKey(k))
 	if e == nil || !e.live(now) {
-		return Device{}, notFound(k)
+		return Device{}, NotFoundError(k)
 	}
 	return e.device(), nil
-}
-
-func notFound(k Key) error {
-	return fmt.Errorf("%w: %s token %s", ErrNotFound, k.Provider, pushwire.Redact(k.Token))
 }
 
 // Unregister implements [Registry].
@@ -399,11 +395,11 @@ func (m *Memory) Unregister(ctx context.Context, k Key) error {
 	}
 	e := m.find(toMemKey(k))
 	if e == nil {
-		return notFound(k)
+		return NotFoundError(k)
 	}
 	m.removeLocked(e)
 	if !e.live(now) {
-		return notFound(k)
+		return NotFoundError(k)
 	}
 	return nil
 }

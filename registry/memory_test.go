@@ -261,3 +261,14 @@ func TestMemorySharedToken(t *testing.T) {
 		}
 	}
 }
+
+// NotFoundError matches ErrNotFound and names the binding without its
+// whole token.
+func TestNotFoundError(t *testing.T) {
+	tok := strings.Repeat("f", 64)
+	err := registry.NotFoundError(registry.Key{Provider: pushwire.ProviderAPNs, Token: tok})
+	assert.ErrorIs(t, err, registry.ErrNotFound)
+	assert.Contains(t, err.Error(), string(pushwire.ProviderAPNs))
+	assert.Contains(t, err.Error(), pushwire.Redact(tok))
+	assert.NotContains(t, err.Error(), tok)
+}

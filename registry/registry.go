@@ -279,6 +279,12 @@ type ValidationError struct {
 	Detail string
 }
 
+// NotFoundError is the error a backend returns when k has no live binding:
+// it matches ErrNotFound and names the provider and the redacted token.
+func NotFoundError(k Key) error {
+	return fmt.Errorf("%w: %s token %s", ErrNotFound, k.Provider, pushwire.Redact(k.Token))
+}
+
 func invalid(sentinel error, detail string) error {
 	return &ValidationError{Sentinel: sentinel, Detail: detail}
 }

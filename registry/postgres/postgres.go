@@ -401,16 +401,12 @@ func (r *Registry) Get(ctx context.Context, k registry.Key) (registry.Device, er
 	}
 	d, err := scanDevice(r.pool.QueryRow(ctx, r.q.get, bindingID(k), r.cfg.Clock()))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return registry.Device{}, notFound(k)
+		return registry.Device{}, registry.NotFoundError(k)
 	}
 	if err != nil {
 		return registry.Device{}, r.wrapCtx(ctx, "get", err)
 	}
 	return d, nil
-}
-
-func notFound(k registry.Key) error {
-	return fmt.Errorf("%w: %s token %s", registry.ErrNotFound, k.Provider, pushwire.Redact(k.Token))
 }
 
 // Unregister implements registry.Registry: one DELETE.
@@ -424,7 +420,7 @@ func (r *Registry) Unregister(ctx context.Context, k registry.Key) error {
 	var live bool
 	err := r.pool.QueryRow(ctx, r.q.unregister, bindingID(k), r.cfg.Clock()).Scan(&live)
 	if errors.Is(err, pgx.ErrNoRows) || (err == nil && !live) {
-		return notFound(k)
+		return registry.NotFoundError(k)
 	}
 	if err != nil {
 		return r.wrapCtx(ctx, "unregister", err)

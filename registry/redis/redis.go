@@ -261,20 +261,16 @@ func (r *Registry) Get(ctx context.Context, k registry.Key) (registry.Device, er
 		return registry.Device{}, r.wrap("get", err)
 	}
 	if v[0] == nil {
-		return registry.Device{}, notFound(k)
+		return registry.Device{}, registry.NotFoundError(k)
 	}
 	d, err := parseDevice(v)
 	if err != nil {
 		return registry.Device{}, r.wrap("get", err)
 	}
 	if !d.Live(r.cfg.Clock()) {
-		return registry.Device{}, notFound(k)
+		return registry.Device{}, registry.NotFoundError(k)
 	}
 	return d, nil
-}
-
-func notFound(k registry.Key) error {
-	return fmt.Errorf("%w: %s token %s", registry.ErrNotFound, k.Provider, pushwire.Redact(k.Token))
 }
 
 // Unregister implements registry.Registry. One EVALSHA.
@@ -292,7 +288,7 @@ func (r *Registry) Unregister(ctx context.Context, k registry.Key) error {
 		return r.wrap("unregister", err)
 	}
 	if n == 0 {
-		return notFound(k)
+		return registry.NotFoundError(k)
 	}
 	return nil
 }

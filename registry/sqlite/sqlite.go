@@ -353,16 +353,12 @@ func (r *Registry) Get(ctx context.Context, k registry.Key) (registry.Device, er
 	args := append(keyArgs(k), r.cfg.Clock().UnixMicro())
 	d, err := scanDevice(r.reader.QueryRowContext(ctx, "SELECT "+columns+" FROM devices WHERE "+keyWhere+" AND "+live, args...))
 	if errors.Is(err, sql.ErrNoRows) {
-		return registry.Device{}, notFound(k)
+		return registry.Device{}, registry.NotFoundError(k)
 	}
 	if err != nil {
 		return registry.Device{}, r.wrap(ctx, "get", err)
 	}
 	return d, nil
-}
-
-func notFound(k registry.Key) error {
-	return fmt.Errorf("%w: %s token %s", registry.ErrNotFound, k.Provider, pushwire.Redact(k.Token))
 }
 
 // Unregister implements registry.Registry.
@@ -377,7 +373,7 @@ func (r *Registry) Unregister(ctx context.Context, k registry.Key) error {
 	var wasLive bool
 	err := r.writer.QueryRowContext(ctx, "DELETE FROM devices WHERE "+keyWhere+" RETURNING "+live, args...).Scan(&wasLive)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && !wasLive) {
-		return notFound(k)
+		return registry.NotFoundError(k)
 	}
 	if err != nil {
 		return r.wrap(ctx, "unregister", err)
