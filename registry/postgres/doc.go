@@ -6,9 +6,11 @@
 // updated_at) and expires_at. The schema is created and migrated on open
 // under an advisory lock, so several instances can start at once. Register
 // is one call of a server-side function that upserts with ON CONFLICT and
-// evicts over-cap bindings under a per-session transaction-level advisory
-// lock, so instances writing concurrently never exceed the cap; every
-// operation is one round trip. A sweeper deletes expired rows in batches.
+// evicts over-cap bindings while holding transaction-level advisory locks on
+// the session the token joins and the one it leaves; RemoveSession holds the
+// session's lock too. So instances writing concurrently never exceed the
+// cap, and crossing moves cannot deadlock. Every operation is one round
+// trip. A sweeper deletes expired rows in batches.
 //
 // Expiry decisions use Config.Now (the client's clock), as in every backend.
 package postgres

@@ -103,7 +103,7 @@ const sessionLockClass = 0x70777265 // "pwre"
 
 // queries holds the SQL with the schema's identifiers spliced in.
 type queries struct {
-	schema, table, version, fn                                     string
+	schema, table, version, fn, rmFn                               string
 	lookup, get, unregister, invalidate, removeSession, sweep, reg string
 	all                                                            string
 }
@@ -122,6 +122,7 @@ func newQueries(schema string) queries {
 		table:   ident(schema, "pushwire_devices"),
 		version: ident(schema, "pushwire_registry_version"),
 		fn:      ident(schema, "pushwire_register"),
+		rmFn:    ident(schema, "pushwire_remove_session"),
 	}
 	if schema != "" {
 		q.schema = pgx.Identifier{schema}.Sanitize()
@@ -131,8 +132,7 @@ func newQueries(schema string) queries {
 	q.get = "SELECT " + columns + " FROM " + q.table + " WHERE id = $1 AND " + live
 	q.unregister = "DELETE FROM " + q.table + " WHERE id = $1 RETURNING " + live
 	q.invalidate = "DELETE FROM " + q.table + " WHERE id = $1 AND " + live + " AND ($3::timestamptz IS NULL OR updated_at <= $3)"
-	q.removeSession = "WITH d AS (DELETE FROM " + q.table + " WHERE session = $1 RETURNING expires_at) " +
-		"SELECT count(*) FILTER (WHERE expires_at IS NULL OR expires_at > $2) FROM d"
+	q.removeSession = "SELECT " + q.rmFn + "($1, $2)"
 	q.sweep = "DELETE FROM " + q.table + " WHERE id IN (SELECT id FROM " + q.table +
 		" WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)"
 	q.reg = "SELECT " + q.fn + "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
@@ -142,6 +142,7 @@ func newQueries(schema string) queries {
 
 // migrations are applied in order; the version table records how many ran.
 func (q queries) migrations() []string {
+	lockClass := strconv.Itoa(sessionLockClass)
 	return []string{
 		// 1: the table and its indexes.
 		`CREATE TABLE ` + q.table + ` (
@@ -170,7 +171,7 @@ func (q queries) migrations() []string {
 		DECLARE
 			v_created timestamptz;
 		BEGIN
-			PERFORM pg_advisory_xact_lock(` + strconv.Itoa(sessionLockClass) + `, hashtext(p_session));
+			PERFORM pg_advisory_xact_lock(` + lockClass + `, hashtext(p_session));
 			INSERT INTO ` + q.table + ` AS d (id, provider, app_id, environment, token, session, labels, created_at, updated_at, expires_at)
 			VALUES (p_id, p_provider, p_app_id, p_env, p_token, p_session, p_labels, p_now, p_now, p_expires)
 			ON CONFLICT (id) DO UPDATE SET
@@ -190,6 +191,76 @@ func (q queries) migrations() []string {
 					FOR UPDATE SKIP LOCKED);
 			END IF;
 			RETURN v_created;
+		END
+		$fn$;`,
+		// 3: migration 2 skipped rows locked by others, taking them for rows
+		// leaving the session. A row can be locked and stay: a DELETE whose
+		// recheck fails keeps its row lock to the end of its transaction, and
+		// a mover may roll back. Skipping such a row let a session exceed
+		// its cap. Now a registration locks both the session it joins and
+		// the one it leaves (in hash order, so two crossing moves cannot
+		// deadlock), every change of a session's membership except a
+		// single-row delete holds that session's lock, and the eviction
+		// waits for the rows it deletes instead of skipping them. A
+		// single-row delete holds no other lock, so waiting on it cannot
+		// deadlock.
+		`CREATE OR REPLACE FUNCTION ` + q.fn + `(p_id bytea, p_provider text, p_app_id text, p_env text,
+			p_token text, p_session text, p_labels jsonb, p_now timestamptz, p_expires timestamptz, p_cap int)
+		RETURNS timestamptz LANGUAGE plpgsql AS $fn$
+		DECLARE
+			v_created timestamptz;
+			v_old text;
+			v_now text;
+			h_new int := hashtext(p_session);
+			h_old int;
+		BEGIN
+			LOOP
+				SELECT d.session INTO v_old FROM ` + q.table + ` d WHERE d.id = p_id;
+				h_old := coalesce(hashtext(v_old), h_new);
+				BEGIN
+					PERFORM pg_advisory_xact_lock(` + lockClass + `, least(h_old, h_new));
+					PERFORM pg_advisory_xact_lock(` + lockClass + `, greatest(h_old, h_new));
+					SELECT d.session INTO v_now FROM ` + q.table + ` d WHERE d.id = p_id;
+					IF v_now IS NOT NULL AND v_now IS DISTINCT FROM v_old THEN
+						-- Another registration moved the token before the
+						-- locks were held. Aborting the block releases
+						-- them; try again from the session it is in now.
+						RAISE EXCEPTION USING ERRCODE = 'serialization_failure';
+					END IF;
+					EXIT;
+				EXCEPTION WHEN serialization_failure THEN
+					NULL;
+				END;
+			END LOOP;
+			INSERT INTO ` + q.table + ` AS d (id, provider, app_id, environment, token, session, labels, created_at, updated_at, expires_at)
+			VALUES (p_id, p_provider, p_app_id, p_env, p_token, p_session, p_labels, p_now, p_now, p_expires)
+			ON CONFLICT (id) DO UPDATE SET
+				session = EXCLUDED.session,
+				labels = EXCLUDED.labels,
+				updated_at = EXCLUDED.updated_at,
+				expires_at = EXCLUDED.expires_at,
+				created_at = CASE WHEN d.expires_at IS NOT NULL AND d.expires_at <= p_now
+					THEN EXCLUDED.created_at ELSE d.created_at END
+			RETURNING d.created_at INTO v_created;
+			IF p_cap > 0 THEN
+				DELETE FROM ` + q.table + ` d WHERE d.session = p_session AND d.id IN (
+					SELECT o.id FROM ` + q.table + ` o
+					WHERE o.session = p_session AND o.id <> p_id AND (o.expires_at IS NULL OR o.expires_at > p_now)
+					ORDER BY o.updated_at DESC, o.id
+					OFFSET p_cap - 1);
+			END IF;
+			RETURN v_created;
+		END
+		$fn$;
+		CREATE FUNCTION ` + q.rmFn + `(p_session text, p_now timestamptz)
+		RETURNS bigint LANGUAGE plpgsql AS $fn$
+		DECLARE
+			v_live bigint;
+		BEGIN
+			PERFORM pg_advisory_xact_lock(` + lockClass + `, hashtext(p_session));
+			WITH d AS (DELETE FROM ` + q.table + ` d WHERE d.session = p_session RETURNING d.expires_at)
+			SELECT count(*) FILTER (WHERE d.expires_at IS NULL OR d.expires_at > p_now) INTO v_live FROM d;
+			RETURN v_live;
 		END
 		$fn$;`,
 	}
@@ -257,7 +328,7 @@ func (r *Registry) migrate(ctx context.Context, schema string) error {
 }
 
 // SchemaVersion is the schema version this package migrates to.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // bindingID is the primary key of k: SHA-256 over its fields, separated so
 // that no two keys share an input.
@@ -289,6 +360,9 @@ func nullTime(t time.Time) any {
 	return t
 }
 
+// registerAttempts bounds the tries of one registration.
+const registerAttempts = 3
+
 // retryable reports a deadlock or serialization failure worth one retry.
 func retryable(err error) bool {
 	var pgErr *pgconn.PgError
@@ -316,10 +390,12 @@ func (r *Registry) Register(ctx context.Context, d registry.Device) (registry.De
 		capN = 0
 	}
 	var created time.Time
-	for attempt := 0; ; attempt++ {
+	// A deadlock is not expected (see migration 3), but is retried if the
+	// server reports one.
+	for attempt := 1; ; attempt++ {
 		err = r.pool.QueryRow(ctx, r.q.reg, bindingID(d.Key()), string(d.Provider), d.AppID, d.Environment,
 			d.Token, d.Session, labels, now, nullTime(d.ExpiresAt), capN).Scan(&created)
-		if err == nil || attempt == 2 || !retryable(err) {
+		if err == nil || attempt == registerAttempts || !retryable(err) || ctx.Err() != nil {
 			break
 		}
 	}

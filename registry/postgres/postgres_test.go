@@ -260,3 +260,46 @@ func TestConfigErrors(t *testing.T) {
 	_, err = postgres.Open(context.Background(), "::not a url", registry.Config{})
 	assert.ErrorIs(t, err, pushwire.ErrConfiguration)
 }
+
+// A row locked by another transaction that stays in the session (here a
+// bare FOR UPDATE; in production a DELETE whose recheck failed, or a move
+// that rolls back) still counts toward the cap: the eviction waits for it
+// instead of skipping it and letting the session grow past the cap.
+func TestEvictionWaitsForLockedRow(t *testing.T) {
+	ctx := context.Background()
+	schema := uniqueSchema(t)
+	r := open(t, registry.Config{MaxDevicesPerSession: 2, SweepInterval: -1}, schema)
+	dev := func(tok string) registry.Device {
+		return registry.Device{Session: "s", Provider: pushwire.ProviderFCM, Token: tok}
+	}
+	for _, tok := range []string{"oldest", "newer"} {
+		_, err := r.Register(ctx, dev(tok))
+		require.NoError(t, err)
+	}
+	tx, err := r.Pool().Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(ctx) }()
+	_, err = tx.Exec(ctx, "SELECT 1 FROM "+pgx.Identifier{schema, "pushwire_devices"}.Sanitize()+" WHERE token = 'oldest' FOR UPDATE")
+	require.NoError(t, err)
+
+	done := make(chan error, 1)
+	go func() { _, err := r.Register(ctx, dev("newest")); done <- err }()
+	// Wait until the registration blocks on the lock (or, wrongly, returns).
+	// Asked outside tx: a transaction sees one snapshot of the activity.
+	waiting := func() bool {
+		var n int
+		err := r.Pool().QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%pushwire_register%'").Scan(&n)
+		return err == nil && n > 0
+	}
+	require.Eventually(t, func() bool { return len(done) > 0 || waiting() }, 10*time.Second, 5*time.Millisecond)
+	require.NoError(t, tx.Commit(ctx))
+	require.NoError(t, <-done)
+
+	list, err := r.Lookup(ctx, "s")
+	require.NoError(t, err)
+	tokens := make([]string, 0, len(list))
+	for _, d := range list {
+		tokens = append(tokens, d.Token)
+	}
+	assert.Equal(t, []string{"newest", "newer"}, tokens, "the oldest is evicted once its lock is released")
+}
