@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -20,12 +22,15 @@ func TestUpgradeFromVersion2(t *testing.T) {
 	url := testenv.URL(t, testenv.PostgresURL)
 	conn, err := pgx.Connect(ctx, url)
 	require.NoError(t, err)
-	defer conn.Close(ctx)
-	schema := "pwtest_upgrade_v2"
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	schema := "pwtest_upgrade_" + hex.EncodeToString(b[:])
 	sanitized := pgx.Identifier{schema}.Sanitize()
-	_, err = conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+sanitized+" CASCADE")
-	require.NoError(t, err)
-	t.Cleanup(func() { _, _ = conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+sanitized+" CASCADE") })
+	t.Cleanup(func() {
+		_, err := conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+sanitized+" CASCADE")
+		assert.NoError(t, err)
+		assert.NoError(t, conn.Close(context.Background()))
+	})
 
 	q := newQueries(schema)
 	_, err = conn.Exec(ctx, "CREATE SCHEMA "+sanitized+"; CREATE TABLE "+q.version+" (version integer NOT NULL); INSERT INTO "+q.version+" VALUES (2)")
