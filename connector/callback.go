@@ -172,17 +172,33 @@ func (c *Connector) handleCallback(w http.ResponseWriter, r *http.Request) {
 		c.internalError(w, "session lookup", err)
 		return
 	}
-	configs, secrets, err := c.secretsFor(ctx, devs)
+	configs, err := c.configsOf(ctx, devs)
 	if err != nil {
 		c.internalError(w, "configuration lookup", err)
 		return
 	}
-	if len(secrets) == 0 {
-		c.log.Error("callback refused: no axp secret is configured", "eventId", ev.EventID)
-		writeMessage(w, http.StatusUnauthorized, "invalid "+HeaderHMAC+" signature")
-		return
+	var verified bool
+	if len(configs) == 0 {
+		var all [][]byte
+		if all, err = c.allSecrets(ctx); err != nil {
+			c.internalError(w, "configuration lookup", err)
+			return
+		}
+		if len(all) == 0 {
+			c.log.Error("callback refused: no axp secret is configured", "eventId", ev.EventID)
+			writeMessage(w, http.StatusUnauthorized, "invalid "+HeaderHMAC+" signature")
+			return
+		}
+		verified = verifyAny(all, ev, sig)
+	} else {
+		// Only the devices of a configuration whose secret signed the
+		// callback receive it: one configuration's secret never reaches
+		// another's devices, even in a shared session.
+		configs = configs.signedBy(ev, sig)
+		devs = configs.devices(devs)
+		verified = len(configs) > 0
 	}
-	if !verifyAny(secrets, ev, sig) {
+	if !verified {
 		c.log.Info("callback with a bad signature", "eventId", ev.EventID, "client", c.cfg.ClientAddr(r))
 		writeMessage(w, http.StatusUnauthorized, "invalid "+HeaderHMAC+" signature")
 		return
@@ -193,13 +209,9 @@ func (c *Connector) handleCallback(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(res.appendJSON(make([]byte, 0, 160)))
 }
 
-// secretsFor returns the configurations of devs and the secrets acceptable
-// for a callback to them: those of the devices' configurations, or, when no
-// device has an existing configuration, those of every configuration. A
-// configuration without secrets therefore accepts no callback at all.
-func (c *Connector) secretsFor(ctx context.Context, devs []registry.Device) (configSet, [][]byte, error) {
+// configsOf returns the existing configurations of devs.
+func (c *Connector) configsOf(ctx context.Context, devs []registry.Device) (configSet, error) {
 	var configs configSet
-	var secrets [][]byte
 	for _, d := range devs {
 		id := d.Labels[LabelConfigID]
 		if _, done := configs.get(id); done || id == "" {
@@ -210,19 +222,11 @@ func (c *Connector) secretsFor(ctx context.Context, devs []registry.Device) (con
 			continue
 		}
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		configs = append(configs, pc)
-		secrets = append(secrets, pc.Secrets...)
 	}
-	if len(configs) == 0 {
-		all, err := c.allSecrets(ctx)
-		if err != nil {
-			return nil, nil, err
-		}
-		secrets = all
-	}
-	return configs, secrets, nil
+	return configs, nil
 }
 
 // configSet is the few configurations of one session's devices (usually
@@ -236,6 +240,40 @@ func (s configSet) get(id string) (PushConfig, bool) {
 		}
 	}
 	return PushConfig{}, false
+}
+
+// signedBy returns the configurations with a secret that signed ev. Every
+// secret is checked, so the time taken does not tell which matched.
+func (s configSet) signedBy(ev hmacverify.Event, sig string) configSet {
+	out := s[:0:0]
+	for _, pc := range s {
+		if verifyAny(pc.Secrets, ev, sig) {
+			out = append(out, pc)
+		}
+	}
+	if len(out) == len(s) {
+		return s
+	}
+	return out
+}
+
+// devices returns the devices of devs registered with one of s (devs itself
+// when that is all of them).
+func (s configSet) devices(devs []registry.Device) []registry.Device {
+	var out []registry.Device
+	for i, d := range devs {
+		_, ok := s.get(d.Labels[LabelConfigID])
+		switch {
+		case !ok && out == nil:
+			out = append(make([]registry.Device, 0, len(devs)-1), devs[:i]...)
+		case ok && out != nil:
+			out = append(out, d)
+		}
+	}
+	if out == nil {
+		return devs
+	}
+	return out
 }
 
 func verifyAny(secrets [][]byte, ev hmacverify.Event, sig string) bool {
@@ -273,7 +311,7 @@ func (c *Connector) Deliver(ctx context.Context, ev hmacverify.Event) (CallbackR
 	if err != nil {
 		return CallbackResult{}, err
 	}
-	configs, _, err := c.secretsFor(ctx, devs)
+	configs, err := c.configsOf(ctx, devs)
 	if err != nil {
 		return CallbackResult{}, err
 	}

@@ -222,6 +222,46 @@ func TestSecretsPerConfiguration(t *testing.T) {
 	assert.Equal(t, http.StatusUnauthorized, e.callback(event(uuid.NewString()), "secret-c").status)
 }
 
+// A session holding devices of two configurations: each configuration's
+// secret reaches only its own devices. Registration is open and configIds are
+// not secret, so otherwise the holder of one secret could add a device to
+// another configuration's session and sign callbacks reaching its devices.
+func TestSecretReachesOnlyItsConfiguration(t *testing.T) {
+	e := newEnv(t, envOptions{secrets: []string{"secret-a"}})
+	otherID := uuid.NewString()
+	require.NoError(t, e.conn.AddConfig(context.Background(), connector.PushConfig{
+		ID: otherID, Secrets: [][]byte{[]byte("secret-b")}, FCMServiceAccount: e.fcm.ServiceAccountJSON(),
+	}))
+	session, victim, intruder := uuid.NewString(), fcmToken(), fcmToken()
+	require.Equal(t, http.StatusOK, e.registerAndroid(victim, session).status)
+	body, err := json.Marshal(map[string]string{"configId": otherID, "sessionId": session})
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, e.do(http.MethodPut, connector.BasePath+"/device-registrations/"+intruder,
+		"application/json", body, nil).status)
+
+	r := e.callback(event(session), "secret-b")
+	require.Equal(t, http.StatusOK, r.status)
+	assert.Equal(t, 1, result(t, r).Delivered, "only configuration b's device")
+	r = e.callback(event(session), "secret-a")
+	require.Equal(t, http.StatusOK, r.status)
+	assert.Equal(t, 1, result(t, r).Delivered, "only configuration a's device")
+	assert.Equal(t, http.StatusUnauthorized, e.callback(event(session), "secret-c").status)
+
+	got := map[string]int{}
+	for _, m := range e.fcm.Messages() {
+		got[m.Message.Token]++
+	}
+	assert.Equal(t, map[string]int{victim: 1, intruder: 1}, got, "each device got the callback signed by its own configuration's secret")
+
+	// Once b is deleted its device gets nothing, whatever the signature.
+	require.Equal(t, http.StatusNoContent, e.adminDo(http.MethodDelete, "/configs/"+otherID, nil).status)
+	assert.Equal(t, http.StatusUnauthorized, e.callback(event(session), "secret-b").status)
+	r = e.callback(event(session), "secret-a")
+	require.Equal(t, http.StatusOK, r.status)
+	assert.Equal(t, 1, result(t, r).Delivered)
+	assert.Len(t, e.fcm.Messages(), 3)
+}
+
 // TestConfigurationWithoutSecretRefuses checks that another configuration's
 // secret does not stand in for a configuration that has none.
 func TestConfigurationWithoutSecretRefuses(t *testing.T) {

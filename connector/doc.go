@@ -137,8 +137,12 @@
 // The callback carries no configId, so the connector finds the secrets to
 // check X-hmac against through the session: it looks up the session's devices
 // and accepts the secrets of every push configuration those devices were
-// registered with. When the session has no device (or none of its
-// configurations still exists) it accepts the secret of any configuration, so
+// registered with. The event then goes only to the devices of the
+// configurations whose secret signed it: when a session holds devices of two
+// configurations, one configuration's secret never reaches the other's
+// devices, and devices whose configuration was deleted get nothing. When the
+// session has no device (or none of its configurations still exists) it
+// accepts the secret of any configuration, so
 // a bad signature is a 401 whether or not the session exists and the answer
 // reveals nothing about registrations. A configuration without any secret
 // accepts no callback for its devices (another configuration's secret never
