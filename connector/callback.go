@@ -427,9 +427,10 @@ func (c *Connector) sendOne(ctx context.Context, ev hmacverify.Event, d registry
 				Err: errors.New("configuration " + truncate(id, 64) + " does not exist")}
 			break
 		}
-		var s pushwire.Sender
-		if s, err = c.fcmSender(ctx, pc); err == nil {
+		s, release, ferr := c.fcmSender(ctx, pc)
+		if err = ferr; err == nil {
 			err = s.Send(ctx, msg)
+			release()
 		}
 	}
 	took := c.cfg.Now().Sub(start)

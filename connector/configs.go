@@ -136,9 +136,11 @@ func (c *Connector) AddConfig(ctx context.Context, pc PushConfig) error {
 		if err := validateServiceAccount(pc.FCMServiceAccount); err != nil {
 			return fmt.Errorf("%w: %v", ErrInvalidConfig, err)
 		}
-		if _, err := c.fcmSender(ctx, pc); err != nil {
+		_, release, err := c.fcmSender(ctx, pc)
+		if err != nil {
 			return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 		}
+		release()
 	}
 	return c.configs.Put(ctx, pc)
 }
@@ -203,11 +205,13 @@ func (c *Connector) applyConfig(w http.ResponseWriter, r *http.Request, pc PushC
 	}
 	pc.UpdatedAt = now
 	if len(pc.FCMServiceAccount) > 0 {
-		if _, err := c.fcmSender(r.Context(), pc); err != nil {
+		_, release, err := c.fcmSender(r.Context(), pc)
+		if err != nil {
 			c.log.Warn("rejected fcm service account", "configId", pc.ID, "err", err)
 			writeMessage(w, http.StatusBadRequest, "fcmServiceAccountConfig is not a usable service account")
 			return pc, false
 		}
+		release()
 	}
 	if err := c.configs.Put(r.Context(), pc); err != nil {
 		c.internalError(w, "store configuration", err)

@@ -136,9 +136,14 @@ type Connector struct {
 }
 
 type senderEntry struct {
-	credentials []byte // the service-account JSON it was built from
+	credentials []byte    // the service-account JSON it was built from
+	updatedAt   time.Time // the configuration's UpdatedAt then
 	sender      pushwire.Sender
 	err         error
+	// Guarded by Connector.mu: sends using the sender, and whether it was
+	// replaced or dropped (then the last user closes it).
+	users   int
+	retired bool
 }
 
 // New validates cfg and returns a connector.
@@ -318,50 +323,73 @@ func (c *Connector) Close() error {
 }
 
 // fcmSender returns the FCM sender of configuration pc, building it on first
-// use and rebuilding it when the configuration's credentials changed.
-func (c *Connector) fcmSender(ctx context.Context, pc PushConfig) (pushwire.Sender, error) {
+// use and rebuilding it when the configuration's credentials changed. The
+// caller must call release once done with the sender: a sender replaced or
+// dropped meanwhile is closed by its last user, so a change of credentials
+// never fails a send already under way. A caller holding an older copy of the
+// configuration than the cached sender's gets the newer sender, never
+// replaces it.
+func (c *Connector) fcmSender(ctx context.Context, pc PushConfig) (s pushwire.Sender, release func(), err error) {
 	if len(pc.FCMServiceAccount) == 0 {
-		return nil, &pushwire.Error{Class: pushwire.ErrConfiguration, Provider: pushwire.ProviderFCM,
+		return nil, nil, &pushwire.Error{Class: pushwire.ErrConfiguration, Provider: pushwire.ProviderFCM,
 			Reason: "NoCredentials", Err: fmt.Errorf("configuration %s has no fcm service account", pc.ID)}
-	}
-	c.mu.RLock()
-	e, ok := c.senders[pc.ID]
-	closed := c.closed
-	c.mu.RUnlock()
-	if closed {
-		return nil, ErrClosed
-	}
-	if ok && bytes.Equal(e.credentials, pc.FCMServiceAccount) {
-		return e.sender, e.err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
-		return nil, ErrClosed
+		return nil, nil, ErrClosed
 	}
-	if e, ok := c.senders[pc.ID]; ok && bytes.Equal(e.credentials, pc.FCMServiceAccount) {
-		return e.sender, e.err
+	e, ok := c.senders[pc.ID]
+	if !ok || !(bytes.Equal(e.credentials, pc.FCMServiceAccount) || e.updatedAt.After(pc.UpdatedAt)) {
+		s, err := c.cfg.NewFCMSender(ctx, pc.FCMServiceAccount)
+		if err != nil {
+			err = &pushwire.Error{Class: pushwire.ErrConfiguration, Provider: pushwire.ProviderFCM,
+				Reason: "BadCredentials", Err: err}
+		}
+		if ok {
+			c.retireLocked(e)
+		}
+		e = &senderEntry{credentials: bytes.Clone(pc.FCMServiceAccount), updatedAt: pc.UpdatedAt, sender: s, err: err}
+		c.senders[pc.ID] = e
 	}
-	s, err := c.cfg.NewFCMSender(ctx, pc.FCMServiceAccount)
-	if err != nil {
-		err = &pushwire.Error{Class: pushwire.ErrConfiguration, Provider: pushwire.ProviderFCM,
-			Reason: "BadCredentials", Err: err}
+	if e.err != nil {
+		return nil, nil, e.err
 	}
-	if old, ok := c.senders[pc.ID]; ok {
-		closeSender(old.sender)
-	}
-	c.senders[pc.ID] = &senderEntry{credentials: bytes.Clone(pc.FCMServiceAccount), sender: s, err: err}
-	return s, err
+	e.users++
+	return e.sender, func() { c.releaseSender(e) }, nil
 }
 
-// dropSender forgets (and closes) the sender of configuration id.
+// releaseSender ends one use of e, closing it if it was the last use of a
+// retired sender.
+func (c *Connector) releaseSender(e *senderEntry) {
+	c.mu.Lock()
+	e.users--
+	last := e.retired && e.users == 0
+	c.mu.Unlock()
+	if last {
+		closeSender(e.sender)
+	}
+}
+
+// retireLocked marks e replaced or dropped and closes it when unused; c.mu is
+// held.
+func (c *Connector) retireLocked(e *senderEntry) {
+	e.retired = true
+	if e.users == 0 {
+		// Closing an FCM client only stops its idle connections; it is
+		// quick, so it is done under the lock.
+		closeSender(e.sender)
+	}
+}
+
+// dropSender forgets the sender of configuration id; it is closed once no
+// send uses it.
 func (c *Connector) dropSender(id string) {
 	c.mu.Lock()
-	e, ok := c.senders[id]
-	delete(c.senders, id)
-	c.mu.Unlock()
-	if ok {
-		closeSender(e.sender)
+	defer c.mu.Unlock()
+	if e, ok := c.senders[id]; ok {
+		delete(c.senders, id)
+		c.retireLocked(e)
 	}
 }
 

@@ -51,6 +51,8 @@ type envOptions struct {
 	tweak   func(*connector.Config)
 	secrets []string // default one random secret
 	noAPNs  bool
+	// wrapFCM, when set, wraps every FCM sender the connector builds.
+	wrapFCM func(pushwire.Sender) pushwire.Sender
 }
 
 // fastRetry keeps the fcm client's retries short in tests.
@@ -71,7 +73,11 @@ func newEnv(t *testing.T, o envOptions) *env {
 		Registry:   e.reg,
 		AdminToken: e.admin,
 		NewFCMSender: func(ctx context.Context, sa []byte) (pushwire.Sender, error) {
-			return fcm.New(ctx, fcm.Config{CredentialsJSON: sa, Endpoint: e.fcm.URL, Retry: fastRetry})
+			s, err := fcm.New(ctx, fcm.Config{CredentialsJSON: sa, Endpoint: e.fcm.URL, Retry: fastRetry})
+			if err != nil || o.wrapFCM == nil {
+				return s, err
+			}
+			return o.wrapFCM(s), nil
 		},
 		RateLimit:       connector.RateLimit{Rate: -1},
 		DeliveryTimeout: 5 * time.Second,

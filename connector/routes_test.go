@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,7 +17,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pushwire/pushwire"
 	"github.com/pushwire/pushwire/connector"
+	"github.com/pushwire/pushwire/fcm"
 	"github.com/pushwire/pushwire/registry"
 )
 
@@ -440,4 +445,76 @@ func mustJSON(v any) []byte {
 		panic(err)
 	}
 	return b
+}
+
+// gatedSender holds each Send until gate is closed, and records Close.
+type gatedSender struct {
+	pushwire.Sender
+	started chan struct{} // one value per Send
+	gate    chan struct{}
+	closed  atomic.Bool
+}
+
+func (g *gatedSender) Send(ctx context.Context, m pushwire.Message) error {
+	g.started <- struct{}{}
+	<-g.gate
+	if g.closed.Load() {
+		return fmt.Errorf("send on a closed sender: %w", fcm.ErrClosed)
+	}
+	return g.Sender.Send(ctx, m)
+}
+
+func (g *gatedSender) Close() error {
+	g.closed.Store(true)
+	return g.Sender.(io.Closer).Close()
+}
+
+// Changing a configuration's credentials while a delivery is using its
+// sender neither fails that delivery nor leaks the old sender: the last user
+// closes it.
+func TestCredentialChangeDuringDelivery(t *testing.T) {
+	var (
+		mu      sync.Mutex
+		senders []*gatedSender
+	)
+	gate := make(chan struct{})
+	started := make(chan struct{}, 4)
+	e := newEnv(t, envOptions{wrapFCM: func(s pushwire.Sender) pushwire.Sender {
+		g := &gatedSender{Sender: s, started: started, gate: gate}
+		mu.Lock()
+		senders = append(senders, g)
+		mu.Unlock()
+		return g
+	}})
+	session := uuid.NewString()
+	require.Equal(t, http.StatusOK, e.registerAndroid(fcmToken(), session).status)
+
+	done := make(chan response, 1)
+	go func() { done <- e.callback(event(session), e.secret) }()
+	<-started // the delivery holds the first sender
+
+	var sa map[string]any
+	require.NoError(t, json.Unmarshal(e.fcm.ServiceAccountJSON(), &sa))
+	sa["client_id"] = "changed-" + uuid.NewString()
+	require.Equal(t, http.StatusOK, e.adminDo(http.MethodPut, "/configs/"+e.configID,
+		map[string]any{"fcmServiceAccountConfig": sa}).status)
+	mu.Lock()
+	require.Len(t, senders, 2, "the new credentials built a new sender")
+	old, replacement := senders[0], senders[1]
+	mu.Unlock()
+	assert.False(t, old.closed.Load(), "not closed while a delivery uses it")
+
+	close(gate)
+	r := <-done
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	assert.Equal(t, 1, result(t, r).Delivered)
+	assert.True(t, old.closed.Load(), "closed by its last user")
+	assert.False(t, replacement.closed.Load())
+
+	// The next callback uses the new sender.
+	require.Equal(t, http.StatusOK, e.callback(event(session), e.secret).status)
+	<-started
+	mu.Lock()
+	assert.Len(t, senders, 2)
+	mu.Unlock()
 }
