@@ -20,7 +20,7 @@ type namedSender struct {
 }
 
 func (s *namedSender) Send(context.Context, pushwire.Message) error { return nil }
-func (s *namedSender) Close() error                                   { s.closed.Store(true); return nil }
+func (s *namedSender) Close() error                                 { s.closed.Store(true); return nil }
 
 // A caller holding an older copy of a configuration than the cached
 // sender's gets the newer sender and never replaces it; a dropped sender is
