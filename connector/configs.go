@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -316,8 +317,9 @@ func (c *Connector) allSecrets(ctx context.Context) ([][]byte, error) {
 const redacted = "[redacted]"
 
 // RedactServiceAccount returns sa with its private key replaced by
-// "[redacted]" and its private_key_id shortened with [pushwire.Redact]. Other
-// fields are kept. Input that is not a JSON object yields nil.
+// "[redacted]" and its private_key_id shortened with [pushwire.Redact], their
+// names matched without regard to case; any other member holding a PEM
+// private key is replaced too. Other fields are kept. Input that is not a JSON object yields nil.
 func RedactServiceAccount(sa json.RawMessage) json.RawMessage {
 	if len(sa) == 0 {
 		return nil
@@ -326,15 +328,20 @@ func RedactServiceAccount(sa json.RawMessage) json.RawMessage {
 	if err := json.Unmarshal(sa, &m); err != nil {
 		return nil
 	}
-	if _, ok := m["private_key"]; ok {
-		m["private_key"], _ = json.Marshal(redacted)
-	}
-	if raw, ok := m["private_key_id"]; ok {
-		var id string
-		if json.Unmarshal(raw, &id) == nil {
-			m["private_key_id"], _ = json.Marshal(pushwire.Redact(id))
-		} else {
-			m["private_key_id"], _ = json.Marshal(redacted)
+	// Keys are matched as encoding/json and Google's parser match them,
+	// without regard to case; any other member holding a PEM key is
+	// redacted too.
+	for k, raw := range m {
+		switch {
+		case strings.EqualFold(k, "private_key_id"):
+			var id string
+			if json.Unmarshal(raw, &id) == nil {
+				m[k], _ = json.Marshal(pushwire.Redact(id))
+			} else {
+				m[k], _ = json.Marshal(redacted)
+			}
+		case strings.EqualFold(k, "private_key") || bytes.Contains(raw, []byte("PRIVATE KEY")):
+			m[k], _ = json.Marshal(redacted)
 		}
 	}
 	out, err := json.Marshal(m)

@@ -243,6 +243,14 @@ func TestRedactServiceAccount(t *testing.T) {
 	assert.Equal(t, map[string]string{"type": "service_account", "private_key": "[redacted]", "private_key_id": "…abcdef", "client_email": "x@y"}, out)
 	assert.Nil(t, connector.RedactServiceAccount([]byte(`"string"`)))
 	assert.Nil(t, connector.RedactServiceAccount(nil))
+
+	// Google's parser, like encoding/json, matches names without regard to
+	// case, so such a spelling is a usable key and must be redacted too; so
+	// is a PEM key under any other name.
+	in = []byte(`{"Private_Key":"-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY-----\n","PRIVATE_KEY_ID":"0123456789abcdef","note":"-----BEGIN RSA PRIVATE KEY-----x"}`)
+	clear(out)
+	require.NoError(t, json.Unmarshal(connector.RedactServiceAccount(in), &out))
+	assert.Equal(t, map[string]string{"Private_Key": "[redacted]", "PRIVATE_KEY_ID": "…abcdef", "note": "[redacted]"}, out)
 }
 
 func TestMethodsAndPaths(t *testing.T) {
