@@ -143,10 +143,14 @@ func DefaultMessage(ev hmacverify.Event, d registry.Device) pushwire.Message {
 }
 
 func (c *Connector) handleCallback(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(r, c.cfg.MaxBodyBytes)
+	body, err := c.readBody(w, r)
 	switch {
 	case errors.Is(err, errTooLarge):
 		writeMessage(w, http.StatusRequestEntityTooLarge, err.Error())
+		return
+	case errors.Is(err, errSlowBody):
+		c.log.Info("callback body too slow", "client", c.cfg.ClientAddr(r))
+		writeMessage(w, http.StatusRequestTimeout, err.Error())
 		return
 	case err != nil:
 		// Content-Type errors are 400 too: AXP does not back off on it.

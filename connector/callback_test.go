@@ -1,8 +1,11 @@
 package connector_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -354,4 +357,26 @@ func btoi(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// A client that sends part of a body and stops gets a 408 after BodyTimeout,
+// on the callback and on the JSON routes, even on a server without timeouts.
+func TestSlowBodyTimesOut(t *testing.T) {
+	e := newEnv(t, envOptions{tweak: func(c *connector.Config) { c.BodyTimeout = 50 * time.Millisecond }})
+	for _, route := range []string{
+		"POST " + connector.BasePath + "/axp-callback/notifications",
+		"PUT " + connector.BasePath + "/device-registrations/" + fcmToken(),
+	} {
+		conn, err := net.Dial("tcp", e.srv.Listener.Addr().String())
+		require.NoError(t, err)
+		_, err = fmt.Fprintf(conn, "%s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"eventId\":", route)
+		require.NoError(t, err)
+		require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second))) // a safety net, not the assertion
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		require.NoError(t, err, route)
+		assert.Equal(t, http.StatusRequestTimeout, resp.StatusCode, route)
+		assert.True(t, resp.Close, "%s: the connection is closed", route)
+		_ = resp.Body.Close()
+		_ = conn.Close()
+	}
 }

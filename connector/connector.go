@@ -25,6 +25,7 @@ const BasePath = "/custom-notification-connector"
 // Defaults applied by [New].
 const (
 	DefaultDeliveryTimeout = 5 * time.Second
+	DefaultBodyTimeout     = 10 * time.Second
 	DefaultMaxBodyBytes    = 64 << 10
 	DefaultRateLimit       = 20 // requests per second per client address
 	DefaultRateBurst       = 40 // bucket size per client address
@@ -101,6 +102,12 @@ type Config struct {
 	DeliveryTimeout time.Duration
 	// MaxBodyBytes limits request bodies. Zero means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// BodyTimeout bounds the time a handler waits for a request body (408
+	// after it), applied as a read deadline on the connection, so a slow
+	// client cannot hold a handler even when the connector is mounted on a
+	// server without timeouts. Zero means DefaultBodyTimeout. Set
+	// http.Server timeouts as well.
+	BodyTimeout time.Duration
 
 	// Dedupe remembers the (eventId, sessionId) pairs already handled. Nil
 	// means a [MemoryDeduper] of DefaultDedupeSize entries kept for
@@ -159,6 +166,12 @@ func New(cfg Config) (*Connector, error) {
 	}
 	if cfg.MaxBodyBytes < 0 {
 		return nil, fmt.Errorf("%w: negative max body bytes", ErrInvalidConfig)
+	}
+	if cfg.BodyTimeout < 0 {
+		return nil, fmt.Errorf("%w: negative body timeout", ErrInvalidConfig)
+	}
+	if cfg.BodyTimeout == 0 {
+		cfg.BodyTimeout = DefaultBodyTimeout
 	}
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes

@@ -93,7 +93,8 @@
 //	       → 200 {"eventId","sessionId","delivered","failed","pruned"}
 //	       → 200 {..., "duplicate": true} for an eventId already handled
 //	       → 400 malformed event, 401 bad or missing signature,
-//	         413 body too large, 500 every delivery failed
+//	         408 body not received within BodyTimeout, 413 body too large,
+//	         500 every delivery failed
 //
 // Health:
 //
@@ -196,7 +197,8 @@
 //     [A-Za-z0-9_:.-], ids 1 to 128 characters of [A-Za-z0-9_.-] (UUIDs
 //     pass), type at most 32 characters; violations are 400. Bodies must be
 //     JSON (415 otherwise; 400 on the callback, see the status policy) and at
-//     most MaxBodyBytes (413). The sample accepts anything Express parses,
+//     most MaxBodyBytes (413), received within BodyTimeout (408, applied as
+//     a read deadline). The sample accepts anything Express parses,
 //     including form bodies, up to 100 KB.
 //  7. The /configs routes require an admin bearer token and are off (404)
 //     without one; responses never contain the service account's private key

@@ -9,7 +9,9 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
+	"time"
 )
 
 // Errors of decodeJSON, mapped to status codes by the handlers.
@@ -17,30 +19,50 @@ var (
 	errContentType = errors.New("content-type must be application/json")
 	errTooLarge    = errors.New("request body too large")
 	errBadJSON     = errors.New("request body is not valid json")
+	errSlowBody    = errors.New("timed out reading the request body")
 )
 
-// decodeJSON checks r's Content-Type, reads at most max bytes of its body and
+// decodeJSON checks r's Content-Type, reads its body (see readBody) and
 // decodes one JSON value into v. It returns the body it read.
-func decodeJSON(r *http.Request, max int64, v any) ([]byte, error) {
-	body, err := readBody(r, max)
+func (c *Connector) decodeJSON(w http.ResponseWriter, r *http.Request, v any) ([]byte, error) {
+	body, err := c.readBody(w, r)
 	if err != nil {
 		return nil, err
 	}
 	return body, decodeBytes(body, v)
 }
 
-// readBody checks that r's Content-Type is JSON and reads at most max bytes
-// of its body.
-func readBody(r *http.Request, max int64) ([]byte, error) {
+// readBody checks that r's Content-Type is JSON and reads at most
+// Config.MaxBodyBytes of its body within Config.BodyTimeout, applied as a
+// read deadline on the connection, so a client that stops sending cannot hold
+// the handler even on a server without timeouts. After errTooLarge or
+// errSlowBody the connection is closed once answered.
+func (c *Connector) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
 		return nil, errContentType
 	}
+	max := c.cfg.MaxBodyBytes
+	if r.ContentLength > max {
+		w.Header().Set("Connection", "close")
+		return nil, errTooLarge
+	}
+	rc := http.NewResponseController(w)
+	deadline := rc.SetReadDeadline(time.Now().Add(c.cfg.BodyTimeout)) == nil
 	body, err := io.ReadAll(io.LimitReader(r.Body, max+1))
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		// The deadline stays: the server gives up on the rest of the body.
+		w.Header().Set("Connection", "close")
+		return nil, errSlowBody
+	}
+	if deadline {
+		_ = rc.SetReadDeadline(time.Time{})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read body: %w", err)
 	}
 	if int64(len(body)) > max {
+		w.Header().Set("Connection", "close")
 		return nil, errTooLarge
 	}
 	return body, nil
@@ -77,7 +99,7 @@ func jsonKind(goKind string) string {
 // readJSON decodes r's body into v, answering 415, 413 or 400 and returning
 // false when it cannot.
 func (c *Connector) readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
-	_, err := decodeJSON(r, c.cfg.MaxBodyBytes, v)
+	_, err := c.decodeJSON(w, r, v)
 	switch {
 	case err == nil:
 		return true
@@ -85,6 +107,8 @@ func (c *Connector) readJSON(w http.ResponseWriter, r *http.Request, v any) bool
 		writeMessage(w, http.StatusUnsupportedMediaType, err.Error())
 	case errors.Is(err, errTooLarge):
 		writeMessage(w, http.StatusRequestEntityTooLarge, err.Error())
+	case errors.Is(err, errSlowBody):
+		writeMessage(w, http.StatusRequestTimeout, err.Error())
 	case errors.Is(err, errBadJSON):
 		writeMessage(w, http.StatusBadRequest, err.Error())
 	default:
