@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -477,11 +478,26 @@ func (c *Client) attempt(ctx context.Context, body *bodyReader, getBody func() (
 		Token:     pushwire.Redact(token),
 	}
 	if ra := resp.Header.Get("Retry-After"); ra != "" {
-		if s, err := strconv.Atoi(ra); err == nil && s > 0 {
-			e.Retry = time.Duration(s) * time.Second
-		}
+		e.Retry = parseRetryAfter(ra)
 	}
 	return e
+}
+
+// maxRetryAfter is the longest Retry-After a Duration holds in whole seconds.
+const maxRetryAfter = math.MaxInt64 / time.Second * time.Second
+
+// parseRetryAfter returns the delay of a Retry-After header given in
+// seconds, or 0 when it is not a positive number of seconds. A delay too long
+// for a Duration is clamped to maxRetryAfter rather than wrapping negative.
+func parseRetryAfter(v string) time.Duration {
+	s, err := strconv.ParseUint(v, 10, 64)
+	switch {
+	case err != nil && !errors.Is(err, strconv.ErrRange), s == 0:
+		return 0
+	case err != nil || s > uint64(maxRetryAfter/time.Second):
+		return maxRetryAfter
+	}
+	return time.Duration(s) * time.Second
 }
 
 // connError marks a transport failure; it matches ErrConnection.

@@ -189,7 +189,8 @@ type Error struct {
 	APNsID string
 	// Token is the device token, redacted to its last characters.
 	Token string
-	// Retry is the delay the server asked for (Retry-After), if any.
+	// Retry is the delay the server asked for (Retry-After), if any; one
+	// too long for a Duration is clamped to the longest whole seconds it holds.
 	Retry time.Duration
 	// Err is the underlying cause (a transport error), if any.
 	Err error

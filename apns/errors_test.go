@@ -3,7 +3,10 @@ package apns_test
 import (
 	"context"
 	"errors"
+	"io"
+	"math"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -127,4 +130,50 @@ func TestRetryAfterAndUnknownReason(t *testing.T) {
 	_, err = c.Push(context.Background(), &apns.Notification{DeviceToken: tok(4), Payload: []byte(`{}`)})
 	assert.ErrorIs(t, err, pushwire.ErrPermanent)
 	assert.NotErrorIs(t, err, pushwire.ErrRetryable)
+}
+
+// roundTripFunc is an http.RoundTripper.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// A Retry-After in seconds is parsed; one too long for a time.Duration is
+// clamped instead of wrapping negative, and anything else is ignored.
+func TestRetryAfterParsed(t *testing.T) {
+	const longest = time.Duration(math.MaxInt64) / time.Second * time.Second
+	tests := []struct {
+		header string
+		want   time.Duration // 0: none
+	}{
+		{"120", 2 * time.Minute},
+		{"9223372036", longest},
+		{"9223372037", longest},
+		{"10000000000", longest},
+		{"99999999999999999999999999", longest},
+		{"0", 0},
+		{"-5", 0},
+		{"soon", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.header, func(t *testing.T) {
+			rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				return &http.Response{
+					StatusCode: http.StatusTooManyRequests,
+					ProtoMajor: 2,
+					Header:     http.Header{"Retry-After": {tt.header}},
+					Body:       io.NopCloser(strings.NewReader(`{"reason":"TooManyRequests"}`)),
+					Request:    r,
+				}, nil
+			})
+			c, err := apns.New(apns.Config{HTTPClient: &http.Client{Transport: rt}, Topic: bundle, Retry: apns.RetryPolicy{MaxAttempts: 1}})
+			require.NoError(t, err)
+			defer c.Close()
+			err = c.Send(context.Background(), pushwire.Message{Token: tok(0)})
+			require.Error(t, err)
+			assertClass(t, err, pushwire.ErrRetryable)
+			d, ok := pushwire.RetryAfter(err)
+			assert.Equal(t, tt.want, d)
+			assert.Equal(t, tt.want > 0, ok)
+		})
+	}
 }

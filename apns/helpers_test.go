@@ -2,11 +2,13 @@ package apns_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
@@ -83,4 +85,14 @@ func (c *clock) Add(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
+}
+
+// assertClass checks that err matches class and no other pushwire class (an
+// ErrConfiguration error also matches ErrPermanent).
+func assertClass(t *testing.T, err, class error) {
+	t.Helper()
+	for _, c := range []error{pushwire.ErrDeadToken, pushwire.ErrRetryable, pushwire.ErrPermanent, pushwire.ErrConfiguration} {
+		want := c == class || (class == pushwire.ErrConfiguration && c == pushwire.ErrPermanent)
+		assert.Equal(t, want, errors.Is(err, c), "errors.Is(%v, %v)", err, c)
+	}
 }
