@@ -356,6 +356,12 @@ func (c *Client) send(ctx context.Context, st *pushState, sc *scratch, path stri
 		if ae.Class() != pushwire.ErrRetryable || attempt >= c.retry.MaxAttempts || ctx.Err() != nil {
 			return err
 		}
+		if ae.Retry > c.retry.MaxBackoff {
+			// APNs asks for a longer wait than the policy allows: hand the
+			// error, with its Retry-After, back to the caller to schedule
+			// instead of holding the push (and its slot) that long.
+			return err
+		}
 		d := c.backoff(attempt)
 		if ae.Retry > d {
 			d = ae.Retry

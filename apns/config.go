@@ -40,7 +40,10 @@ type RetryPolicy struct {
 	MaxAttempts int
 	// MinBackoff is the delay before the first retry; 0 means 100 ms.
 	MinBackoff time.Duration
-	// MaxBackoff caps the delay; 0 means 5 s.
+	// MaxBackoff caps the delay; 0 means 5 s. A Retry-After from APNs
+	// lengthens the delay up to MaxBackoff; a longer one is not waited
+	// for: the push fails at once with its retryable error, whose
+	// RetryAfter tells the caller when to try again.
 	MaxBackoff time.Duration
 }
 

@@ -218,3 +218,45 @@ func TestGenerateIDs(t *testing.T) {
 		})
 	}
 }
+
+// A Retry-After longer than RetryPolicy.MaxBackoff is not waited out: the
+// push fails at once with the retryable error and its Retry-After, for the
+// caller to schedule, and Close is not held up.
+func TestRetryAfterBeyondMaxBackoffReturned(t *testing.T) {
+	srv, c := pair(t, apnstest.Config{}, func(cfg *apns.Config) {
+		cfg.Retry = apns.RetryPolicy{MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond}
+	})
+	srv.Fail(tok(0), apnstest.Failure{Reason: apns.ReasonTooManyRequests, RetryAfter: time.Hour, Times: 1})
+	ctx, cancel := context.WithCancel(context.Background()) // no deadline
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- c.Send(ctx, pushwire.Message{Token: tok(0)}) }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(5 * time.Second):
+		cancel()
+		<-done
+		t.Fatal("Send waited out a Retry-After longer than MaxBackoff")
+	}
+	require.Error(t, err)
+	assert.ErrorIs(t, err, apns.ErrTooManyRequests)
+	assertClass(t, err, pushwire.ErrRetryable)
+	d, ok := pushwire.RetryAfter(err)
+	assert.True(t, ok)
+	assert.Equal(t, time.Hour, d)
+	assert.EqualValues(t, 1, srv.Requests(), "not retried")
+	require.NoError(t, c.Close())
+}
+
+// A Retry-After within MaxBackoff is waited out before the retry.
+func TestRetryAfterWithinMaxBackoffHonoured(t *testing.T) {
+	srv, c := pair(t, apnstest.Config{}, func(cfg *apns.Config) {
+		cfg.Retry = apns.RetryPolicy{MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Second}
+	})
+	srv.Fail(tok(0), apnstest.Failure{Reason: apns.ReasonTooManyRequests, RetryAfter: time.Second, Times: 1})
+	start := time.Now()
+	require.NoError(t, c.Send(context.Background(), pushwire.Message{Token: tok(0)}))
+	assert.GreaterOrEqual(t, time.Since(start), time.Second)
+	assert.EqualValues(t, 2, srv.Requests())
+}
