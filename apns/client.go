@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -42,6 +43,7 @@ type Client struct {
 	mu       sync.Mutex // guards inflight, closed
 	inflight int
 	closed   bool
+	closing  chan struct{} // closed by Close: ends the waits between retries
 	drained  chan struct{} // closed when closed and nothing is in flight
 }
 
@@ -67,6 +69,7 @@ func New(cfg Config) (*Client, error) {
 		genIDs:    cfg.GenerateIDs,
 		now:       cfg.Now,
 		log:       cfg.Logger,
+		closing:   make(chan struct{}),
 		drained:   make(chan struct{}),
 	}
 	if cfg.Topic != "" {
@@ -112,11 +115,14 @@ func New(cfg Config) (*Client, error) {
 }
 
 // Close stops new pushes (they fail with [ErrClosed]) and closes idle
-// connections; pushes in flight finish first. It is safe to call more than once.
+// connections; requests in flight finish first. A push waiting to retry
+// does not: it fails at once with its last error, which then also matches
+// ErrClosed. It is safe to call more than once.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	if !c.closed {
 		c.closed = true
+		close(c.closing)
 		if c.inflight == 0 {
 			close(c.drained)
 		}
@@ -376,8 +382,23 @@ func (c *Client) send(ctx context.Context, st *pushState, sc *scratch, path stri
 		case <-ctx.Done():
 			t.Stop()
 			return err
+		case <-c.closing:
+			t.Stop()
+			return closedBeforeRetry(ae)
 		}
 	}
+}
+
+// closedBeforeRetry returns ae, the last error of a push whose retry Close
+// cancelled, made to match ErrClosed too. Its class stays the same.
+func closedBeforeRetry(ae *Error) *Error {
+	e := *ae
+	if e.Err == nil {
+		e.Err = fmt.Errorf("%w before the retry", ErrClosed)
+	} else {
+		e.Err = fmt.Errorf("%w before the retry: %w", ErrClosed, e.Err)
+	}
+	return &e
 }
 
 // backoff returns the jittered delay before retry number attempt (1-based).

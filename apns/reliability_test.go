@@ -260,3 +260,37 @@ func TestRetryAfterWithinMaxBackoffHonoured(t *testing.T) {
 	assert.GreaterOrEqual(t, time.Since(start), time.Second)
 	assert.EqualValues(t, 2, srv.Requests())
 }
+
+// Close ends a push waiting between attempts: the push fails with its last
+// error, which also matches ErrClosed, and Close does not wait out the delay.
+func TestCloseEndsBackoff(t *testing.T) {
+	srv, c := pair(t, apnstest.Config{}, func(cfg *apns.Config) {
+		cfg.Retry = apns.RetryPolicy{MinBackoff: time.Hour, MaxBackoff: time.Hour}
+	})
+	srv.Fail(tok(0), apnstest.Failure{Reason: apns.ReasonServiceUnavailable})
+	ctx, cancel := context.WithCancel(context.Background()) // no deadline
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- c.Send(ctx, pushwire.Message{Token: tok(0)}) }()
+	require.Eventually(t, func() bool { return srv.Requests() == 1 }, 5*time.Second, time.Millisecond)
+
+	closed := make(chan error, 1)
+	go func() { closed <- c.Close() }()
+	select {
+	case err := <-closed:
+		require.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		cancel() // end the backoff so that Close and the test can finish
+		<-closed
+		t.Fatal("Close waited for a push sleeping before its retry")
+	}
+	err := <-done
+	require.Error(t, err)
+	assert.ErrorIs(t, err, apns.ErrClosed)
+	assert.ErrorIs(t, err, apns.ErrServiceUnavailable)
+	assertClass(t, err, pushwire.ErrRetryable)
+	var ae *apns.Error
+	require.ErrorAs(t, err, &ae)
+	assert.Equal(t, http.StatusServiceUnavailable, ae.Status)
+	assert.EqualValues(t, 1, srv.Requests(), "not retried after Close")
+}
