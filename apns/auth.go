@@ -14,6 +14,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"software.sslmate.com/src/go-pkcs12"
+
+	"github.com/pushwire/pushwire"
 )
 
 // Provider-token renewal bounds. Apple rejects tokens older than an hour and
@@ -29,7 +31,8 @@ const (
 // issued, its key id and the team id. [New] copies it; the key itself is
 // only read, so one key may serve several clients concurrently.
 type TokenAuth struct {
-	// Key is the P-256 private key (see [ParseP8]).
+	// Key is the P-256 private key (see [ParseP8]); [New] rejects a key on
+	// any other curve.
 	Key *ecdsa.PrivateKey
 	// KeyID is the 10-character key id (the JWT kid header).
 	KeyID string
@@ -126,7 +129,13 @@ func (ts *tokenSource) signLocked() (*bearer, error) {
 	t.Header["kid"] = ts.keyID
 	s, err := t.SignedString(ts.key)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrSigning, err)
+		// The key cannot sign: no push will succeed until the sender's
+		// configuration changes.
+		return nil, &pushwire.Error{
+			Class:    pushwire.ErrConfiguration,
+			Provider: pushwire.ProviderAPNs,
+			Err:      fmt.Errorf("%w: %w", ErrSigning, err),
+		}
 	}
 	b := &bearer{header: []string{"bearer " + s}, issued: now}
 	ts.cur.Store(b)

@@ -23,6 +23,8 @@ import (
 func TestNewValidatesConfig(t *testing.T) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(t, err)
+	p384, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	require.NoError(t, err)
 	good := &apns.TokenAuth{Key: key, KeyID: "ABCDEFGHIJ", TeamID: "TEAM123456"}
 	tests := []struct {
 		name string
@@ -38,6 +40,7 @@ func TestNewValidatesConfig(t *testing.T) {
 		{"host with path", apns.Config{Host: "https://x/3/device", Token: good}, false},
 		{"no key", apns.Config{Token: &apns.TokenAuth{KeyID: "A", TeamID: "B"}}, false},
 		{"no key id", apns.Config{Token: &apns.TokenAuth{Key: key, TeamID: "B"}}, false},
+		{"P-384 key", apns.Config{Token: &apns.TokenAuth{Key: p384, KeyID: "A", TeamID: "B"}}, false},
 		{"renew too short", apns.Config{Token: &apns.TokenAuth{Key: key, KeyID: "A", TeamID: "B", Renew: 19 * time.Minute}}, false},
 		{"renew too long", apns.Config{Token: &apns.TokenAuth{Key: key, KeyID: "A", TeamID: "B", Renew: time.Hour}}, false},
 		{"renew 20m", apns.Config{Token: &apns.TokenAuth{Key: key, KeyID: "A", TeamID: "B", Renew: 20 * time.Minute}}, true},

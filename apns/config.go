@@ -1,6 +1,7 @@
 package apns
 
 import (
+	"crypto/elliptic"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -125,6 +126,9 @@ func (cfg *Config) normalize() (*url.URL, error) {
 	if t := cfg.Token; t != nil {
 		if t.Key == nil {
 			return nil, configError("token auth needs a key")
+		}
+		if t.Key.Curve != elliptic.P256() {
+			return nil, configError("token auth needs a P-256 key (ES256), as Apple issues in .p8 files")
 		}
 		if t.KeyID == "" || t.TeamID == "" {
 			return nil, configError("token auth needs a key id and a team id")

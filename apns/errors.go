@@ -92,7 +92,8 @@ var (
 	// ErrInvalidPayload is a payload that is not a JSON object; APNs has no
 	// reason of its own for it, the client rejects it before sending.
 	ErrInvalidPayload = errors.New("apns: payload is not a json object")
-	// ErrSigning marks a failure to sign the provider token.
+	// ErrSigning marks a failure to sign the provider token. The error also
+	// matches pushwire.ErrConfiguration (and ErrPermanent).
 	ErrSigning = errors.New("apns: cannot sign provider token")
 )
 

@@ -91,19 +91,20 @@ func TestExpiredProviderTokenRecovery(t *testing.T) {
 	assert.EqualValues(t, 1, srv.Requests(), "no retry with the same token")
 }
 
-func TestSigningErrorReturned(t *testing.T) {
-	srv := apnstest.NewServer(apnstest.Config{})
-	defer srv.Close()
-	p384, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	require.NoError(t, err)
-	c, err := apns.New(apns.Config{Host: srv.URL, RootCAs: srv.CertPool(), Topic: bundle,
-		Token: &apns.TokenAuth{Key: p384, KeyID: srv.KeyID, TeamID: srv.TeamID}})
-	require.NoError(t, err)
-	defer c.Close()
-	err = c.Send(context.Background(), pushwire.Message{Token: tok(1)})
-	require.Error(t, err)
-	assert.ErrorIs(t, err, apns.ErrSigning)
-	assert.Zero(t, srv.Requests())
+// A key that cannot sign ES256 provider tokens is a configuration error
+// New reports, not one every push would run into.
+func TestNonP256KeyRejected(t *testing.T) {
+	for _, curve := range []elliptic.Curve{elliptic.P224(), elliptic.P384(), elliptic.P521()} {
+		t.Run(curve.Params().Name, func(t *testing.T) {
+			key, err := ecdsa.GenerateKey(curve, rand.Reader)
+			require.NoError(t, err)
+			c, err := apns.New(apns.Config{Topic: bundle, Token: &apns.TokenAuth{Key: key, KeyID: "ABCDEFGHIJ", TeamID: "TEAM123456"}})
+			require.Error(t, err)
+			assert.Nil(t, c)
+			assertClass(t, err, pushwire.ErrConfiguration)
+			assert.Contains(t, err.Error(), "P-256")
+		})
+	}
 }
 
 func TestWrongCredentialsRejected(t *testing.T) {
