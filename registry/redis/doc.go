@@ -1,7 +1,7 @@
 // Package redis is a registry.Registry backed by Redis (7.0 or later, standalone
 // or Sentinel; not Cluster) through github.com/redis/go-redis/v9.
 //
-// Each binding is one hash key with native expiry (PEXPIREAT), and each
+// Each binding is one hash key with native expiry (PEXPIRE), and each
 // session has a sorted-set index of its bindings scored by UpdatedAt. The
 // binding hash records its session, which is how a token that moves finds the
 // index it leaves. Every operation is one Lua script (EVALSHA), so it is
@@ -11,6 +11,11 @@
 // index key expires with its longest-lived binding.
 //
 // Expiry decisions use Config.Now (the client's clock), as in every backend;
-// the native key expiry only frees memory. Keep the clocks of instances
-// sharing a Redis reasonably in sync.
+// the native key expiry only frees memory. It is set as a lifetime, so the
+// Redis server's clock does not matter. Keep the clocks of instances sharing
+// a Redis reasonably in sync.
+//
+// A Registry opened from a URL honours context deadlines and cancellation
+// during a call; for a client passed in Config, set ContextTimeoutEnabled in
+// its options to get the same.
 package redis

@@ -79,6 +79,9 @@ func New(ctx context.Context, cfg Config) (*Registry, error) {
 		if err != nil {
 			return nil, fmt.Errorf("registry/redis: %w: bad url: %v", pushwire.ErrConfiguration, redactURLError(err, cfg.URL))
 		}
+		// Honour the caller's deadlines and cancellation during a call, not
+		// only before it (the URL cannot set this).
+		opt.ContextTimeoutEnabled = true
 		r.client = goredis.NewClient(opt)
 		r.owned = true
 	}
@@ -121,9 +124,14 @@ func (r *Registry) check(ctx context.Context) error {
 	return ctx.Err()
 }
 
-func (r *Registry) wrap(op string, err error) error {
+func (r *Registry) wrap(ctx context.Context, op string, err error) error {
 	if r.closed.Load() && errors.Is(err, goredis.ErrClosed) {
 		return registry.ErrClosed
+	}
+	if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+		// A network timeout caused by the deadline, or a client given in
+		// Config without ContextTimeoutEnabled: report the context's error.
+		return fmt.Errorf("registry/redis: %s: %w (%v)", op, ctx.Err(), err)
 	}
 	return fmt.Errorf("registry/redis: %s: %w", op, err)
 }
@@ -160,28 +168,31 @@ func (r *Registry) Register(ctx context.Context, d registry.Device) (registry.De
 	if d.Labels != nil {
 		b, err := json.Marshal(d.Labels)
 		if err != nil {
-			return registry.Device{}, r.wrap("encode labels", err)
+			return registry.Device{}, r.wrap(ctx, "encode labels", err)
 		}
 		labels = string(b)
 	}
-	pexpireAt := "0"
+	// The keys' native expiry is given as a lifetime, not an instant: Redis
+	// judges PEXPIREAT by its own clock, and a server clock ahead of ours
+	// would drop a binding before its expiry (at once for a short one). The
+	// lifetime is rounded up to the next millisecond, so a key never dies
+	// before its logical expiry.
+	pexpire := "0"
 	if !d.ExpiresAt.IsZero() {
-		// Round up to the next millisecond so the key never outlives its
-		// logical expiry by less than zero.
-		ms := (d.ExpiresAt.UnixMicro() + 999) / 1000
-		pexpireAt = strconv.FormatInt(ms, 10)
+		ms := (d.ExpiresAt.Sub(now).Microseconds() + 999) / 1000
+		pexpire = strconv.FormatInt(max(ms, 1), 10)
 	}
 	id := BindingID(d.Key())
 	created, err := r.register.Run(ctx, r.client,
 		[]string{r.bindingKey(id), r.sessionKey(d.Session)},
-		r.prefix, id, d.Session, micros(now), micros(d.ExpiresAt), pexpireAt,
+		r.prefix, id, d.Session, micros(now), micros(d.ExpiresAt), pexpire,
 		r.cfg.MaxDevicesPerSession, labels, string(d.Provider), d.AppID, d.Environment, d.Token,
 	).Text()
 	if err != nil {
-		return registry.Device{}, r.wrap("register", err)
+		return registry.Device{}, r.wrap(ctx, "register", err)
 	}
 	if d.CreatedAt, err = fromMicros(created); err != nil {
-		return registry.Device{}, r.wrap("register", err)
+		return registry.Device{}, r.wrap(ctx, "register", err)
 	}
 	return d, nil
 }
@@ -233,13 +244,13 @@ func (r *Registry) Lookup(ctx context.Context, session string) ([]registry.Devic
 	res, err := r.lookup.Run(ctx, r.client, []string{r.sessionKey(session)},
 		r.prefix, session, micros(r.cfg.Clock())).Slice()
 	if err != nil {
-		return nil, r.wrap("lookup", err)
+		return nil, r.wrap(ctx, "lookup", err)
 	}
 	out := make([]registry.Device, 0, len(res)/nFields)
 	for i := 0; i+nFields <= len(res); i += nFields {
 		d, err := parseDevice(res[i : i+nFields])
 		if err != nil {
-			return nil, r.wrap("lookup", err)
+			return nil, r.wrap(ctx, "lookup", err)
 		}
 		out = append(out, d)
 	}
@@ -258,14 +269,14 @@ func (r *Registry) Get(ctx context.Context, k registry.Key) (registry.Device, er
 	}
 	v, err := r.client.HMGet(ctx, r.bindingKey(BindingID(k)), hashFields...).Result()
 	if err != nil {
-		return registry.Device{}, r.wrap("get", err)
+		return registry.Device{}, r.wrap(ctx, "get", err)
 	}
 	if v[0] == nil {
 		return registry.Device{}, registry.NotFoundError(k)
 	}
 	d, err := parseDevice(v)
 	if err != nil {
-		return registry.Device{}, r.wrap("get", err)
+		return registry.Device{}, r.wrap(ctx, "get", err)
 	}
 	if !d.Live(r.cfg.Clock()) {
 		return registry.Device{}, registry.NotFoundError(k)
@@ -285,7 +296,7 @@ func (r *Registry) Unregister(ctx context.Context, k registry.Key) error {
 	n, err := r.unregister.Run(ctx, r.client, []string{r.bindingKey(id)},
 		r.prefix, id, micros(r.cfg.Clock())).Int()
 	if err != nil {
-		return r.wrap("unregister", err)
+		return r.wrap(ctx, "unregister", err)
 	}
 	if n == 0 {
 		return registry.NotFoundError(k)
@@ -304,7 +315,7 @@ func (r *Registry) RemoveSession(ctx context.Context, session string) (int, erro
 	n, err := r.removeSession.Run(ctx, r.client, []string{r.sessionKey(session)},
 		r.prefix, session, micros(r.cfg.Clock())).Int()
 	if err != nil {
-		return 0, r.wrap("remove session", err)
+		return 0, r.wrap(ctx, "remove session", err)
 	}
 	return n, nil
 }
@@ -325,7 +336,7 @@ func (r *Registry) Invalidate(ctx context.Context, k registry.Key, asOf time.Tim
 	n, err := r.invalidate.Run(ctx, r.client, []string{r.bindingKey(id)},
 		r.prefix, id, micros(r.cfg.Clock()), as).Int()
 	if err != nil {
-		return false, r.wrap("invalidate", err)
+		return false, r.wrap(ctx, "invalidate", err)
 	}
 	return n == 1, nil
 }
@@ -387,7 +398,7 @@ func (r *Registry) All(ctx context.Context) ([]registry.Device, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, r.wrap("all", err)
+		return nil, r.wrap(ctx, "all", err)
 	}
 	return out, nil
 }
@@ -440,7 +451,7 @@ func (r *Registry) CheckIntegrity(ctx context.Context) error {
 		})
 	}
 	if err != nil {
-		return r.wrap("check", err)
+		return r.wrap(ctx, "check", err)
 	}
 	return errors.Join(errs...)
 }

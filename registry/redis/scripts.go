@@ -17,8 +17,10 @@ end
 `
 
 // registerScript: KEYS[1] binding, KEYS[2] session index.
-// ARGV: prefix, id, session, now, expires, pexpireat(ms), cap, labels,
-// provider, appid, env, token. Returns the CreatedAt to report.
+// ARGV: prefix, id, session, now, expires, pexpire (lifetime in ms, "0" for
+// none), cap, labels, provider, appid, env, token. Returns the CreatedAt to
+// report. Native expiry is set from the lifetime on the server's clock, which
+// may differ from the callers'.
 const registerScript = luaHelpers + `
 local b, idx = KEYS[1], KEYS[2]
 local prefix, id, session = ARGV[1], ARGV[2], ARGV[3]
@@ -42,7 +44,7 @@ end
 if ARGV[6] == '0' then
   redis.call('PERSIST', b)
 else
-  redis.call('PEXPIREAT', b, ARGV[6])
+  redis.call('PEXPIRE', b, ARGV[6])
 end
 
 local existed = redis.call('EXISTS', idx) == 1
@@ -52,7 +54,8 @@ redis.call('ZADD', idx, now, id)
 if ARGV[6] == '0' then
   redis.call('PERSIST', idx)
 else
-  local at = tonumber(ARGV[6])
+  local t = redis.call('TIME')
+  local at = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[6])
   local cur_at = redis.call('PEXPIRETIME', idx)
   if not existed or (cur_at >= 0 and cur_at < at) then
     redis.call('PEXPIREAT', idx, at)
