@@ -283,13 +283,15 @@ func (c *Client) retryDelay(ctx context.Context, fe *Error, attempt, maxAttempts
 	if fe.Retry > p.MaxDelay {
 		return 0, false
 	}
+	// ceiling is min(MaxDelay, BaseDelay·2^(attempt-1)), computed without
+	// overflow: the shift is taken only when its result stays within
+	// MaxDelay. The jitter is drawn as a uint64 so that a MaxDelay of
+	// math.MaxInt64 does not overflow ceiling+1.
 	ceiling := p.MaxDelay
-	if shift := attempt - 1; shift < 30 {
-		if d := p.BaseDelay << shift; d > 0 && d < ceiling {
-			ceiling = d
-		}
+	if shift := attempt - 1; p.BaseDelay <= p.MaxDelay>>shift {
+		ceiling = p.BaseDelay << shift
 	}
-	delay := time.Duration(rand.Int64N(int64(ceiling) + 1))
+	delay := time.Duration(rand.Uint64N(uint64(ceiling) + 1))
 	if fe.Retry > delay {
 		delay = fe.Retry
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
 	"net/http/cookiejar"
 	"strings"
@@ -440,6 +441,33 @@ func TestRetryBackoffCapped(t *testing.T) {
 	for i, v := range d {
 		ceiling := min(10*time.Millisecond<<i, 40*time.Millisecond)
 		assert.LessOrEqual(t, v, ceiling, "retry %d", i+1)
+	}
+}
+
+// A MaxDelay as long as a time.Duration can be (math.MaxInt64) is a valid
+// "no cap": once BaseDelay·2^(n-1) passes it, retries draw their delay from
+// the whole range instead of overflowing it.
+func TestRetryHugeMaxDelay(t *testing.T) {
+	srv := newServer(t, fcmtest.Config{})
+	rec := &sleepRecorder{}
+	const attempts = 40
+	c := newClient(t, srv, func(cfg *fcm.Config) {
+		cfg.Retry = fcm.RetryPolicy{MaxAttempts: attempts, MaxDelay: math.MaxInt64, Sleep: rec.Sleep}
+	})
+	srv.FailAll(fcmtest.Internal())
+	err := c.Send(context.Background(), pushwire.Message{Token: "t"})
+	var fe *fcm.Error
+	require.ErrorAs(t, err, &fe)
+	assert.Equal(t, attempts, fe.Attempts)
+	assert.Equal(t, "INTERNAL", fe.Status)
+	assert.Equal(t, attempts, srv.SendRequests())
+	d := rec.Delays()
+	require.Len(t, d, attempts-1)
+	for i, v := range d {
+		assert.GreaterOrEqual(t, v, time.Duration(0), "retry %d", i+1)
+		if i < 20 { // 500ms·2^i is below math.MaxInt64 for these
+			assert.LessOrEqual(t, v, 500*time.Millisecond<<i, "retry %d", i+1)
+		}
 	}
 }
 
