@@ -86,6 +86,7 @@ type Server struct {
 	seq       uint64
 	inFlight  int
 	conns     int
+	openConns int
 	maxFlight int
 	perToken  map[string]*Failure
 	next      []Failure
@@ -173,9 +174,16 @@ func Start(cfg Config) (*Server, error) {
 	}
 	hs.Config.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: cfg.MaxConcurrentStreams}
 	hs.Config.ConnState = func(_ net.Conn, state http.ConnState) {
-		if state == http.StateNew {
+		switch state {
+		case http.StateNew:
 			s.mu.Lock()
 			s.conns++
+			s.openConns++
+			s.mu.Unlock()
+		case http.StateClosed, http.StateHijacked:
+			// A hijacked connection is the fake's to close (Drop).
+			s.mu.Lock()
+			s.openConns--
 			s.mu.Unlock()
 		}
 	}
@@ -335,6 +343,15 @@ func (s *Server) Connections() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.conns
+}
+
+// OpenConnections returns how many client connections to the fake are open
+// now, as far as the fake has seen: a connection the client closed counts
+// once the fake has read the end of it.
+func (s *Server) OpenConnections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.openConns
 }
 
 // MaxInFlight returns the largest number of send requests the fake was

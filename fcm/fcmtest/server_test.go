@@ -447,6 +447,47 @@ func TestDropAndSlow(t *testing.T) {
 	}
 }
 
+func TestOpenConnections(t *testing.T) {
+	for _, tls := range []bool{false, true} {
+		t.Run(fmt.Sprint("tls=", tls), func(t *testing.T) {
+			srv := newServer(t, fcmtest.Config{TLS: tls})
+			tok := accessToken(t, srv)
+			srv.Client().CloseIdleConnections()
+			require.Eventually(t, func() bool { return srv.OpenConnections() == 0 }, 10*time.Second, time.Millisecond)
+			hc := &http.Client{Transport: srv.Client().Transport.(*http.Transport).Clone()}
+			send := func() {
+				req, err := http.NewRequest(http.MethodPost, srv.URL+sendPath(srv), strings.NewReader(`{"message":{"token":"t"}}`))
+				require.NoError(t, err)
+				req.Header.Set("Authorization", "Bearer "+tok)
+				resp, err := hc.Do(req)
+				require.NoError(t, err)
+				_, _ = io.Copy(io.Discard, resp.Body)
+				require.NoError(t, resp.Body.Close())
+				require.Equal(t, 200, resp.StatusCode)
+			}
+			before := srv.Connections()
+			send()
+			send()
+			assert.Equal(t, 1, srv.OpenConnections(), "one kept-alive connection")
+			assert.Equal(t, before+1, srv.Connections())
+			hc.CloseIdleConnections()
+			require.Eventually(t, func() bool { return srv.OpenConnections() == 0 }, 10*time.Second, time.Millisecond)
+			assert.Equal(t, before+1, srv.Connections(), "Connections counts closed ones too")
+
+			srv.FailNext(1, fcmtest.Drop())
+			req, err := http.NewRequest(http.MethodPost, srv.URL+sendPath(srv), strings.NewReader(`{"message":{"token":"t"}}`))
+			require.NoError(t, err)
+			req.Header.Set("Authorization", "Bearer "+tok)
+			if resp, err := hc.Do(req); err == nil {
+				resp.Body.Close()
+			}
+			hc.CloseIdleConnections()
+			require.Eventually(t, func() bool { return srv.OpenConnections() == 0 }, 10*time.Second, time.Millisecond,
+				"a dropped connection is no longer open")
+		})
+	}
+}
+
 func TestCloseEndsSlowHandlers(t *testing.T) {
 	srv := fcmtest.NewServer(fcmtest.Config{PrivateKey: testKey()})
 	tok := accessToken(t, srv)
