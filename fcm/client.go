@@ -31,12 +31,15 @@ type Client struct {
 	project   string
 	url       *url.URL
 	sem       chan struct{}
-	done      chan struct{}
-	closeOnce sync.Once
+	done      chan struct{} // closed by Close
 	retry     RetryPolicy
 	log       *slog.Logger
 	now       func() time.Time
 	auth      atomic.Pointer[authHeader]
+
+	mu       sync.Mutex // guards inflight, closed
+	inflight int        // sends under way
+	closed   bool
 }
 
 type tokenSource struct{ oauth2.TokenSource }
@@ -60,16 +63,52 @@ var (
 func (c *Client) ProjectID() string { return c.project }
 
 // Close marks the client closed: later sends fail with [ErrClosed]. Sends in
-// flight complete. Idle connections of the client's own transport are
-// closed. Close is idempotent.
+// flight complete; Close does not wait for them. The connections of the
+// client's own transport are closed: the idle ones at once, the ones still
+// busy when the last send in flight ends. Close is idempotent.
 func (c *Client) Close() error {
-	c.closeOnce.Do(func() {
-		close(c.done)
-		if c.transport != nil {
-			c.transport.CloseIdleConnections()
-		}
-	})
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	close(c.done)
+	c.mu.Unlock()
+	c.closeIdle()
 	return nil
+}
+
+// begin registers a send; it fails after Close.
+func (c *Client) begin() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
+	c.inflight++
+	return nil
+}
+
+// end unregisters a send. The last one to end after Close closes the
+// connections it and the other sends left idle: CloseIdleConnections at
+// Close time skipped them while they were busy, and they would otherwise
+// stay open (with their goroutines) until the transport's idle timeout.
+func (c *Client) end() {
+	c.mu.Lock()
+	c.inflight--
+	last := c.closed && c.inflight == 0
+	c.mu.Unlock()
+	if last {
+		c.closeIdle()
+	}
+}
+
+// closeIdle closes the idle connections of the client's own transport.
+func (c *Client) closeIdle() {
+	if c.transport != nil {
+		c.transport.CloseIdleConnections()
+	}
 }
 
 // Send delivers a provider-neutral message (pushwire.Sender): data-only
@@ -207,6 +246,14 @@ func (c *Client) deliver(ctx context.Context, m *Message, held, wantName bool) (
 		}
 		return "", invalid("message", "encoded message exceeds the FCM size limit")
 	}
+	if err := c.begin(); err != nil {
+		recycle = true // never handed to the transport
+		if held {
+			c.release()
+		}
+		return "", err
+	}
+	defer c.end()
 
 	var last *Error
 	refreshed := false
