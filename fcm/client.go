@@ -37,19 +37,32 @@ type Client struct {
 	now       func() time.Time
 	auth      atomic.Pointer[authHeader]
 
-	mu       sync.Mutex // guards inflight, closed
-	inflight int        // sends under way
+	mu       sync.Mutex // guards inflight, closed, fetch
+	inflight int        // sends and token fetches under way
 	closed   bool
+	fetch    *tokenFetch // the access-token fetch under way, if any
 }
 
 type tokenSource struct{ oauth2.TokenSource }
 
-// authHeader holds the request headers for one access token. They are
-// shared by all requests sent straight to the transport, which must not
-// modify them (the http.RoundTripper contract).
+// authHeader holds the request headers for one access token of src. They
+// are shared by all requests sent straight to the transport, which must
+// not modify them (the http.RoundTripper contract).
 type authHeader struct {
+	src    *tokenSource
 	tok    *oauth2.Token
 	header http.Header
+}
+
+// tokenFetch is a call to a token source's Token, made in a goroutine of
+// its own so that the sends waiting for it can give up when their context
+// ends while it goes on for the others. Its result is set before done is
+// closed.
+type tokenFetch struct {
+	src  *tokenSource
+	done chan struct{}
+	a    *authHeader
+	err  error
 }
 
 var (
@@ -348,24 +361,78 @@ func (c *Client) retryDelay(ctx context.Context, fe *Error, attempt, maxAttempts
 	return delay, true
 }
 
-// headers returns the request headers for the current token, built once
-// per token, and the token.
-func (c *Client) headers() (http.Header, *tokenSource, error) {
+// headers returns the request headers for the current access token, built
+// once per token. While the cached token is valid this reads it without a
+// lock, an allocation or a goroutine; otherwise it waits for a token fetch
+// or for ctx to end, whichever comes first. Its error is ready to return
+// from a send.
+func (c *Client) headers(ctx context.Context) (*authHeader, error) {
 	src := c.ts.Load()
-	tok, err := src.Token()
-	if err != nil {
-		return nil, nil, err
+	// Valid is the test oauth2.ReuseTokenSource applies to its cached
+	// token (the same *oauth2.Token): a token it would hand out again
+	// is used without asking it.
+	if a := c.auth.Load(); a != nil && a.src == src && a.tok.Valid() {
+		return a, nil
 	}
-	if a := c.auth.Load(); a != nil && a.tok == tok {
-		return a.header, src, nil
+	return c.fetchToken(ctx, src)
+}
+
+// fetchToken waits for a token of src, starting a fetch unless one is under
+// way. Concurrent sends share the fetch; each stops waiting when its ctx
+// ends, while the fetch goes on (bounded by the token HTTP client's
+// timeout) and its token serves later sends. An oauth2.TokenSource takes
+// no context, so this is the only way a send can honour its own.
+func (c *Client) fetchToken(ctx context.Context, src *tokenSource) (*authHeader, error) {
+	c.mu.Lock()
+	f := c.fetch
+	if f == nil || f.src != src {
+		f = &tokenFetch{src: src, done: make(chan struct{})}
+		c.fetch = f
+		// The fetch uses the client's transport like a send does: if it
+		// ends after Close, it closes the connection it used.
+		c.inflight++
+		go c.runFetch(f)
 	}
-	a := &authHeader{tok: tok, header: http.Header{
-		"Authorization":   {tok.Type() + " " + tok.AccessToken},
-		"Content-Type":    contentTypeJSON,
-		"Accept-Encoding": identity,
-	}}
-	c.auth.Store(a)
-	return a.header, src, nil
+	c.mu.Unlock()
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		select {
+		case <-f.done: // both ready: the token is of more use
+		default:
+			return nil, sendCanceled(ctx.Err())
+		}
+	}
+	if f.err != nil {
+		return nil, tokenError(f.err)
+	}
+	return f.a, nil
+}
+
+// runFetch makes the token fetch f and publishes its result.
+func (c *Client) runFetch(f *tokenFetch) {
+	defer c.end()
+	tok, err := f.src.Token()
+	var a *authHeader
+	if err == nil {
+		a = &authHeader{src: f.src, tok: tok, header: http.Header{
+			"Authorization":   {tok.Type() + " " + tok.AccessToken},
+			"Content-Type":    contentTypeJSON,
+			"Accept-Encoding": identity,
+		}}
+	}
+	c.mu.Lock()
+	f.a, f.err = a, err
+	if c.fetch == f {
+		c.fetch = nil
+	}
+	// A fetch from a source replaced meanwhile (dropToken) must not
+	// overwrite the headers of its successor.
+	if a != nil && c.ts.Load() == f.src {
+		c.auth.Store(a)
+	}
+	c.mu.Unlock()
+	close(f.done)
 }
 
 // dropToken replaces src, whose access token FCM refused as invalid, so that
@@ -385,10 +452,11 @@ const maxResponseBytes = 64 << 10
 // reads it through sb's own reader; later attempts get a fresh reader, since
 // the transport may still hold the earlier one.
 func (c *Client) attempt(ctx context.Context, sb *sendBuf, first, wantName bool) (string, error) {
-	header, src, err := c.headers()
+	a, err := c.headers(ctx)
 	if err != nil {
-		return "", tokenError(err)
+		return "", err
 	}
+	header, src := a.header, a.src
 	if c.rt == nil {
 		// http.Client may add headers (cookies): give it its own copy.
 		header = header.Clone()

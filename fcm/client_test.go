@@ -7,8 +7,10 @@ import (
 	"math"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -575,6 +577,118 @@ func TestSlowResponseHonoursContext(t *testing.T) {
 	err := c.Send(ctx, pushwire.Message{Token: "t"})
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Empty(t, classes(err), "a canceled send is not a delivery verdict")
+}
+
+// A hung token endpoint holds a send only until its context ends, not for
+// the token HTTP client's timeout; the sends waiting meanwhile share one
+// fetch.
+func TestHungTokenEndpointHonoursContext(t *testing.T) {
+	srv := newServer(t, fcmtest.Config{})
+	var fetches atomic.Int32
+	arrived := make(chan struct{}, 1)
+	unblock := make(chan struct{})
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
+		select {
+		case <-unblock:
+		case <-r.Context().Done():
+		}
+		http.Error(w, "unavailable", http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(hung.Close)
+	t.Cleanup(func() { close(unblock) }) // runs first: ends the fetch
+	var sa map[string]any
+	require.NoError(t, json.Unmarshal(srv.ServiceAccountJSON(), &sa))
+	sa["token_uri"] = hung.URL
+	creds, err := json.Marshal(sa)
+	require.NoError(t, err)
+	c := newClient(t, srv, func(cfg *fcm.Config) {
+		cfg.CredentialsJSON = creds
+		// The fetch's own bound, far beyond the sends' deadlines.
+		cfg.HTTPClient = &http.Client{Timeout: 15 * time.Second}
+	})
+
+	const n = 5
+	errs := make(chan error, n)
+	start := time.Now()
+	for range n {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+			defer cancel()
+			errs <- c.Send(ctx, pushwire.Message{Token: "t"})
+		}()
+	}
+	for range n {
+		err := <-errs
+		require.Error(t, err)
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Empty(t, classes(err), "a canceled send is not a delivery verdict")
+	}
+	assert.Less(t, time.Since(start), 5*time.Second, "the sends ended at their deadline, not the fetch's timeout")
+	<-arrived
+	assert.Equal(t, int32(1), fetches.Load(), "the sends shared one token fetch")
+	assert.Equal(t, 0, srv.SendRequests())
+}
+
+// gatedSource is a token source whose Token blocks until release is closed.
+type gatedSource struct {
+	release chan struct{}
+	calls   atomic.Int32
+	src     oauth2.TokenSource
+}
+
+func (s *gatedSource) Token() (*oauth2.Token, error) {
+	s.calls.Add(1)
+	<-s.release
+	return s.src.Token()
+}
+
+// A TokenSource that blocks (Token takes no context) holds a send only
+// until its context ends; the call goes on and its token serves the sends
+// that follow.
+func TestBlockedTokenSourceHonoursContext(t *testing.T) {
+	srv := newServer(t, fcmtest.Config{})
+	jc, err := google.JWTConfigFromJSON(srv.ServiceAccountJSON(), fcm.Scope)
+	require.NoError(t, err)
+	gated := &gatedSource{
+		release: make(chan struct{}),
+		src:     jc.TokenSource(context.WithValue(context.Background(), oauth2.HTTPClient, srv.Client())),
+	}
+	release := sync.OnceFunc(func() { close(gated.release) })
+	t.Cleanup(release)
+	c := newClient(t, srv, func(cfg *fcm.Config) {
+		cfg.CredentialsJSON = nil
+		cfg.TokenSource = gated
+		cfg.ProjectID = srv.ProjectID()
+	})
+	msg := pushwire.Message{Token: "t"}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- c.Send(ctx, msg) }()
+	select {
+	case err := <-errc:
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Empty(t, classes(err))
+	case <-time.After(10 * time.Second):
+		release()
+		<-errc
+		require.FailNow(t, "the send did not end at its deadline while the token source blocked")
+	}
+	require.Eventually(t, func() bool { return gated.calls.Load() == 1 }, 10*time.Second, time.Millisecond)
+
+	go func() { errc <- c.Send(context.Background(), msg) }()
+	release()
+	require.NoError(t, <-errc)
+	require.NoError(t, c.Send(context.Background(), msg))
+	assert.Equal(t, int32(1), gated.calls.Load(), "one Token call served all sends")
+	assert.Equal(t, 1, srv.TokenRequests())
+	assert.Len(t, srv.Messages(), 2)
 }
 
 func TestTokenFetchedOnce(t *testing.T) {

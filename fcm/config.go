@@ -38,7 +38,11 @@ type Config struct {
 	// is the default ProjectID.
 	CredentialsJSON []byte
 	// TokenSource supplies access tokens when CredentialsJSON is empty. It
-	// is wrapped in oauth2.ReuseTokenSource, so tokens are cached.
+	// is wrapped in oauth2.ReuseTokenSource, so tokens are cached. Its
+	// Token takes no context: it is called in a goroutine of its own, one
+	// call at a time, and sends wait for it only until their context
+	// ends. The client cannot bound a call that blocks; bound it in the
+	// source (as an HTTP client's Timeout does).
 	TokenSource oauth2.TokenSource
 	// ProjectID is the Firebase project; required with TokenSource,
 	// overrides the project_id of CredentialsJSON.
@@ -55,7 +59,8 @@ type Config struct {
 	// never redirects a send), which must not modify requests (the
 	// http.RoundTripper contract). Sends have no timeout of their own:
 	// bound them with the context's deadline. Token fetches time out after
-	// 30s unless the client sets a Timeout.
+	// 30s unless the client sets a Timeout; a send waits for one only
+	// until its context ends, and the fetch goes on for the other sends.
 	HTTPClient *http.Client
 	// MaxConcurrency bounds the requests in flight across all sends of
 	// the client; default [DefaultMaxConcurrency].
@@ -153,7 +158,8 @@ func (e *configErr) Is(target error) bool {
 }
 
 // New validates cfg and returns a client. ctx is used only while New runs
-// (token fetches later use the client's HTTPClient, without ctx's deadline).
+// (token fetches later use the client's HTTPClient, without ctx's deadline;
+// each send's own context bounds its wait for a token).
 // New does not contact FCM; a token is fetched on the first send.
 func New(ctx context.Context, cfg Config) (*Client, error) {
 	c := &Client{
