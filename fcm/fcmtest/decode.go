@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -24,19 +23,31 @@ type sendRequest struct {
 	Message      json.RawMessage `json:"message"`
 }
 
-// decodeSend parses and checks a send request body as FCM would. It never
-// panics on hostile input.
+// decodeSend parses and checks a send request body as FCM would. Fields
+// may be named by their proto or their JSON names (see canonicalNames);
+// msg and compact have them under their proto names. It never panics on
+// hostile input.
 func decodeSend(body []byte) (req sendRequest, msg Message, compact []byte, aerr *apiError) {
 	if !utf8.Valid(body) {
 		return req, msg, nil, badRequest("", "Invalid JSON payload received. Invalid UTF-8.")
+	}
+	if !json.Valid(body) {
+		// A syntax error, or data after the request object.
+		dec := json.NewDecoder(bytes.NewReader(body))
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return req, msg, nil, badRequest("", "Invalid JSON payload received. "+jsonProblem(err))
+		}
+		return req, msg, nil, badRequest("", "Invalid JSON payload received. Unexpected data after the request object.")
+	}
+	body, nerr := canonicalNames(body, requestFields)
+	if nerr != nil {
+		return req, msg, nil, nerr.apiError()
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
 		return req, msg, nil, badRequest("", "Invalid JSON payload received. "+jsonProblem(err))
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return req, msg, nil, badRequest("", "Invalid JSON payload received. Unexpected data after the request object.")
 	}
 	if len(req.Message) == 0 || string(req.Message) == "null" {
 		return req, msg, nil, badRequest("message", "Message is required.")

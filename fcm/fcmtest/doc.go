@@ -11,8 +11,10 @@
 // bearer token (google-auth-library for Node.js posts its grants to Google's
 // fixed token URL, so that is how it authenticates against the fake). It
 // serves POST /v1/projects/{project}/messages:send: it checks the bearer
-// token, the project, the JSON schema and the size limits, and answers as FCM
-// does, with {"name": ...} or a google.rpc.Status error body.
+// token, the project, the JSON schema (each field under its proto name or its
+// lowerCamelCase JSON name, as FCM's proto3 JSON allows) and the size limits,
+// and answers as FCM does, with {"name": ...} or a google.rpc.Status error
+// body.
 //
 // Accepted messages are recorded ([Server.Messages], [Server.WaitForMessages],
 // [Server.Reset]). Failures can be scripted per token or globally with

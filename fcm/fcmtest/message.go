@@ -10,13 +10,21 @@ type Received struct {
 	Name string
 	// Message is the decoded message.
 	Message Message
-	// Raw is the message object as received (compacted JSON).
+	// Raw is the message object as received, compacted, with its fields
+	// under their proto (snake_case) names whichever names the client
+	// used (see [Message]).
 	Raw json.RawMessage
 }
 
-// Message is the FCM v1 message schema the fake accepts (snake_case field
-// names, as the REST reference documents). Unknown fields are refused, as FCM
-// does.
+// Message is the FCM v1 message schema the fake accepts. As FCM, which
+// reads proto3 JSON, the fake accepts each field under its proto name
+// (snake_case, "collapse_key", the JSON tags here) or its JSON name
+// (lowerCamelCase, "collapseKey", the names of Google's REST reference and
+// of the google-api-go-client), spelled exactly, but not under both. Unknown
+// names and fields given twice are refused, as FCM does; so are they in
+// android.notification.light_settings, kept here as raw JSON. The keys of
+// maps (data, headers) and of free-form objects (apns.payload,
+// webpush.notification) are the client's own.
 type Message struct {
 	Token        string            `json:"token,omitempty"`
 	FID          string            `json:"fid,omitempty"`

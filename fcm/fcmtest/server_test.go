@@ -204,6 +204,148 @@ func TestSendRefused(t *testing.T) {
 	})
 }
 
+// Every field of a message under its proto name (snake_case) and under its
+// JSON name (lowerCamelCase, as Google's REST reference and clients such as
+// google-api-go-client spell them): FCM reads proto3 JSON, which accepts
+// both.
+const (
+	snakeMessage = `{"token":"tok-1","name":"projects/p/messages/1",
+		"notification":{"title":"T","body":"B","image":"https://x/i.png"},
+		"data":{"snake_key":"v","camelKey":"w"},
+		"android":{"collapse_key":"ck","priority":"high","ttl":"3.5s","restricted_package_name":"com.x",
+			"data":{"a_b":"1"},
+			"notification":{"title":"t","body":"b","icon":"i","color":"#aabbcc","sound":"s","tag":"g",
+				"click_action":"ca","body_loc_key":"blk","body_loc_args":["1"],"title_loc_key":"tlk","title_loc_args":["2"],
+				"channel_id":"ch","ticker":"tk","sticky":true,"event_time":"2024-01-01T00:00:00Z","local_only":true,
+				"notification_priority":"PRIORITY_HIGH","default_sound":true,"default_vibrate_timings":true,
+				"default_light_settings":true,"vibrate_timings":["1s"],"visibility":"PUBLIC","notification_count":3,
+				"light_settings":{"color":{"red":1},"light_on_duration":"1s","light_off_duration":"2s"},
+				"image":"https://x/a.png","bypass_proxy_notification":true,"proxy":"DENY"},
+			"fcm_options":{"analytics_label":"al"},"direct_boot_ok":true,"bandwidth_constrained_ok":true,
+			"restricted_satellite_ok":true},
+		"apns":{"headers":{"apns-priority":"10"},"payload":{"aps":{"mutable-content":1,"content_available":1}},
+			"fcm_options":{"analytics_label":"l","image":"https://x/b.png"},"live_activity_token":"lat"},
+		"webpush":{"headers":{"TTL":"60"},"data":{"k":"v"},"notification":{"requireInteraction":true},
+			"fcm_options":{"link":"https://x/","analytics_label":"w"}},
+		"fcm_options":{"analytics_label":"top"}}`
+	camelMessage = `{"token":"tok-1","name":"projects/p/messages/1",
+		"notification":{"title":"T","body":"B","image":"https://x/i.png"},
+		"data":{"snake_key":"v","camelKey":"w"},
+		"android":{"collapseKey":"ck","priority":"high","ttl":"3.5s","restrictedPackageName":"com.x",
+			"data":{"a_b":"1"},
+			"notification":{"title":"t","body":"b","icon":"i","color":"#aabbcc","sound":"s","tag":"g",
+				"clickAction":"ca","bodyLocKey":"blk","bodyLocArgs":["1"],"titleLocKey":"tlk","titleLocArgs":["2"],
+				"channelId":"ch","ticker":"tk","sticky":true,"eventTime":"2024-01-01T00:00:00Z","localOnly":true,
+				"notificationPriority":"PRIORITY_HIGH","defaultSound":true,"defaultVibrateTimings":true,
+				"defaultLightSettings":true,"vibrateTimings":["1s"],"visibility":"PUBLIC","notificationCount":3,
+				"lightSettings":{"color":{"red":1},"lightOnDuration":"1s","lightOffDuration":"2s"},
+				"image":"https://x/a.png","bypassProxyNotification":true,"proxy":"DENY"},
+			"fcmOptions":{"analyticsLabel":"al"},"directBootOk":true,"bandwidthConstrainedOk":true,
+			"restrictedSatelliteOk":true},
+		"apns":{"headers":{"apns-priority":"10"},"payload":{"aps":{"mutable-content":1,"content_available":1}},
+			"fcmOptions":{"analyticsLabel":"l","image":"https://x/b.png"},"liveActivityToken":"lat"},
+		"webpush":{"headers":{"TTL":"60"},"data":{"k":"v"},"notification":{"requireInteraction":true},
+			"fcmOptions":{"link":"https://x/","analyticsLabel":"w"}},
+		"fcmOptions":{"analyticsLabel":"top"}}`
+)
+
+func TestSendFieldNames(t *testing.T) {
+	srv := newServer(t, fcmtest.Config{})
+	tok := accessToken(t, srv)
+	send := func(body string) answer {
+		t.Helper()
+		return post(t, srv, sendPath(srv), tok, "application/json", []byte(body))
+	}
+
+	a := send(`{"message":` + snakeMessage + `}`)
+	require.Equal(t, 200, a.status, "%s", a.raw)
+	a = send(`{"message":` + camelMessage + `}`)
+	require.Equal(t, 200, a.status, "%s", a.raw)
+	got := srv.Messages()
+	require.Len(t, got, 2)
+	snake, camel := got[0], got[1]
+	assert.Equal(t, snake.Message, camel.Message, "recorded alike")
+	assert.Equal(t, string(snake.Raw), string(camel.Raw), "recorded alike")
+	var compact bytes.Buffer
+	require.NoError(t, json.Compact(&compact, []byte(snakeMessage)))
+	assert.Equal(t, compact.String(), string(camel.Raw), "under the proto names, in the order sent")
+
+	// Every field was decoded (the message above sets each one).
+	m := camel.Message
+	require.NotNil(t, m.Android)
+	require.NotNil(t, m.Android.Notification)
+	require.NotNil(t, m.Android.FCMOptions)
+	require.NotNil(t, m.APNS)
+	require.NotNil(t, m.APNS.FCMOptions)
+	require.NotNil(t, m.Webpush)
+	require.NotNil(t, m.Webpush.FCMOptions)
+	require.NotNil(t, m.FCMOptions)
+	assert.Equal(t, "ck", m.Android.CollapseKey)
+	assert.Equal(t, "com.x", m.Android.RestrictedPackageName)
+	assert.True(t, m.Android.DirectBootOK)
+	assert.True(t, m.Android.BandwidthConstrainedOK)
+	assert.True(t, m.Android.RestrictedSatelliteOK)
+	assert.Equal(t, "al", m.Android.FCMOptions.AnalyticsLabel)
+	n := m.Android.Notification
+	assert.Equal(t, "ca", n.ClickAction)
+	assert.Equal(t, "ch", n.ChannelID)
+	assert.Equal(t, []string{"1"}, n.BodyLocArgs)
+	assert.Equal(t, []string{"2"}, n.TitleLocArgs)
+	assert.Equal(t, "PRIORITY_HIGH", n.NotificationPriority)
+	assert.True(t, n.DefaultVibrateTimings)
+	assert.True(t, n.BypassProxyNotification)
+	require.NotNil(t, n.NotificationCount)
+	assert.Equal(t, 3, *n.NotificationCount)
+	assert.JSONEq(t, `{"color":{"red":1},"light_on_duration":"1s","light_off_duration":"2s"}`, string(n.LightSettings))
+	assert.Equal(t, "lat", m.APNS.LiveActivityToken)
+	assert.Equal(t, "l", m.APNS.FCMOptions.AnalyticsLabel)
+	assert.JSONEq(t, `{"aps":{"mutable-content":1,"content_available":1}}`, string(m.APNS.Payload), "free-form keys kept")
+	assert.Equal(t, "w", m.Webpush.FCMOptions.AnalyticsLabel)
+	assert.JSONEq(t, `{"requireInteraction":true}`, string(m.Webpush.Notification), "free-form keys kept")
+	assert.Equal(t, map[string]string{"snake_key": "v", "camelKey": "w"}, m.Data, "data keys kept")
+	assert.Equal(t, "top", m.FCMOptions.AnalyticsLabel)
+
+	// validateOnly, the request's own field.
+	a = send(`{"validateOnly":true,"message":{"token":"t","android":{"collapseKey":"x"}}}`)
+	require.Equal(t, 200, a.status, "%s", a.raw)
+	assert.Len(t, srv.Messages(), 2, "a dry run is not recorded")
+
+	refused := []struct {
+		name, body, field, message string
+	}{
+		{"unknown field", `{"message":{"token":"t","android":{"collapseKeys":"x"}}}`, "message",
+			`Unknown name "collapseKeys" at 'message.android': Cannot find field.`},
+		{"names are case-sensitive", `{"message":{"token":"t","android":{"Collapse_key":"x"}}}`, "message",
+			`Unknown name "Collapse_key" at 'message.android': Cannot find field.`},
+		{"unknown light_settings field", `{"message":{"token":"t","android":{"notification":{"lightSettings":{"lightOn":"1s"}}}}}`, "message",
+			`Unknown name "lightOn" at 'message.android.notification.light_settings'`},
+		{"unknown request field", `{"validateonly":true,"message":{"token":"t"}}`, "",
+			`Unknown name "validateonly": Cannot find field.`},
+		{"both names", `{"message":{"token":"t","android":{"collapse_key":"a","collapseKey":"b"}}}`, "message",
+			`Field 'message.android.collapse_key' is set more than once.`},
+		{"both names, nested", `{"message":{"token":"t","android":{"notification":{"channelId":"a","channel_id":"a"}}}}`, "message",
+			`'message.android.notification.channel_id'`},
+		{"both names of a message", `{"message":{"token":"t","fcm_options":{},"fcmOptions":{}}}`, "message",
+			`'message.fcm_options'`},
+		{"both names of validate_only", `{"validate_only":true,"validateOnly":true,"message":{"token":"t"}}`, "",
+			`Field 'validate_only' is set more than once.`},
+		{"one name twice", `{"message":{"token":"t","token":"u"}}`, "message",
+			`Field 'message.token' is set more than once.`},
+	}
+	for _, tt := range refused {
+		t.Run(tt.name, func(t *testing.T) {
+			a := send(tt.body)
+			assert.Equal(t, 400, a.status, "%s", a.raw)
+			status, code, field, message := fcmCode(a)
+			assert.Equal(t, "INVALID_ARGUMENT", status)
+			assert.Equal(t, "INVALID_ARGUMENT", code)
+			assert.Equal(t, tt.field, field)
+			assert.Contains(t, message, tt.message)
+		})
+	}
+	assert.Len(t, srv.Messages(), 2)
+}
+
 func TestSendAuth(t *testing.T) {
 	now := time.Now()
 	clock := func() time.Time { return now }
