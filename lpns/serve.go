@@ -26,7 +26,9 @@ import (
 // The TLS handshake and the upgrade request must complete within
 // Config.HandshakeTimeout and the request headers fit in
 // Config.MaxHeaderBytes. Serve returns ErrServerClosed after Shutdown or
-// Close, which also close ln.
+// Close, which also close ln. Other Accept errors are logged and retried
+// with a backoff (5 ms doubling to 1 s), except net.ErrClosed: Serve returns
+// it when ln was closed by someone else.
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	if s.closing {
@@ -43,14 +45,22 @@ func (s *Server) Serve(ln net.Listener) error {
 			if s.isClosing() {
 				return ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				s.log.Warn("lpns: accept failed; retrying", "err", err, "delay", delay)
-				time.Sleep(delay)
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return err
 			}
-			return err
+			// Anything else may pass (EMFILE/ENFILE once descriptors are
+			// freed, ECONNABORTED, a timeout): retry with backoff, as
+			// net/http's Server does.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.log.Warn("lpns: accept failed; retrying", "err", err, "delay", delay)
+			t := time.NewTimer(delay)
+			select {
+			case <-t.C:
+			case <-s.quit:
+				t.Stop()
+				return ErrServerClosed
+			}
+			continue
 		}
 		delay = 0
 		if !s.track(nc) {

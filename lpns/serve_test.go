@@ -2,6 +2,7 @@ package lpns_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -10,9 +11,13 @@ import (
 	"crypto/x509"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -168,4 +173,44 @@ func TestServeLeanTLS(t *testing.T) {
 	_, err = io.ReadAll(nc)
 	assert.NoError(t, err, "closed by the server")
 	assert.Equal(t, 1, srv.Count())
+}
+
+// flakyListener fails its first Accept as a listener out of file
+// descriptors does.
+type flakyListener struct {
+	net.Listener
+	failed atomic.Bool
+}
+
+func (l *flakyListener) Accept() (net.Conn, error) {
+	if !l.failed.Swap(true) {
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.Addr(), Err: os.NewSyscallError("accept4", syscall.EMFILE)}
+	}
+	return l.Listener.Accept()
+}
+
+func TestServeRetriesTransientAcceptErrors(t *testing.T) {
+	var logs bytes.Buffer
+	srv, err := lpns.NewServer(lpns.Config{Authenticator: testAuth, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	fl := &flakyListener{Listener: ln}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(fl) }()
+
+	// EMFILE is not a timeout, yet it passes once descriptors are freed:
+	// Serve keeps accepting.
+	rawDial(t, "ws://"+ln.Addr().String()+"/", testToken("dev-1", 0))
+	assert.True(t, fl.failed.Load(), "the first Accept failed")
+	assert.Equal(t, 1, srv.Count())
+
+	require.NoError(t, srv.Close())
+	select {
+	case err := <-done:
+		assert.ErrorIs(t, err, lpns.ErrServerClosed)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return after Close")
+	}
+	assert.Contains(t, logs.String(), "too many open files", "the failure is logged") // Serve has returned: no race
 }

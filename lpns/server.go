@@ -92,6 +92,7 @@ type Server struct {
 	mu        sync.Mutex
 	sessions  map[string]*session
 	closing   bool
+	quit      chan struct{}         // closed when closing is set
 	listeners []net.Listener        // of Serve
 	pending   map[net.Conn]struct{} // Serve connections before the upgrade
 	wg        sync.WaitGroup        // connection handlers
@@ -150,7 +151,8 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, cluster: cfg.Cluster, sessions: make(map[string]*session)}
+	s := &Server{cfg: cfg, log: cfg.Logger, cluster: cfg.Cluster, sessions: make(map[string]*session),
+		quit: make(chan struct{})}
 	if s.cluster != nil {
 		if err := s.cluster.Start(cfg.NodeID, clusterHandler{s}); err != nil {
 			return nil, fmt.Errorf("lpns: start cluster: %w", err)
@@ -548,6 +550,7 @@ func (s *Server) beginClose() []*session {
 		return nil
 	}
 	s.closing = true
+	close(s.quit)
 	for _, ln := range s.listeners {
 		_ = ln.Close()
 	}
