@@ -90,8 +90,10 @@ type Server struct {
 	cluster Cluster
 
 	mu        sync.Mutex
-	sessions  map[string]*session
+	sessions  map[string]*session   // the device's current session
+	live      map[*session]struct{} // every upgraded connection until its handler ends, replaced ones included
 	closing   bool
+	cutting   bool                  // Close, or Shutdown past its deadline: connections are cut, not closed
 	quit      chan struct{}         // closed when closing is set
 	listeners []net.Listener        // of Serve
 	pending   map[net.Conn]struct{} // Serve connections before the upgrade
@@ -152,7 +154,7 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg.Now = time.Now
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, cluster: cfg.Cluster, sessions: make(map[string]*session),
-		quit: make(chan struct{})}
+		live: make(map[*session]struct{}), quit: make(chan struct{})}
 	if s.cluster != nil {
 		if err := s.cluster.Start(cfg.NodeID, clusterHandler{s}); err != nil {
 			return nil, fmt.Errorf("lpns: start cluster: %w", err)
@@ -209,10 +211,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		tokens: float64(s.cfg.FrameBurst), last: now}
 	old, ok := s.register(ss)
 	if !ok {
-		_ = conn.Close(CloseShutdown, "server-shutdown")
+		s.closeLate(ss)
 		return
 	}
-	defer s.wg.Done()
+	defer s.release(ss)
 	if old != nil {
 		go old.terminate(CloseReplaced, "replaced", 409, "replaced by a newer connection")
 	}
@@ -274,8 +276,9 @@ func (s *Server) isClosing() bool {
 	return s.closing
 }
 
-// register makes ss the device's live session. It returns the session it
-// replaced, and false when the server is closing.
+// register makes ss the device's current session and counts its handler
+// until release. It returns the session it replaced, and false when the
+// server is closing.
 func (s *Server) register(ss *session) (*session, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -283,9 +286,56 @@ func (s *Server) register(ss *session) (*session, bool) {
 		return nil, false
 	}
 	s.wg.Add(1)
+	s.live[ss] = struct{}{}
 	old := s.sessions[ss.id.DeviceID]
 	s.sessions[ss.id.DeviceID] = ss
 	return old, true
+}
+
+// release ends the handler of a registered session. A replaced session
+// stays live until then, while its closing handshake runs, so that Close
+// can still cut it.
+func (s *Server) release(ss *session) {
+	s.mu.Lock()
+	delete(s.live, ss)
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+// closeLate closes a connection upgraded while the server was closing:
+// with 4503, or at once when the server is cutting connections, which also
+// cuts a closing handshake begun here.
+func (s *Server) closeLate(ss *session) {
+	s.mu.Lock()
+	cut := s.cutting
+	if !cut {
+		s.live[ss] = struct{}{}
+	}
+	s.mu.Unlock()
+	if cut {
+		_ = ss.conn.CloseNow()
+		return
+	}
+	_ = ss.conn.Close(CloseShutdown, "server-shutdown")
+	s.mu.Lock()
+	delete(s.live, ss)
+	s.mu.Unlock()
+}
+
+// cut closes every upgraded connection at once, also those in a closing
+// handshake, and makes connections upgraded from now on close at once.
+func (s *Server) cut() {
+	s.mu.Lock()
+	s.cutting = true
+	list := make([]*session, 0, len(s.live))
+	for ss := range s.live {
+		list = append(list, ss)
+	}
+	s.mu.Unlock()
+	for _, ss := range list {
+		_ = ss.conn.CloseNow() // also cuts a closing handshake in progress
+		ss.abort()
+	}
 }
 
 // unregister removes ss if it is still the device's session.
@@ -497,7 +547,8 @@ func (s *Server) Count() int {
 // Shutdown stops accepting connections, sends every client an error frame
 // and close code 4503 ("server shutdown, reconnect elsewhere"), and waits
 // for the connections to end or ctx to expire (then closes the rest
-// abruptly). It closes the Cluster.
+// abruptly, including connections still closing after being replaced). It
+// closes the Cluster.
 func (s *Server) Shutdown(ctx context.Context) error {
 	list := s.beginClose()
 	var wg sync.WaitGroup
@@ -515,9 +566,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 		err = ctx.Err()
-		for _, ss := range list {
-			_ = ss.conn.CloseNow()
-		}
+		s.cut()
 		<-done
 	}
 	if s.cluster != nil {
@@ -530,12 +579,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // Close closes every connection at once, without a closing handshake (as a
 // crash would, for tests), waits for the handlers to end and closes the
-// Cluster.
+// Cluster. It also cuts the connections a Shutdown in progress waits for.
 func (s *Server) Close() error {
-	for _, ss := range s.beginClose() {
-		_ = ss.conn.CloseNow() // also cuts a closing handshake in progress
-		ss.abort()
-	}
+	s.beginClose()
+	s.cut()
 	s.wg.Wait()
 	if s.cluster != nil {
 		return s.cluster.Close()

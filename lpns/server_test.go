@@ -498,3 +498,96 @@ func TestShutdownDeadline(t *testing.T) {
 	_, err = lpns.NewServer(lpns.Config{Authenticator: testAuth}) // unrelated servers still start
 	assert.NoError(t, err)
 }
+
+// A replaced connection whose client never reads keeps its closing
+// handshake (4409) waiting for the library's 5 s timeout; Close and
+// Shutdown past its deadline cut it like any other.
+func TestCloseCutsReplacedSessions(t *testing.T) {
+	t.Run("Close", func(t *testing.T) {
+		srv := newTestServer(t, lpns.Config{})
+		rawDial(t, srv.url, testToken("dev-1", 0)) // never reads again
+		rawDial(t, srv.url, testToken("dev-1", 0))
+		start := time.Now()
+		require.NoError(t, srv.Close())
+		assert.Less(t, time.Since(start), 2*time.Second, "Close closes every connection at once")
+	})
+	t.Run("Shutdown deadline", func(t *testing.T) {
+		srv := newTestServer(t, lpns.Config{})
+		rawDial(t, srv.url, testToken("dev-1", 0)) // never reads again
+		rawDial(t, srv.url, testToken("dev-1", 0)) // nor this one
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		assert.ErrorIs(t, srv.Shutdown(ctx), context.DeadlineExceeded)
+		assert.Less(t, time.Since(start), 2*time.Second, "connections are cut at the deadline")
+	})
+	t.Run("Close during Shutdown", func(t *testing.T) {
+		srv := newTestServer(t, lpns.Config{})
+		rawDial(t, srv.url, testToken("dev-1", 0)) // never answers the 4503 close
+		shut := make(chan error, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			shut <- srv.Shutdown(ctx)
+		}()
+		eventually(t, func() bool {
+			return errors.Is(srv.SendPayload(context.Background(), "dev-1", []byte(`{}`)), lpns.ErrServerClosed)
+		}, "shutdown under way")
+		start := time.Now()
+		require.NoError(t, srv.Close())
+		assert.Less(t, time.Since(start), 2*time.Second, "Close cuts the connection Shutdown waits for")
+		select {
+		case err := <-shut:
+			assert.NoError(t, err)
+		case <-time.After(2 * time.Second):
+			t.Fatal("Shutdown did not return after Close")
+		}
+	})
+}
+
+// A connection upgraded after Close began (its authentication was slow) is
+// cut too, not left in a closing handshake with a client that never reads.
+func TestCloseCutsUpgradeRacingIt(t *testing.T) {
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	auth := lpns.AuthenticatorFunc(func(ctx context.Context, r *http.Request, tok string) (lpns.Identity, error) {
+		close(entered)
+		<-release
+		return testAuth(ctx, r, tok)
+	})
+	srv, err := lpns.NewServer(lpns.Config{Authenticator: auth})
+	require.NoError(t, err)
+	returned := make(chan struct{})
+	ts := newHTTPTest(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer close(returned)
+		srv.ServeHTTP(w, r)
+	}))
+	defer ts.Close()
+
+	dialed := make(chan *websocket.Conn, 1)
+	go func() {
+		h := http.Header{}
+		h.Set("Authorization", "Bearer "+testToken("dev-1", 0))
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, resp, err := websocket.Dial(ctx, wsURL(ts.URL), &websocket.DialOptions{HTTPHeader: h, Subprotocols: []string{lpns.Subprotocol}})
+		if resp != nil && resp.Body != nil {
+			_ = resp.Body.Close()
+		}
+		if err != nil {
+			c = nil
+		}
+		dialed <- c // and never read
+	}()
+	<-entered
+	require.NoError(t, srv.Close())
+	close(release)
+	if c := <-dialed; c != nil {
+		defer c.CloseNow()
+	}
+	select {
+	case <-returned:
+	case <-time.After(2500 * time.Millisecond):
+		t.Fatal("the handler still waits for the closing handshake after Close")
+	}
+}
