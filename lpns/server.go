@@ -41,9 +41,9 @@ type Config struct {
 	// MaxPayloadBytes is the largest notification payload Send accepts
 	// (default 5120, the APNs VoIP limit).
 	MaxPayloadBytes int
-	// FrameRate and FrameBurst limit frames per second from one client
-	// (token bucket; defaults 5/s and 20). A client over the limit is closed
-	// with 4429.
+	// FrameRate and FrameBurst limit frames per second from one client,
+	// WebSocket pings and pongs included (token bucket; defaults 5/s and
+	// 20). A client over the limit is closed with 4429.
 	FrameRate  float64
 	FrameBurst int
 	// OriginPatterns lists browser origins allowed to connect (see
@@ -196,19 +196,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, reason, http.StatusUnauthorized)
 		return
 	}
+	now := s.cfg.Now()
+	ss := &session{srv: s, id: id, remote: r.RemoteAddr, connectedAt: now,
+		lastKeepalive: now, deadline: now.Add(s.cfg.KeepaliveTimeout),
+		tokens: float64(s.cfg.FrameBurst), last: now}
 	conn, err := wsconn.Accept(w, r, wsconn.AcceptOptions{
 		Subprotocols:   []string{Subprotocol},
 		OriginPatterns: s.cfg.OriginPatterns,
 		ReadLimit:      s.cfg.MaxFrameBytes,
+		OnControl:      ss.control,
 	})
 	if err != nil {
 		s.log.Debug("lpns: upgrade failed", "err", err)
 		return
 	}
-	now := s.cfg.Now()
-	ss := &session{srv: s, conn: conn, id: id, remote: r.RemoteAddr, connectedAt: now,
-		lastKeepalive: now, deadline: now.Add(s.cfg.KeepaliveTimeout),
-		tokens: float64(s.cfg.FrameBurst), last: now}
+	ss.conn = conn
 	old, ok := s.register(ss)
 	if !ok {
 		s.closeLate(ss)

@@ -1,9 +1,14 @@
 package lpns_test
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -589,5 +594,82 @@ func TestCloseCutsUpgradeRacingIt(t *testing.T) {
 	case <-returned:
 	case <-time.After(2500 * time.Millisecond):
 		t.Fatal("the handler still waits for the closing handshake after Close")
+	}
+}
+
+// The library answers pings inside Read; they count against the frame rate
+// like any other frame.
+func TestPingFloodIsRateLimited(t *testing.T) {
+	rec := &recorder{}
+	srv := newTestServer(t, lpns.Config{FrameRate: 1, FrameBurst: 5, Hooks: rec.hooks()})
+	rc, _ := rawDial(t, srv.url, testToken("pinger", 0))
+	closed := make(chan int, 1)
+	go func() { _, code := rc.waitClose(); closed <- code }() // also reads the pongs
+	pings := 0
+	for ; pings < 2000; pings++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := rc.c.Ping(ctx)
+		cancel()
+		if err != nil {
+			break
+		}
+	}
+	select {
+	case code := <-closed:
+		assert.Equal(t, lpns.CloseRateLimited, code)
+	case <-time.After(5 * time.Second):
+		t.Fatal("a client flooding pings was not closed")
+	}
+	assert.Less(t, pings, 100, "pings answered before the close")
+	eventually(t, func() bool { return srv.Count() == 0 }, "session gone")
+	assert.Equal(t, []int{lpns.CloseRateLimited}, rec.snapshot().disconnects)
+}
+
+// Unsolicited pongs (the server never pings) count as frames too.
+func TestPongFloodIsRateLimited(t *testing.T) {
+	srv := newTestServer(t, lpns.Config{FrameRate: 1, FrameBurst: 5})
+	nc, err := net.Dial("tcp", strings.TrimPrefix(srv.ts.URL, "http://"))
+	require.NoError(t, err)
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+	_, err = io.WriteString(nc, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"+
+		"Sec-WebSocket-Protocol: lpns.v1\r\nAuthorization: Bearer "+testToken("ponger", 0)+"\r\n\r\n")
+	require.NoError(t, err)
+	br := bufio.NewReader(nc)
+	resp, err := http.ReadResponse(br, nil)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
+
+	// 2000 masked, empty pong frames in one write.
+	pong := []byte{0x8A, 0x80, 1, 2, 3, 4}
+	_, err = nc.Write(bytes.Repeat(pong, 2000))
+	require.NoError(t, err)
+
+	// Read server frames (unmasked) until the close frame.
+	for {
+		var h [2]byte
+		_, err := io.ReadFull(br, h[:])
+		require.NoError(t, err, "connection ended without a close frame")
+		n := uint64(h[1] & 0x7f)
+		switch n {
+		case 126:
+			var b [2]byte
+			_, err = io.ReadFull(br, b[:])
+			n = uint64(binary.BigEndian.Uint16(b[:]))
+		case 127:
+			var b [8]byte
+			_, err = io.ReadFull(br, b[:])
+			n = binary.BigEndian.Uint64(b[:])
+		}
+		require.NoError(t, err)
+		p := make([]byte, n)
+		_, err = io.ReadFull(br, p)
+		require.NoError(t, err)
+		if h[0]&0x0f == 0x8 {
+			require.GreaterOrEqual(t, len(p), 2)
+			assert.Equal(t, lpns.CloseRateLimited, int(binary.BigEndian.Uint16(p)))
+			return
+		}
 	}
 }

@@ -29,12 +29,14 @@ type session struct {
 	ended         bool
 	closeCode     int
 	closeReason   string
+	limited       bool // over the frame rate: closing with 4429
 
-	closeOnce sync.Once
-
-	// rate limiter, read loop only
+	// frame-rate token bucket, guarded by mu: charged by the read loop and
+	// by control, which also runs in a closing handshake's goroutine
 	tokens float64
 	last   time.Time
+
+	closeOnce sync.Once
 }
 
 func (ss *session) run() {
@@ -171,10 +173,30 @@ func (ss *session) readLoop() error {
 	}
 }
 
+// control charges a ping or pong from the client, which the WebSocket
+// library handles inside Read, against the frame-rate limit. Over it, the
+// ping goes unanswered and the connection is closed with 4429 from another
+// goroutine (a close from inside Read would wait for itself).
+func (ss *session) control() bool {
+	if ss.allow() {
+		return true
+	}
+	ss.mu.Lock()
+	first := !ss.limited
+	ss.limited = true
+	ss.mu.Unlock()
+	if first {
+		go ss.terminate(CloseRateLimited, "rate-limited", 429, "too many frames")
+	}
+	return false
+}
+
 // allow applies the per-connection token bucket.
 func (ss *session) allow() bool {
 	cfg := &ss.srv.cfg
 	now := cfg.Now()
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
 	ss.tokens += now.Sub(ss.last).Seconds() * cfg.FrameRate
 	ss.last = now
 	if max := float64(cfg.FrameBurst); ss.tokens > max {

@@ -42,17 +42,28 @@ type AcceptOptions struct {
 	// SkipOriginCheck disables the Origin header check (native clients send none).
 	SkipOriginCheck bool
 	ReadLimit       int64
+	// OnControl, when set, is called for each ping and pong frame from the
+	// peer, which the library handles inside Read (or inside Close, while
+	// it waits for the peer's close frame) without returning them. A ping
+	// is answered only when it returns true. It runs in the reading
+	// goroutine and must not block or call Read or Close.
+	OnControl func() bool
 }
 
 // Accept upgrades an HTTP request to a WebSocket connection.
 func Accept(w http.ResponseWriter, r *http.Request, o AcceptOptions) (Conn, error) {
 	rec := &hijackRecorder{ResponseWriter: w}
-	c, err := websocket.Accept(rec, r, &websocket.AcceptOptions{
+	opts := &websocket.AcceptOptions{
 		Subprotocols:       o.Subprotocols,
 		OriginPatterns:     o.OriginPatterns,
 		InsecureSkipVerify: o.SkipOriginCheck,
 		CompressionMode:    websocket.CompressionDisabled,
-	})
+	}
+	if f := o.OnControl; f != nil {
+		opts.OnPingReceived = func(context.Context, []byte) bool { return f() }
+		opts.OnPongReceived = func(context.Context, []byte) { f() }
+	}
+	c, err := websocket.Accept(rec, r, opts)
 	if err != nil {
 		return nil, err
 	}
