@@ -673,3 +673,35 @@ func TestPongFloodIsRateLimited(t *testing.T) {
 		}
 	}
 }
+
+// An app catching up acks notifications that timed out meanwhile; those
+// acks answer the server's own traffic and must not get the connection
+// closed as a flood.
+func TestLateAcksAreNotRateLimited(t *testing.T) {
+	rec := &recorder{}
+	srv := newTestServer(t, lpns.Config{AckTimeout: 50 * time.Millisecond, Hooks: rec.hooks()})
+	rc, _ := rawDial(t, srv.url, testToken("dev-1", 0))
+	for i := range 30 {
+		err := srv.SendPayload(context.Background(), "dev-1", []byte(`{}`))
+		require.ErrorIs(t, err, lpns.ErrNotAcknowledged, "notification %d", i)
+	}
+	for range 30 {
+		f, err := rc.read()
+		require.NoError(t, err)
+		require.Equal(t, lpns.FrameNotification, f.Type)
+		rc.send(lpns.Frame{Type: lpns.FrameAck, ID: f.ID}) // late
+	}
+	rc.send(lpns.Frame{Type: lpns.FrameKeepalive})
+	f, err := rc.read()
+	require.NoError(t, err, "the connection stays open")
+	assert.Equal(t, lpns.FrameKeepaliveAck, f.Type)
+	assert.Equal(t, 30, rec.snapshot().lateAcks, "late acks are still reported")
+	assert.Equal(t, 1, srv.Count())
+
+	// Acks of ids the server did not send still count, as do repeated ones.
+	for range 50 {
+		rc.send(lpns.Frame{Type: lpns.FrameAck, ID: "never-sent"})
+	}
+	_, code := rc.waitClose()
+	assert.Equal(t, lpns.CloseRateLimited, code)
+}

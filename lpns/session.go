@@ -4,12 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/pushwire/pushwire"
 	"github.com/pushwire/pushwire/lpns/internal/wsconn"
 )
+
+// maxLateAcks is how many unacknowledged notification ids a session
+// remembers, so that their late acks are not charged as frames.
+const maxLateAcks = 64
 
 // session is one live device connection. Its read loop runs in the
 // handler goroutine; a single timer enforces the keepalive window and the
@@ -26,6 +31,7 @@ type session struct {
 	lastKeepalive time.Time
 	timer         *time.Timer
 	pending       map[string]chan bool // notification id → ack (true) / connection end (false)
+	late          []string             // ids sent here that went unacknowledged, oldest first, at most maxLateAcks
 	ended         bool
 	closeCode     int
 	closeReason   string
@@ -148,15 +154,16 @@ func (ss *session) readLoop() error {
 			ss.terminate(CloseBadFrame, "bad-frame", 400, "malformed frame")
 			return err
 		}
-		// Acks of notifications in flight answer the server's own traffic
-		// and are exempt from the frame-rate limit; everything else counts.
+		// Acks of notifications sent on this connection, in flight or
+		// recently timed out, answer the server's own traffic and are
+		// exempt from the frame-rate limit; everything else counts.
 		if !(f.Type == FrameAck && ss.acked(f.ID)) && !ss.allow() {
 			ss.terminate(CloseRateLimited, "rate-limited", 429, "too many frames")
 			return errors.New("rate limited")
 		}
 		switch f.Type {
 		case FrameAck:
-			// handled above; a late or unknown ack was counted and reported
+			// handled above; a late or unknown ack was reported
 		case FrameKeepalive:
 			if err := ss.keepalive(); err != nil {
 				return err
@@ -253,12 +260,18 @@ func (ss *session) refresh(token string) error {
 	return ss.write(Frame{Type: FrameRefreshAck, ExpiresAt: id.ExpiresAt})
 }
 
-// acked resolves the notification id; it reports whether one was waiting.
+// acked resolves the notification id. It reports whether the id was sent
+// on this connection: waiting for its ack, or among the recent ones whose
+// ack came too late (each forgotten once acked, so a repeated ack counts).
 func (ss *session) acked(id string) bool {
 	ss.mu.Lock()
 	ch, ok := ss.pending[id]
+	sent := ok
 	if ok {
 		delete(ss.pending, id)
+	} else if i := slices.Index(ss.late, id); i >= 0 {
+		ss.late = slices.Delete(ss.late, i, i+1)
+		sent = true
 	}
 	ss.mu.Unlock()
 	if ok {
@@ -268,7 +281,7 @@ func (ss *session) acked(id string) bool {
 	if f := ss.srv.cfg.Hooks.OnLateAck; f != nil {
 		f(ss.id.DeviceID, id)
 	}
-	return false
+	return sent
 }
 
 // deliver writes a notification and waits for its ack.
@@ -291,8 +304,14 @@ func (ss *session) deliver(ctx context.Context, id string, payload []byte) error
 	ss.mu.Unlock()
 	defer func() {
 		ss.mu.Lock()
-		if ss.pending[id] == ch {
+		if ss.pending[id] == ch { // no ack (yet): remember the id for a late one
 			delete(ss.pending, id)
+			if !slices.Contains(ss.late, id) {
+				if len(ss.late) == maxLateAcks {
+					ss.late = slices.Delete(ss.late, 0, 1)
+				}
+				ss.late = append(ss.late, id)
+			}
 		}
 		ss.mu.Unlock()
 	}()
