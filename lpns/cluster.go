@@ -9,7 +9,8 @@ import (
 // node) and a routing bus that carries a notification to the node holding the
 // device and its outcome back. Package lpns/lpnsredis implements it on Redis.
 // A Server takes ownership of its Cluster: it calls Start in NewServer and
-// Close in Shutdown/Close. Implementations must be safe for concurrent use.
+// Close once, in the first Shutdown or Close. Implementations must be safe
+// for concurrent use.
 type Cluster interface {
 	// Start begins receiving routed requests for node, handled by h.
 	Start(node string, h ClusterHandler) error

@@ -89,6 +89,8 @@ type Server struct {
 	log     *slog.Logger
 	cluster Cluster
 
+	clusterOnce sync.Once // closes cluster
+
 	mu        sync.Mutex
 	sessions  map[string]*session   // the device's current session
 	live      map[*session]struct{} // every upgraded connection until its handler ends, replaced ones included
@@ -571,10 +573,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.cut()
 		<-done
 	}
-	if s.cluster != nil {
-		if cerr := s.cluster.Close(); err == nil {
-			err = cerr
-		}
+	if cerr := s.closeCluster(); err == nil {
+		err = cerr
 	}
 	return err
 }
@@ -586,10 +586,19 @@ func (s *Server) Close() error {
 	s.beginClose()
 	s.cut()
 	s.wg.Wait()
-	if s.cluster != nil {
-		return s.cluster.Close()
-	}
-	return nil
+	return s.closeCluster()
+}
+
+// closeCluster closes the Cluster on the first call only: Close after
+// Shutdown must not close it twice.
+func (s *Server) closeCluster() error {
+	var err error
+	s.clusterOnce.Do(func() {
+		if s.cluster != nil {
+			err = s.cluster.Close()
+		}
+	})
+	return err
 }
 
 func (s *Server) beginClose() []*session {

@@ -191,3 +191,16 @@ func TestStaleDirectoryEntry(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, found)
 }
+
+func TestCloseAfterShutdown(t *testing.T) {
+	rdb := redisClient(t)
+	cl, err := lpnsredis.New(lpnsredis.Config{Client: rdb, Prefix: prefix(t)})
+	require.NoError(t, err)
+	srv, err := lpns.NewServer(lpns.Config{Authenticator: auth, NodeID: "a", Cluster: cl})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, srv.Shutdown(ctx))
+	assert.NoError(t, srv.Close(), "the Cluster is closed once")
+	assert.NoError(t, srv.Shutdown(ctx))
+}
