@@ -27,6 +27,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/pushwire/pushwire"
 	"github.com/pushwire/pushwire/lpns"
 )
 
@@ -156,12 +157,31 @@ func (c *Cluster) handle(raw string) {
 		c.wg.Add(1)
 		go func() {
 			defer c.wg.Done()
+			if m.Reason == "replaced" && c.claimedHere(m.Device) {
+				c.log.Debug("lpnsredis: stale replacement ignored", "device", pushwire.Redact(m.Device))
+				return
+			}
 			found := c.h.DisconnectLocal(m.Device, m.Reason)
 			if m.Reply != "" {
 				c.reply(m, map[bool]string{true: "found", false: "not-found"}[found])
 			}
 		}()
 	}
+}
+
+// claimedHere reports whether the directory names this node for device. A
+// "replaced" request is sent by a node that claimed the device; when the
+// directory names this node again by the time it arrives, the device came
+// back here after that claim, and its connection here is the newer one.
+// On a Redis error it reports false: the replacement goes ahead.
+func (c *Cluster) claimedHere(device string) bool {
+	ctx, cancel := context.WithTimeout(c.ctx, 2*time.Second)
+	defer cancel()
+	node, err := c.cfg.Client.Get(ctx, c.devKey(device)).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		c.log.Warn("lpnsredis: directory lookup failed", "err", err)
+	}
+	return node == c.node
 }
 
 func (c *Cluster) reply(m message, out string) {
@@ -214,7 +234,9 @@ return 0`)
 )
 
 // Claim records the device on this node and tells a previous node to drop
-// its older connection.
+// its older connection. That node ignores the request if the directory
+// names it again when the request arrives (the device has come back to it
+// since).
 func (c *Cluster) Claim(ctx context.Context, deviceID string, ttl time.Duration) error {
 	old, err := c.cfg.Client.SetArgs(ctx, c.devKey(deviceID), c.node, redis.SetArgs{TTL: ttl, Get: true}).Result()
 	if err != nil && !errors.Is(err, redis.Nil) {

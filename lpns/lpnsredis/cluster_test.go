@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -203,4 +204,107 @@ func TestCloseAfterShutdown(t *testing.T) {
 	require.NoError(t, srv.Shutdown(ctx))
 	assert.NoError(t, srv.Close(), "the Cluster is closed once")
 	assert.NoError(t, srv.Shutdown(ctx))
+}
+
+// holdPublish holds back the next PUBLISH of a Redis client once armed,
+// as a slow network or a busy subscriber would delay the message.
+type holdPublish struct {
+	armed   atomic.Bool
+	held    chan struct{} // a PUBLISH is held
+	release chan struct{} // let it go
+	sent    chan struct{} // it was published
+}
+
+func (h *holdPublish) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *holdPublish) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+func (h *holdPublish) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if cmd.Name() != "publish" || !h.armed.CompareAndSwap(true, false) {
+			return next(ctx, cmd)
+		}
+		h.held <- struct{}{}
+		<-h.release
+		defer close(h.sent)
+		return next(ctx, cmd)
+	}
+}
+
+// dialDevice opens a raw lpns.v1 connection for device.
+func dialDevice(url, device string) (*websocket.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	h := http.Header{}
+	h.Set("Authorization", "Bearer "+device)
+	c, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: h, Subprotocols: []string{lpns.Subprotocol}})
+	if resp != nil && resp.Body != nil {
+		_ = resp.Body.Close()
+	}
+	return c, err
+}
+
+// closeCode reads c until it closes and returns the close code.
+func closeCode(c *websocket.Conn) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		if _, _, err := c.Read(ctx); err != nil {
+			return int(websocket.CloseStatus(err))
+		}
+	}
+}
+
+// A node's request to drop a device's older connection ("replaced") that
+// arrives after the device has connected to that node again must not
+// close the newer connection.
+func TestDelayedReplacementSparesNewerConnection(t *testing.T) {
+	rdb := redisClient(t)
+	slow := redisClient(t)
+	hold := &holdPublish{held: make(chan struct{}, 1), release: make(chan struct{}), sent: make(chan struct{})}
+	slow.AddHook(hold)
+	p := prefix(t)
+	a, b := startNode(t, rdb, p, "a"), startNode(t, slow, p, "b")
+	ctx := context.Background()
+
+	first, err := dialDevice(a.url, "phone-4")
+	require.NoError(t, err)
+	defer first.CloseNow()
+	_, _, err = first.Read(ctx) // hello: claimed on a
+	require.NoError(t, err)
+
+	// The device moves to b; b's request that a drop the first connection
+	// is held back.
+	hold.armed.Store(true)
+	onB := make(chan *websocket.Conn, 1)
+	go func() {
+		c, err := dialDevice(b.url, "phone-4")
+		if err != nil {
+			c = nil
+		}
+		onB <- c
+	}()
+	<-hold.held
+	// The device comes back to a: a replaces both older connections.
+	second, err := dialDevice(a.url, "phone-4")
+	require.NoError(t, err)
+	defer second.CloseNow()
+	assert.Equal(t, lpns.CloseReplaced, closeCode(first), "replaced on a")
+	if c := <-onB; assert.NotNil(t, c) {
+		assert.Equal(t, lpns.CloseReplaced, closeCode(c), "replaced on b")
+		_ = c.CloseNow()
+	}
+
+	// Now b's stale request reaches a, followed by a disconnect whose close
+	// code tells which of the two closed the second connection.
+	close(hold.release)
+	<-hold.sent
+	require.Eventually(t, func() bool { return b.srv.Count() == 0 }, 5*time.Second, 10*time.Millisecond,
+		"b's connection, replaced while its claim was held, is gone")
+	found, err := b.srv.Disconnect(ctx, "phone-4", lpns.ReasonLoggedOut)
+	require.NoError(t, err)
+	assert.True(t, found)
+	assert.Equal(t, lpns.CloseLoggedOut, closeCode(second), "the stale replacement spared the newer connection")
 }
