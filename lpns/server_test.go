@@ -106,7 +106,10 @@ func TestConnectionClosedBeforeAck(t *testing.T) {
 
 func TestKeepaliveTimeout(t *testing.T) {
 	rec := &recorder{}
-	srv := newTestServer(t, lpns.Config{KeepaliveTimeout: 200 * time.Millisecond, Hooks: rec.hooks()})
+	// The window is wide next to the 100 ms between keepalives below, so
+	// that a loaded machine (the race detector, parallel packages) cannot
+	// delay one past it.
+	srv := newTestServer(t, lpns.Config{KeepaliveTimeout: 600 * time.Millisecond, Hooks: rec.hooks()})
 
 	// A silent client is closed with an error frame (401) and 4401.
 	rc, hello := rawDial(t, srv.url, testToken("silent", 0))
@@ -119,8 +122,8 @@ func TestKeepaliveTimeout(t *testing.T) {
 
 	// A client sending keepalives stays connected past several windows.
 	rc2, _ := rawDial(t, srv.url, testToken("alive", 0))
-	for range 8 {
-		time.Sleep(80 * time.Millisecond)
+	for range 14 { // 1.4 s: more than two windows
+		time.Sleep(100 * time.Millisecond)
 		rc2.send(lpns.Frame{Type: lpns.FrameKeepalive})
 		f, err := rc2.read()
 		require.NoError(t, err)
@@ -130,14 +133,14 @@ func TestKeepaliveTimeout(t *testing.T) {
 }
 
 func TestClientKeepsAlive(t *testing.T) {
-	srv := newTestServer(t, lpns.Config{KeepaliveTimeout: 400 * time.Millisecond})
+	srv := newTestServer(t, lpns.Config{KeepaliveTimeout: 800 * time.Millisecond})
 	disc := make(chan int, 4)
 	c, err := lpns.Dial(context.Background(), lpns.ClientConfig{URLs: []string{srv.url},
 		Token: staticToken(testToken("dev-1", 0)), Handler: newNotifications().handler,
-		KeepaliveInterval: 50 * time.Millisecond, OnDisconnect: func(_ string, code int, _ string) { disc <- code }})
+		KeepaliveInterval: 200 * time.Millisecond, OnDisconnect: func(_ string, code int, _ string) { disc <- code }})
 	require.NoError(t, err)
 	defer c.Close()
-	time.Sleep(1200 * time.Millisecond) // three windows
+	time.Sleep(1700 * time.Millisecond) // two windows
 	select {
 	case code := <-disc:
 		t.Fatalf("disconnected with %d while keepalives flow", code)
