@@ -50,10 +50,14 @@ func MarshalPrivateKey(key *ecdsa.PrivateKey) ([]byte, error) {
 }
 
 // ParsePrivateKey decodes the first PEM block of data: a PKCS#8 "PRIVATE
-// KEY" or, for keys made by other tools, a SEC 1 "EC PRIVATE KEY". The key
-// must be ECDSA P-256. Errors match [ErrInvalidKey].
+// KEY" or, for keys made by other tools, a SEC 1 "EC PRIVATE KEY". An "EC
+// PARAMETERS" block before it (as openssl ecparam -genkey writes) is
+// skipped. The key must be ECDSA P-256. Errors match [ErrInvalidKey].
 func ParsePrivateKey(data []byte) (*ecdsa.PrivateKey, error) {
-	block, _ := pem.Decode(data)
+	block, rest := pem.Decode(data)
+	for block != nil && block.Type == "EC PARAMETERS" {
+		block, rest = pem.Decode(rest)
+	}
 	if block == nil {
 		return nil, fmt.Errorf("%w: no PEM block", ErrInvalidKey)
 	}
@@ -80,26 +84,19 @@ func ParsePrivateKey(data []byte) (*ecdsa.PrivateKey, error) {
 	return ec, nil
 }
 
-// SaveKey writes key to path as PKCS#8 PEM with mode 0600. Unless overwrite
-// is true it refuses an existing path with an error matching [ErrKeyExists]
-// (and fs.ErrExist), without touching it. With overwrite, the key is written
-// to a temporary file in the same directory and renamed over path, so a
-// reader never sees a partial key and the result has mode 0600 whatever the
-// old file's mode was.
+// SaveKey writes key to path as PKCS#8 PEM with mode 0600. The key is
+// written and synced to a temporary file in the same directory first, then
+// put in place at once, so a reader (or a later run after a crash) never
+// finds a partial key at path, and the result has mode 0600 whatever an old
+// file's mode was. Unless overwrite is true it refuses an existing path with
+// an error matching [ErrKeyExists] (and fs.ErrExist), without touching it:
+// the temporary file is hard-linked to path, which fails if path exists. On
+// a file system without hard links it falls back to creating path
+// exclusively and writing into it.
 func SaveKey(path string, key *ecdsa.PrivateKey, overwrite bool) error {
 	data, err := MarshalPrivateKey(key)
 	if err != nil {
 		return err
-	}
-	if !overwrite {
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, KeyFileMode)
-		if err != nil {
-			if errors.Is(err, fs.ErrExist) {
-				return fmt.Errorf("%w: %s", ErrKeyExists, path)
-			}
-			return fmt.Errorf("provider: saving key: %w", err)
-		}
-		return finish(f, path, data)
 	}
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
@@ -109,11 +106,36 @@ func SaveKey(path string, key *ecdsa.PrivateKey, overwrite bool) error {
 	if err := finish(f, tmp, data); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if overwrite {
+		err = os.Rename(tmp, path)
+	} else {
+		err = os.Link(tmp, path)
+		_ = os.Remove(tmp)
+		switch {
+		case errors.Is(err, fs.ErrExist):
+			return fmt.Errorf("%w: %s", ErrKeyExists, path)
+		case err != nil && !errors.Is(err, fs.ErrNotExist):
+			// No hard links here (or not allowed): create path exclusively.
+			return saveExclusive(path, data)
+		}
+	}
+	if err != nil {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("provider: saving key: %w", err)
 	}
 	return nil
+}
+
+// saveExclusive creates path, which must not exist, and writes data into it.
+func saveExclusive(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, KeyFileMode)
+	if err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("%w: %s", ErrKeyExists, path)
+		}
+		return fmt.Errorf("provider: saving key: %w", err)
+	}
+	return finish(f, path, data)
 }
 
 // finish sets the mode, writes data, syncs and closes f, removing name on

@@ -111,6 +111,9 @@ func TestSaveKey(t *testing.T) {
 	after, err := os.ReadFile(path)
 	require.NoError(t, err)
 	assert.Equal(t, before, after, "existing key untouched")
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Len(t, entries, 1, "no temporary file left behind by the refusal")
 
 	// Overwrite on request, with mode 0600 even over a laxer file.
 	require.NoError(t, os.Chmod(path, 0o644))
@@ -123,7 +126,7 @@ func TestSaveKey(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, fs.FileMode(0o600), info.Mode().Perm())
 	}
-	entries, err := os.ReadDir(dir)
+	entries, err = os.ReadDir(dir)
 	require.NoError(t, err)
 	assert.Len(t, entries, 1, "no temporary file left behind")
 
@@ -190,4 +193,50 @@ func TestPublicKey(t *testing.T) {
 	assert.ErrorIs(t, err, provider.ErrInvalidKey)
 	_, err = provider.MarshalPublicKey(nil)
 	assert.ErrorIs(t, err, provider.ErrInvalidKey)
+}
+
+// A reader never finds a partial key at the path, even while a new key is
+// being saved without overwrite (a crash then could leave one behind, which
+// the next run would refuse as existing).
+func TestSaveKeyNeverPartial(t *testing.T) {
+	key := newKey(t)
+	path := filepath.Join(t.TempDir(), "k.pem")
+	partial := 0
+	for range 300 {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for range 100_000 {
+				data, err := os.ReadFile(path)
+				if err != nil {
+					continue // not there yet
+				}
+				if _, err := provider.ParsePrivateKey(data); err != nil {
+					partial++
+				}
+				return
+			}
+		}()
+		require.NoError(t, provider.SaveKey(path, key, false))
+		<-done
+		require.NoError(t, os.Remove(path))
+	}
+	assert.Zero(t, partial, "times a reader saw an empty or partial key")
+}
+
+// openssl ecparam -name prime256v1 -genkey writes the curve's parameters
+// before the key; they are skipped.
+func TestParsePrivateKeyAfterECParameters(t *testing.T) {
+	key := newKey(t)
+	der, err := x509.MarshalECPrivateKey(key)
+	require.NoError(t, err)
+	oid := []byte{0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07} // prime256v1
+	data := append(pem.EncodeToMemory(&pem.Block{Type: "EC PARAMETERS", Bytes: oid}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})...)
+	got, err := provider.ParsePrivateKey(data)
+	require.NoError(t, err)
+	assert.True(t, key.Equal(got))
+
+	_, err = provider.ParsePrivateKey(pem.EncodeToMemory(&pem.Block{Type: "EC PARAMETERS", Bytes: oid}))
+	assert.ErrorIs(t, err, provider.ErrInvalidKey, "parameters alone are no key")
 }
