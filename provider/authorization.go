@@ -75,8 +75,12 @@ func (a Authorization) validate() (*ecdsa.PublicKey, error) {
 func (a Authorization) Key() (*ecdsa.PublicKey, error) { return ParsePublicKey(a.PublicKey) }
 
 // UnmarshalJSON parses a strictly, as [ParseAuthorization] does, so that an
-// Authorization embedded in a configuration file is checked as well.
+// Authorization embedded in a configuration file is checked as well. JSON
+// null leaves a unchanged, as encoding/json does for other types.
 func (a *Authorization) UnmarshalJSON(data []byte) error {
+	if string(bytes.TrimSpace(data)) == "null" {
+		return nil
+	}
 	v, err := parseAuthorization(data, false)
 	if err != nil {
 		return err

@@ -215,4 +215,14 @@ func TestAuthorizationValidate(t *testing.T) {
 	assert.ErrorIs(t, err, provider.ErrInvalidAuthorization)
 	var pe *provider.ParseError
 	assert.True(t, errors.As(err, &pe))
+
+	// null leaves the value as it is, as encoding/json does for any type.
+	var cfg struct {
+		Auth *provider.Authorization `json:"auth"`
+		Kept provider.Authorization  `json:"kept"`
+	}
+	cfg.Kept = a
+	require.NoError(t, json.Unmarshal([]byte(`{"auth": null, "kept": null}`), &cfg))
+	assert.Nil(t, cfg.Auth)
+	assert.Equal(t, a, cfg.Kept)
 }
