@@ -336,7 +336,7 @@ func TestHostileFrames(t *testing.T) {
 			rc.send(lpns.Frame{Type: lpns.FrameNotification, ID: "x", Payload: json.RawMessage(`{}`)})
 		}, lpns.CloseBadFrame},
 		{"ack without id", func(rc *rawConn) { rc.sendRaw(websocket.MessageText, []byte(`{"type":"ack"}`)) }, lpns.CloseBadFrame},
-		{"binary frame", func(rc *rawConn) { rc.sendRaw(websocket.MessageBinary, []byte(`{"type":"keepalive"}`)) }, -1},
+		{"binary frame", func(rc *rawConn) { rc.sendRaw(websocket.MessageBinary, []byte(`{"type":"keepalive"}`)) }, lpns.CloseBadFrame},
 		{"oversized frame", func(rc *rawConn) {
 			rc.sendRaw(websocket.MessageText, []byte(`{"type":"keepalive","x":"`+strings.Repeat("a", 2000)+`"}`))
 		}, int(websocket.StatusMessageTooBig)},
@@ -351,11 +351,7 @@ func TestHostileFrames(t *testing.T) {
 			rc, _ := rawDial(t, srv.url, testToken("dev-"+string(rune('a'+i)), 0))
 			tt.send(rc)
 			_, code := rc.waitClose()
-			if tt.code == -1 {
-				assert.NotEqual(t, 1000, code, "binary frames end the connection")
-			} else {
-				assert.Equal(t, tt.code, code)
-			}
+			assert.Equal(t, tt.code, code)
 		})
 	}
 	eventually(t, func() bool { return srv.Count() == 0 }, "all hostile sessions gone")

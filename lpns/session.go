@@ -146,6 +146,10 @@ func (ss *session) readLoop() error {
 	s := ss.srv
 	for {
 		data, err := ss.conn.Read(context.Background())
+		if errors.Is(err, wsconn.ErrBinary) {
+			ss.terminate(CloseBadFrame, "bad-frame", 400, "binary frame")
+			return err
+		}
 		if err != nil {
 			return err
 		}
