@@ -419,11 +419,18 @@ func serve(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		log.Info("device registration is open (no -registration-token-file), as in the sample connector")
 	}
 
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(promReg, promhttp.HandlerOpts{}))
-	mux.Handle("/", c)
+	// Not an http.ServeMux: it would redirect paths such as "//" before the
+	// connector's own routing answers them with a 404.
+	metricsHandler := promhttp.HandlerFor(promReg, promhttp.HandlerOpts{})
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/metrics" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			metricsHandler.ServeHTTP(w, r)
+			return
+		}
+		c.ServeHTTP(w, r)
+	})
 	srv := &http.Server{
-		Handler:           mux,
+		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      o.deliveryTimeout + 15*time.Second,

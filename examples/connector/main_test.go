@@ -246,6 +246,15 @@ func TestRealMode(t *testing.T) {
 	status, _ = do(http.MethodGet, "/readyz", "", nil)
 	assert.Equal(t, http.StatusOK, status)
 
+	// A non-canonical path gets the connector's 404, not a redirect.
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noFollow.Get(base + connector.BasePath + "//device-registrations/" + token)
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+	assert.Contains(t, string(b), `"message"`)
+
 	cancel()
 	select {
 	case code := <-done:
