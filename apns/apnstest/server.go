@@ -617,11 +617,17 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	n.PushType = pt
 	n.Topic = r.Header.Get("Apns-Topic")
 	if n.Topic == "" {
-		if !certAuth || len(s.cfg.Topics) == 0 {
+		// Without the header APNs takes the topic from the certificate's
+		// subject; provider tokens have no default.
+		base := ""
+		if certAuth {
+			base = certTopic(r.TLS.VerifiedChains[0][0])
+		}
+		if base == "" {
 			fail(apns.ReasonMissingTopic)
 			return
 		}
-		n.Topic = apns.Topic(s.cfg.Topics[0], apns.PushType(pt))
+		n.Topic = apns.Topic(base, apns.PushType(pt))
 	}
 	if reason := s.checkTopic(n.Topic, apns.PushType(pt)); reason != "" {
 		fail(reason)
@@ -793,6 +799,17 @@ func (s *Server) checkTopic(topic string, pt apns.PushType) string {
 		}
 	}
 	return apns.ReasonTopicDisallowed
+}
+
+// certTopic returns the topic a client certificate is issued for: its
+// subject's common name after "Apple Push Services: " (or any other
+// "…: " prefix), or "".
+func certTopic(c *x509.Certificate) string {
+	cn := c.Subject.CommonName
+	if i := strings.LastIndex(cn, ": "); i >= 0 {
+		cn = cn[i+2:]
+	}
+	return strings.TrimSpace(cn)
 }
 
 // checkToken verifies a provider token and returns its iat, or a reason.

@@ -315,3 +315,25 @@ func TestConnectionBindsToKey(t *testing.T) {
 	assert.Equal(t, 200, do(t, two, "POST", url, h(second, "SECONDKEY0"), `{}`).Status)
 	assert.Equal(t, 2, srv.Connections())
 }
+
+// Without an apns-topic header a certificate-authenticated push goes to the
+// certificate's topic, also when Config.Topics is empty (as in apnsfake).
+func TestClientCertificateDefaultTopicWithoutTopics(t *testing.T) {
+	srv := apnstest.NewServer(apnstest.Config{})
+	defer srv.Close()
+	hc := srv.Client(true)
+	defer hc.CloseIdleConnections()
+	a := do(t, hc, "POST", srv.URL+"/3/device/"+token, nil, `{}`)
+	require.Equal(t, http.StatusOK, a.Status, a.Reason)
+	got := srv.Notifications()
+	require.Len(t, got, 1)
+	assert.Equal(t, "com.example.app", got[0].Topic)
+
+	// A provider token has no default topic.
+	hc2 := srv.Client(false)
+	defer hc2.CloseIdleConnections()
+	hdr := map[string][]string{"Authorization": {"bearer " + jwtFor(t, srv.AuthKey(), srv.KeyID, srv.TeamID, time.Now())}}
+	a = do(t, hc2, "POST", srv.URL+"/3/device/"+token, hdr, `{}`)
+	assert.Equal(t, http.StatusBadRequest, a.Status)
+	assert.Equal(t, "MissingTopic", a.Reason)
+}
