@@ -9,9 +9,19 @@
 // an hour old, not changed more often than every 20 minutes per connection)
 // or TLS client certificates issued by its CA, the request headers, topic
 // against push type, token format and payload size, and answers with APNs'
-// statuses and JSON bodies. Failures can be scripted per device token
-// ([Server.Fail]): any reason, 410 with a timestamp, 429, 5xx, GOAWAY, a
-// dropped or a silent (hung) connection. Accepted notifications are recorded
+// statuses and JSON bodies.
+//
+// The apns-push-type header is optional, as it is for iOS apps: without it
+// the fake takes the push type from the topic's suffix (.voip is voip,
+// .complication complication, .pushkit.fileprovider fileprovider,
+// .push-type.liveactivity liveactivity; any other topic is alert), so a VoIP
+// push without the header is accepted and allowed the larger VoIP payload.
+// A certificate-authenticated request without apns-topic goes to the
+// certificate's topic.
+//
+// Failures can be scripted per device token ([Server.Fail]): any reason, 410
+// with a timestamp, 429, 5xx, GOAWAY, a dropped or a silent (hung)
+// connection. Accepted notifications are recorded
 // ([Server.Notifications], [Server.WaitForNotifications]).
 //
 // Any HTTP/2 client that follows Apple's documentation works against it: see

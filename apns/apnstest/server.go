@@ -608,7 +608,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	n := Notification{Token: strings.ToLower(token), APNsID: apnsID, TokenIssuedAt: iat}
 	pt := r.Header.Get("Apns-Push-Type")
 	if pt == "" {
-		pt = string(apns.PushTypeAlert)
+		pt = string(inferPushType(r.Header.Get("Apns-Topic")))
 	}
 	if !apns.PushType(pt).Valid() {
 		fail(apns.ReasonInvalidPushType)
@@ -799,6 +799,26 @@ func (s *Server) checkTopic(topic string, pt apns.PushType) string {
 		}
 	}
 	return apns.ReasonTopicDisallowed
+}
+
+// inferredPushTypes are the push types the fake derives from the topic's
+// suffix when a request has no apns-push-type header.
+var inferredPushTypes = []apns.PushType{
+	apns.PushTypeVoIP,
+	apns.PushTypeComplication,
+	apns.PushTypeFileProvider,
+	apns.PushTypeLiveActivity,
+}
+
+// inferPushType returns the push type for a request without an
+// apns-push-type header: the one topic's suffix names, else alert.
+func inferPushType(topic string) apns.PushType {
+	for _, pt := range inferredPushTypes {
+		if strings.HasSuffix(topic, pt.TopicSuffix()) {
+			return pt
+		}
+	}
+	return apns.PushTypeAlert
 }
 
 // certTopic returns the topic a client certificate is issued for: its

@@ -121,7 +121,7 @@ func TestChecks(t *testing.T) {
 		{"missing topic", "POST", url, base(map[string][]string{"Apns-Topic": nil}), `{}`, 400, "MissingTopic"},
 		{"topic disallowed", "POST", url, base(map[string][]string{"Apns-Topic": {"org.evil"}}), `{}`, 400, "TopicDisallowed"},
 		{"voip without suffix", "POST", url, base(map[string][]string{"Apns-Push-Type": {"voip"}}), `{}`, 400, "BadTopic"},
-		{"alert to voip topic", "POST", url, base(map[string][]string{"Apns-Topic": {"com.example.app.voip"}}), `{}`, 400, "BadTopic"},
+		{"alert to voip topic", "POST", url, base(map[string][]string{"Apns-Push-Type": {"alert"}, "Apns-Topic": {"com.example.app.voip"}}), `{}`, 400, "BadTopic"},
 		{"bad push type", "POST", url, base(map[string][]string{"Apns-Push-Type": {"sms"}}), `{}`, 400, "InvalidPushType"},
 		{"bad priority", "POST", url, base(map[string][]string{"Apns-Priority": {"7"}}), `{}`, 400, "BadPriority"},
 		{"background at 10", "POST", url, base(map[string][]string{"Apns-Push-Type": {"background"}, "Apns-Priority": {"10"}}), `{}`, 400, "BadPriority"},
@@ -336,4 +336,41 @@ func TestClientCertificateDefaultTopicWithoutTopics(t *testing.T) {
 	a = do(t, hc2, "POST", srv.URL+"/3/device/"+token, hdr, `{}`)
 	assert.Equal(t, http.StatusBadRequest, a.Status)
 	assert.Equal(t, "MissingTopic", a.Reason)
+}
+
+// Without an apns-push-type header the push type follows the topic's
+// suffix, and with it the payload limit.
+func TestPushTypeFromTopicWithoutHeader(t *testing.T) {
+	srv := apnstest.NewServer(apnstest.Config{Topics: []string{"com.example.app"}})
+	defer srv.Close()
+	hc := srv.Client(false)
+	defer hc.CloseIdleConnections()
+	url := srv.URL + "/3/device/" + token
+	auth := "bearer " + jwtFor(t, srv.AuthKey(), srv.KeyID, srv.TeamID, time.Now())
+	tests := []struct {
+		topic, body      string
+		status           int
+		reason, pushType string
+	}{
+		{"com.example.app", `{}`, 200, "", "alert"},
+		{"com.example.app.voip", `{"x":"` + strings.Repeat("a", 4500) + `"}`, 200, "", "voip"},
+		{"com.example.app.voip", `{"x":"` + strings.Repeat("a", 5113) + `"}`, 413, "PayloadTooLarge", ""},
+		{"com.example.app.complication", `{}`, 200, "", "complication"},
+		{"com.example.app.pushkit.fileprovider", `{}`, 200, "", "fileprovider"},
+		{"com.example.app.push-type.liveactivity", `{}`, 200, "", "liveactivity"},
+		{"com.example.app.alert.voip", `{}`, 400, "TopicDisallowed", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.topic, func(t *testing.T) {
+			srv.Reset()
+			a := do(t, hc, "POST", url, map[string][]string{"Authorization": {auth}, "Apns-Topic": {tt.topic}}, tt.body)
+			assert.Equal(t, tt.status, a.Status, a.Reason)
+			assert.Equal(t, tt.reason, a.Reason)
+			if tt.status == http.StatusOK {
+				got := srv.Notifications()
+				require.Len(t, got, 1)
+				assert.Equal(t, tt.pushType, got[0].PushType)
+			}
+		})
+	}
 }
