@@ -431,7 +431,31 @@ func (s *Server) HungConnections() int {
 func (s *Server) Notifications() []Notification {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]Notification(nil), s.notes...)
+	return cloneNotes(s.notes)
+}
+
+// clone returns a copy of n that shares no memory with it.
+func (n Notification) clone() Notification {
+	if n.Expiration != nil {
+		e := *n.Expiration
+		n.Expiration = &e
+	}
+	if n.Payload != nil {
+		n.Payload = append(json.RawMessage(nil), n.Payload...)
+	}
+	return n
+}
+
+// cloneNotes deep-copies notes.
+func cloneNotes(notes []Notification) []Notification {
+	if notes == nil {
+		return nil
+	}
+	out := make([]Notification, len(notes))
+	for i, n := range notes {
+		out[i] = n.clone()
+	}
+	return out
 }
 
 // Accepted returns how many notifications the fake accepted (also when
@@ -455,7 +479,7 @@ func (s *Server) WaitForNotifications(ctx context.Context, n int) ([]Notificatio
 	for {
 		s.mu.Lock()
 		if len(s.notes) >= n {
-			out := append([]Notification(nil), s.notes...)
+			out := cloneNotes(s.notes)
 			s.mu.Unlock()
 			return out, nil
 		}
@@ -748,7 +772,7 @@ func (s *Server) accept(w http.ResponseWriter, n Notification) {
 	s.mu.Lock()
 	s.accepted++
 	if !s.cfg.DisableRecording {
-		s.notes = append(s.notes, n)
+		s.notes = append(s.notes, n.clone()) // n itself goes to OnNotification
 		close(s.changed)
 		s.changed = make(chan struct{})
 	}

@@ -374,3 +374,39 @@ func TestPushTypeFromTopicWithoutHeader(t *testing.T) {
 		})
 	}
 }
+
+// Notifications, WaitForNotifications and OnNotification hand out copies:
+// changing one leaves the fake's record alone.
+func TestNotificationsAreCopies(t *testing.T) {
+	hook := make(chan apnstest.Notification, 1)
+	srv := apnstest.NewServer(apnstest.Config{OnNotification: func(n apnstest.Notification) { hook <- n }})
+	defer srv.Close()
+	hc := srv.Client(false)
+	defer hc.CloseIdleConnections()
+	hdr := map[string][]string{
+		"Authorization":   {"bearer " + jwtFor(t, srv.AuthKey(), srv.KeyID, srv.TeamID, time.Now())},
+		"Apns-Topic":      {"a.b"},
+		"Apns-Expiration": {"100"},
+	}
+	require.Equal(t, http.StatusOK, do(t, hc, "POST", srv.URL+"/3/device/"+token, hdr, `{"n":1}`).Status)
+
+	first := srv.Notifications()
+	require.Len(t, first, 1)
+	require.NotNil(t, first[0].Expiration)
+	first[0].Payload[5] = '9'
+	*first[0].Expiration = 7
+	waited, err := srv.WaitForNotifications(context.Background(), 1)
+	require.NoError(t, err)
+	waited[0].Payload[5] = '8'
+	*waited[0].Expiration = 8
+	fromHook := <-hook
+	require.NotNil(t, fromHook.Expiration)
+	fromHook.Payload[5] = '7'
+	*fromHook.Expiration = 9
+
+	got := srv.Notifications()
+	require.Len(t, got, 1)
+	assert.Equal(t, `{"n":1}`, string(got[0].Payload))
+	require.NotNil(t, got[0].Expiration)
+	assert.Equal(t, int64(100), *got[0].Expiration)
+}
