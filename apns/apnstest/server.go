@@ -154,6 +154,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	closed   bool
+	done     chan struct{} // closed by Close: ends hung and delayed requests
 	handlers sync.WaitGroup
 	notes    []Notification
 	changed  chan struct{}
@@ -239,6 +240,7 @@ func Start(cfg Config) (*Server, error) {
 		log:      cfg.Logger,
 		now:      cfg.Now,
 		changed:  make(chan struct{}),
+		done:     make(chan struct{}),
 		failures: make(map[string]*Failure),
 		tokens:   make(map[string]tokenInfo),
 	}
@@ -300,8 +302,9 @@ func randomID() string {
 	return string(b)
 }
 
-// Close stops the server, closes every connection and waits for its
-// goroutines to end.
+// Close stops the server, closes every connection, ends scripted hangs and
+// delays (also of requests served directly through [Server.ServeHTTP]) and
+// waits for its goroutines to end.
 func (s *Server) Close() {
 	s.mu.Lock()
 	if s.closed {
@@ -309,6 +312,7 @@ func (s *Server) Close() {
 		return
 	}
 	s.closed = true
+	close(s.done)
 	s.mu.Unlock()
 	s.Resume()
 	_ = s.srv.Close()
@@ -721,6 +725,9 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			t.Stop()
 			return
+		case <-s.done:
+			t.Stop()
+			return
 		}
 	}
 
@@ -738,7 +745,10 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 				s.hung++
 				s.mu.Unlock()
 			}
-			<-r.Context().Done()
+			select {
+			case <-r.Context().Done():
+			case <-s.done: // a request served directly has no connection to close
+			}
 			return
 		case ActionGoAway:
 			w.Header().Set("Connection", "close")

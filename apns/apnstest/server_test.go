@@ -410,3 +410,40 @@ func TestNotificationsAreCopies(t *testing.T) {
 	require.NotNil(t, got[0].Expiration)
 	assert.Equal(t, int64(100), *got[0].Expiration)
 }
+
+// A scripted hang on a request served directly through ServeHTTP ends when
+// the fake closes, so Close returns.
+func TestCloseEndsDirectlyServedHang(t *testing.T) {
+	srv := apnstest.NewServer(apnstest.Config{})
+	srv.Fail(token, apnstest.Failure{Action: apnstest.ActionHang, Times: 1})
+	req := httptest.NewRequest(http.MethodPost, "/3/device/"+token, strings.NewReader(`{}`))
+	req.Header.Set("Authorization", "bearer "+jwtFor(t, srv.AuthKey(), srv.KeyID, srv.TeamID, time.Now()))
+	req.Header.Set("Apns-Topic", "a.b")
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		srv.ServeHTTP(httptest.NewRecorder(), req)
+	}()
+	require.Eventually(t, func() bool { return srv.Requests() == 1 }, 5*time.Second, time.Millisecond)
+	select {
+	case <-served:
+		require.FailNow(t, "ServeHTTP returned before Close")
+	case <-time.After(50 * time.Millisecond):
+	}
+
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		srv.Close()
+	}()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		require.FailNow(t, "Close blocked on a directly served ActionHang")
+	}
+	select {
+	case <-served:
+	default:
+		assert.Fail(t, "ServeHTTP still running after Close")
+	}
+}
