@@ -562,9 +562,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) reply(w http.ResponseWriter, apnsID string, status int, reason string, ts time.Time) {
 	h := w.Header()
 	h["Date"] = nil // APNs sends no Date header; nil keeps Go's server from adding one
-	if apnsID != "" {
-		h["apns-id"] = []string{apnsID}
+	if apnsID == "" {
+		apnsID = newUUID() // APNs answers every request with an apns-id
 	}
+	h["apns-id"] = []string{apnsID}
 	if status == http.StatusOK {
 		w.WriteHeader(status)
 		return
@@ -586,9 +587,15 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		s.cfg.OnRequest(r)
 	}
 	fc, _ := r.Context().Value(connKey{}).(*fakeConn)
-	apnsID := ""
+	// Every answer carries an apns-id: the request's when it is a valid
+	// one, else a new UUID.
+	apnsID, badID := newUUID(), false
 	if v := r.Header.Values("Apns-Id"); len(v) == 1 {
-		apnsID = v[0]
+		if apns.ValidUUID(v[0]) {
+			apnsID = v[0]
+		} else {
+			badID = true
+		}
 	}
 	fail := func(reason string) {
 		s.reply(w, apnsID, apns.StatusForReason(reason), reason, time.Time{})
@@ -608,13 +615,9 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if apnsID != "" && !apns.ValidUUID(apnsID) {
-		apnsID = ""
+	if badID {
 		fail(apns.ReasonBadMessageID)
 		return
-	}
-	if apnsID == "" {
-		apnsID = newUUID()
 	}
 	if token == "" {
 		fail(apns.ReasonMissingDeviceToken)

@@ -447,3 +447,49 @@ func TestCloseEndsDirectlyServedHang(t *testing.T) {
 		assert.Fail(t, "ServeHTTP still running after Close")
 	}
 }
+
+// Every answer carries an apns-id, also those refused before the request's
+// own apns-id is looked at: the request's when valid, else a new UUID.
+func TestEveryAnswerCarriesAPNsID(t *testing.T) {
+	srv := apnstest.NewServer(apnstest.Config{})
+	defer srv.Close()
+	hc := srv.Client(false)
+	defer hc.CloseIdleConnections()
+	const id = "123e4567-e89b-42d3-a456-426614174000"
+	uuid := `^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`
+	auth := "bearer " + jwtFor(t, srv.AuthKey(), srv.KeyID, srv.TeamID, time.Now())
+	url := srv.URL + "/3/device/" + token
+	tests := []struct {
+		name, method, url string
+		hdr               map[string][]string
+		reason, id        string
+	}{
+		{"duplicate headers", "POST", url, map[string][]string{"Authorization": {auth}, "Apns-Topic": {"a.b"}, "Apns-Priority": {"10", "5"}}, "DuplicateHeaders", ""},
+		{"duplicate headers with id", "POST", url, map[string][]string{"Authorization": {auth}, "Apns-Topic": {"a.b"}, "Apns-Priority": {"10", "5"}, "Apns-Id": {id}}, "DuplicateHeaders", id},
+		{"duplicate apns-id", "POST", url, map[string][]string{"Authorization": {auth}, "Apns-Topic": {"a.b"}, "Apns-Id": {id, id}}, "DuplicateHeaders", ""},
+		{"bad path", "POST", srv.URL + "/2/device/" + token, nil, "BadPath", ""},
+		{"bad path with id", "POST", srv.URL + "/2/device/" + token, map[string][]string{"Apns-Id": {id}}, "BadPath", id},
+		{"method not allowed", "GET", url, nil, "MethodNotAllowed", ""},
+		{"invalid apns-id", "POST", url, map[string][]string{"Authorization": {auth}, "Apns-Topic": {"a.b"}, "Apns-Id": {"nope"}}, "BadMessageId", ""},
+		{"invalid apns-id on bad path", "POST", srv.URL + "/2/device/" + token, map[string][]string{"Apns-Id": {"nope"}}, "BadPath", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := do(t, hc, tt.method, tt.url, tt.hdr, `{}`)
+			require.Equal(t, tt.reason, a.Reason)
+			if tt.id != "" {
+				assert.Equal(t, tt.id, a.APNsID)
+			} else {
+				assert.Regexp(t, uuid, a.APNsID)
+			}
+		})
+	}
+
+	// A fake that has closed still answers with one, when served directly.
+	srv.Close()
+	rec := httptest.NewRecorder()
+	srv.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/3/device/"+token, strings.NewReader(`{}`)))
+	require.Equal(t, http.StatusServiceUnavailable, rec.Code)
+	require.Len(t, rec.Header()["apns-id"], 1) // set as sent, lower case
+	assert.Regexp(t, uuid, rec.Header()["apns-id"][0])
+}
