@@ -76,8 +76,12 @@ type Server struct {
 	saJSON []byte
 	closed chan struct{}
 	once   sync.Once
+	// handlers counts the running handlers, so that Close can wait for
+	// them: an HTTP/2 connection ends without waiting for its streams'.
+	handlers sync.WaitGroup
 
 	mu        sync.Mutex
+	closing   bool // set by Close; no handler starts after it
 	tokens    map[string]tokenInfo
 	msgs      []Received
 	changed   chan struct{}
@@ -162,7 +166,7 @@ func Start(cfg Config) (*Server, error) {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		(&apiError{httpStatus: 404, status: "NOT_FOUND", message: "The requested URL was not found on this server."}).write(w)
 	})
-	hs := httptest.NewUnstartedServer(mux)
+	hs := httptest.NewUnstartedServer(s.track(mux))
 	_ = hs.Listener.Close()
 	hs.Listener = l
 	hs.Config.ReadHeaderTimeout = 10 * time.Second
@@ -270,12 +274,52 @@ func (s *Server) Client() *http.Client { return s.hs.Client() }
 // Certificate returns the TLS certificate of a TLS fake, nil otherwise.
 func (s *Server) Certificate() *x509.Certificate { return s.hs.Certificate() }
 
-// Close stops the server: scripted delays end, connections close and Close
-// returns once every handler has returned.
+// Close stops the server: scripted delays end, connections close (also
+// those of clients in the middle of sending a request) and Close returns
+// once every handler has returned. The recorded messages and the counters
+// no longer change after it.
 func (s *Server) Close() {
 	s.once.Do(func() {
+		s.mu.Lock()
+		s.closing = true
+		s.mu.Unlock()
 		close(s.closed)
-		s.hs.Close()
+		// httptest.Server.Close closes the idle connections only and
+		// waits for the others, which a client that stops in the middle
+		// of a request keeps busy until ReadTimeout. Close them all,
+		// again until Close returns, for one accepted just before the
+		// listener closed.
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			s.hs.Close()
+		}()
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			s.hs.CloseClientConnections()
+			select {
+			case <-done:
+				s.handlers.Wait()
+				return
+			case <-tick.C:
+			}
+		}
+	})
+}
+
+// track runs h unless the server is closing, counting it in s.handlers.
+func (s *Server) track(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		if s.closing {
+			s.mu.Unlock()
+			panic(http.ErrAbortHandler)
+		}
+		s.handlers.Add(1)
+		s.mu.Unlock()
+		defer s.handlers.Done()
+		h.ServeHTTP(w, r)
 	})
 }
 

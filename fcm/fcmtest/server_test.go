@@ -743,3 +743,116 @@ func TestSelfSignedJWT(t *testing.T) {
 	assert.Len(t, srv.Messages(), len(accepted))
 	assert.Equal(t, 0, srv.TokenRequests())
 }
+
+// stalledRequest starts a request to path whose body stops after its first
+// bytes, and waits until the fake has begun handling it (begun reports
+// that). finish ends the body and returns the request's outcome.
+func stalledRequest(t *testing.T, srv *fcmtest.Server, path, token, contentType, start string, begun func() bool) (finish func() error) {
+	t.Helper()
+	pr, pw := io.Pipe()
+	t.Cleanup(func() { _ = pw.Close() })
+	req, err := http.NewRequest(http.MethodPost, srv.URL+path, pr)
+	require.NoError(t, err)
+	req.ContentLength = 1000
+	req.Header.Set("Content-Type", contentType)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	hc := &http.Client{Transport: srv.Client().Transport}
+	errc := make(chan error, 1)
+	go func() {
+		resp, err := hc.Do(req)
+		if err == nil {
+			_ = resp.Body.Close()
+		}
+		errc <- err
+	}()
+	_, err = pw.Write([]byte(start))
+	require.NoError(t, err)
+	require.Eventually(t, begun, 10*time.Second, time.Millisecond)
+	return func() error {
+		_ = pw.Close()
+		return <-errc
+	}
+}
+
+func TestCloseWithStalledRequestBody(t *testing.T) {
+	for _, tls := range []bool{false, true} {
+		for _, endpoint := range []string{"send", "token"} {
+			t.Run(fmt.Sprintf("tls=%v/%s", tls, endpoint), func(t *testing.T) {
+				srv := fcmtest.NewServer(fcmtest.Config{TLS: tls, PrivateKey: testKey()})
+				defer srv.Client().CloseIdleConnections()
+				tok := accessToken(t, srv)
+				var finish func() error
+				if endpoint == "send" {
+					finish = stalledRequest(t, srv, sendPath(srv), tok, "application/json", `{"mess`,
+						func() bool { return srv.SendRequests() == 1 })
+				} else {
+					finish = stalledRequest(t, srv, "/token", "", "application/x-www-form-urlencoded", "grant_type=",
+						func() bool { return srv.TokenRequests() == 2 })
+				}
+
+				start := time.Now()
+				srv.Close()
+				// The fake's ReadTimeout is 30s.
+				assert.Less(t, time.Since(start), 10*time.Second, "Close waited for the stalled client")
+				assert.Error(t, finish(), "the stalled request got an answer")
+				assert.Equal(t, 0, srv.OpenConnections())
+				assert.Empty(t, srv.Messages())
+				if endpoint == "send" {
+					assert.Equal(t, 1, srv.SendRequests())
+				} else {
+					assert.Equal(t, 2, srv.TokenRequests())
+				}
+			})
+		}
+	}
+}
+
+func TestCloseWaitsForHandlers(t *testing.T) {
+	for _, tls := range []bool{false, true} {
+		t.Run(fmt.Sprint("tls=", tls), func(t *testing.T) {
+			entered := make(chan struct{}, 1)
+			release := make(chan struct{})
+			srv := fcmtest.NewServer(fcmtest.Config{TLS: tls, PrivateKey: testKey(), OnMessage: func(fcmtest.Received) {
+				entered <- struct{}{}
+				<-release
+			}})
+			defer srv.Client().CloseIdleConnections()
+			tok := accessToken(t, srv)
+			go func() {
+				req, _ := http.NewRequest(http.MethodPost, srv.URL+sendPath(srv), strings.NewReader(`{"message":{"token":"t"}}`))
+				req.Header.Set("Authorization", "Bearer "+tok)
+				if resp, err := srv.Client().Do(req); err == nil {
+					_ = resp.Body.Close()
+				}
+			}()
+			<-entered
+			// A stalled client on the same kind of connection does not
+			// hold Close up, the running handler does.
+			finish := stalledRequest(t, srv, sendPath(srv), tok, "application/json", `{"mess`,
+				func() bool { return srv.SendRequests() == 2 })
+			defer func() { _ = finish() }()
+
+			closed := make(chan struct{})
+			go func() {
+				srv.Close()
+				close(closed)
+			}()
+			select {
+			case <-closed:
+				t.Fatal("Close returned while a handler was running")
+			case <-time.After(200 * time.Millisecond):
+			}
+			close(release)
+			select {
+			case <-closed:
+			case <-time.After(10 * time.Second):
+				t.Fatal("Close waited for the stalled client")
+			}
+			assert.Len(t, srv.Messages(), 1)
+			assert.Equal(t, 2, srv.SendRequests())
+			assert.Equal(t, 0, srv.OpenConnections())
+		})
+	}
+}
