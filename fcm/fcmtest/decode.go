@@ -57,6 +57,7 @@ func decodeSend(body []byte) (req sendRequest, msg Message, compact []byte, aerr
 	if err := dec.Decode(&msg); err != nil {
 		return req, msg, nil, badRequest("message", "Invalid JSON payload received. "+jsonProblem(err))
 	}
+	dropNulls(&msg)
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, req.Message); err != nil {
 		return req, msg, nil, badRequest("message", "Invalid JSON payload received.")
@@ -66,6 +67,25 @@ func decodeSend(body []byte) (req sendRequest, msg Message, compact []byte, aerr
 		return req, msg, nil, aerr
 	}
 	return req, msg, compact, nil
+}
+
+// dropNulls clears the raw JSON fields of m that hold null: proto3 JSON
+// reads null as the field's default, as encoding/json does for the others.
+func dropNulls(m *Message) {
+	null := func(raw *json.RawMessage) {
+		if string(bytes.TrimSpace(*raw)) == "null" {
+			*raw = nil
+		}
+	}
+	if m.APNS != nil {
+		null(&m.APNS.Payload)
+	}
+	if m.Webpush != nil {
+		null(&m.Webpush.Notification)
+	}
+	if m.Android != nil && m.Android.Notification != nil {
+		null(&m.Android.Notification.LightSettings)
+	}
 }
 
 // jsonProblem describes a decoding error without echoing the input.

@@ -21,6 +21,10 @@ type field struct {
 	json string // lowerCamelCase JSON name
 	bit  uint64 // the field's bit among its message's fields
 	sub  fields // the fields of a message-typed field, nil otherwise
+	// conv, when set, returns the canonical form of a value of the field
+	// other than null, or false for an invalid one.
+	conv func(v []byte) ([]byte, bool)
+	typ  string // the field's proto type, for errors about its value
 }
 
 // fields maps both names of each field of a message to the field.
@@ -37,11 +41,63 @@ var requestFields = func() fields {
 		&field{name: "light_on_duration"},
 		&field{name: "light_off_duration"},
 	)
+	// proto3 JSON reads an enum from its name or its number and an int32
+	// from a number or a decimal string; the fake records the name and the
+	// number.
+	android := msg["android"].sub
+	android["priority"].conv = enumConv("NORMAL", "HIGH")
+	android["priority"].typ = "type.googleapis.com/google.firebase.fcm.v1.AndroidMessagePriority"
+	an := android["notification"].sub
+	an["notification_priority"].conv = enumConv("PRIORITY_UNSPECIFIED", "PRIORITY_MIN", "PRIORITY_LOW",
+		"PRIORITY_DEFAULT", "PRIORITY_HIGH", "PRIORITY_MAX")
+	an["notification_priority"].typ = "type.googleapis.com/google.firebase.fcm.v1.AndroidNotification.NotificationPriority"
+	an["visibility"].conv = enumConv("VISIBILITY_UNSPECIFIED", "PRIVATE", "PUBLIC", "SECRET")
+	an["visibility"].typ = "type.googleapis.com/google.firebase.fcm.v1.AndroidNotification.Visibility"
+	an["notification_count"].conv = int32Conv
+	an["notification_count"].typ = "TYPE_INT32"
 	return newFields(
 		&field{name: "validate_only"},
 		&field{name: "message", sub: msg},
 	)
 }()
+
+// enumConv converts an enum's number to its name; names are left as they
+// are.
+func enumConv(names ...string) func([]byte) ([]byte, bool) {
+	return func(v []byte) ([]byte, bool) {
+		if v[0] == '"' {
+			return v, true
+		}
+		n, ok := int32Value(v)
+		if !ok || n < 0 || int(n) >= len(names) {
+			return nil, false
+		}
+		return []byte(`"` + names[n] + `"`), true
+	}
+}
+
+// int32Conv converts an int32 given as a number or a decimal string to a
+// number.
+func int32Conv(v []byte) ([]byte, bool) {
+	if v[0] == '"' {
+		var s string
+		if json.Unmarshal(v, &s) != nil {
+			return nil, false
+		}
+		v = []byte(s)
+	}
+	n, ok := int32Value(v)
+	if !ok {
+		return nil, false
+	}
+	return strconv.AppendInt(nil, int64(n), 10), true
+}
+
+// int32Value parses an integral JSON number within int32's range.
+func int32Value(v []byte) (int32, bool) {
+	n, err := strconv.ParseInt(string(v), 10, 32)
+	return int32(n), err == nil
+}
 
 // newFields indexes fs by both of their names and numbers them.
 func newFields(fs ...*field) fields {
@@ -125,6 +181,7 @@ type nameError struct {
 	msg  string // dotted path of the message, "" for the request
 	name string // the name as given; for a field given twice, its proto name
 	dup  bool   // a field given twice, else an unknown name
+	typ  string // for an invalid value of field name, the field's type
 }
 
 // apiError answers like FCM, whose field violation names the message for
@@ -133,6 +190,13 @@ func (e *nameError) apiError() *apiError {
 	field := ""
 	if e.msg != "" {
 		field = "message"
+	}
+	if e.typ != "" {
+		path := e.name
+		if e.msg != "" {
+			path = e.msg + "." + e.name
+		}
+		return badRequest(path, "Invalid value at '"+path+"' ("+e.typ+")")
 	}
 	if e.dup {
 		path := e.name
@@ -168,13 +232,16 @@ type scanner struct {
 
 // rename replaces the name b[start:end] (quotes included) with name.
 func (s *scanner) rename(start, end int, name string) {
+	s.replace(start, end, []byte(`"`+name+`"`))
+}
+
+// replace replaces b[start:end] with v.
+func (s *scanner) replace(start, end int, v []byte) {
 	if s.out == nil {
 		s.out = make([]byte, 0, len(s.b)+64)
 	}
 	s.out = append(s.out, s.b[s.last:start]...)
-	s.out = append(s.out, '"')
-	s.out = append(s.out, name...)
-	s.out = append(s.out, '"')
+	s.out = append(s.out, v...)
 	s.last = end
 }
 
@@ -286,6 +353,16 @@ func (s *scanner) object(fs fields) *nameError {
 			}
 			continue
 		}
+		vstart := s.i
 		s.value()
+		if v := s.b[vstart:s.i]; f.conv != nil && string(v) != "null" {
+			c, ok := f.conv(v)
+			if !ok {
+				return &nameError{name: f.name, typ: f.typ}
+			}
+			if string(c) != string(v) {
+				s.replace(vstart, s.i, c)
+			}
+		}
 	}
 }
