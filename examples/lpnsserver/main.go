@@ -50,6 +50,7 @@ import (
 	"github.com/pushwire/pushwire"
 	"github.com/pushwire/pushwire/apns"
 	"github.com/pushwire/pushwire/examples/internal/apnsopt"
+	"github.com/pushwire/pushwire/examples/internal/secretfile"
 	"github.com/pushwire/pushwire/lpns"
 	"github.com/pushwire/pushwire/lpns/lpnsredis"
 )
@@ -246,8 +247,12 @@ func serve(ctx context.Context, o *options, log *slog.Logger, stdout io.Writer, 
 		ready <- [2]string{wsURL, adminURL}
 	}
 	demoDone := make(chan struct{})
+	// The demo's calls stop when serving stops, whether for a signal or
+	// because a server failed.
+	demoCtx, stopDemo := context.WithCancel(ctx)
+	defer stopDemo()
 	if o.demo && o.demoEvery > 0 {
-		go demoCalls(ctx, srv, o.demoEvery, log, demoDone)
+		go demoCalls(demoCtx, srv, o.demoEvery, log, demoDone)
 	} else {
 		close(demoDone)
 	}
@@ -264,6 +269,7 @@ func serve(ctx context.Context, o *options, log *slog.Logger, stdout io.Writer, 
 	if errors.Is(err, lpns.ErrServerClosed) {
 		err = nil
 	}
+	stopDemo()
 	<-demoDone
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
@@ -414,13 +420,16 @@ func setupDemo(o *options, stdout io.Writer) (*ecdsa.PrivateKey, string, error) 
 	var raw [24]byte
 	_, _ = rand.Read(raw[:])
 	admin := fmt.Sprintf("%x", raw)
-	if err := os.MkdirAll(filepath.Dir(demoPath("x")), 0o700); err != nil {
+	if err := privateDir(filepath.Dir(demoPath("x"))); err != nil {
 		return nil, "", err
 	}
-	if err := os.WriteFile(demoPath("device.token"), []byte(tok+"\n"), 0o600); err != nil {
+	// Through a temporary file and a rename: mode 0600 even over an
+	// older file, and a symbolic link planted at the path is replaced,
+	// not followed.
+	if err := secretfile.Write(demoPath("device.token"), []byte(tok+"\n")); err != nil {
 		return nil, "", err
 	}
-	if err := os.WriteFile(demoPath("admin.token"), []byte(admin+"\n"), 0o600); err != nil {
+	if err := secretfile.Write(demoPath("admin.token"), []byte(admin+"\n")); err != nil {
 		return nil, "", err
 	}
 	if o.tlsCert == "" {
@@ -429,6 +438,27 @@ func setupDemo(o *options, stdout io.Writer) (*ecdsa.PrivateKey, string, error) 
 	fmt.Fprintf(stdout, "demo: device token for \"demo-phone\" (valid 24 h) in %s\n", demoPath("device.token"))
 	fmt.Fprintf(stdout, "demo: admin API token in %s\n", demoPath("admin.token"))
 	return key, admin, nil
+}
+
+// privateDir makes dir, or makes sure an existing dir is a real directory
+// (not a symbolic link) that only this user can enter: the demo's folder
+// has a predictable name in a shared temporary directory, where another
+// user could have made it first. Chmod succeeds only for its owner.
+func privateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	info, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	if !info.IsDir() {
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("%s is not a private directory of this user: %w", dir, err)
+	}
+	return nil
 }
 
 func demoCalls(ctx context.Context, srv *lpns.Server, every time.Duration, log *slog.Logger, done chan<- struct{}) {

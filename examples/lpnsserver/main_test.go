@@ -189,3 +189,33 @@ func TestAPNsFallbackFlags(t *testing.T) {
 	require.NoError(t, json.Unmarshal(notes[0].Payload, &payload))
 	assert.Equal(t, "1001", payload["caller"], "payload members travel as data")
 }
+
+// The demo's folder has a predictable name in a shared temporary directory.
+// Files someone left there with a lax mode get mode 0600 again (and a
+// symbolic link planted at a token's path is replaced, not followed); a
+// folder this user does not own is refused.
+func TestDemoTokenFilesArePrivate(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	dir := filepath.Dir(demoPath("x"))
+	require.NoError(t, os.Mkdir(dir, 0o777))
+	require.NoError(t, os.Chmod(dir, 0o777)) // whatever the umask
+	require.NoError(t, os.WriteFile(demoPath("device.token"), []byte("old"), 0o644))
+	target := filepath.Join(t.TempDir(), "elsewhere")
+	require.NoError(t, os.WriteFile(target, []byte("untouched"), 0o644))
+	require.NoError(t, os.Symlink(target, demoPath("admin.token")))
+
+	_, _, _, stop := start(t, "-demo", "-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-demo-every", "0")
+	defer stop()
+	for _, p := range []string{dir, demoPath("device.token"), demoPath("admin.token")} {
+		info, err := os.Lstat(p)
+		require.NoError(t, err)
+		assert.Zero(t, info.Mode().Perm()&0o077, "%s: mode %v", p, info.Mode())
+		assert.Zero(t, info.Mode()&os.ModeSymlink, "%s is a regular file", p)
+	}
+	b, err := os.ReadFile(target)
+	require.NoError(t, err)
+	assert.Equal(t, "untouched", string(b), "the link's target was not written")
+
+	// A path that is not a directory is refused.
+	assert.Error(t, privateDir(demoPath("device.token")))
+}
