@@ -61,6 +61,9 @@ func (e *Error) Error() string {
 }
 
 // Unwrap exposes the class and the underlying error to errors.Is and errors.As.
+// When Class is set, a class the underlying error carries is hidden, so that
+// a wrapper reclassifying a classified error still matches exactly one class;
+// everything else in the underlying error stays visible.
 func (e *Error) Unwrap() []error {
 	errs := make([]error, 0, 3)
 	if e.Class != nil {
@@ -70,9 +73,40 @@ func (e *Error) Unwrap() []error {
 		}
 	}
 	if e.Err != nil {
-		errs = append(errs, e.Err)
+		if e.Class != nil {
+			errs = append(errs, declassified{e.Err})
+		} else {
+			errs = append(errs, e.Err)
+		}
 	}
 	return errs
+}
+
+// declassified is an error with its classes hidden from errors.Is. It has no
+// Unwrap (errors.Is would walk past an Is method into the chain); Is, As,
+// RetryAfter and DeadSince ask the error it holds instead.
+type declassified struct{ err error }
+
+func (d declassified) Error() string { return d.err.Error() }
+
+func (d declassified) Is(target error) bool {
+	switch target {
+	case ErrDeadToken, ErrRetryable, ErrPermanent, ErrConfiguration:
+		return false
+	}
+	return errors.Is(d.err, target)
+}
+
+func (d declassified) As(target any) bool { return errors.As(d.err, target) }
+
+func (d declassified) RetryAfter() time.Duration {
+	ra, _ := RetryAfter(d.err)
+	return ra
+}
+
+func (d declassified) DeadSince() time.Time {
+	ds, _ := DeadSince(d.err)
+	return ds
 }
 
 // RetryAfter returns the provider's requested delay.

@@ -125,3 +125,47 @@ func ExampleRetryAfter() {
 	}
 	// Output: retry in 1m30s
 }
+
+// classes lists the classes err matches.
+func classes(err error) []error {
+	var out []error
+	for _, c := range []error{pushwire.ErrDeadToken, pushwire.ErrRetryable, pushwire.ErrPermanent} {
+		if errors.Is(err, c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// A wrapper that reclassifies a classified error matches only its own class;
+// the rest of the wrapped error (its types, sentinels, delays) stays visible.
+func TestReclassifiedErrorMatchesOneClass(t *testing.T) {
+	since := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	inner := fmt.Errorf("attempt 3: %w: %w", io.ErrUnexpectedEOF,
+		&pushwire.Error{Class: pushwire.ErrRetryable, Reason: "inner", Retry: 7 * time.Second, Since: since})
+	err := &pushwire.Error{Class: pushwire.ErrPermanent, Reason: "gave up", Err: inner}
+
+	assert.Equal(t, []error{pushwire.ErrPermanent}, classes(err))
+	assert.ErrorIs(t, err, io.ErrUnexpectedEOF)
+	var pe *pushwire.Error
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, "gave up", pe.Reason, "the outer error first")
+	var innerPE *pushwire.Error
+	require.ErrorAs(t, err.Unwrap()[1], &innerPE)
+	assert.Equal(t, "inner", innerPE.Reason, "the wrapped error is still reachable")
+	d, ok := pushwire.RetryAfter(err)
+	assert.True(t, ok)
+	assert.Equal(t, 7*time.Second, d)
+	got, ok := pushwire.DeadSince(err)
+	assert.True(t, ok)
+	assert.Equal(t, since, got)
+	assert.Equal(t, "pushwire: permanent delivery failure (gave up): attempt 3: unexpected EOF: pushwire: temporary delivery failure (inner)", err.Error())
+
+	// A configuration error still matches ErrPermanent as well, and only that.
+	cfg := &pushwire.Error{Class: pushwire.ErrConfiguration, Err: inner}
+	assert.Equal(t, []error{pushwire.ErrPermanent}, classes(cfg))
+	assert.ErrorIs(t, cfg, pushwire.ErrConfiguration)
+
+	// Without a class of its own, the wrapped error's class shows through.
+	assert.Equal(t, []error{pushwire.ErrRetryable}, classes(&pushwire.Error{Err: inner}))
+}
