@@ -132,7 +132,9 @@ var (
 	// ErrBadLabels means there are too many labels, or a label key or value
 	// is empty (keys only), too long or has control characters.
 	ErrBadLabels = errors.New("bad labels")
-	// ErrBadExpiry means Register was given an ExpiresAt that is not after now.
+	// ErrBadExpiry means Register was given an ExpiresAt that is not after
+	// now, or is after the year 9999 (UTC), the latest every backend stores
+	// exactly: later instants overflow the Unix microseconds some use.
 	ErrBadExpiry = errors.New("bad expiry")
 )
 
@@ -166,8 +168,10 @@ const (
 // configures; Now and Logger must be safe for concurrent use.
 type Config struct {
 	// MaxDevicesPerSession caps the live bindings per session; registering
-	// one more evicts the least recently updated. Zero means 16; negative
-	// means no cap.
+	// one more evicts the least recently updated. Bindings updated in the
+	// same microsecond are ordered as the backend orders them (the memory
+	// backend puts the later registration first; PostgreSQL and Redis order
+	// such ties by key). Zero means 16; negative means no cap.
 	MaxDevicesPerSession int
 	// TTL is how long a registration stays live. Zero means 30 days;
 	// negative means bindings never expire.
@@ -249,6 +253,9 @@ func (c Config) Prepare(d Device, now time.Time) (Device, error) {
 		d.ExpiresAt = Truncate(d.ExpiresAt)
 		if !d.ExpiresAt.After(now) {
 			return Device{}, invalid(ErrBadExpiry, "expiry is not in the future")
+		}
+		if d.ExpiresAt.UTC().Year() > 9999 {
+			return Device{}, invalid(ErrBadExpiry, "expiry is after the year 9999")
 		}
 	case c.TTL > 0:
 		d.ExpiresAt = now.Add(c.TTL)

@@ -386,6 +386,18 @@ func testExplicitExpiry(t *testing.T, f Factory) {
 	assert.ErrorIs(t, err, registry.ErrBadExpiry)
 	_, err = r.Get(ctx, d.Key())
 	assert.ErrorIs(t, err, registry.ErrNotFound, "nothing stored")
+
+	// The end of the year 9999 is stored exactly; later is refused (it
+	// would overflow the Unix microseconds some backends store).
+	d.ExpiresAt = time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC)
+	_, err = r.Register(ctx, d)
+	require.NoError(t, err)
+	got, err = r.Get(ctx, d.Key())
+	require.NoError(t, err, "a binding expiring in the year 9999 is live")
+	assertTime(t, d.ExpiresAt, got.ExpiresAt, "the year 9999 round-trips")
+	d.ExpiresAt = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+	_, err = r.Register(ctx, d)
+	assert.ErrorIs(t, err, registry.ErrBadExpiry)
 }
 
 func testNoTTL(t *testing.T, f Factory) {
