@@ -216,12 +216,13 @@ func (m *Memory) Register(ctx context.Context, d Device) (Device, error) {
 	return e.device(), nil
 }
 
-// reposition moves e (already in s.devs) to keep s.devs ordered by updated,
-// newest first.
+// reposition moves e (already in s.devs), just registered, to keep s.devs
+// ordered by updated, newest first; among equal times it goes first, as the
+// most recent registration (what the SQL backends' order gives).
 func (s *memSession) reposition(e *memEntry) {
 	i := s.index(e)
-	// Move towards the front while the predecessor is older.
-	for i > 0 && s.devs[i-1].updated < e.updated {
+	// Move towards the front while the predecessor is not newer.
+	for i > 0 && s.devs[i-1].updated <= e.updated {
 		s.devs[i] = s.devs[i-1]
 		i--
 	}

@@ -272,3 +272,24 @@ func TestNotFoundError(t *testing.T) {
 	assert.Contains(t, err.Error(), pushwire.Redact(tok))
 	assert.NotContains(t, err.Error(), tok)
 }
+
+// Registrations in the same microsecond (a coarse or a test's clock): the
+// later one counts as the more recent, so the first is evicted.
+func TestMemoryCapTiesEvictTheEarlier(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	m, err := registry.NewMemory(registry.Config{Now: func() time.Time { return now }, MaxDevicesPerSession: 2, SweepInterval: -1})
+	require.NoError(t, err)
+	defer m.Close()
+	ctx := context.Background()
+	for _, tok := range []string{"token-a-0000000000", "token-b-0000000000", "token-c-0000000000"} {
+		_, err := m.Register(ctx, registry.Device{Session: "s", Provider: pushwire.ProviderFCM, Token: tok})
+		require.NoError(t, err)
+	}
+	list, err := m.Lookup(ctx, "s")
+	require.NoError(t, err)
+	got := make([]string, 0, len(list))
+	for _, d := range list {
+		got = append(got, d.Token)
+	}
+	assert.Equal(t, []string{"token-c-0000000000", "token-b-0000000000"}, got)
+}
