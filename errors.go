@@ -3,6 +3,7 @@ package pushwire
 import (
 	"errors"
 	"time"
+	"unicode/utf8"
 )
 
 // Error classes. Every error a provider client returns for a rejected or failed
@@ -170,11 +171,19 @@ func walk(err error) []error {
 // error strings: it keeps at most the last six characters.
 func Redact(token string) string {
 	const keep = 6
-	if len(token) <= keep {
-		if token == "" {
-			return ""
-		}
-		return "…" + token[len(token)/2:]
+	n := utf8.RuneCountInString(token)
+	if n == 0 {
+		return ""
 	}
-	return "…" + token[len(token)-keep:]
+	show := keep
+	if n <= keep {
+		show = n - n/2
+	}
+	// Cut at a character boundary, so the result stays valid UTF-8.
+	i := len(token)
+	for range show {
+		_, size := utf8.DecodeLastRuneInString(token[:i])
+		i -= size
+	}
+	return "…" + token[i:]
 }

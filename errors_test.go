@@ -7,6 +7,7 @@ import (
 	"io"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -92,6 +93,10 @@ func TestRedact(t *testing.T) {
 	assert.Equal(t, "…456789", pushwire.Redact("abcdef0123456789"))
 	assert.Equal(t, "…def", pushwire.Redact("abcdef"))
 	assert.NotContains(t, pushwire.Redact("secret-token-value"), "secret")
+	// Characters, not bytes: the result stays valid UTF-8.
+	assert.Equal(t, "…éèêëēė", pushwire.Redact("tokenàáâãäåéèêëēė"))
+	assert.Equal(t, "…éè", pushwire.Redact("àéè"))
+	assert.True(t, utf8.ValidString(pushwire.Redact("ééééééééé")))
 }
 
 func TestProviderAndKind(t *testing.T) {
