@@ -17,6 +17,7 @@ import (
 
 	"github.com/pushwire/pushwire"
 	"github.com/pushwire/pushwire/registry"
+	"github.com/pushwire/pushwire/registry/internal/backend"
 )
 
 // Config configures a PostgreSQL registry.
@@ -410,10 +411,7 @@ func (r *Registry) wrapCtx(ctx context.Context, op string, err error) error {
 	if r.closed.Load() {
 		return registry.ErrClosed
 	}
-	if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
-		return fmt.Errorf("registry/postgres: %s: %w (%v)", op, ctx.Err(), err)
-	}
-	return fmt.Errorf("registry/postgres: %s: %w", op, err)
+	return backend.Wrap(ctx, "postgres", op, err)
 }
 
 func scanDevice(row pgx.Row) (registry.Device, error) {

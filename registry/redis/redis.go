@@ -14,6 +14,7 @@ import (
 
 	"github.com/pushwire/pushwire"
 	"github.com/pushwire/pushwire/registry"
+	"github.com/pushwire/pushwire/registry/internal/backend"
 )
 
 // DefaultKeyPrefix is the key prefix used when Config.KeyPrefix is empty.
@@ -128,12 +129,7 @@ func (r *Registry) wrap(ctx context.Context, op string, err error) error {
 	if r.closed.Load() && errors.Is(err, goredis.ErrClosed) {
 		return registry.ErrClosed
 	}
-	if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
-		// A network timeout caused by the deadline, or a client given in
-		// Config without ContextTimeoutEnabled: report the context's error.
-		return fmt.Errorf("registry/redis: %s: %w (%v)", op, ctx.Err(), err)
-	}
-	return fmt.Errorf("registry/redis: %s: %w", op, err)
+	return backend.Wrap(ctx, "redis", op, err)
 }
 
 func micros(t time.Time) string {

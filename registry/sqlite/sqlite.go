@@ -15,6 +15,7 @@ import (
 
 	"github.com/pushwire/pushwire"
 	"github.com/pushwire/pushwire/registry"
+	"github.com/pushwire/pushwire/registry/internal/backend"
 )
 
 // Config configures an SQLite registry.
@@ -204,10 +205,7 @@ func (r *Registry) wrap(ctx context.Context, op string, err error) error {
 	if r.closed.Load() {
 		return registry.ErrClosed
 	}
-	if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
-		return fmt.Errorf("registry/sqlite: %s: %w (%v)", op, ctx.Err(), err)
-	}
-	return fmt.Errorf("registry/sqlite: %s: %w", op, err)
+	return backend.Wrap(ctx, "sqlite", op, err)
 }
 
 func micro(t time.Time) any {
