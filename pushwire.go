@@ -115,10 +115,14 @@ type Message struct {
 // Sender delivers a message to one device. fcm.Client, apns.Client and the
 // lpns server implement it. Implementations are safe for concurrent use.
 //
-// Send returns nil once the provider accepted the message. Errors can be
-// classified with errors.Is against [ErrDeadToken], [ErrRetryable],
-// [ErrPermanent] and [ErrConfiguration], and inspected with [RetryAfter] and
-// [DeadSince].
+// Send returns nil once the provider accepted the message. Every error it
+// returns matches exactly one of [ErrDeadToken], [ErrRetryable] and
+// [ErrPermanent] with errors.Is ([ErrConfiguration] also matches
+// ErrPermanent), and can be inspected with [RetryAfter] and [DeadSince]. A
+// context that ends during Send gives the error of [ContextError] (retryable,
+// still matching the context's own error, and [ErrUnknownOutcome] when the
+// request had been written); Send after Close returns an error matching
+// [ErrClosed]. Package sendertest checks these promises for any Sender.
 type Sender interface {
 	Send(ctx context.Context, msg Message) error
 }
