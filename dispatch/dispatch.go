@@ -165,13 +165,13 @@ func (d *Dispatcher) Notify(ctx context.Context, session string, msg pushwire.Me
 		return Result{Session: session}, errClosed
 	}
 	defer d.wg.Done()
-	ctx, cancel := d.callContext(ctx)
+	ctx, cancel, dl := d.callContext(ctx)
 	defer cancel()
 	devs, err := d.reg.Lookup(ctx, session)
 	if err != nil {
 		return Result{Session: session}, fmt.Errorf("dispatch: session lookup: %w", err)
 	}
-	return d.deliver(ctx, session, devs, msg), nil
+	return d.deliver(ctx, dl, session, devs, msg), nil
 }
 
 // NotifyDevices is Notify for bindings the caller already looked up (and
@@ -188,9 +188,9 @@ func (d *Dispatcher) NotifyDevices(ctx context.Context, devs []registry.Device, 
 		return Result{Session: session}, errClosed
 	}
 	defer d.wg.Done()
-	ctx, cancel := d.callContext(ctx)
+	ctx, cancel, dl := d.callContext(ctx)
 	defer cancel()
-	return d.deliver(ctx, session, devs, msg), nil
+	return d.deliver(ctx, dl, session, devs, msg), nil
 }
 
 var errClosed = fmt.Errorf("dispatch: %w", pushwire.ErrClosed)
@@ -205,13 +205,18 @@ func (d *Dispatcher) enter() bool {
 	return true
 }
 
-// callContext bounds ctx by the configured timeout.
-func (d *Dispatcher) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	dl := time.Now().Add(d.cfg.Timeout)
+// callContext bounds ctx by the configured timeout, less a reserve: the
+// call's sends end that much before the call does, so that a sender
+// honouring its context reports how its send ended before the call gives up
+// on it. It returns the call's deadline.
+func (d *Dispatcher) callContext(ctx context.Context) (context.Context, context.CancelFunc, time.Time) {
+	now := time.Now()
+	dl := now.Add(d.cfg.Timeout)
 	if cur, ok := ctx.Deadline(); ok && cur.Before(dl) {
-		return context.WithCancel(ctx)
+		dl = cur
 	}
-	return context.WithDeadline(ctx, dl)
+	ctx, cancel := context.WithDeadline(ctx, dl.Add(-reserveFor(dl.Sub(now))))
+	return ctx, cancel, dl
 }
 
 // group is one phone: its local binding and the remote binding to fall
@@ -221,9 +226,36 @@ type group struct {
 	local, remote int
 }
 
-// groups gathers devs into phones, in the order of their first binding.
-func groups(devs []registry.Device) []group {
-	gs := make([]group, 0, len(devs))
+// inline is how many phones a call serves without allocating per phone.
+const inline = 4
+
+// call is the state of one Notify shared with its workers, allocated once.
+type call struct {
+	d      *Dispatcher
+	ctx    context.Context // the call's sends and pruning
+	devs   []registry.Device
+	groups []group
+	msg    pushwire.Message
+	next   atomic.Int64
+	out    []Delivery
+	state  []atomic.Int32 // per group: 0 running, 1 reported, 2 abandoned
+	ready  chan int
+
+	groupBuf [inline]group
+	outBuf   [inline]Delivery
+	stateBuf [inline]atomic.Int32
+}
+
+const (
+	stateRunning int32 = iota
+	stateReported
+	stateAbandoned
+)
+
+// setGroups gathers c.devs into phones, in the order of their first binding.
+func (c *call) setGroups() {
+	devs := c.devs
+	gs := c.groupBuf[:0]
 	for i := range devs {
 		dev := &devs[i]
 		phone := dev.Labels[LabelDevice]
@@ -257,81 +289,84 @@ func groups(devs []registry.Device) []group {
 			}
 		}
 	}
-	return gs
+	c.groups = gs
+	if n := len(gs); n <= inline {
+		c.out, c.state = c.outBuf[:n], c.stateBuf[:n]
+	} else {
+		c.out, c.state = make([]Delivery, n), make([]atomic.Int32, n)
+	}
 }
 
-// call is the state of one Notify shared with its workers.
-type call struct {
-	d       *Dispatcher
-	ctx     context.Context // the call: pruning
-	sendCtx context.Context // sends end a little before the call
-	devs    []registry.Device
-	groups  []group
-	msg     pushwire.Message
-	next    atomic.Int64
-	out     []Delivery
-	state   []atomic.Int32 // per group: 0 running, 1 reported, 2 abandoned
-	ready   chan int
-}
-
-const (
-	stateRunning int32 = iota
-	stateReported
-	stateAbandoned
-)
-
-// reserveFor is how much earlier than the call the sends' deadline passes,
-// so that a sender honouring its context reports how its send ended before
-// the call gives up on it.
+// reserveFor is how much earlier than the call its sends' deadline passes.
 func reserveFor(left time.Duration) time.Duration {
 	return min(left/20, 50*time.Millisecond)
 }
 
-func (d *Dispatcher) deliver(ctx context.Context, session string, devs []registry.Device, msg pushwire.Message) Result {
+// deliver serves the phones of devs with ctx (whose deadline is the sends')
+// until they are all done or the call's deadline dl passed.
+func (d *Dispatcher) deliver(ctx context.Context, dl time.Time, session string, devs []registry.Device, msg pushwire.Message) Result {
 	res := Result{Session: session}
 	if len(devs) == 0 {
 		return res
 	}
-	gs := groups(devs)
-	sendCtx := ctx
-	if dl, ok := ctx.Deadline(); ok {
-		var cancel context.CancelFunc
-		sendCtx, cancel = context.WithDeadline(ctx, dl.Add(-reserveFor(time.Until(dl))))
-		defer cancel()
-	}
-	c := &call{d: d, ctx: ctx, sendCtx: sendCtx, devs: devs, groups: gs, msg: msg,
-		out: make([]Delivery, len(gs)), state: make([]atomic.Int32, len(gs)), ready: make(chan int, len(gs))}
+	c := &call{d: d, ctx: ctx, devs: devs, msg: msg}
+	c.setGroups()
+	gs := c.groups
+	c.ready = make(chan int, len(gs))
 	workers := min(len(gs), d.cfg.MaxConcurrencyPerCall)
 	d.wg.Add(workers)
 	for range workers {
 		go c.work()
 	}
-	for got := 0; got < len(gs); {
+	got := 0
+	for ; got < len(gs); got++ {
 		select {
 		case <-c.ready:
-			got++
+			continue
 		case <-ctx.Done():
-			// Give up on the sends still under way: their outcome is
-			// unknown. A worker that reported first wins its slot.
-			for i := range gs {
-				if c.state[i].CompareAndSwap(stateRunning, stateAbandoned) {
-					dv := Delivery{Device: devs[primary(gs[i])], Phone: gs[i].phone, Outcome: Unknown,
-						Path: pathOf(devs[primary(gs[i])].Provider),
-						Err:  pushwire.ContextError(devs[primary(gs[i])].Provider, ctx.Err(), true)}
-					d.report(ctx, dv)
-					c.out[i] = dv
-					got++
+		}
+		break
+	}
+	if got < len(gs) {
+		// The sends' deadline passed: wait for the reports of senders
+		// that honour it until the call's own deadline.
+		if wait := time.Until(dl); wait > 0 {
+			t := time.NewTimer(wait)
+		drain:
+			for ; got < len(gs); got++ {
+				select {
+				case <-c.ready:
+				case <-t.C:
+					break drain
 				}
 			}
-			for ; got < len(gs); got++ {
-				<-c.ready
-			}
-			// Late workers must not write into what the caller reads.
-			res.Deliveries = append([]Delivery(nil), c.out...)
-			return res
+			t.Stop()
 		}
 	}
-	res.Deliveries = c.out
+	if got == len(gs) {
+		res.Deliveries = c.out
+		return res
+	}
+	// Give up on the sends still under way: their outcome is unknown. A
+	// worker that reported first keeps its slot.
+	for i := range gs {
+		if c.state[i].CompareAndSwap(stateRunning, stateAbandoned) {
+			dev := devs[primary(gs[i])]
+			dv := Delivery{Device: dev, Phone: gs[i].phone, Outcome: Unknown, Path: pathOf(dev.Provider),
+				Err: pushwire.ContextError(dev.Provider, context.DeadlineExceeded, true)}
+			if cause := ctx.Err(); cause != nil {
+				dv.Err = pushwire.ContextError(dev.Provider, cause, true)
+			}
+			d.report(ctx, dv)
+			c.out[i] = dv
+			got++
+		}
+	}
+	for ; got < len(gs); got++ {
+		<-c.ready
+	}
+	// Late workers must not write into what the caller reads.
+	res.Deliveries = append([]Delivery(nil), c.out...)
 	return res
 }
 
@@ -399,7 +434,7 @@ func (d *Dispatcher) deliverPhone(c *call, g group) Delivery {
 func (d *Dispatcher) deliverLocal(c *call, g group, msg pushwire.Message, dv *Delivery) bool {
 	dev := c.devs[g.local]
 	dv.Device, dv.Path = dev, PathLocal
-	s, release, err := d.senderFor(c.sendCtx, dev)
+	s, release, err := d.senderFor(c.ctx, dev)
 	if err != nil {
 		dv.Err = err
 		return g.remote < 0
@@ -407,7 +442,7 @@ func (d *Dispatcher) deliverLocal(c *call, g group, msg pushwire.Message, dv *De
 	if release != nil {
 		defer release()
 	}
-	ctx := c.sendCtx
+	ctx := c.ctx
 	if g.remote >= 0 {
 		left := d.cfg.LocalTimeout
 		if dl, ok := ctx.Deadline(); ok {
@@ -420,7 +455,7 @@ func (d *Dispatcher) deliverLocal(c *call, g group, msg pushwire.Message, dv *De
 	m := d.shaped(msg, dev)
 	if err := d.acquire(ctx, dev.Provider); err != nil {
 		dv.Err = err
-		return g.remote < 0 || c.sendCtx.Err() != nil
+		return g.remote < 0 || c.ctx.Err() != nil
 	}
 	err = s.Send(ctx, m)
 	d.releaseSlot()
@@ -430,7 +465,7 @@ func (d *Dispatcher) deliverLocal(c *call, g group, msg pushwire.Message, dv *De
 		dv.Outcome = Delivered
 		return true
 	}
-	if g.remote >= 0 && c.sendCtx.Err() == nil && fallsBack(err, ctx) {
+	if g.remote >= 0 && c.ctx.Err() == nil && fallsBack(err, ctx) {
 		return false
 	}
 	switch {
@@ -469,7 +504,7 @@ func outcomeOf(err error) Outcome {
 // deliverRemote sends to dv.Device with retries, and prunes a dead token.
 func (d *Dispatcher) deliverRemote(c *call, msg pushwire.Message, dv *Delivery) {
 	dev := dv.Device
-	s, release, err := d.senderFor(c.sendCtx, dev)
+	s, release, err := d.senderFor(c.ctx, dev)
 	if err != nil {
 		dv.Err, dv.Outcome = err, outcomeOf(err)
 		return
@@ -479,11 +514,11 @@ func (d *Dispatcher) deliverRemote(c *call, msg pushwire.Message, dv *Delivery) 
 	}
 	m := d.shaped(msg, dev)
 	for attempt := 1; ; attempt++ {
-		if err := d.acquire(c.sendCtx, dev.Provider); err != nil {
+		if err := d.acquire(c.ctx, dev.Provider); err != nil {
 			dv.Err, dv.Outcome = err, Failed
 			return
 		}
-		err := s.Send(c.sendCtx, m)
+		err := s.Send(c.ctx, m)
 		d.releaseSlot()
 		dv.Attempts = attempt
 		dv.Err = err
@@ -494,7 +529,7 @@ func (d *Dispatcher) deliverRemote(c *call, msg pushwire.Message, dv *Delivery) 
 		if attempt >= d.retry.MaxAttempts || !errors.Is(err, pushwire.ErrRetryable) || errors.Is(err, pushwire.ErrClosed) {
 			return
 		}
-		if !d.sleep(c.sendCtx, d.retry.backoff(attempt, err)) {
+		if !d.sleep(c.ctx, d.retry.backoff(attempt, err)) {
 			return
 		}
 	}
