@@ -2,8 +2,8 @@
 // CM uses for iOS phones on enterprise Wi-Fi without internet access. Phones
 // keep a persistent, authenticated WebSocket (subprotocol "lpns.v1", see
 // PROTOCOL.md) to the server; the server pushes notifications over it, waits
-// for the phone's acknowledgement, and a [Fallback] sender tries APNs when local
-// delivery fails.
+// for the phone's acknowledgement. Package dispatch falls back to APNs when
+// local delivery fails (the phone is not connected or does not acknowledge).
 //
 // The package provides:
 //   - [Server], serving a TLS listener itself ([Server.Serve]; Cisco uses
@@ -13,9 +13,6 @@
 //     listing, hardening limits, observability [Hooks], graceful
 //     [Server.Shutdown] and optional multi-node routing through a [Cluster]
 //     (see package lpns/lpnsredis);
-//   - [Fallback], a pushwire.Sender that delivers locally first and through
-//     another sender (APNs VoIP) when the device is not connected or does not
-//     acknowledge in time;
 //   - [Client], the device side, for tests, simulators and Go devices: a
 //     prioritized server list, keepalives, token refresh, acks and reconnection;
 //   - [CheckCertificate] and [CheckChain], which report server certificates

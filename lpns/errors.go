@@ -22,7 +22,7 @@ func (e *classError) Is(target error) bool {
 	return e.class == pushwire.ErrConfiguration && target == pushwire.ErrPermanent
 }
 
-// Errors returned by Server.Send and the Fallback sender. They match the
+// Errors returned by Server.Send. They match the
 // pushwire classes noted with errors.Is.
 var (
 	// ErrNotConnected means no node has a live connection for the device

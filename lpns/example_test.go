@@ -48,26 +48,3 @@ func ExampleServer() {
 	// send: <nil>
 	// call-1 node-a {"kind":"voip","data":{"caller":"1001"}}
 }
-
-// Local delivery first, APNs VoIP push when the phone is not connected.
-func ExampleFallback() {
-	srv, err := lpns.NewServer(lpns.Config{Authenticator: lpns.AuthenticatorFunc(
-		func(context.Context, *http.Request, string) (lpns.Identity, error) {
-			return lpns.Identity{}, lpns.ErrTokenInvalid
-		})})
-	if err != nil {
-		panic(err)
-	}
-	defer srv.Close()
-	apnsClient := pushwire.SenderFunc(func(_ context.Context, m pushwire.Message) error {
-		fmt.Println("apns:", m.Kind, m.Token)
-		return nil
-	})
-	fb := &lpns.Fallback{Local: srv, Remote: apnsClient,
-		RemoteToken: func(context.Context, string) (string, error) { return "apns-voip-token", nil }}
-	path, err := fb.Deliver(context.Background(), pushwire.Message{Token: "phone-1"})
-	fmt.Println(path, err)
-	// Output:
-	// apns: voip apns-voip-token
-	// remote <nil>
-}

@@ -16,7 +16,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/pushwire/pushwire"
 	"github.com/pushwire/pushwire/lpns"
 )
 
@@ -177,26 +176,6 @@ func (r *recorder) snapshot() recorder {
 	defer r.mu.Unlock()
 	return recorder{authFails: append([]string(nil), r.authFails...), timeouts: append([]string(nil), r.timeouts...),
 		sends: append([]lpns.Outcome(nil), r.sends...), disconnects: append([]int(nil), r.disconnects...), lateAcks: r.lateAcks}
-}
-
-// recordingSender is a pushwire.Sender that records messages.
-type recordingSender struct {
-	mu   sync.Mutex
-	msgs []pushwire.Message
-	err  error
-}
-
-func (s *recordingSender) Send(_ context.Context, m pushwire.Message) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.msgs = append(s.msgs, m)
-	return s.err
-}
-
-func (s *recordingSender) messages() []pushwire.Message {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]pushwire.Message(nil), s.msgs...)
 }
 
 // notifications collects what a Client's handler receives.

@@ -522,7 +522,7 @@ func adminHandler(srv *lpns.Server, remote pushwire.Sender, token string, reg *p
 		default:
 			status = http.StatusBadGateway
 		}
-		out := map[string]string{"id": id, "path": string(path)}
+		out := map[string]string{"id": id, "path": path}
 		if err != nil {
 			out["error"] = err.Error()
 		}
@@ -552,25 +552,24 @@ func adminHandler(srv *lpns.Server, remote pushwire.Sender, token string, reg *p
 	return requireBearer(token, mux)
 }
 
-func deliver(ctx context.Context, srv *lpns.Server, remote pushwire.Sender, req sendRequest, id string) (lpns.Path, error) {
-	if remote == nil {
-		if err := srv.SendNotification(ctx, req.DeviceID, id, req.Payload); err != nil {
-			return lpns.PathNone, err
-		}
-		return lpns.PathLocal, nil
+// deliver sends req locally and, with an APNs sender, falls back to an APNs
+// VoIP push (the same id) when the device is not connected, does not
+// acknowledge or the server is closing, as package dispatch does for the
+// phones of a session. It returns the path taken: "local", "remote" or "".
+func deliver(ctx context.Context, srv *lpns.Server, remote pushwire.Sender, req sendRequest, id string) (string, error) {
+	localErr := srv.SendNotification(ctx, req.DeviceID, id, req.Payload)
+	if localErr == nil {
+		return "local", nil
 	}
-	// With a fallback the payload travels as a pushwire.Message: JSON object
-	// members become data entries of the APNs VoIP push.
-	local := pushwire.SenderFunc(func(ctx context.Context, m pushwire.Message) error {
-		return srv.SendNotification(ctx, m.Token, m.ID, req.Payload)
-	})
-	fb := &lpns.Fallback{Local: local, Remote: remote,
-		RemoteToken: func(context.Context, string) (string, error) {
-			if req.APNsToken == "" {
-				return "", errors.New("no apnsToken in the request")
-			}
-			return req.APNsToken, nil
-		}}
+	if remote == nil || ctx.Err() != nil || !(errors.Is(localErr, lpns.ErrNotConnected) ||
+		errors.Is(localErr, lpns.ErrNotAcknowledged) || errors.Is(localErr, lpns.ErrServerClosed)) {
+		return "", localErr
+	}
+	if req.APNsToken == "" {
+		return "", fmt.Errorf("local delivery failed (%v), and no apnsToken in the request", localErr)
+	}
+	// The payload travels as a pushwire.Message: JSON object members
+	// become data entries of the APNs VoIP push.
 	data := map[string]string{}
 	var obj map[string]any
 	if json.Unmarshal(req.Payload, &obj) == nil {
@@ -583,7 +582,11 @@ func deliver(ctx context.Context, srv *lpns.Server, remote pushwire.Sender, req 
 			}
 		}
 	}
-	return fb.Deliver(ctx, pushwire.Message{Token: req.DeviceID, ID: id, Kind: pushwire.KindVoIP, Data: data})
+	err := remote.Send(ctx, pushwire.Message{Token: req.APNsToken, ID: id, Kind: pushwire.KindVoIP, Data: data})
+	if err != nil {
+		return "", fmt.Errorf("local delivery failed (%v), remote: %w", localErr, err)
+	}
+	return "remote", nil
 }
 
 func requireBearer(token string, next http.Handler) http.Handler {
