@@ -24,7 +24,7 @@ func TestSigningErrorIsConfiguration(t *testing.T) {
 	p384, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	require.NoError(t, err)
 	// The host is never dialed: signing comes first.
-	c, err := New(Config{Host: "https://127.0.0.1:1", Topic: "com.example.app",
+	c, err := New(Config{BaseURL: "https://127.0.0.1:1", Topic: "com.example.app",
 		Token: &TokenAuth{Key: p256, KeyID: "ABCDEFGHIJ", TeamID: "TEAM123456"}})
 	require.NoError(t, err)
 	defer c.Close()

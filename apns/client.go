@@ -64,7 +64,7 @@ func New(cfg Config) (*Client, error) {
 		topic:     cfg.Topic,
 		topicHdrs: make(map[PushType][]string, len(pushTypeSuffix)),
 		cert:      cfg.Certificate,
-		sem:       make(chan struct{}, cfg.MaxInFlight),
+		sem:       make(chan struct{}, cfg.MaxConcurrency),
 		retry:     cfg.Retry,
 		genIDs:    cfg.GenerateIDs,
 		now:       cfg.Now,
@@ -493,13 +493,13 @@ func (c *Client) attempt(ctx context.Context, body *bodyReader, getBody func() (
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	resp.Body.Close()
 	_ = json.Unmarshal(data, &eb)
-	res.Reason = eb.Reason
+	res.Reason = Reason(eb.Reason)
 	if eb.Timestamp > 0 {
 		res.Timestamp = time.UnixMilli(eb.Timestamp)
 	}
 	e := &Error{
 		Status:    resp.StatusCode,
-		Reason:    eb.Reason,
+		Reason:    res.Reason,
 		Timestamp: res.Timestamp,
 		APNsID:    res.APNsID,
 		Token:     pushwire.Redact(token),
@@ -534,17 +534,9 @@ func (e connError) Error() string        { return "connection failure: " + e.err
 func (e connError) Unwrap() []error      { return []error{ErrConnection, e.err} }
 func (e connError) Is(target error) bool { return target == ErrConnection }
 
-// newUUID returns a random (version 4) UUID.
-func newUUID() string {
-	var b [36]byte
-	formatUUIDRaw(&b, rand.Uint64()&^(0xf<<12)|4<<12, rand.Uint64()) // version 4
-	return string(b[:])
-}
-
-// formatUUIDRaw writes hi and lo as a canonical UUID with the RFC 4122 variant.
-
 const hexDigits = "0123456789abcdef"
 
+// formatUUIDRaw writes hi and lo as a canonical UUID with the RFC 4122 variant.
 func formatUUIDRaw(b *[36]byte, hi, lo uint64) {
 	lo = lo&^(0x3<<62) | 0x2<<62
 	var raw [16]byte

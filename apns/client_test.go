@@ -32,12 +32,12 @@ func TestNewValidatesConfig(t *testing.T) {
 		ok   bool
 	}{
 		{"token", apns.Config{Token: good}, true},
-		{"sandbox", apns.Config{Host: apns.HostSandbox, Token: good}, true},
-		{"port 2197", apns.Config{Host: "https://api.push.apple.com:2197", Token: good}, true},
+		{"sandbox", apns.Config{BaseURL: apns.SandboxURL, Token: good}, true},
+		{"port 2197", apns.Config{BaseURL: "https://api.push.apple.com:2197", Token: good}, true},
 		{"no auth", apns.Config{}, false},
 		{"both auth", apns.Config{Token: good, Certificate: &tls.Certificate{}}, false},
-		{"http host", apns.Config{Host: "http://127.0.0.1:1", Token: good}, false},
-		{"host with path", apns.Config{Host: "https://x/3/device", Token: good}, false},
+		{"http host", apns.Config{BaseURL: "http://127.0.0.1:1", Token: good}, false},
+		{"host with path", apns.Config{BaseURL: "https://x/3/device", Token: good}, false},
 		{"no key", apns.Config{Token: &apns.TokenAuth{KeyID: "A", TeamID: "B"}}, false},
 		{"no key id", apns.Config{Token: &apns.TokenAuth{Key: key, TeamID: "B"}}, false},
 		{"P-384 key", apns.Config{Token: &apns.TokenAuth{Key: p384, KeyID: "A", TeamID: "B"}}, false},
@@ -45,7 +45,7 @@ func TestNewValidatesConfig(t *testing.T) {
 		{"renew too long", apns.Config{Token: &apns.TokenAuth{Key: key, KeyID: "A", TeamID: "B", Renew: time.Hour}}, false},
 		{"renew 20m", apns.Config{Token: &apns.TokenAuth{Key: key, KeyID: "A", TeamID: "B", Renew: 20 * time.Minute}}, true},
 		{"empty certificate", apns.Config{Certificate: &tls.Certificate{}}, false},
-		{"negative in flight", apns.Config{Token: good, MaxInFlight: -1}, false},
+		{"negative in flight", apns.Config{Token: good, MaxConcurrency: -1}, false},
 		{"bad retry", apns.Config{Token: good, Retry: apns.RetryPolicy{MinBackoff: time.Second, MaxBackoff: time.Millisecond}}, false},
 	}
 	for _, tt := range tests {
@@ -120,7 +120,7 @@ func ptr[T any](v T) *T { return &v }
 
 func TestPushValidation(t *testing.T) {
 	srv, c := pair(t, apnstest.Config{}, nil)
-	noTopic, err := apns.New(apns.Config{Host: srv.URL, Token: srv.TokenAuth(), RootCAs: srv.CertPool()})
+	noTopic, err := apns.New(apns.Config{BaseURL: srv.URL, Token: srv.TokenAuth(), RootCAs: srv.CertPool()})
 	require.NoError(t, err)
 	defer noTopic.Close()
 	big := `{"aps":{},"x":"` + strings.Repeat("a", 4100) + `"}`
@@ -128,30 +128,33 @@ func TestPushValidation(t *testing.T) {
 		name   string
 		client *apns.Client
 		n      apns.Notification
-		want   error
+		want   apns.Reason
 	}{
-		{"missing token", c, apns.Notification{Payload: []byte(`{}`)}, apns.ErrMissingDeviceToken},
-		{"non-hex token", c, apns.Notification{DeviceToken: strings.Repeat("zz", 32), Payload: []byte(`{}`)}, apns.ErrBadDeviceToken},
-		{"short token", c, apns.Notification{DeviceToken: "abcd", Payload: []byte(`{}`)}, apns.ErrBadDeviceToken},
-		{"no topic", noTopic, apns.Notification{DeviceToken: tok(1), Payload: []byte(`{}`)}, apns.ErrMissingTopic},
-		{"voip topic without suffix", c, apns.Notification{DeviceToken: tok(1), PushType: apns.PushTypeVoIP, Topic: bundle, Payload: []byte(`{}`)}, apns.ErrBadTopic},
-		{"unknown push type", c, apns.Notification{DeviceToken: tok(1), PushType: "sms", Payload: []byte(`{}`)}, apns.ErrInvalidPushType},
-		{"bad priority", c, apns.Notification{DeviceToken: tok(1), Priority: 7, Payload: []byte(`{}`)}, apns.ErrBadPriority},
-		{"background at 10", c, apns.Notification{DeviceToken: tok(1), PushType: apns.PushTypeBackground, Priority: 10, Payload: []byte(`{}`)}, apns.ErrBadPriority},
-		{"collapse id too long", c, apns.Notification{DeviceToken: tok(1), CollapseID: strings.Repeat("c", 65), Payload: []byte(`{}`)}, apns.ErrBadCollapseID},
-		{"bad apns-id", c, apns.Notification{DeviceToken: tok(1), ID: "not-a-uuid", Payload: []byte(`{}`)}, apns.ErrBadMessageID},
-		{"empty payload", c, apns.Notification{DeviceToken: tok(1)}, apns.ErrPayloadEmpty},
-		{"payload too large", c, apns.Notification{DeviceToken: tok(1), Payload: []byte(big)}, apns.ErrPayloadTooLarge},
-		{"not json", c, apns.Notification{DeviceToken: tok(1), Payload: []byte(`{"aps":`)}, apns.ErrInvalidPayload},
-		{"custom aps key", c, apns.Notification{DeviceToken: tok(1), Content: &apns.Payload{Custom: map[string]any{"aps": 1}}}, apns.ErrInvalidPayload},
-		{"expiration before epoch", c, apns.Notification{DeviceToken: tok(1), Expiration: time.Unix(-5, 0), Payload: []byte(`{}`)}, apns.ErrBadExpirationDate},
+		{"missing token", c, apns.Notification{Payload: []byte(`{}`)}, apns.ReasonMissingDeviceToken},
+		{"non-hex token", c, apns.Notification{DeviceToken: strings.Repeat("zz", 32), Payload: []byte(`{}`)}, apns.ReasonBadDeviceToken},
+		{"short token", c, apns.Notification{DeviceToken: "abcd", Payload: []byte(`{}`)}, apns.ReasonBadDeviceToken},
+		{"no topic", noTopic, apns.Notification{DeviceToken: tok(1), Payload: []byte(`{}`)}, apns.ReasonMissingTopic},
+		{"voip topic without suffix", c, apns.Notification{DeviceToken: tok(1), PushType: apns.PushTypeVoIP, Topic: bundle, Payload: []byte(`{}`)}, apns.ReasonBadTopic},
+		{"unknown push type", c, apns.Notification{DeviceToken: tok(1), PushType: "sms", Payload: []byte(`{}`)}, apns.ReasonInvalidPushType},
+		{"bad priority", c, apns.Notification{DeviceToken: tok(1), Priority: 7, Payload: []byte(`{}`)}, apns.ReasonBadPriority},
+		{"background at 10", c, apns.Notification{DeviceToken: tok(1), PushType: apns.PushTypeBackground, Priority: 10, Payload: []byte(`{}`)}, apns.ReasonBadPriority},
+		{"collapse id too long", c, apns.Notification{DeviceToken: tok(1), CollapseID: strings.Repeat("c", 65), Payload: []byte(`{}`)}, apns.ReasonBadCollapseID},
+		{"bad apns-id", c, apns.Notification{DeviceToken: tok(1), ID: "not-a-uuid", Payload: []byte(`{}`)}, apns.ReasonBadMessageID},
+		{"empty payload", c, apns.Notification{DeviceToken: tok(1)}, apns.ReasonPayloadEmpty},
+		{"payload too large", c, apns.Notification{DeviceToken: tok(1), Payload: []byte(big)}, apns.ReasonPayloadTooLarge},
+		{"not json", c, apns.Notification{DeviceToken: tok(1), Payload: []byte(`{"aps":`)}, "InvalidPayload"},
+		{"custom aps key", c, apns.Notification{DeviceToken: tok(1), Content: &apns.Payload{Custom: map[string]any{"aps": 1}}}, "InvalidPayload"},
+		{"expiration before epoch", c, apns.Notification{DeviceToken: tok(1), Expiration: time.Unix(-5, 0), Payload: []byte(`{}`)}, apns.ReasonBadExpirationDate},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			res, err := tt.client.Push(context.Background(), &tt.n)
 			require.Error(t, err)
 			assert.Nil(t, res, "nothing was sent")
-			assert.ErrorIs(t, err, tt.want)
+			if tt.want == "InvalidPayload" {
+				assert.ErrorIs(t, err, apns.ErrInvalidPayload)
+			}
+			assertReason(t, err, tt.want)
 			var ae *apns.Error
 			require.ErrorAs(t, err, &ae)
 			assert.Zero(t, ae.Status)
@@ -249,7 +252,7 @@ func TestCertificateAuth(t *testing.T) {
 	for name, cert := range map[string]tls.Certificate{"pem": fromPEM, "p12": fromP12} {
 		t.Run(name, func(t *testing.T) {
 			srv.Reset()
-			c, err := apns.New(apns.Config{Host: srv.URL, Certificate: &cert, RootCAs: srv.CertPool(), Topic: bundle})
+			c, err := apns.New(apns.Config{BaseURL: srv.URL, Certificate: &cert, RootCAs: srv.CertPool(), Topic: bundle})
 			require.NoError(t, err)
 			defer c.Close()
 			notAfter, ok := c.CertificateNotAfter()
@@ -258,18 +261,18 @@ func TestCertificateAuth(t *testing.T) {
 			require.NoError(t, c.Send(context.Background(), pushwire.Message{Token: tok(5), Kind: pushwire.KindAlert, Title: "t"}))
 			assert.Len(t, srv.Notifications(), 1)
 			_, err = c.Push(context.Background(), &apns.Notification{DeviceToken: tok(5), Topic: "org.not.allowed", Payload: []byte(`{}`)})
-			assert.ErrorIs(t, err, apns.ErrTopicDisallowed)
+			assertReason(t, err, apns.ReasonTopicDisallowed)
 		})
 	}
 	// A client without credentials the server accepts.
-	noCert, err := apns.New(apns.Config{Host: srv.URL, HTTPClient: srv.Client(false), Topic: bundle})
+	noCert, err := apns.New(apns.Config{BaseURL: srv.URL, HTTPClient: srv.Client(), Topic: bundle})
 	require.NoError(t, err)
 	defer noCert.Close()
 	err = noCert.Send(context.Background(), pushwire.Message{Token: tok(5)})
-	assert.ErrorIs(t, err, apns.ErrMissingProviderToken)
+	assertReason(t, err, apns.ReasonMissingProviderToken)
 	assert.ErrorIs(t, err, pushwire.ErrConfiguration)
 
-	tc, err := apns.New(apns.Config{Host: srv.URL, Token: srv.TokenAuth(), RootCAs: srv.CertPool()})
+	tc, err := apns.New(apns.Config{BaseURL: srv.URL, Token: srv.TokenAuth(), RootCAs: srv.CertPool()})
 	require.NoError(t, err)
 	_, ok := tc.CertificateNotAfter()
 	assert.False(t, ok)
@@ -287,8 +290,8 @@ func TestMoreConnectionsAtStreamLimit(t *testing.T) {
 	assert.LessOrEqual(t, srv.Connections(), n/4+1, "no more connections than the stream limit needs")
 }
 
-func TestMaxInFlight(t *testing.T) {
-	srv, c := pair(t, apnstest.Config{}, func(cfg *apns.Config) { cfg.MaxInFlight = 1 })
+func TestMaxConcurrency(t *testing.T) {
+	srv, c := pair(t, apnstest.Config{}, func(cfg *apns.Config) { cfg.MaxConcurrency = 1 })
 	srv.Pause()
 	done := make(chan error, 1)
 	go func() { done <- c.Send(context.Background(), pushwire.Message{Token: tok(1)}) }()

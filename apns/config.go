@@ -14,16 +14,16 @@ import (
 	"github.com/pushwire/pushwire"
 )
 
-// APNs hosts. Port 2197 may be used instead of 443 where 443 is blocked, for
-// example "https://api.push.apple.com:2197".
+// APNs base URLs (Config.BaseURL). Port 2197 may be used instead of 443
+// where 443 is blocked, for example "https://api.push.apple.com:2197".
 const (
-	HostProduction = "https://api.push.apple.com"
-	HostSandbox    = "https://api.sandbox.push.apple.com"
+	ProductionURL = "https://api.push.apple.com"
+	SandboxURL    = "https://api.sandbox.push.apple.com"
 )
 
 // Defaults applied by [New] to zero Config fields.
 const (
-	DefaultMaxInFlight     = 1000
+	DefaultMaxConcurrency  = 1000
 	DefaultPingInterval    = 15 * time.Second
 	DefaultPingTimeout     = 10 * time.Second
 	DefaultIdleConnTimeout = 10 * time.Minute
@@ -52,9 +52,9 @@ type RetryPolicy struct {
 // required, unless HTTPClient carries its own client certificate. [New]
 // copies what it needs; the Config may be reused afterwards.
 type Config struct {
-	// Host is the APNs base URL: HostProduction (the default), HostSandbox
-	// or any https URL (a fake in tests).
-	Host string
+	// BaseURL is the APNs base URL: ProductionURL (the default),
+	// SandboxURL or any https URL without a path (a fake in tests).
+	BaseURL string
 	// Token selects provider-token (JWT) authentication.
 	Token *TokenAuth
 	// Certificate selects TLS client-certificate authentication.
@@ -70,9 +70,10 @@ type Config struct {
 	// Topic is the default apns-topic (the app's bundle id) for
 	// notifications without one and for [Client.Send].
 	Topic string
-	// MaxInFlight bounds concurrent pushes; 0 means 1000. Push waits for a
+	// MaxConcurrency bounds concurrent pushes; 0 means
+	// [DefaultMaxConcurrency]. Push waits for a
 	// slot (honouring its context) when the bound is reached.
-	MaxInFlight int
+	MaxConcurrency int
 	// Retry is the retry policy for temporary failures. Retries resend the
 	// same request: the same apns-id when the notification has one.
 	Retry RetryPolicy
@@ -110,12 +111,12 @@ func configError(format string, args ...any) error {
 
 // normalize validates cfg and fills in defaults.
 func (cfg *Config) normalize() (*url.URL, error) {
-	if cfg.Host == "" {
-		cfg.Host = HostProduction
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = ProductionURL
 	}
-	u, err := url.Parse(cfg.Host)
+	u, err := url.Parse(cfg.BaseURL)
 	if err != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
-		return nil, configError("host must be an https URL without path, got %q", cfg.Host)
+		return nil, configError("BaseURL must be an https URL without path, got %q", cfg.BaseURL)
 	}
 	if cfg.Token != nil && cfg.Certificate != nil {
 		return nil, configError("set either Token or Certificate, not both")
@@ -148,10 +149,10 @@ func (cfg *Config) normalize() (*url.URL, error) {
 	if cfg.HTTPClient != nil && (cfg.Certificate != nil || cfg.RootCAs != nil) {
 		return nil, configError("with HTTPClient, configure certificates on its transport")
 	}
-	if cfg.MaxInFlight == 0 {
-		cfg.MaxInFlight = DefaultMaxInFlight
+	if cfg.MaxConcurrency == 0 {
+		cfg.MaxConcurrency = DefaultMaxConcurrency
 	}
-	if cfg.MaxInFlight < 0 {
+	if cfg.MaxConcurrency < 0 {
 		return nil, configError("MaxInFlight must be positive")
 	}
 	r := &cfg.Retry

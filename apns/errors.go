@@ -8,79 +8,133 @@ import (
 	"github.com/pushwire/pushwire"
 )
 
-// Reasons APNs gives for a rejected request, exactly as Apple spells them in
-// the "reason" member of an error response.
+// Reason is why APNs rejected a request, exactly as Apple spells it in the
+// "reason" member of an error response. The constants below are every reason
+// Apple documents; an answer may carry one that is not listed (a newer one),
+// which [Error] then classifies by its HTTP status. Test an error's reason
+// with errors.As:
+//
+//	var e *apns.Error
+//	if errors.As(err, &e) && e.Reason == apns.ReasonUnregistered { … }
+//
+// The pushwire class (errors.Is with pushwire.ErrDeadToken, ErrRetryable,
+// ErrPermanent, ErrConfiguration) is what most callers branch on.
+type Reason string
+
+// Reasons Apple documents, with the HTTP status APNs answers them with and
+// their pushwire class.
 const (
-	ReasonBadCollapseID               = "BadCollapseId"
-	ReasonBadDeviceToken              = "BadDeviceToken"
-	ReasonBadExpirationDate           = "BadExpirationDate"
-	ReasonBadMessageID                = "BadMessageId"
-	ReasonBadPriority                 = "BadPriority"
-	ReasonBadTopic                    = "BadTopic"
-	ReasonDeviceTokenNotForTopic      = "DeviceTokenNotForTopic"
-	ReasonDuplicateHeaders            = "DuplicateHeaders"
-	ReasonIdleTimeout                 = "IdleTimeout"
-	ReasonInvalidPushType             = "InvalidPushType"
-	ReasonMissingDeviceToken          = "MissingDeviceToken"
-	ReasonMissingTopic                = "MissingTopic"
-	ReasonPayloadEmpty                = "PayloadEmpty"
-	ReasonTopicDisallowed             = "TopicDisallowed"
-	ReasonBadCertificate              = "BadCertificate"
-	ReasonBadCertificateEnvironment   = "BadCertificateEnvironment"
-	ReasonExpiredProviderToken        = "ExpiredProviderToken"
-	ReasonForbidden                   = "Forbidden"
-	ReasonInvalidProviderToken        = "InvalidProviderToken"
-	ReasonMissingProviderToken        = "MissingProviderToken"
-	ReasonUnrelatedKeyIDInToken       = "UnrelatedKeyIdInToken"
-	ReasonBadEnvironmentKeyIDInToken  = "BadEnvironmentKeyIdInToken"
-	ReasonBadPath                     = "BadPath"
-	ReasonMethodNotAllowed            = "MethodNotAllowed"
-	ReasonExpiredToken                = "ExpiredToken"
-	ReasonUnregistered                = "Unregistered"
-	ReasonPayloadTooLarge             = "PayloadTooLarge"
-	ReasonTooManyProviderTokenUpdates = "TooManyProviderTokenUpdates"
-	ReasonTooManyRequests             = "TooManyRequests"
-	ReasonInternalServerError         = "InternalServerError"
-	ReasonServiceUnavailable          = "ServiceUnavailable"
-	ReasonShutdown                    = "Shutdown"
+	// ReasonBadCollapseID (400, ErrPermanent): The apns-collapse-id header is longer than 64 bytes.
+	ReasonBadCollapseID Reason = "BadCollapseId"
+	// ReasonBadDeviceToken (400, ErrDeadToken): The device token is malformed, or for the other environment (sandbox or production).
+	ReasonBadDeviceToken Reason = "BadDeviceToken"
+	// ReasonBadExpirationDate (400, ErrPermanent): The apns-expiration header is bad.
+	ReasonBadExpirationDate Reason = "BadExpirationDate"
+	// ReasonBadMessageID (400, ErrPermanent): The apns-id header is not a canonical UUID.
+	ReasonBadMessageID Reason = "BadMessageId"
+	// ReasonBadPriority (400, ErrPermanent): The apns-priority header is not 10, 5 or 1 (or 10 for a background push).
+	ReasonBadPriority Reason = "BadPriority"
+	// ReasonBadTopic (400, ErrConfiguration): The apns-topic header is invalid (for example without the suffix the push type needs).
+	ReasonBadTopic Reason = "BadTopic"
+	// ReasonDeviceTokenNotForTopic (400, ErrDeadToken): The device token does not match the topic.
+	ReasonDeviceTokenNotForTopic Reason = "DeviceTokenNotForTopic"
+	// ReasonDuplicateHeaders (400, ErrPermanent): A header was repeated.
+	ReasonDuplicateHeaders Reason = "DuplicateHeaders"
+	// ReasonIdleTimeout (400, ErrRetryable): The connection was idle too long.
+	ReasonIdleTimeout Reason = "IdleTimeout"
+	// ReasonInvalidPushType (400, ErrPermanent): The apns-push-type header is not one Apple defines.
+	ReasonInvalidPushType Reason = "InvalidPushType"
+	// ReasonMissingDeviceToken (400, ErrPermanent): The request path has no device token.
+	ReasonMissingDeviceToken Reason = "MissingDeviceToken"
+	// ReasonMissingTopic (400, ErrConfiguration): The apns-topic header is missing and required.
+	ReasonMissingTopic Reason = "MissingTopic"
+	// ReasonPayloadEmpty (400, ErrPermanent): The payload is empty.
+	ReasonPayloadEmpty Reason = "PayloadEmpty"
+	// ReasonTopicDisallowed (400, ErrConfiguration): Pushing to this topic is not allowed.
+	ReasonTopicDisallowed Reason = "TopicDisallowed"
+	// ReasonBadCertificate (403, ErrConfiguration): The client certificate is invalid.
+	ReasonBadCertificate Reason = "BadCertificate"
+	// ReasonBadCertificateEnvironment (403, ErrConfiguration): The client certificate is for the other environment.
+	ReasonBadCertificateEnvironment Reason = "BadCertificateEnvironment"
+	// ReasonExpiredProviderToken (403, ErrConfiguration): The provider token is stale; the client renews it and retries once.
+	ReasonExpiredProviderToken Reason = "ExpiredProviderToken"
+	// ReasonForbidden (403, ErrConfiguration): The action is not allowed.
+	ReasonForbidden Reason = "Forbidden"
+	// ReasonInvalidProviderToken (403, ErrConfiguration): The provider token is invalid or its signature cannot be verified.
+	ReasonInvalidProviderToken Reason = "InvalidProviderToken"
+	// ReasonMissingProviderToken (403, ErrConfiguration): Neither a certificate nor a provider token authenticated the request.
+	ReasonMissingProviderToken Reason = "MissingProviderToken"
+	// ReasonUnrelatedKeyIDInToken (403, ErrConfiguration): The provider token's key id is not the team's.
+	ReasonUnrelatedKeyIDInToken Reason = "UnrelatedKeyIdInToken"
+	// ReasonBadEnvironmentKeyIDInToken (403, ErrConfiguration): The provider token's key is for the other environment.
+	ReasonBadEnvironmentKeyIDInToken Reason = "BadEnvironmentKeyIdInToken"
+	// ReasonBadPath (404, ErrPermanent): The request path is invalid.
+	ReasonBadPath Reason = "BadPath"
+	// ReasonMethodNotAllowed (405, ErrPermanent): The method is not POST.
+	ReasonMethodNotAllowed Reason = "MethodNotAllowed"
+	// ReasonExpiredToken (410, ErrDeadToken): The device token has expired.
+	ReasonExpiredToken Reason = "ExpiredToken"
+	// ReasonUnregistered (410, ErrDeadToken): The device token is no longer active for the topic; the Error's Timestamp says since when.
+	ReasonUnregistered Reason = "Unregistered"
+	// ReasonPayloadTooLarge (413, ErrPermanent): The payload is larger than 4096 bytes (5120 for VoIP).
+	ReasonPayloadTooLarge Reason = "PayloadTooLarge"
+	// ReasonTooManyProviderTokenUpdates (429, ErrRetryable): The provider token changed too often.
+	ReasonTooManyProviderTokenUpdates Reason = "TooManyProviderTokenUpdates"
+	// ReasonTooManyRequests (429, ErrRetryable): Too many requests were sent to the same device token.
+	ReasonTooManyRequests Reason = "TooManyRequests"
+	// ReasonInternalServerError (500, ErrRetryable): APNs had an internal error.
+	ReasonInternalServerError Reason = "InternalServerError"
+	// ReasonServiceUnavailable (503, ErrRetryable): APNs is unavailable.
+	ReasonServiceUnavailable Reason = "ServiceUnavailable"
+	// ReasonShutdown (503, ErrRetryable): The APNs server is shutting down.
+	ReasonShutdown Reason = "Shutdown"
 )
 
-// Sentinel errors, one per reason in Apple's table. An [*Error] matches the
-// sentinel of its reason with errors.Is.
-var (
-	ErrBadCollapseID               = errors.New("apns: collapse id too long")
-	ErrBadDeviceToken              = errors.New("apns: bad device token")
-	ErrBadExpirationDate           = errors.New("apns: bad expiration date")
-	ErrBadMessageID                = errors.New("apns: bad apns-id")
-	ErrBadPriority                 = errors.New("apns: bad priority")
-	ErrBadTopic                    = errors.New("apns: bad topic")
-	ErrDeviceTokenNotForTopic      = errors.New("apns: device token not for topic")
-	ErrDuplicateHeaders            = errors.New("apns: duplicate headers")
-	ErrIdleTimeout                 = errors.New("apns: idle timeout")
-	ErrInvalidPushType             = errors.New("apns: invalid push type")
-	ErrMissingDeviceToken          = errors.New("apns: missing device token")
-	ErrMissingTopic                = errors.New("apns: missing topic")
-	ErrPayloadEmpty                = errors.New("apns: payload empty")
-	ErrTopicDisallowed             = errors.New("apns: topic disallowed")
-	ErrBadCertificate              = errors.New("apns: bad certificate")
-	ErrBadCertificateEnvironment   = errors.New("apns: certificate for the wrong environment")
-	ErrExpiredProviderToken        = errors.New("apns: expired provider token")
-	ErrForbidden                   = errors.New("apns: forbidden")
-	ErrInvalidProviderToken        = errors.New("apns: invalid provider token")
-	ErrMissingProviderToken        = errors.New("apns: missing provider token")
-	ErrUnrelatedKeyIDInToken       = errors.New("apns: key id in token unrelated to the team")
-	ErrBadEnvironmentKeyIDInToken  = errors.New("apns: key id in token for the wrong environment")
-	ErrBadPath                     = errors.New("apns: bad path")
-	ErrMethodNotAllowed            = errors.New("apns: method not allowed")
-	ErrExpiredToken                = errors.New("apns: device token expired")
-	ErrUnregistered                = errors.New("apns: device token unregistered")
-	ErrPayloadTooLarge             = errors.New("apns: payload too large")
-	ErrTooManyProviderTokenUpdates = errors.New("apns: too many provider token updates")
-	ErrTooManyRequests             = errors.New("apns: too many requests for the device token")
-	ErrInternalServerError         = errors.New("apns: internal server error")
-	ErrServiceUnavailable          = errors.New("apns: service unavailable")
-	ErrShutdown                    = errors.New("apns: server shutting down")
-)
+// reasonInfo is one row of Apple's response table.
+type reasonInfo struct {
+	status int
+	class  error
+}
+
+// reasons maps every documented reason to its HTTP status and class.
+var reasons = map[Reason]reasonInfo{
+	ReasonBadCollapseID:               {400, pushwire.ErrPermanent},
+	ReasonBadDeviceToken:              {400, pushwire.ErrDeadToken},
+	ReasonBadExpirationDate:           {400, pushwire.ErrPermanent},
+	ReasonBadMessageID:                {400, pushwire.ErrPermanent},
+	ReasonBadPriority:                 {400, pushwire.ErrPermanent},
+	ReasonBadTopic:                    {400, pushwire.ErrConfiguration},
+	ReasonDeviceTokenNotForTopic:      {400, pushwire.ErrDeadToken},
+	ReasonDuplicateHeaders:            {400, pushwire.ErrPermanent},
+	ReasonIdleTimeout:                 {400, pushwire.ErrRetryable},
+	ReasonInvalidPushType:             {400, pushwire.ErrPermanent},
+	ReasonMissingDeviceToken:          {400, pushwire.ErrPermanent},
+	ReasonMissingTopic:                {400, pushwire.ErrConfiguration},
+	ReasonPayloadEmpty:                {400, pushwire.ErrPermanent},
+	ReasonTopicDisallowed:             {400, pushwire.ErrConfiguration},
+	ReasonBadCertificate:              {403, pushwire.ErrConfiguration},
+	ReasonBadCertificateEnvironment:   {403, pushwire.ErrConfiguration},
+	ReasonExpiredProviderToken:        {403, pushwire.ErrConfiguration},
+	ReasonForbidden:                   {403, pushwire.ErrConfiguration},
+	ReasonInvalidProviderToken:        {403, pushwire.ErrConfiguration},
+	ReasonMissingProviderToken:        {403, pushwire.ErrConfiguration},
+	ReasonUnrelatedKeyIDInToken:       {403, pushwire.ErrConfiguration},
+	ReasonBadEnvironmentKeyIDInToken:  {403, pushwire.ErrConfiguration},
+	ReasonBadPath:                     {404, pushwire.ErrPermanent},
+	ReasonMethodNotAllowed:            {405, pushwire.ErrPermanent},
+	ReasonExpiredToken:                {410, pushwire.ErrDeadToken},
+	ReasonUnregistered:                {410, pushwire.ErrDeadToken},
+	ReasonPayloadTooLarge:             {413, pushwire.ErrPermanent},
+	ReasonTooManyProviderTokenUpdates: {429, pushwire.ErrRetryable},
+	ReasonTooManyRequests:             {429, pushwire.ErrRetryable},
+	ReasonInternalServerError:         {500, pushwire.ErrRetryable},
+	ReasonServiceUnavailable:          {503, pushwire.ErrRetryable},
+	ReasonShutdown:                    {503, pushwire.ErrRetryable},
+}
+
+// Status returns the HTTP status APNs answers r with, or 0 when r is not a
+// reason Apple documents.
+func (r Reason) Status() int { return reasons[r].status }
 
 // Client-side errors that are not APNs reasons.
 var (
@@ -97,83 +151,27 @@ var (
 	ErrSigning = errors.New("apns: cannot sign provider token")
 )
 
-// reasonInfo is one row of Apple's response table.
-type reasonInfo struct {
-	status   int
-	sentinel error
-	class    error
-}
-
-// reasons maps every documented reason to its status, sentinel and class.
-var reasons = map[string]reasonInfo{
-	ReasonBadCollapseID:               {400, ErrBadCollapseID, pushwire.ErrPermanent},
-	ReasonBadDeviceToken:              {400, ErrBadDeviceToken, pushwire.ErrDeadToken},
-	ReasonBadExpirationDate:           {400, ErrBadExpirationDate, pushwire.ErrPermanent},
-	ReasonBadMessageID:                {400, ErrBadMessageID, pushwire.ErrPermanent},
-	ReasonBadPriority:                 {400, ErrBadPriority, pushwire.ErrPermanent},
-	ReasonBadTopic:                    {400, ErrBadTopic, pushwire.ErrConfiguration},
-	ReasonDeviceTokenNotForTopic:      {400, ErrDeviceTokenNotForTopic, pushwire.ErrDeadToken},
-	ReasonDuplicateHeaders:            {400, ErrDuplicateHeaders, pushwire.ErrPermanent},
-	ReasonIdleTimeout:                 {400, ErrIdleTimeout, pushwire.ErrRetryable},
-	ReasonInvalidPushType:             {400, ErrInvalidPushType, pushwire.ErrPermanent},
-	ReasonMissingDeviceToken:          {400, ErrMissingDeviceToken, pushwire.ErrPermanent},
-	ReasonMissingTopic:                {400, ErrMissingTopic, pushwire.ErrConfiguration},
-	ReasonPayloadEmpty:                {400, ErrPayloadEmpty, pushwire.ErrPermanent},
-	ReasonTopicDisallowed:             {400, ErrTopicDisallowed, pushwire.ErrConfiguration},
-	ReasonBadCertificate:              {403, ErrBadCertificate, pushwire.ErrConfiguration},
-	ReasonBadCertificateEnvironment:   {403, ErrBadCertificateEnvironment, pushwire.ErrConfiguration},
-	ReasonExpiredProviderToken:        {403, ErrExpiredProviderToken, pushwire.ErrConfiguration},
-	ReasonForbidden:                   {403, ErrForbidden, pushwire.ErrConfiguration},
-	ReasonInvalidProviderToken:        {403, ErrInvalidProviderToken, pushwire.ErrConfiguration},
-	ReasonMissingProviderToken:        {403, ErrMissingProviderToken, pushwire.ErrConfiguration},
-	ReasonUnrelatedKeyIDInToken:       {403, ErrUnrelatedKeyIDInToken, pushwire.ErrConfiguration},
-	ReasonBadEnvironmentKeyIDInToken:  {403, ErrBadEnvironmentKeyIDInToken, pushwire.ErrConfiguration},
-	ReasonBadPath:                     {404, ErrBadPath, pushwire.ErrPermanent},
-	ReasonMethodNotAllowed:            {405, ErrMethodNotAllowed, pushwire.ErrPermanent},
-	ReasonExpiredToken:                {410, ErrExpiredToken, pushwire.ErrDeadToken},
-	ReasonUnregistered:                {410, ErrUnregistered, pushwire.ErrDeadToken},
-	ReasonPayloadTooLarge:             {413, ErrPayloadTooLarge, pushwire.ErrPermanent},
-	ReasonTooManyProviderTokenUpdates: {429, ErrTooManyProviderTokenUpdates, pushwire.ErrRetryable},
-	ReasonTooManyRequests:             {429, ErrTooManyRequests, pushwire.ErrRetryable},
-	ReasonInternalServerError:         {500, ErrInternalServerError, pushwire.ErrRetryable},
-	ReasonServiceUnavailable:          {503, ErrServiceUnavailable, pushwire.ErrRetryable},
-	ReasonShutdown:                    {503, ErrShutdown, pushwire.ErrRetryable},
-}
-
 // reasonInvalidPayload is the client's own reason for a payload that is not
 // a JSON object.
-const reasonInvalidPayload = "InvalidPayload"
+const reasonInvalidPayload Reason = "InvalidPayload"
 
 // info returns the table row of reason, including the client's own reasons.
-func info(reason string) (reasonInfo, bool) {
+func info(reason Reason) (reasonInfo, bool) {
 	if reason == reasonInvalidPayload {
-		return reasonInfo{0, ErrInvalidPayload, pushwire.ErrPermanent}, true
+		return reasonInfo{0, pushwire.ErrPermanent}, true
 	}
 	i, ok := reasons[reason]
 	return i, ok
 }
-
-// Reasons returns every reason in Apple's table with the HTTP status APNs
-// answers it with. The map is a fresh copy.
-func Reasons() map[string]int {
-	out := make(map[string]int, len(reasons))
-	for r, info := range reasons {
-		out[r] = info.status
-	}
-	return out
-}
-
-// StatusForReason returns the HTTP status APNs uses for reason, or 0 when the
-// reason is not in Apple's table.
-func StatusForReason(reason string) int { return reasons[reason].status }
 
 // Error is a failed push: a rejection by APNs (Status and Reason set), a
 // rejection by the client's own validation before sending (Status 0, Reason
 // set to the reason APNs would have given), or a transport failure (Reason
 // empty, Err set and matching [ErrConnection]).
 //
-// Error matches, with errors.Is, the sentinel of its reason (for example
-// [ErrUnregistered]) and exactly one pushwire class: ErrDeadToken for
+// Read the reason with errors.As and compare Reason with the [Reason]
+// constants. Error matches, with errors.Is, exactly one pushwire class:
+// ErrDeadToken for
 // BadDeviceToken, DeviceTokenNotForTopic, ExpiredToken and Unregistered;
 // ErrRetryable for TooManyRequests, TooManyProviderTokenUpdates, IdleTimeout,
 // 5xx, Shutdown and transport failures; ErrConfiguration (and ErrPermanent)
@@ -182,8 +180,9 @@ func StatusForReason(reason string) int { return reasons[reason].status }
 type Error struct {
 	// Status is the HTTP status of the APNs response; 0 when none was received.
 	Status int
-	// Reason is Apple's reason string ("Unregistered"), or "" for transport failures.
-	Reason string
+	// Reason is Apple's reason ([ReasonUnregistered], …), or "" for
+	// transport failures.
+	Reason Reason
 	// Timestamp is when APNs last learned the token was invalid (410 responses).
 	Timestamp time.Time
 	// APNsID is the apns-id of the notification.
@@ -202,9 +201,9 @@ func (e *Error) Error() string {
 	msg := "apns: "
 	switch {
 	case e.Reason != "" && e.Status != 0:
-		msg += "rejected with " + strconv.Itoa(e.Status) + " " + e.Reason
+		msg += "rejected with " + strconv.Itoa(e.Status) + " " + string(e.Reason)
 	case e.Reason != "":
-		msg += "invalid notification (" + e.Reason + ")"
+		msg += "invalid notification (" + string(e.Reason) + ")"
 	case e.Status != 0:
 		msg += "rejected with status " + strconv.Itoa(e.Status)
 	default:
@@ -238,12 +237,12 @@ func (e *Error) Class() error {
 	return pushwire.ErrPermanent
 }
 
-// Unwrap exposes the reason's sentinel, the pushwire class and the
-// underlying error to errors.Is and errors.As.
+// Unwrap exposes the pushwire class and the underlying error to errors.Is
+// and errors.As (and ErrInvalidPayload for a payload the client refused).
 func (e *Error) Unwrap() []error {
 	errs := make([]error, 0, 4)
-	if ri, ok := info(e.Reason); ok {
-		errs = append(errs, ri.sentinel)
+	if e.Reason == reasonInvalidPayload {
+		errs = append(errs, ErrInvalidPayload)
 	}
 	class := e.Class()
 	errs = append(errs, class)

@@ -17,9 +17,9 @@ func ExampleClient_Send() {
 	fake := apnstest.NewServer(apnstest.Config{}) // stands in for api.push.apple.com
 	defer fake.Close()
 
-	// In production: key, _ := apns.ParseP8(p8File) and Host: apns.HostProduction.
+	// In production: key, _ := apns.ParseP8(p8File) and Host: apns.ProductionURL.
 	client, err := apns.New(apns.Config{
-		Host:    fake.URL,
+		BaseURL: fake.URL,
 		RootCAs: fake.CertPool(),
 		Token:   &apns.TokenAuth{Key: fake.AuthKey(), KeyID: fake.KeyID, TeamID: fake.TeamID},
 		Topic:   "com.example.phone",
@@ -49,7 +49,7 @@ func ExampleClient_Send() {
 func ExampleClient_Push() {
 	fake := apnstest.NewServer(apnstest.Config{})
 	defer fake.Close()
-	client, err := apns.New(apns.Config{Host: fake.URL, RootCAs: fake.CertPool(), Token: fake.TokenAuth(), Topic: "com.example.app"})
+	client, err := apns.New(apns.Config{BaseURL: fake.URL, RootCAs: fake.CertPool(), Token: fake.TokenAuth(), Topic: "com.example.app"})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -67,7 +67,8 @@ func ExampleClient_Push() {
 		},
 	})
 	fmt.Println(res.StatusCode, res.Reason)
-	fmt.Println(errors.Is(err, apns.ErrUnregistered), errors.Is(err, pushwire.ErrDeadToken))
+	var e *apns.Error
+	fmt.Println(errors.As(err, &e) && e.Reason == apns.ReasonUnregistered, errors.Is(err, pushwire.ErrDeadToken))
 	_, hasTimestamp := pushwire.DeadSince(err)
 	fmt.Println("dead since known:", hasTimestamp)
 	// Output:
@@ -87,7 +88,7 @@ func ExampleLoadPKCS12() {
 		fmt.Println(err)
 		return
 	}
-	client, err := apns.New(apns.Config{Host: fake.URL, RootCAs: fake.CertPool(), Certificate: &cert, Topic: "com.example.app"})
+	client, err := apns.New(apns.Config{BaseURL: fake.URL, RootCAs: fake.CertPool(), Certificate: &cert, Topic: "com.example.app"})
 	if err != nil {
 		fmt.Println(err)
 		return

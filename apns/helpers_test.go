@@ -37,7 +37,7 @@ func pair(t *testing.T, scfg apnstest.Config, mod func(*apns.Config)) (*apnstest
 	t.Helper()
 	srv := apnstest.NewServer(scfg)
 	t.Cleanup(srv.Close)
-	cfg := apns.Config{Host: srv.URL, Token: srv.TokenAuth(), RootCAs: srv.CertPool(), Topic: bundle}
+	cfg := apns.Config{BaseURL: srv.URL, Token: srv.TokenAuth(), RootCAs: srv.CertPool(), Topic: bundle}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -94,5 +94,14 @@ func assertClass(t *testing.T, err, class error) {
 	for _, c := range []error{pushwire.ErrDeadToken, pushwire.ErrRetryable, pushwire.ErrPermanent, pushwire.ErrConfiguration} {
 		want := c == class || (class == pushwire.ErrConfiguration && c == pushwire.ErrPermanent)
 		assert.Equal(t, want, errors.Is(err, c), "errors.Is(%v, %v)", err, c)
+	}
+}
+
+// assertReason checks that err is an *apns.Error with the given reason.
+func assertReason(t *testing.T, err error, reason apns.Reason) {
+	t.Helper()
+	var ae *apns.Error
+	if assert.ErrorAs(t, err, &ae) {
+		assert.Equal(t, reason, ae.Reason)
 	}
 }

@@ -124,7 +124,7 @@ type Response struct {
 	// UniqueID is apns-unique-id (development environment only).
 	UniqueID string
 	// Reason is Apple's reason for a rejection.
-	Reason string
+	Reason Reason
 	// Timestamp is the 410 timestamp: when the token became invalid.
 	Timestamp time.Time
 }
@@ -132,24 +132,20 @@ type Response struct {
 // Sent reports whether APNs accepted the notification.
 func (r *Response) Sent() bool { return r != nil && r.StatusCode == 200 }
 
-// isHexToken reports whether s looks like an APNs device token: an even
-// number of hex digits, at least 64 and at most 200.
-func isHexToken(s string) bool {
-	if len(s) < 64 || len(s) > 200 || len(s)%2 != 0 {
+// ValidDeviceToken reports whether token has the form of an APNs device
+// token: an even number of hex digits, at least 64 and at most 200.
+func ValidDeviceToken(token string) bool {
+	if len(token) < 64 || len(token) > 200 || len(token)%2 != 0 {
 		return false
 	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
+	for i := 0; i < len(token); i++ {
+		c := token[i]
 		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
 			return false
 		}
 	}
 	return true
 }
-
-// ValidToken reports whether token has the form of an APNs device token
-// (64 to 200 hex digits).
-func ValidToken(token string) bool { return isHexToken(token) }
 
 // ValidUUID reports whether s is a canonical 8-4-4-4-12 hex UUID, the form
 // apns-id must have.
@@ -180,13 +176,13 @@ func (n *Notification) validate(defaultTopic string, payload []byte) (PushType, 
 	if pt == "" {
 		pt = PushTypeAlert
 	}
-	fail := func(reason string) (PushType, string, Priority, error) {
+	fail := func(reason Reason) (PushType, string, Priority, error) {
 		return pt, "", 0, &Error{Reason: reason, APNsID: n.ID, Token: pushwire.Redact(n.DeviceToken)}
 	}
 	if n.DeviceToken == "" {
 		return fail(ReasonMissingDeviceToken)
 	}
-	if !isHexToken(n.DeviceToken) {
+	if !ValidDeviceToken(n.DeviceToken) {
 		return fail(ReasonBadDeviceToken)
 	}
 	if !pt.Valid() {

@@ -71,14 +71,21 @@ func Badge(n int) *int { return &n }
 // errCustomAPS is returned when a custom key would overwrite aps.
 var errCustomAPS = errors.New("apns: custom payload key \"aps\" is reserved")
 
+// errNonFinite is returned for a NaN or infinite number, which JSON cannot
+// carry.
+var errNonFinite = errors.New("apns: relevance score and sound volume must be finite numbers")
+
 // MarshalJSON encodes the payload. Keys appear in a fixed order, custom
-// keys sorted, so equal payloads encode to equal bytes.
-func (p *Payload) MarshalJSON() ([]byte, error) {
+// keys sorted, so equal payloads encode to equal bytes. A NaN or infinite
+// RelevanceScore or Sound.Volume is an error. It has a value receiver, so
+// json.Marshal encodes a Payload and a *Payload alike.
+func (p Payload) MarshalJSON() ([]byte, error) {
 	return p.appendJSON(make([]byte, 0, 256))
 }
 
 // appendJSON appends the encoded payload to b.
 func (p *Payload) appendJSON(b []byte) ([]byte, error) {
+	var err error
 	b = append(b, `{"aps":{`...)
 	first := true
 	key := func(k string) { b = jsonenc.AppendKey(b, &first, k) }
@@ -104,7 +111,9 @@ func (p *Payload) appendJSON(b []byte) ([]byte, error) {
 			b = append(b, `,"name":`...)
 			b = jsonenc.AppendString(b, s.Name)
 			b = append(b, `,"volume":`...)
-			b = appendFloat(b, s.Volume)
+			if b, err = appendFloat(b, s.Volume); err != nil {
+				return nil, err
+			}
 			b = append(b, '}')
 		}
 	}
@@ -130,7 +139,9 @@ func (p *Payload) appendJSON(b []byte) ([]byte, error) {
 	}
 	if p.RelevanceScore != nil {
 		key("relevance-score")
-		b = appendFloat(b, *p.RelevanceScore)
+		if b, err = appendFloat(b, *p.RelevanceScore); err != nil {
+			return nil, err
+		}
 	}
 	if p.TargetContentID != "" {
 		key("target-content-id")
@@ -186,9 +197,10 @@ func (a *Alert) appendJSON(b []byte) []byte {
 	return append(b, '}')
 }
 
-func appendFloat(b []byte, f float64) []byte {
+// appendFloat appends f, which must be finite.
+func appendFloat(b []byte, f float64) ([]byte, error) {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return append(b, '0')
+		return nil, errNonFinite
 	}
-	return strconv.AppendFloat(b, f, 'g', -1, 64)
+	return strconv.AppendFloat(b, f, 'g', -1, 64), nil
 }

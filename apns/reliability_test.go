@@ -84,7 +84,7 @@ func TestDroppedConnection(t *testing.T) {
 
 	// Without retries the drop surfaces as a retryable connection error.
 	srv.Reset()
-	noRetry, err := apns.New(apns.Config{Host: srv.URL, Token: srv.TokenAuth(), RootCAs: srv.CertPool(), Topic: bundle, Retry: apns.RetryPolicy{MaxAttempts: 1}})
+	noRetry, err := apns.New(apns.Config{BaseURL: srv.URL, Token: srv.TokenAuth(), RootCAs: srv.CertPool(), Topic: bundle, Retry: apns.RetryPolicy{MaxAttempts: 1}})
 	require.NoError(t, err)
 	defer noRetry.Close()
 	srv.Fail(tok(0), apnstest.Failure{Action: apnstest.ActionDrop, Times: 1})
@@ -114,7 +114,7 @@ func TestRetryPolicy(t *testing.T) {
 		})
 		srv.Fail(tok(0), apnstest.Failure{Reason: apns.ReasonServiceUnavailable})
 		err := c.Send(context.Background(), pushwire.Message{Token: tok(0)})
-		assert.ErrorIs(t, err, apns.ErrServiceUnavailable)
+		assertReason(t, err, apns.ReasonServiceUnavailable)
 		assert.EqualValues(t, 4, srv.Requests())
 	})
 	t.Run("permanent errors are not retried", func(t *testing.T) {
@@ -132,7 +132,7 @@ func TestRetryPolicy(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		err := c.Send(ctx, pushwire.Message{Token: tok(0)})
-		assert.ErrorIs(t, err, apns.ErrServiceUnavailable)
+		assertReason(t, err, apns.ReasonServiceUnavailable)
 		assert.EqualValues(t, 1, srv.Requests())
 		require.NoError(t, ctx.Err(), "returned at once instead of sleeping")
 	})
@@ -240,7 +240,7 @@ func TestRetryAfterBeyondMaxBackoffReturned(t *testing.T) {
 		t.Fatal("Send waited out a Retry-After longer than MaxBackoff")
 	}
 	require.Error(t, err)
-	assert.ErrorIs(t, err, apns.ErrTooManyRequests)
+	assertReason(t, err, apns.ReasonTooManyRequests)
 	assertClass(t, err, pushwire.ErrRetryable)
 	d, ok := pushwire.RetryAfter(err)
 	assert.True(t, ok)
@@ -287,7 +287,7 @@ func TestCloseEndsBackoff(t *testing.T) {
 	err := <-done
 	require.Error(t, err)
 	assert.ErrorIs(t, err, apns.ErrClosed)
-	assert.ErrorIs(t, err, apns.ErrServiceUnavailable)
+	assertReason(t, err, apns.ReasonServiceUnavailable)
 	assertClass(t, err, pushwire.ErrRetryable)
 	var ae *apns.Error
 	require.ErrorAs(t, err, &ae)

@@ -86,7 +86,7 @@ func TestExpiredProviderTokenRecovery(t *testing.T) {
 	srv.Reset()
 	err := c.Send(context.Background(), pushwire.Message{Token: tok(1)})
 	require.Error(t, err)
-	assert.ErrorIs(t, err, apns.ErrExpiredProviderToken)
+	assertReason(t, err, apns.ReasonExpiredProviderToken)
 	assert.ErrorIs(t, err, pushwire.ErrConfiguration)
 	assert.EqualValues(t, 1, srv.Requests(), "no retry with the same token")
 }
@@ -115,20 +115,20 @@ func TestWrongCredentialsRejected(t *testing.T) {
 	tests := []struct {
 		name string
 		auth apns.TokenAuth
-		want error
+		want apns.Reason
 	}{
-		{"unknown key id", apns.TokenAuth{Key: srv.AuthKey(), KeyID: "OTHERKEY00", TeamID: srv.TeamID}, apns.ErrInvalidProviderToken},
-		{"wrong team", apns.TokenAuth{Key: srv.AuthKey(), KeyID: srv.KeyID, TeamID: "OTHERTEAM0"}, apns.ErrInvalidProviderToken},
-		{"wrong key", apns.TokenAuth{Key: other, KeyID: srv.KeyID, TeamID: srv.TeamID}, apns.ErrInvalidProviderToken},
+		{"unknown key id", apns.TokenAuth{Key: srv.AuthKey(), KeyID: "OTHERKEY00", TeamID: srv.TeamID}, apns.ReasonInvalidProviderToken},
+		{"wrong team", apns.TokenAuth{Key: srv.AuthKey(), KeyID: srv.KeyID, TeamID: "OTHERTEAM0"}, apns.ReasonInvalidProviderToken},
+		{"wrong key", apns.TokenAuth{Key: other, KeyID: srv.KeyID, TeamID: srv.TeamID}, apns.ReasonInvalidProviderToken},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			auth := tt.auth
-			c, err := apns.New(apns.Config{Host: srv.URL, RootCAs: srv.CertPool(), Topic: bundle, Token: &auth})
+			c, err := apns.New(apns.Config{BaseURL: srv.URL, RootCAs: srv.CertPool(), Topic: bundle, Token: &auth})
 			require.NoError(t, err)
 			defer c.Close()
 			err = c.Send(context.Background(), pushwire.Message{Token: tok(1)})
-			assert.ErrorIs(t, err, tt.want)
+			assertReason(t, err, tt.want)
 			assert.ErrorIs(t, err, pushwire.ErrConfiguration)
 		})
 	}

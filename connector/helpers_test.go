@@ -85,7 +85,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if !o.noAPNs {
 		e.apns = apnstest.NewServer(apnstest.Config{Topics: []string{testTopic}})
 		t.Cleanup(e.apns.Close)
-		ac, err := apns.New(apns.Config{Host: e.apns.URL, Token: e.apns.TokenAuth(), RootCAs: e.apns.CertPool(),
+		ac, err := apns.New(apns.Config{BaseURL: e.apns.URL, Token: e.apns.TokenAuth(), RootCAs: e.apns.CertPool(),
 			Topic: testTopic, Retry: apns.RetryPolicy{MaxAttempts: 2, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}})
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = ac.Close() })

@@ -105,8 +105,8 @@ func TestConcurrencyBoundShared(t *testing.T) {
 	}
 	assert.Zero(t, failed.Load())
 	assert.Len(t, srv.Messages(), 13)
-	assert.LessOrEqual(t, srv.MaxInFlight(), 3)
-	assert.GreaterOrEqual(t, srv.MaxInFlight(), 2, "sends do run concurrently")
+	assert.LessOrEqual(t, srv.PeakConcurrency(), 3)
+	assert.GreaterOrEqual(t, srv.PeakConcurrency(), 2, "sends do run concurrently")
 }
 
 func TestSendAllCancellation(t *testing.T) {
@@ -153,7 +153,7 @@ func TestConnectionReuse(t *testing.T) {
 		for i, r := range c.SendMulticast(context.Background(), &fcm.Message{}, tokens) {
 			require.NoError(t, r.Err, i)
 		}
-		assert.Greater(t, srv.MaxInFlight(), 4, "more requests in flight than one connection's streams")
+		assert.Greater(t, srv.PeakConcurrency(), 4, "more requests in flight than one connection's streams")
 		assert.GreaterOrEqual(t, srv.Connections(), 2)
 		// Racing dials may open a few extra, but connections are
 		// shared, not one per send.

@@ -3,7 +3,7 @@
 //
 //	srv := apnstest.NewServer(apnstest.Config{})
 //	defer srv.Close()
-//	client, _ := apns.New(apns.Config{Host: srv.URL, Token: srv.TokenAuth(), RootCAs: srv.CertPool(), Topic: "com.example.app"})
+//	client, _ := apns.New(apns.Config{BaseURL: srv.URL, Token: srv.TokenAuth(), RootCAs: srv.CertPool(), Topic: "com.example.app"})
 //
 // The fake checks provider tokens (ES256, known kid, iss = team, iat at most
 // an hour old, not changed more often than every 20 minutes per connection)

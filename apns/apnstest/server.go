@@ -115,7 +115,7 @@ const (
 type Failure struct {
 	// Reason is an APNs reason ("Unregistered", "TooManyRequests", …). The
 	// status comes from Apple's table unless Status is set.
-	Reason string
+	Reason apns.Reason
 	// Status overrides the HTTP status.
 	Status int
 	// Timestamp is the 410 timestamp; zero means now.
@@ -134,7 +134,7 @@ type Failure struct {
 // payloads like APNs, answers with APNs' statuses and JSON bodies, and
 // records accepted notifications. It is safe for concurrent use.
 type Server struct {
-	// URL is the base URL of the fake ("https://127.0.0.1:port"), for apns.Config.Host.
+	// URL is the base URL of the fake ("https://127.0.0.1:port"), for apns.Config.BaseURL.
 	URL string
 	// KeyID is the provider-token key id the fake accepts.
 	KeyID string
@@ -363,13 +363,12 @@ func (s *Server) ClientCertificateP12(password string) ([]byte, error) {
 	return pkcs12.Modern.Encode(c.PrivateKey, leaf, []*x509.Certificate{s.pki.caCert}, password)
 }
 
-// Client returns an HTTP/2 client that trusts the fake, for other APNs
-// client libraries. With withCert it presents the fake's client certificate.
-func (s *Server) Client(withCert bool) *http.Client {
+// Client returns an HTTP/2 client that trusts the fake, for apns.Config's
+// HTTPClient or for other APNs client libraries. It presents no client
+// certificate: with certificate authentication, add [Server.ClientCertificate]
+// to its transport's TLS configuration.
+func (s *Server) Client() *http.Client {
 	conf := &tls.Config{RootCAs: s.CertPool(), MinVersion: tls.VersionTLS12}
-	if withCert {
-		conf.Certificates = []tls.Certificate{s.pki.client}
-	}
 	return &http.Client{Transport: &http.Transport{TLSClientConfig: conf, ForceAttemptHTTP2: true}}
 }
 
@@ -559,7 +558,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.handle(w, r)
 }
 
-func (s *Server) reply(w http.ResponseWriter, apnsID string, status int, reason string, ts time.Time) {
+func (s *Server) reply(w http.ResponseWriter, apnsID string, status int, reason apns.Reason, ts time.Time) {
 	h := w.Header()
 	h["Date"] = nil // APNs sends no Date header; nil keeps Go's server from adding one
 	if apnsID == "" {
@@ -572,7 +571,7 @@ func (s *Server) reply(w http.ResponseWriter, apnsID string, status int, reason 
 	}
 	h["Content-Type"] = []string{"application/json"}
 	w.WriteHeader(status)
-	body := `{"reason":` + strconv.Quote(reason)
+	body := `{"reason":` + strconv.Quote(string(reason))
 	if !ts.IsZero() {
 		body += `,"timestamp":` + strconv.FormatInt(ts.UnixMilli(), 10)
 	}
@@ -597,8 +596,8 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 			badID = true
 		}
 	}
-	fail := func(reason string) {
-		s.reply(w, apnsID, apns.StatusForReason(reason), reason, time.Time{})
+	fail := func(reason apns.Reason) {
+		s.reply(w, apnsID, reason.Status(), reason, time.Time{})
 	}
 	if r.Method != http.MethodPost {
 		fail(apns.ReasonMethodNotAllowed)
@@ -623,14 +622,14 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		fail(apns.ReasonMissingDeviceToken)
 		return
 	}
-	if !validToken(token) {
+	if !apns.ValidDeviceToken(token) {
 		fail(apns.ReasonBadDeviceToken)
 		return
 	}
 	certAuth := r.TLS != nil && len(r.TLS.VerifiedChains) > 0
 	var iat time.Time
 	if !certAuth {
-		var reason string
+		var reason apns.Reason
 		if iat, reason = s.checkToken(fc, r.Header.Get("Authorization")); reason != "" {
 			fail(reason)
 			return
@@ -762,7 +761,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		}
 		status := f.Status
 		if status == 0 {
-			status = apns.StatusForReason(f.Reason)
+			status = f.Reason.Status()
 		}
 		if status == 0 {
 			status = http.StatusBadRequest
@@ -814,7 +813,7 @@ func (s *Server) takeFailure(token string) (Failure, bool) {
 }
 
 // checkTopic returns the reason for rejecting topic with push type pt, or "".
-func (s *Server) checkTopic(topic string, pt apns.PushType) string {
+func (s *Server) checkTopic(topic string, pt apns.PushType) apns.Reason {
 	if len(topic) > 255 || strings.ContainsAny(topic, " /") {
 		return apns.ReasonBadTopic
 	}
@@ -870,7 +869,7 @@ func certTopic(c *x509.Certificate) string {
 }
 
 // checkToken verifies a provider token and returns its iat, or a reason.
-func (s *Server) checkToken(fc *fakeConn, auth string) (time.Time, string) {
+func (s *Server) checkToken(fc *fakeConn, auth string) (time.Time, apns.Reason) {
 	if auth == "" {
 		return time.Time{}, apns.ReasonMissingProviderToken
 	}
@@ -946,14 +945,6 @@ func (s *Server) verify(raw string) (tokenInfo, error) {
 	}
 	info.iat = time.Unix(int64(iat), 0)
 	return info, nil
-}
-
-func validToken(t string) bool {
-	if len(t) < 64 || len(t) > 200 || len(t)%2 != 0 {
-		return false
-	}
-	_, err := hex.DecodeString(t)
-	return err == nil
 }
 
 func newUUID() string {

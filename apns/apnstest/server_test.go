@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -74,7 +75,7 @@ func do(t *testing.T, hc *http.Client, method, url string, hdr map[string][]stri
 func TestChecks(t *testing.T) {
 	srv := apnstest.NewServer(apnstest.Config{Topics: []string{"com.example.app"}})
 	defer srv.Close()
-	hc := srv.Client(false)
+	hc := srv.Client()
 	defer hc.CloseIdleConnections()
 	good := "bearer " + jwtFor(t, srv.AuthKey(), srv.KeyID, srv.TeamID, time.Now())
 	other, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -160,7 +161,7 @@ func TestChecks(t *testing.T) {
 func TestScriptedFailures(t *testing.T) {
 	srv := apnstest.NewServer(apnstest.Config{})
 	defer srv.Close()
-	hc := srv.Client(false)
+	hc := srv.Client()
 	defer hc.CloseIdleConnections()
 	hdr := map[string][]string{"Authorization": {"bearer " + jwtFor(t, srv.AuthKey(), srv.KeyID, srv.TeamID, time.Now())}, "Apns-Topic": {"a.b"}}
 	url := srv.URL + "/3/device/" + token
@@ -196,7 +197,7 @@ func TestTokenUpdatesPerConnection(t *testing.T) {
 	clock := func() time.Time { return now }
 	srv := apnstest.NewServer(apnstest.Config{Now: clock})
 	defer srv.Close()
-	hc := srv.Client(false)
+	hc := srv.Client()
 	defer hc.CloseIdleConnections()
 	url := srv.URL + "/3/device/" + token
 	h := func(iat time.Time) map[string][]string {
@@ -217,7 +218,7 @@ func TestTokenUpdatesPerConnection(t *testing.T) {
 func TestWaitForNotifications(t *testing.T) {
 	srv := apnstest.NewServer(apnstest.Config{})
 	defer srv.Close()
-	hc := srv.Client(false)
+	hc := srv.Client()
 	defer hc.CloseIdleConnections()
 	hdr := map[string][]string{"Authorization": {"bearer " + jwtFor(t, srv.AuthKey(), srv.KeyID, srv.TeamID, time.Now())}, "Apns-Topic": {"a.b"}}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
@@ -244,7 +245,7 @@ func TestWaitForNotifications(t *testing.T) {
 func TestClientCertificate(t *testing.T) {
 	srv := apnstest.NewServer(apnstest.Config{Topics: []string{"com.example.app"}})
 	defer srv.Close()
-	hc := srv.Client(true)
+	hc := certClient(srv)
 	defer hc.CloseIdleConnections()
 	// With a client certificate no provider token is needed, and the topic
 	// defaults to the certificate's.
@@ -302,7 +303,7 @@ func TestConnectionBindsToKey(t *testing.T) {
 	h := func(key *ecdsa.PrivateKey, kid string) map[string][]string {
 		return map[string][]string{"Authorization": {"bearer " + jwtFor(t, key, kid, srv.TeamID, time.Now())}, "Apns-Topic": {"a.b"}}
 	}
-	one := srv.Client(false)
+	one := srv.Client()
 	defer one.CloseIdleConnections()
 	assert.Equal(t, 200, do(t, one, "POST", url, h(srv.AuthKey(), srv.KeyID), `{}`).Status)
 	a := do(t, one, "POST", url, h(second, "SECONDKEY0"), `{}`)
@@ -310,7 +311,7 @@ func TestConnectionBindsToKey(t *testing.T) {
 	assert.Equal(t, "UnrelatedKeyIdInToken", a.Reason)
 
 	// The second key is fine on a connection of its own.
-	two := srv.Client(false)
+	two := srv.Client()
 	defer two.CloseIdleConnections()
 	assert.Equal(t, 200, do(t, two, "POST", url, h(second, "SECONDKEY0"), `{}`).Status)
 	assert.Equal(t, 2, srv.Connections())
@@ -321,7 +322,7 @@ func TestConnectionBindsToKey(t *testing.T) {
 func TestClientCertificateDefaultTopicWithoutTopics(t *testing.T) {
 	srv := apnstest.NewServer(apnstest.Config{})
 	defer srv.Close()
-	hc := srv.Client(true)
+	hc := certClient(srv)
 	defer hc.CloseIdleConnections()
 	a := do(t, hc, "POST", srv.URL+"/3/device/"+token, nil, `{}`)
 	require.Equal(t, http.StatusOK, a.Status, a.Reason)
@@ -330,7 +331,7 @@ func TestClientCertificateDefaultTopicWithoutTopics(t *testing.T) {
 	assert.Equal(t, "com.example.app", got[0].Topic)
 
 	// A provider token has no default topic.
-	hc2 := srv.Client(false)
+	hc2 := srv.Client()
 	defer hc2.CloseIdleConnections()
 	hdr := map[string][]string{"Authorization": {"bearer " + jwtFor(t, srv.AuthKey(), srv.KeyID, srv.TeamID, time.Now())}}
 	a = do(t, hc2, "POST", srv.URL+"/3/device/"+token, hdr, `{}`)
@@ -343,7 +344,7 @@ func TestClientCertificateDefaultTopicWithoutTopics(t *testing.T) {
 func TestPushTypeFromTopicWithoutHeader(t *testing.T) {
 	srv := apnstest.NewServer(apnstest.Config{Topics: []string{"com.example.app"}})
 	defer srv.Close()
-	hc := srv.Client(false)
+	hc := srv.Client()
 	defer hc.CloseIdleConnections()
 	url := srv.URL + "/3/device/" + token
 	auth := "bearer " + jwtFor(t, srv.AuthKey(), srv.KeyID, srv.TeamID, time.Now())
@@ -381,7 +382,7 @@ func TestNotificationsAreCopies(t *testing.T) {
 	hook := make(chan apnstest.Notification, 1)
 	srv := apnstest.NewServer(apnstest.Config{OnNotification: func(n apnstest.Notification) { hook <- n }})
 	defer srv.Close()
-	hc := srv.Client(false)
+	hc := srv.Client()
 	defer hc.CloseIdleConnections()
 	hdr := map[string][]string{
 		"Authorization":   {"bearer " + jwtFor(t, srv.AuthKey(), srv.KeyID, srv.TeamID, time.Now())},
@@ -453,7 +454,7 @@ func TestCloseEndsDirectlyServedHang(t *testing.T) {
 func TestEveryAnswerCarriesAPNsID(t *testing.T) {
 	srv := apnstest.NewServer(apnstest.Config{})
 	defer srv.Close()
-	hc := srv.Client(false)
+	hc := srv.Client()
 	defer hc.CloseIdleConnections()
 	const id = "123e4567-e89b-42d3-a456-426614174000"
 	uuid := `^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`
@@ -492,4 +493,12 @@ func TestEveryAnswerCarriesAPNsID(t *testing.T) {
 	require.Equal(t, http.StatusServiceUnavailable, rec.Code)
 	require.Len(t, rec.Header()["apns-id"], 1) // set as sent, lower case
 	assert.Regexp(t, uuid, rec.Header()["apns-id"][0])
+}
+
+// certClient is the fake's client presenting its client certificate.
+func certClient(srv *apnstest.Server) *http.Client {
+	hc := srv.Client()
+	tr := hc.Transport.(*http.Transport)
+	tr.TLSClientConfig.Certificates = []tls.Certificate{srv.ClientCertificate()}
+	return hc
 }

@@ -32,7 +32,7 @@ type pusher struct {
 // newClient returns a pushwire/apns client with token auth for the fake.
 func newClient(tb testing.TB, f *fakeProc) *apns.Client {
 	c, err := apns.New(apns.Config{
-		Host:    f.URL,
+		BaseURL: f.URL,
 		RootCAs: f.Pool,
 		Token:   &apns.TokenAuth{Key: f.Key, KeyID: f.KeyID, TeamID: f.TeamID},
 		Topic:   bundle,

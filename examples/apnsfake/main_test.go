@@ -56,7 +56,7 @@ func TestFakeProcess(t *testing.T) {
 	require.Len(t, ids.KeyID, 10)
 	require.Len(t, ids.TeamID, 10)
 
-	c, err := apns.New(apns.Config{Host: url, RootCAs: pool, Topic: "com.example.app",
+	c, err := apns.New(apns.Config{BaseURL: url, RootCAs: pool, Topic: "com.example.app",
 		Token: &apns.TokenAuth{Key: key, KeyID: ids.KeyID, TeamID: ids.TeamID}})
 	require.NoError(t, err)
 	token := strings.Repeat("fe", 32)
@@ -67,7 +67,7 @@ func TestFakeProcess(t *testing.T) {
 	require.NoError(t, err)
 	cert, err := apns.LoadCertificatePEM(clientPEM, clientPEM)
 	require.NoError(t, err)
-	cc, err := apns.New(apns.Config{Host: url, RootCAs: pool, Topic: "com.example.app", Certificate: &cert})
+	cc, err := apns.New(apns.Config{BaseURL: url, RootCAs: pool, Topic: "com.example.app", Certificate: &cert})
 	require.NoError(t, err)
 	require.NoError(t, cc.Send(context.Background(), pushwire.Message{Token: token, Kind: pushwire.KindVoIP}))
 	require.NoError(t, c.Close())

@@ -102,7 +102,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.apnsKeyID, "apns-key-id", "", "APNs key `ID` (10 characters)")
 	fs.StringVar(&o.apnsTeamID, "apns-team-id", "", "Apple team `ID` (10 characters)")
 	fs.StringVar(&o.apnsTopic, "apns-topic", "", "APNs `topic` (the app's bundle id)")
-	fs.StringVar(&o.apnsHost, "apns-host", apns.HostProduction, "APNs base `URL`")
+	fs.StringVar(&o.apnsHost, "apns-host", apns.ProductionURL, "APNs base `URL`")
 	fs.StringVar(&o.apnsCA, "apns-ca", "", "extra CA certificate `FILE` (PEM) to trust for -apns-host (for fakes)")
 	fs.StringVar(&o.registryDSN, "registry", "memory", "device registry `DSN`: memory, sqlite:PATH, postgres://..., redis://...")
 	fs.StringVar(&o.adminTokenFile, "admin-token-file", "", "`FILE` with the bearer token of the /configs admin routes (unset: routes off)")
@@ -495,7 +495,7 @@ func shutdown(srv *http.Server, timeout time.Duration, log *slog.Logger) {
 // newAPNs builds the APNs client of the -apns-* flags.
 func newAPNs(o *options, f *files, log *slog.Logger) (*apns.Client, error) {
 	cfg, err := apnsopt.Options{Key: f.apnsKey, KeyID: o.apnsKeyID, TeamID: o.apnsTeamID,
-		Topic: o.apnsTopic, Host: o.apnsHost, CA: f.apnsCA}.Config(log)
+		Topic: o.apnsTopic, BaseURL: o.apnsHost, CA: f.apnsCA}.Config(log)
 	if err != nil {
 		return nil, usagef("%v", err)
 	}

@@ -101,7 +101,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.apnsKeyID, "apns-key-id", "", "APNs key `ID` (10 characters)")
 	fs.StringVar(&o.apnsTeamID, "apns-team-id", "", "Apple team `ID` (10 characters)")
 	fs.StringVar(&o.apnsTopic, "apns-topic", "", "APNs `topic` (the app's bundle id; VoIP pushes go to <topic>.voip)")
-	fs.StringVar(&o.apnsHost, "apns-host", apns.HostProduction, "APNs base `URL`")
+	fs.StringVar(&o.apnsHost, "apns-host", apns.ProductionURL, "APNs base `URL`")
 	fs.StringVar(&o.apnsCA, "apns-ca", "", "extra CA certificate `FILE` (PEM) to trust for -apns-host (for fakes)")
 	fs.DurationVar(&o.keepalive, "keepalive", 120*time.Second, "keepalive window")
 	fs.DurationVar(&o.ackTimeout, "ack-timeout", 2*time.Second, "how long a send waits for the phone's ack")
@@ -380,7 +380,7 @@ func newAPNs(o *options, log *slog.Logger) (*apns.Client, error) {
 	if o.apnsKeyID == "" || o.apnsTeamID == "" || o.apnsTopic == "" {
 		return nil, errors.New("-apns-key needs -apns-key-id, -apns-team-id and -apns-topic")
 	}
-	opts := apnsopt.Options{KeyID: o.apnsKeyID, TeamID: o.apnsTeamID, Topic: o.apnsTopic, Host: o.apnsHost}
+	opts := apnsopt.Options{KeyID: o.apnsKeyID, TeamID: o.apnsTeamID, Topic: o.apnsTopic, BaseURL: o.apnsHost}
 	var err error
 	if opts.Key, err = os.ReadFile(o.apnsKey); err != nil {
 		return nil, fmt.Errorf("-apns-key: %w", err)

@@ -16,9 +16,9 @@ import (
 type Options struct {
 	// Key is the contents of the -apns-key file (.p8, PKCS#8 PEM).
 	Key []byte
-	// KeyID, TeamID, Topic and Host are -apns-key-id, -apns-team-id,
+	// KeyID, TeamID, Topic and BaseURL are -apns-key-id, -apns-team-id,
 	// -apns-topic and -apns-host.
-	KeyID, TeamID, Topic, Host string
+	KeyID, TeamID, Topic, BaseURL string
 	// CA is the contents of the -apns-ca file (PEM), or empty.
 	CA []byte
 }
@@ -34,10 +34,10 @@ func (o Options) Config(log *slog.Logger) (apns.Config, error) {
 		return apns.Config{}, fmt.Errorf("-apns-key: %w", err)
 	}
 	cfg := apns.Config{
-		Host:   o.Host,
-		Token:  &apns.TokenAuth{Key: key, KeyID: o.KeyID, TeamID: o.TeamID},
-		Topic:  o.Topic,
-		Logger: log,
+		BaseURL: o.BaseURL,
+		Token:   &apns.TokenAuth{Key: key, KeyID: o.KeyID, TeamID: o.TeamID},
+		Topic:   o.Topic,
+		Logger:  log,
 	}
 	if len(o.CA) > 0 {
 		pool, err := x509.SystemCertPool()

@@ -14,11 +14,11 @@ func TestConfig(t *testing.T) {
 	fake := apnstest.NewServer(apnstest.Config{})
 	defer fake.Close()
 	ok := apnsopt.Options{Key: fake.AuthKeyPEM(), KeyID: fake.KeyID, TeamID: fake.TeamID,
-		Topic: "com.example.app", Host: fake.URL, CA: fake.CAPEM()}
+		Topic: "com.example.app", BaseURL: fake.URL, CA: fake.CAPEM()}
 
 	cfg, err := ok.Config(nil)
 	require.NoError(t, err)
-	assert.Equal(t, fake.URL, cfg.Host)
+	assert.Equal(t, fake.URL, cfg.BaseURL)
 	assert.Equal(t, "com.example.app", cfg.Topic)
 	assert.Equal(t, fake.KeyID, cfg.Token.KeyID)
 	assert.Equal(t, fake.TeamID, cfg.Token.TeamID)
