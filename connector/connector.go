@@ -53,13 +53,13 @@ type Config struct {
 	Configs ConfigStore
 
 	// NewFCMSender builds the FCM sender of a push configuration from its
-	// service-account JSON. Nil means [fcm.New] with FCMEndpoint and
+	// service-account JSON. Nil means [fcm.New] with FCMBaseURL and
 	// HTTPClient. A returned sender that implements io.Closer is closed when
 	// the configuration changes or the connector closes.
 	NewFCMSender func(ctx context.Context, serviceAccountJSON []byte) (pushwire.Sender, error)
-	// FCMEndpoint overrides the FCM base URL for the default NewFCMSender
+	// FCMBaseURL overrides the FCM base URL for the default NewFCMSender
 	// (for fakes such as fcmtest). Empty means the real service.
-	FCMEndpoint string
+	FCMBaseURL string
 	// HTTPClient is the client of the default NewFCMSender. Nil means the
 	// fcm package's default.
 	HTTPClient *http.Client
@@ -195,9 +195,9 @@ func New(cfg Config) (*Connector, error) {
 		cfg.ClientAddr = RemoteHost
 	}
 	if cfg.NewFCMSender == nil {
-		endpoint, client, logger := cfg.FCMEndpoint, cfg.HTTPClient, cfg.Logger
+		endpoint, client, logger := cfg.FCMBaseURL, cfg.HTTPClient, cfg.Logger
 		cfg.NewFCMSender = func(ctx context.Context, sa []byte) (pushwire.Sender, error) {
-			return fcm.New(ctx, fcm.Config{CredentialsJSON: sa, Endpoint: endpoint, HTTPClient: client, Logger: logger})
+			return fcm.New(ctx, fcm.Config{CredentialsJSON: sa, BaseURL: endpoint, HTTPClient: client, Logger: logger})
 		}
 	}
 	if cfg.Dedupe == nil {

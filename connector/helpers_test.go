@@ -56,7 +56,7 @@ type envOptions struct {
 }
 
 // fastRetry keeps the fcm client's retries short in tests.
-var fastRetry = fcm.RetryPolicy{MaxAttempts: 2, BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond}
+var fastRetry = fcm.RetryPolicy{MaxAttempts: 2, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}
 
 func newEnv(t *testing.T, o envOptions) *env {
 	t.Helper()
@@ -73,7 +73,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		Registry:   e.reg,
 		AdminToken: e.admin,
 		NewFCMSender: func(ctx context.Context, sa []byte) (pushwire.Sender, error) {
-			s, err := fcm.New(ctx, fcm.Config{CredentialsJSON: sa, Endpoint: e.fcm.URL, Retry: fastRetry})
+			s, err := fcm.New(ctx, fcm.Config{CredentialsJSON: sa, BaseURL: e.fcm.URL, Retry: fastRetry})
 			if err != nil || o.wrapFCM == nil {
 				return s, err
 			}

@@ -59,7 +59,7 @@ func newLoadRig(b *testing.B, sessions int) *loadRig {
 	c, err := connector.New(connector.Config{
 		Registry: reg,
 		NewFCMSender: func(ctx context.Context, sa []byte) (pushwire.Sender, error) {
-			cfg := fcm.Config{CredentialsJSON: sa, Endpoint: fake.URL, MaxConcurrency: 512}
+			cfg := fcm.Config{CredentialsJSON: sa, BaseURL: fake.URL, MaxConcurrency: 512}
 			if useTLS {
 				cfg.HTTPClient = fake.Client()
 			}

@@ -15,7 +15,7 @@ import (
 func BenchmarkSend(b *testing.B) {
 	srv := fcmtest.NewServer(fcmtest.Config{})
 	defer srv.Close()
-	c, err := fcm.New(context.Background(), fcm.Config{CredentialsJSON: srv.ServiceAccountJSON(), Endpoint: srv.URL})
+	c, err := fcm.New(context.Background(), fcm.Config{CredentialsJSON: srv.ServiceAccountJSON(), BaseURL: srv.URL})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -293,7 +293,7 @@ func (c *Client) deliver(ctx context.Context, m *Message, held, wantName bool) (
 		}
 		fe.Attempts = attempt
 		last = fe
-		if fe.HTTPStatus == http.StatusUnauthorized && fe.Code == "" && !refreshed && fe.src != nil {
+		if fe.Status == http.StatusUnauthorized && fe.Code == "" && !refreshed && fe.src != nil {
 			// The access token was refused (revoked or expired early):
 			// fetch a new one and try again at once, once.
 			refreshed = true
@@ -337,19 +337,19 @@ func (c *Client) retryDelay(ctx context.Context, fe *Error, attempt, maxAttempts
 	if attempt >= maxAttempts || fe.Class() != pushwire.ErrRetryable {
 		return 0, false
 	}
-	if (fe.Code == CodeQuotaExceeded || fe.HTTPStatus == http.StatusTooManyRequests) && !p.RetryQuota {
+	if (fe.Code == CodeQuotaExceeded || fe.Status == http.StatusTooManyRequests) && !p.RetryQuota {
 		return 0, false
 	}
-	if fe.Retry > p.MaxDelay {
+	if fe.Retry > p.MaxBackoff {
 		return 0, false
 	}
-	// ceiling is min(MaxDelay, BaseDelay·2^(attempt-1)), computed without
+	// ceiling is min(MaxBackoff, MinBackoff·2^(attempt-1)), computed without
 	// overflow: the shift is taken only when its result stays within
-	// MaxDelay. The jitter is drawn as a uint64 so that a MaxDelay of
+	// MaxBackoff. The jitter is drawn as a uint64 so that a MaxBackoff of
 	// math.MaxInt64 does not overflow ceiling+1.
-	ceiling := p.MaxDelay
-	if shift := attempt - 1; p.BaseDelay <= p.MaxDelay>>shift {
-		ceiling = p.BaseDelay << shift
+	ceiling := p.MaxBackoff
+	if shift := attempt - 1; p.MinBackoff <= p.MaxBackoff>>shift {
+		ceiling = p.MinBackoff << shift
 	}
 	delay := time.Duration(rand.Uint64N(uint64(ceiling) + 1))
 	if fe.Retry > delay {
@@ -511,7 +511,7 @@ func (c *Client) attempt(ctx context.Context, sb *sendBuf, first, wantName bool)
 			Name string `json:"name"`
 		}
 		if err := json.Unmarshal(body, &ok); err != nil {
-			return "", &Error{HTTPStatus: resp.StatusCode, Message: "malformed success response", Err: err, class: pushwire.ErrPermanent}
+			return "", &Error{Status: resp.StatusCode, Message: "malformed success response", Err: err, class: pushwire.ErrPermanent}
 		}
 		return ok.Name, nil
 	}
@@ -564,10 +564,10 @@ type rpcDetail struct {
 
 // parseError builds the *Error for a non-200 answer.
 func parseError(status int, retryAfter string, body []byte, now time.Time) *Error {
-	e := &Error{HTTPStatus: status, Retry: parseRetryAfter(retryAfter, now)}
+	e := &Error{Status: status, Retry: parseRetryAfter(retryAfter, now)}
 	var st rpcStatus
 	if len(body) > 0 && json.Unmarshal(body, &st) == nil {
-		e.Status = st.Error.Status
+		e.RPCStatus = st.Error.Status
 		e.Message = st.Error.Message
 		for _, raw := range st.Error.Details {
 			var d rpcDetail

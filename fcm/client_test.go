@@ -302,10 +302,10 @@ func TestErrorClasses(t *testing.T) {
 		{"bare 429", fcmtest.TooManyRequests(7 * time.Second), retry, 429, "", "", 7 * time.Second},
 		{"unavailable", fcmtest.Unavailable(3 * time.Second), retry, 503, "UNAVAILABLE", fcm.CodeUnavailable, 3 * time.Second},
 		{"internal", fcmtest.Internal(), retry, 500, "INTERNAL", fcm.CodeInternal, 0},
-		{"bare 502", fcmtest.Failure{HTTPStatus: 502, Bare: true}, retry, 502, "", "", 0},
-		{"bare 401", fcmtest.Failure{HTTPStatus: 401, Bare: true}, conf, 401, "", "", 0},
-		{"404 without UNREGISTERED", fcmtest.Failure{HTTPStatus: 404}, conf, 404, "NOT_FOUND", "", 0},
-		{"other 4xx", fcmtest.Failure{HTTPStatus: 409}, perm, 409, "ABORTED", "", 0},
+		{"bare 502", fcmtest.Failure{Status: 502, Bare: true}, retry, 502, "", "", 0},
+		{"bare 401", fcmtest.Failure{Status: 401, Bare: true}, conf, 401, "", "", 0},
+		{"404 without UNREGISTERED", fcmtest.Failure{Status: 404}, conf, 404, "NOT_FOUND", "", 0},
+		{"other 4xx", fcmtest.Failure{Status: 409}, perm, 409, "ABORTED", "", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -316,8 +316,8 @@ func TestErrorClasses(t *testing.T) {
 			assert.ElementsMatch(t, tt.class, classes(err))
 			var fe *fcm.Error
 			require.ErrorAs(t, err, &fe)
-			assert.Equal(t, tt.httpStatus, fe.HTTPStatus)
-			assert.Equal(t, tt.status, fe.Status)
+			assert.Equal(t, tt.httpStatus, fe.Status)
+			assert.Equal(t, tt.status, fe.RPCStatus)
 			assert.Equal(t, tt.code, fe.Code)
 			assert.Equal(t, tt.retryAfter, fe.RetryAfter())
 			ra, ok := pushwire.RetryAfter(err)
@@ -389,7 +389,7 @@ func TestRetryTransientThenSucceed(t *testing.T) {
 	}{
 		{"unavailable", fcmtest.Unavailable(0)},
 		{"internal", fcmtest.Internal()},
-		{"bare 503", fcmtest.Failure{HTTPStatus: 503, Bare: true}},
+		{"bare 503", fcmtest.Failure{Status: 503, Bare: true}},
 		{"dropped connection", fcmtest.Drop()},
 	}
 	for _, tt := range tests {
@@ -397,7 +397,7 @@ func TestRetryTransientThenSucceed(t *testing.T) {
 			srv := newServer(t, fcmtest.Config{})
 			rec := &sleepRecorder{}
 			c := newClient(t, srv, func(cfg *fcm.Config) {
-				cfg.Retry = fcm.RetryPolicy{MaxAttempts: 3, BaseDelay: 100 * time.Millisecond, MaxDelay: time.Second, Sleep: rec.Sleep}
+				cfg.Retry = fcm.RetryPolicy{MaxAttempts: 3, MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second, Sleep: rec.Sleep}
 			})
 			srv.FailNext(2, tt.fail)
 			name, err := c.SendMessage(context.Background(), &fcm.Message{Token: "t"})
@@ -406,7 +406,7 @@ func TestRetryTransientThenSucceed(t *testing.T) {
 			assert.Equal(t, 3, srv.SendRequests())
 			d := rec.Delays()
 			require.Len(t, d, 2)
-			// Full jitter: retry n waits between 0 and BaseDelay·2^(n-1).
+			// Full jitter: retry n waits between 0 and MinBackoff·2^(n-1).
 			assert.LessOrEqual(t, d[0], 100*time.Millisecond)
 			assert.LessOrEqual(t, d[1], 200*time.Millisecond)
 			assert.GreaterOrEqual(t, d[0], time.Duration(0))
@@ -418,7 +418,7 @@ func TestRetryGivesUp(t *testing.T) {
 	srv := newServer(t, fcmtest.Config{})
 	rec := &sleepRecorder{}
 	c := newClient(t, srv, func(cfg *fcm.Config) {
-		cfg.Retry = fcm.RetryPolicy{MaxAttempts: 4, BaseDelay: time.Millisecond, Sleep: rec.Sleep}
+		cfg.Retry = fcm.RetryPolicy{MaxAttempts: 4, MinBackoff: time.Millisecond, Sleep: rec.Sleep}
 	})
 	srv.FailAll(fcmtest.Internal())
 	err := c.Send(context.Background(), pushwire.Message{Token: "t"})
@@ -434,7 +434,7 @@ func TestRetryBackoffCapped(t *testing.T) {
 	srv := newServer(t, fcmtest.Config{})
 	rec := &sleepRecorder{}
 	c := newClient(t, srv, func(cfg *fcm.Config) {
-		cfg.Retry = fcm.RetryPolicy{MaxAttempts: 8, BaseDelay: 10 * time.Millisecond, MaxDelay: 40 * time.Millisecond, Sleep: rec.Sleep}
+		cfg.Retry = fcm.RetryPolicy{MaxAttempts: 8, MinBackoff: 10 * time.Millisecond, MaxBackoff: 40 * time.Millisecond, Sleep: rec.Sleep}
 	})
 	srv.FailAll(fcmtest.Unavailable(0))
 	require.Error(t, c.Send(context.Background(), pushwire.Message{Token: "t"}))
@@ -446,22 +446,22 @@ func TestRetryBackoffCapped(t *testing.T) {
 	}
 }
 
-// A MaxDelay as long as a time.Duration can be (math.MaxInt64) is a valid
-// "no cap": once BaseDelay·2^(n-1) passes it, retries draw their delay from
+// A MaxBackoff as long as a time.Duration can be (math.MaxInt64) is a valid
+// "no cap": once MinBackoff·2^(n-1) passes it, retries draw their delay from
 // the whole range instead of overflowing it.
-func TestRetryHugeMaxDelay(t *testing.T) {
+func TestRetryHugeMaxBackoff(t *testing.T) {
 	srv := newServer(t, fcmtest.Config{})
 	rec := &sleepRecorder{}
 	const attempts = 40
 	c := newClient(t, srv, func(cfg *fcm.Config) {
-		cfg.Retry = fcm.RetryPolicy{MaxAttempts: attempts, MaxDelay: math.MaxInt64, Sleep: rec.Sleep}
+		cfg.Retry = fcm.RetryPolicy{MaxAttempts: attempts, MaxBackoff: math.MaxInt64, Sleep: rec.Sleep}
 	})
 	srv.FailAll(fcmtest.Internal())
 	err := c.Send(context.Background(), pushwire.Message{Token: "t"})
 	var fe *fcm.Error
 	require.ErrorAs(t, err, &fe)
 	assert.Equal(t, attempts, fe.Attempts)
-	assert.Equal(t, "INTERNAL", fe.Status)
+	assert.Equal(t, "INTERNAL", fe.RPCStatus)
 	assert.Equal(t, attempts, srv.SendRequests())
 	d := rec.Delays()
 	require.Len(t, d, attempts-1)
@@ -477,18 +477,18 @@ func TestRetryHonoursRetryAfter(t *testing.T) {
 	srv := newServer(t, fcmtest.Config{})
 	rec := &sleepRecorder{}
 	c := newClient(t, srv, func(cfg *fcm.Config) {
-		cfg.Retry = fcm.RetryPolicy{BaseDelay: time.Millisecond, MaxDelay: 10 * time.Second, Sleep: rec.Sleep}
+		cfg.Retry = fcm.RetryPolicy{MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Second, Sleep: rec.Sleep}
 	})
 	srv.FailNext(1, fcmtest.Unavailable(5*time.Second))
 	require.NoError(t, c.Send(context.Background(), pushwire.Message{Token: "t"}))
 	assert.Equal(t, []time.Duration{5 * time.Second}, rec.Delays())
 }
 
-func TestRetryAfterBeyondMaxDelayIsReturned(t *testing.T) {
+func TestRetryAfterBeyondMaxBackoffIsReturned(t *testing.T) {
 	srv := newServer(t, fcmtest.Config{})
 	rec := &sleepRecorder{}
 	c := newClient(t, srv, func(cfg *fcm.Config) {
-		cfg.Retry = fcm.RetryPolicy{MaxDelay: 2 * time.Second, Sleep: rec.Sleep}
+		cfg.Retry = fcm.RetryPolicy{MaxBackoff: 2 * time.Second, Sleep: rec.Sleep}
 	})
 	srv.FailNext(1, fcmtest.Unavailable(30*time.Second))
 	err := c.Send(context.Background(), pushwire.Message{Token: "t"})
@@ -503,7 +503,7 @@ func TestRetryNeverPastDeadline(t *testing.T) {
 	srv := newServer(t, fcmtest.Config{})
 	rec := &sleepRecorder{}
 	c := newClient(t, srv, func(cfg *fcm.Config) {
-		cfg.Retry = fcm.RetryPolicy{MaxDelay: time.Hour, Sleep: rec.Sleep}
+		cfg.Retry = fcm.RetryPolicy{MaxBackoff: time.Hour, Sleep: rec.Sleep}
 	})
 	srv.FailNext(1, fcmtest.Unavailable(20*time.Second))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -531,7 +531,7 @@ func TestQuotaRetriedWhenAsked(t *testing.T) {
 	srv := newServer(t, fcmtest.Config{})
 	rec := &sleepRecorder{}
 	c := newClient(t, srv, func(cfg *fcm.Config) {
-		cfg.Retry = fcm.RetryPolicy{RetryQuota: true, BaseDelay: time.Millisecond, MaxDelay: 2 * time.Minute, Sleep: rec.Sleep}
+		cfg.Retry = fcm.RetryPolicy{RetryQuota: true, MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Minute, Sleep: rec.Sleep}
 	})
 	srv.FailNext(1, fcmtest.QuotaExceeded(0))
 	srv.FailNext(1, fcmtest.TooManyRequests(3*time.Second))
@@ -726,10 +726,10 @@ func TestTokenSourceConfig(t *testing.T) {
 	counting := &countingSource{src: jc.TokenSource(ctx)}
 
 	_, err = fcm.New(context.Background(), fcm.Config{TokenSource: counting})
-	require.ErrorIs(t, err, fcm.ErrConfig, "ProjectID is required with a TokenSource")
+	require.ErrorIs(t, err, pushwire.ErrConfiguration, "ProjectID is required with a TokenSource")
 
 	c, err := fcm.New(context.Background(), fcm.Config{
-		TokenSource: counting, ProjectID: srv.ProjectID(), Endpoint: srv.URL, HTTPClient: srv.Client(),
+		TokenSource: counting, ProjectID: srv.ProjectID(), BaseURL: srv.URL, HTTPClient: srv.Client(),
 	})
 	require.NoError(t, err)
 	defer c.Close()
@@ -802,12 +802,12 @@ func TestTokenErrors(t *testing.T) {
 	t.Run("persistent 401 is a configuration error", func(t *testing.T) {
 		srv.Reset()
 		c := newClient(t, srv, nil)
-		srv.FailAll(fcmtest.Failure{HTTPStatus: 401})
+		srv.FailAll(fcmtest.Failure{Status: 401})
 		err := c.Send(context.Background(), pushwire.Message{Token: "t"})
 		var fe *fcm.Error
 		require.ErrorAs(t, err, &fe)
-		assert.Equal(t, 401, fe.HTTPStatus)
-		assert.Equal(t, "UNAUTHENTICATED", fe.Status)
+		assert.Equal(t, 401, fe.Status)
+		assert.Equal(t, "UNAUTHENTICATED", fe.RPCStatus)
 		assert.ErrorIs(t, err, pushwire.ErrConfiguration)
 		assert.Equal(t, 2, fe.Attempts)
 		assert.Equal(t, 2, srv.SendRequests())
@@ -819,7 +819,7 @@ func TestTokenErrors(t *testing.T) {
 		err := c.Send(context.Background(), pushwire.Message{Token: "t"})
 		var fe *fcm.Error
 		require.ErrorAs(t, err, &fe)
-		assert.Equal(t, 403, fe.HTTPStatus)
+		assert.Equal(t, 403, fe.Status)
 		assert.ErrorIs(t, err, pushwire.ErrConfiguration)
 	})
 	t.Run("unreachable endpoint is retryable", func(t *testing.T) {
@@ -829,14 +829,14 @@ func TestTokenErrors(t *testing.T) {
 		gone.Close()
 		c := newClient(t, srv, func(cfg *fcm.Config) {
 			cfg.CredentialsJSON = sa
-			cfg.Endpoint = url
+			cfg.BaseURL = url
 			cfg.Retry.MaxAttempts = 1
 		})
 		err := c.Send(context.Background(), pushwire.Message{Token: "t"})
 		var fe *fcm.Error
 		require.ErrorAs(t, err, &fe)
 		assert.ErrorIs(t, err, pushwire.ErrRetryable)
-		assert.Equal(t, 0, fe.HTTPStatus)
+		assert.Equal(t, 0, fe.Status)
 	})
 }
 
@@ -862,15 +862,15 @@ func TestNewConfigErrors(t *testing.T) {
 		{"no project", fcm.Config{CredentialsJSON: noProject}},
 		{"bad project", fcm.Config{TokenSource: ts, ProjectID: "a/b"}},
 		{"negative concurrency", fcm.Config{TokenSource: ts, ProjectID: "p", MaxConcurrency: -1}},
-		{"bad endpoint", fcm.Config{TokenSource: ts, ProjectID: "p", Endpoint: "ftp://x"}},
-		{"endpoint without host", fcm.Config{TokenSource: ts, ProjectID: "p", Endpoint: "http://"}},
+		{"bad endpoint", fcm.Config{TokenSource: ts, ProjectID: "p", BaseURL: "ftp://x"}},
+		{"endpoint without host", fcm.Config{TokenSource: ts, ProjectID: "p", BaseURL: "http://"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c, err := fcm.New(context.Background(), tt.cfg)
 			require.Error(t, err)
 			assert.Nil(t, c)
-			assert.ErrorIs(t, err, fcm.ErrConfig)
+			assert.ErrorIs(t, err, pushwire.ErrConfiguration)
 			assert.ErrorIs(t, err, pushwire.ErrConfiguration)
 			assert.NotContains(t, err.Error(), "PRIVATE KEY")
 		})
@@ -879,13 +879,13 @@ func TestNewConfigErrors(t *testing.T) {
 
 func TestClose(t *testing.T) {
 	srv := newServer(t, fcmtest.Config{})
-	c, err := fcm.New(context.Background(), fcm.Config{CredentialsJSON: srv.ServiceAccountJSON(), Endpoint: srv.URL})
+	c, err := fcm.New(context.Background(), fcm.Config{CredentialsJSON: srv.ServiceAccountJSON(), BaseURL: srv.URL})
 	require.NoError(t, err)
 	require.NoError(t, c.Send(context.Background(), pushwire.Message{Token: "t"}))
 	require.NoError(t, c.Close())
 	require.NoError(t, c.Close())
 	assert.ErrorIs(t, c.Send(context.Background(), pushwire.Message{Token: "t"}), fcm.ErrClosed)
-	res := c.SendAll(context.Background(), []*fcm.Message{{Token: "a"}})
+	res := c.SendEach(context.Background(), []*fcm.Message{{Token: "a"}})
 	assert.ErrorIs(t, res[0].Err, fcm.ErrClosed)
 }
 

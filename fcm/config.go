@@ -20,8 +20,8 @@ import (
 // Scope is the OAuth2 scope for sending FCM messages.
 const Scope = "https://www.googleapis.com/auth/firebase.messaging"
 
-// DefaultEndpoint is the FCM API host.
-const DefaultEndpoint = "https://fcm.googleapis.com"
+// DefaultBaseURL is the base URL of the FCM API (Config.BaseURL).
+const DefaultBaseURL = "https://fcm.googleapis.com"
 
 // tokenTimeout bounds one access-token fetch when the HTTP client has no
 // Timeout of its own.
@@ -47,8 +47,8 @@ type Config struct {
 	// ProjectID is the Firebase project; required with TokenSource,
 	// overrides the project_id of CredentialsJSON.
 	ProjectID string
-	// Endpoint is the base URL of the FCM API; default [DefaultEndpoint].
-	Endpoint string
+	// BaseURL is the base URL of the FCM API; default [DefaultBaseURL].
+	BaseURL string
 	// HTTPClient sends requests and fetches tokens. Default: a client with
 	// one shared transport (HTTP/2 over TLS, keep-alive pool sized to
 	// MaxConcurrency) that Close releases; its TLS connections queue
@@ -77,7 +77,7 @@ type Config struct {
 
 // RetryPolicy says when and how long to wait before retrying a failed send.
 // Delays grow exponentially with full jitter (a random delay between 0 and
-// min(MaxDelay, BaseDelay·2^(n-1)) before retry n), are never shorter than
+// min(MaxBackoff, MinBackoff·2^(n-1)) before retry n), are never shorter than
 // the server's Retry-After, and a wait that would pass the context deadline
 // is not started: the last error is returned instead. Permanent errors are
 // never retried.
@@ -85,12 +85,12 @@ type RetryPolicy struct {
 	// MaxAttempts is the total number of requests per message, including
 	// the first; 0 means 3, 1 disables retries.
 	MaxAttempts int
-	// BaseDelay is the backoff unit; default 500ms.
-	BaseDelay time.Duration
-	// MaxDelay caps a backoff delay; default 60s. A Retry-After longer than
-	// MaxDelay is not waited for: the error is returned so the caller can
+	// MinBackoff is the backoff unit; default 500ms.
+	MinBackoff time.Duration
+	// MaxBackoff caps a backoff delay; default 60s. A Retry-After longer than
+	// MaxBackoff is not waited for: the error is returned so the caller can
 	// reschedule.
-	MaxDelay time.Duration
+	MaxBackoff time.Duration
 	// RetryQuota makes the client wait out QUOTA_EXCEEDED and bare 429
 	// answers (for their Retry-After, one minute when absent) instead of
 	// returning them to the caller.
@@ -104,14 +104,14 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 	if p.MaxAttempts <= 0 {
 		p.MaxAttempts = 3
 	}
-	if p.BaseDelay <= 0 {
-		p.BaseDelay = 500 * time.Millisecond
+	if p.MinBackoff <= 0 {
+		p.MinBackoff = 500 * time.Millisecond
 	}
-	if p.MaxDelay <= 0 {
-		p.MaxDelay = 60 * time.Second
+	if p.MaxBackoff <= 0 {
+		p.MaxBackoff = 60 * time.Second
 	}
-	if p.MaxDelay < p.BaseDelay {
-		p.MaxDelay = p.BaseDelay
+	if p.MaxBackoff < p.MinBackoff {
+		p.MaxBackoff = p.MinBackoff
 	}
 	if p.Sleep == nil {
 		p.Sleep = sleep
@@ -129,10 +129,6 @@ func sleep(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	}
 }
-
-// ErrConfig is matched (errors.Is) by every error New returns for an
-// invalid Config.
-var ErrConfig = errors.New("fcm: invalid config")
 
 func configError(msg string, err error) error {
 	if err != nil {
@@ -154,14 +150,18 @@ func (e *configErr) Error() string {
 }
 func (e *configErr) Unwrap() error { return e.err }
 func (e *configErr) Is(target error) bool {
-	return target == ErrConfig || target == pushwire.ErrConfiguration || target == pushwire.ErrPermanent
+	return target == pushwire.ErrConfiguration || target == pushwire.ErrPermanent
 }
 
-// New validates cfg and returns a client. ctx is used only while New runs
-// (token fetches later use the client's HTTPClient, without ctx's deadline;
-// each send's own context bounds its wait for a token).
+// New validates cfg and returns a client. Errors about cfg match
+// pushwire.ErrConfiguration. ctx is used only while New runs: neither its
+// deadline nor its values reach later token fetches, which use the client's
+// HTTPClient (each send's own context bounds its wait for a token).
 // New does not contact FCM; a token is fetched on the first send.
 func New(ctx context.Context, cfg Config) (*Client, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	c := &Client{
 		log: cfg.Logger,
 		now: cfg.Now,
@@ -186,8 +186,8 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if c.hc == nil {
 		// Plain-HTTP connections write each request in one write(2)
 		// already; batching pays off under TLS only.
-		tlsEndpoint := cfg.Endpoint == "" || !strings.HasPrefix(strings.ToLower(cfg.Endpoint), "http://")
-		c.transport = newTransport(cfg.MaxConcurrency, tlsEndpoint)
+		tlsBase := cfg.BaseURL == "" || !strings.HasPrefix(strings.ToLower(cfg.BaseURL), "http://")
+		c.transport = newTransport(cfg.MaxConcurrency, tlsBase)
 		c.hc = &http.Client{Transport: c.transport}
 	}
 
@@ -215,7 +215,9 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 			cp.Timeout = tokenTimeout
 			tokenHC = &cp
 		}
-		tctx := context.WithValue(context.WithoutCancel(ctx), oauth2.HTTPClient, tokenHC)
+		// The credentials keep tctx for every later token fetch: it must
+		// not be derived from ctx, whose values belong to this call.
+		tctx := context.WithValue(context.Background(), oauth2.HTTPClient, tokenHC)
 		credJSON := append([]byte(nil), cfg.CredentialsJSON...)
 		creds, err := google.CredentialsFromJSONWithType(tctx, credJSON, google.ServiceAccount, Scope)
 		if err != nil {
@@ -248,16 +250,16 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	c.project = project
 
-	endpoint := cfg.Endpoint
-	if endpoint == "" {
-		endpoint = DefaultEndpoint
+	base := cfg.BaseURL
+	if base == "" {
+		base = DefaultBaseURL
 	}
-	u, err := url.Parse(strings.TrimRight(endpoint, "/") + "/v1/projects/" + project + "/messages:send")
+	u, err := url.Parse(strings.TrimRight(base, "/") + "/v1/projects/" + project + "/messages:send")
 	if err != nil {
-		return nil, configError("Endpoint", err)
+		return nil, configError("BaseURL", err)
 	}
 	if u.Scheme != "https" && u.Scheme != "http" || u.Host == "" {
-		return nil, configError("Endpoint must be an http or https URL", nil)
+		return nil, configError("BaseURL must be an http or https URL", nil)
 	}
 	c.url = u
 	return c, nil

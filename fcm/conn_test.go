@@ -26,7 +26,7 @@ func TestOwnTransportOverHTTP2(t *testing.T) {
 	pool.AddCert(srv.Certificate())
 	tr.TLSClientConfig = &tls.Config{RootCAs: pool}
 	c, err := New(context.Background(), Config{
-		CredentialsJSON: srv.ServiceAccountJSON(), Endpoint: srv.URL,
+		CredentialsJSON: srv.ServiceAccountJSON(), BaseURL: srv.URL,
 		HTTPClient: &http.Client{Transport: tr}, MaxConcurrency: 8,
 	})
 	require.NoError(t, err)
@@ -70,7 +70,7 @@ func TestCloseClosesConnectionBusyAtClose(t *testing.T) {
 				<-release // hold the answer until the client is closed
 			}})
 			defer srv.Close()
-			c, err := New(context.Background(), Config{CredentialsJSON: srv.ServiceAccountJSON(), Endpoint: srv.URL})
+			c, err := New(context.Background(), Config{CredentialsJSON: srv.ServiceAccountJSON(), BaseURL: srv.URL})
 			require.NoError(t, err)
 			require.NotNil(t, c.transport, "the client's own transport")
 			if useTLS {

@@ -6,14 +6,14 @@
 // token, and sends one request per message
 // (POST /v1/projects/{project}/messages:send) over one shared connection pool
 // (HTTP/2 over TLS). All sends of a client, including the fan-out helpers
-// [Client.SendAll] and [Client.SendMulticast], share one bounded concurrency
-// limit.
+// [Client.SendEach] and [Client.SendEachForMulticast], share one bounded
+// concurrency limit.
 //
 // Messages are validated before any request is made (exactly one target,
 // reserved data keys, ttl range, size limits). Failures are reported as
-// [*Error], which carries the HTTP status, the google.rpc status, the FCM
-// error code and the Retry-After delay, and matches the pushwire error
-// classes with errors.Is:
+// [*Error], which carries the HTTP status (Status), the google.rpc status
+// (RPCStatus), the FCM error code and the Retry-After delay, and matches the
+// pushwire error classes with errors.Is:
 //
 //   - UNREGISTERED and token-related INVALID_ARGUMENT: pushwire.ErrDeadToken
 //   - QUOTA_EXCEEDED, UNAVAILABLE, INTERNAL, other 5xx, bare 429, network

@@ -59,10 +59,11 @@ type ErrorInfo struct {
 // (configuration errors match pushwire.ErrConfiguration and ErrPermanent).
 // Its Error string never contains the device token or the access token.
 type Error struct {
-	// HTTPStatus is the HTTP status code, 0 when no response was received.
-	HTTPStatus int
-	// Status is the google.rpc status name ("NOT_FOUND", "UNAVAILABLE", ...).
-	Status string
+	// Status is the HTTP status code, 0 when no response was received.
+	Status int
+	// RPCStatus is the google.rpc status name ("NOT_FOUND",
+	// "UNAVAILABLE", ...) of the error body, empty when it had none.
+	RPCStatus string
 	// Code is the FCM error code, empty when the answer had no FcmError
 	// detail (a bare 429, for example).
 	Code ErrorCode
@@ -117,12 +118,12 @@ func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("fcm: ")
 	switch {
-	case e.HTTPStatus != 0:
+	case e.Status != 0:
 		b.WriteString("send failed: http ")
-		b.WriteString(strconv.Itoa(e.HTTPStatus))
-		if e.Status != "" {
+		b.WriteString(strconv.Itoa(e.Status))
+		if e.RPCStatus != "" {
 			b.WriteString(" ")
-			b.WriteString(e.Status)
+			b.WriteString(e.RPCStatus)
 		}
 		if e.Code != "" {
 			b.WriteString(" (")
@@ -184,7 +185,7 @@ func classify(e *Error) error {
 	case CodeSenderIDMismatch, CodeThirdPartyAuthError:
 		return pushwire.ErrConfiguration
 	}
-	switch s := e.HTTPStatus; {
+	switch s := e.Status; {
 	case s == 0:
 		return pushwire.ErrRetryable // network error
 	case s == 429 || s >= 500:
@@ -196,7 +197,7 @@ func classify(e *Error) error {
 		// a dead token. Pruning tokens on a misconfiguration would wipe a
 		// registry.
 		return pushwire.ErrConfiguration
-	case s == 400 && e.Status == "INVALID_ARGUMENT" && e.tokenRelated():
+	case s == 400 && e.RPCStatus == "INVALID_ARGUMENT" && e.tokenRelated():
 		return pushwire.ErrDeadToken
 	}
 	return pushwire.ErrPermanent

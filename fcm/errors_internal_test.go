@@ -76,7 +76,7 @@ func TestParseErrorBodies(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := parseError(tt.status, tt.retryAfter, []byte(tt.body), now)
-			assert.Equal(t, tt.status, e.HTTPStatus)
+			assert.Equal(t, tt.status, e.Status)
 			tt.check(t, e)
 			assert.NotEmpty(t, e.Error())
 		})

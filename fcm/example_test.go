@@ -20,7 +20,7 @@ func ExampleClient_Send() {
 	ctx := context.Background()
 	c, err := fcm.New(ctx, fcm.Config{
 		CredentialsJSON: srv.ServiceAccountJSON(),
-		Endpoint:        srv.URL, // omit for https://fcm.googleapis.com
+		BaseURL:         srv.URL, // omit for https://fcm.googleapis.com
 	})
 	if err != nil {
 		panic(err)
@@ -47,7 +47,7 @@ func ExampleError() {
 	srv.FailToken("busy-token", fcmtest.QuotaExceeded(90*time.Second))
 
 	ctx := context.Background()
-	c, err := fcm.New(ctx, fcm.Config{CredentialsJSON: srv.ServiceAccountJSON(), Endpoint: srv.URL})
+	c, err := fcm.New(ctx, fcm.Config{CredentialsJSON: srv.ServiceAccountJSON(), BaseURL: srv.URL})
 	if err != nil {
 		panic(err)
 	}
@@ -68,15 +68,15 @@ func ExampleError() {
 	// retry after 1m30s QUOTA_EXCEEDED
 }
 
-// SendMulticast sends one message to many tokens within the client's
+// SendEachForMulticast sends one message to many tokens within the client's
 // concurrency limit; results come back in token order.
-func ExampleClient_SendMulticast() {
+func ExampleClient_SendEachForMulticast() {
 	srv := fcmtest.NewServer(fcmtest.Config{})
 	defer srv.Close()
 	srv.FailToken("t2", fcmtest.Unregistered())
 
 	ctx := context.Background()
-	c, err := fcm.New(ctx, fcm.Config{CredentialsJSON: srv.ServiceAccountJSON(), Endpoint: srv.URL, MaxConcurrency: 16})
+	c, err := fcm.New(ctx, fcm.Config{CredentialsJSON: srv.ServiceAccountJSON(), BaseURL: srv.URL, MaxConcurrency: 16})
 	if err != nil {
 		panic(err)
 	}
@@ -86,7 +86,7 @@ func ExampleClient_SendMulticast() {
 		Notification: &fcm.Notification{Title: "Hello", Body: "You have a new message"},
 		Android:      &fcm.AndroidConfig{Priority: fcm.AndroidPriorityHigh},
 	}
-	for i, r := range c.SendMulticast(ctx, msg, []string{"t1", "t2", "t3"}) {
+	for i, r := range c.SendEachForMulticast(ctx, msg, []string{"t1", "t2", "t3"}) {
 		fmt.Println(i, r.Err == nil, errors.Is(r.Err, pushwire.ErrDeadToken))
 	}
 	// Output:

@@ -13,19 +13,22 @@ type Result struct {
 	Err error
 }
 
-// SendAll sends msgs concurrently within the client's concurrency limit and
-// returns one Result per message, in input order. When ctx ends, messages not
+// SendEach sends msgs concurrently within the client's concurrency limit and
+// returns one Result per message, in input order. It is named after the
+// Firebase Admin SDK's SendEach, which replaced SendAll when FCM's batch
+// endpoint was shut down: one request per message. When ctx ends, messages not
 // yet started are not sent; their Result carries the context error.
-func (c *Client) SendAll(ctx context.Context, msgs []*Message) []Result {
+func (c *Client) SendEach(ctx context.Context, msgs []*Message) []Result {
 	results := make([]Result, len(msgs))
 	c.fanOut(ctx, results, func(i int) *Message { return msgs[i] })
 	return results
 }
 
-// SendMulticast sends a copy of m to each of tokens (m must have no target
-// of its own) and returns one Result per token, in input order. It shares
-// the client's concurrency limit like SendAll.
-func (c *Client) SendMulticast(ctx context.Context, m *Message, tokens []string) []Result {
+// SendEachForMulticast sends a copy of m to each of tokens (m must have no
+// target of its own) and returns one Result per token, in input order. It
+// shares the client's concurrency limit like SendEach and is named after the
+// Firebase Admin SDK's method (formerly SendMulticast).
+func (c *Client) SendEachForMulticast(ctx context.Context, m *Message, tokens []string) []Result {
 	results := make([]Result, len(tokens))
 	if m == nil || m.Token != "" || m.FID != "" || m.Topic != "" || m.Condition != "" {
 		err := invalid("message", "multicast template must be non-nil and have no target")

@@ -25,7 +25,7 @@ func TestSendAllResultsInOrder(t *testing.T) {
 		msgs[i] = &fcm.Message{Token: fmt.Sprintf("tok-%d", i), Data: map[string]string{"i": fmt.Sprint(i)}}
 	}
 	msgs[11] = &fcm.Message{} // invalid: no target
-	res := c.SendAll(context.Background(), msgs)
+	res := c.SendEach(context.Background(), msgs)
 	require.Len(t, res, len(msgs))
 
 	byName := map[string]fcmtest.Received{}
@@ -55,7 +55,7 @@ func TestSendMulticast(t *testing.T) {
 	c := newClient(t, srv, nil)
 	srv.FailToken("b", fcmtest.Unregistered())
 	tmpl := &fcm.Message{Data: map[string]string{"k": "v"}}
-	res := c.SendMulticast(context.Background(), tmpl, []string{"a", "b", "c"})
+	res := c.SendEachForMulticast(context.Background(), tmpl, []string{"a", "b", "c"})
 	require.Len(t, res, 3)
 	assert.NoError(t, res[0].Err)
 	assert.ErrorIs(t, res[1].Err, pushwire.ErrDeadToken)
@@ -68,11 +68,11 @@ func TestSendMulticast(t *testing.T) {
 	}
 	assert.Equal(t, map[string]bool{"a": true, "c": true}, tokens)
 
-	res = c.SendMulticast(context.Background(), &fcm.Message{Topic: "x"}, []string{"a", "b"})
+	res = c.SendEachForMulticast(context.Background(), &fcm.Message{Topic: "x"}, []string{"a", "b"})
 	for _, r := range res {
 		assert.ErrorIs(t, r.Err, fcm.ErrInvalidMessage)
 	}
-	assert.Empty(t, c.SendMulticast(context.Background(), tmpl, nil))
+	assert.Empty(t, c.SendEachForMulticast(context.Background(), tmpl, nil))
 }
 
 func TestConcurrencyBoundShared(t *testing.T) {
@@ -85,7 +85,7 @@ func TestConcurrencyBoundShared(t *testing.T) {
 	for range 2 {
 		go func() {
 			defer func() { done <- struct{}{} }()
-			for _, r := range c.SendMulticast(context.Background(), &fcm.Message{}, []string{"a", "b", "c", "d", "e"}) {
+			for _, r := range c.SendEachForMulticast(context.Background(), &fcm.Message{}, []string{"a", "b", "c", "d", "e"}) {
 				if r.Err != nil {
 					failed.Add(1)
 				}
@@ -117,7 +117,7 @@ func TestSendAllCancellation(t *testing.T) {
 	defer cancel()
 	msgs := []*fcm.Message{{Token: "a"}, {Token: "b"}, {Token: "c"}, {Token: "d"}}
 	out := make(chan []fcm.Result, 1)
-	go func() { out <- c.SendAll(ctx, msgs) }()
+	go func() { out <- c.SendEach(ctx, msgs) }()
 	require.Eventually(t, func() bool { return srv.SendRequests() == 1 }, 10*time.Second, time.Millisecond)
 	cancel()
 	res := <-out
@@ -131,7 +131,7 @@ func TestSendAllCancellation(t *testing.T) {
 func TestConnectionReuse(t *testing.T) {
 	t.Run("http/1.1 keep-alive", func(t *testing.T) {
 		srv := newServer(t, fcmtest.Config{})
-		c, err := fcm.New(context.Background(), fcm.Config{CredentialsJSON: srv.ServiceAccountJSON(), Endpoint: srv.URL})
+		c, err := fcm.New(context.Background(), fcm.Config{CredentialsJSON: srv.ServiceAccountJSON(), BaseURL: srv.URL})
 		require.NoError(t, err)
 		defer c.Close()
 		for range 30 {
@@ -150,7 +150,7 @@ func TestConnectionReuse(t *testing.T) {
 		for i := range tokens {
 			tokens[i] = fmt.Sprintf("tok-%d", i)
 		}
-		for i, r := range c.SendMulticast(context.Background(), &fcm.Message{}, tokens) {
+		for i, r := range c.SendEachForMulticast(context.Background(), &fcm.Message{}, tokens) {
 			require.NoError(t, r.Err, i)
 		}
 		assert.Greater(t, srv.PeakConcurrency(), 4, "more requests in flight than one connection's streams")
@@ -179,7 +179,7 @@ func TestConcurrentSendsKeepTheirBodies(t *testing.T) {
 					"i": fmt.Sprint(i), "pad": strings.Repeat("x", (i*37)%900),
 				}}
 			}
-			res := c.SendAll(context.Background(), msgs)
+			res := c.SendEach(context.Background(), msgs)
 			got := map[string]fcmtest.Received{}
 			for _, r := range srv.Messages() {
 				got[r.Message.Token] = r

@@ -37,7 +37,7 @@ func newClient(t testing.TB, srv *fcmtest.Server, edit func(*fcm.Config)) *fcm.C
 	t.Helper()
 	cfg := fcm.Config{
 		CredentialsJSON: srv.ServiceAccountJSON(),
-		Endpoint:        srv.URL,
+		BaseURL:         srv.URL,
 		HTTPClient:      srv.Client(),
 	}
 	if edit != nil {

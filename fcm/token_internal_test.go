@@ -15,7 +15,7 @@ import (
 func TestCachedTokenLookUpIsFree(t *testing.T) {
 	srv := fcmtest.NewServer(fcmtest.Config{})
 	defer srv.Close()
-	c, err := New(context.Background(), Config{CredentialsJSON: srv.ServiceAccountJSON(), Endpoint: srv.URL})
+	c, err := New(context.Background(), Config{CredentialsJSON: srv.ServiceAccountJSON(), BaseURL: srv.URL})
 	require.NoError(t, err)
 	defer c.Close()
 	require.NoError(t, c.Send(context.Background(), pushwire.Message{Token: "t"}))

@@ -48,7 +48,7 @@ func BenchmarkSendTLS(b *testing.B) { benchSend(b, sharedTLSFake(b)) }
 // benchSend runs every client against the fake f at each concurrency.
 func benchSend(b *testing.B, f *fakeProc) {
 	b.Run("lib=pushwire", func(b *testing.B) {
-		c, err := fcm.New(context.Background(), fcm.Config{CredentialsJSON: f.Creds, Endpoint: f.URL})
+		c, err := fcm.New(context.Background(), fcm.Config{CredentialsJSON: f.Creds, BaseURL: f.URL})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -67,7 +67,7 @@ func benchSend(b *testing.B, f *fakeProc) {
 	b.Run("lib=pushwire-name", func(b *testing.B) {
 		// fcm's SendMessage, which returns the message name FCM assigned
 		// as Firebase's Send does (Send, above, only needs the status).
-		c, err := fcm.New(context.Background(), fcm.Config{CredentialsJSON: f.Creds, Endpoint: f.URL})
+		c, err := fcm.New(context.Background(), fcm.Config{CredentialsJSON: f.Creds, BaseURL: f.URL})
 		if err != nil {
 			b.Fatal(err)
 		}

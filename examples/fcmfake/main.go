@@ -97,7 +97,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		ProjectID: *project,
 		Logger:    log,
 		OnMessage: onMessage,
-		NoRecord:  true,
+		DisableRecording:  true,
 		TLS:       *useTLS,
 	})
 	if err != nil {

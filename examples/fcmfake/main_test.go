@@ -72,7 +72,7 @@ func TestRun(t *testing.T) {
 		close(lineCh)
 	}()
 
-	c, err := fcm.New(context.Background(), fcm.Config{CredentialsJSON: creds, Endpoint: endpoint})
+	c, err := fcm.New(context.Background(), fcm.Config{CredentialsJSON: creds, BaseURL: endpoint})
 	require.NoError(t, err)
 	defer c.Close()
 	require.NoError(t, c.Send(context.Background(), pushwire.Message{Token: "device-1", Data: map[string]string{"k": "v"}}))
@@ -150,7 +150,7 @@ func TestRunTLS(t *testing.T) {
 	require.NoError(t, json.Unmarshal(creds, &sa))
 	require.True(t, strings.HasPrefix(sa.TokenURI, "https://127.0.0.1:"))
 	c, err := fcm.New(context.Background(), fcm.Config{CredentialsJSON: creds,
-		Endpoint: strings.TrimSuffix(sa.TokenURI, "/token"), HTTPClient: &http.Client{Transport: tr}})
+		BaseURL: strings.TrimSuffix(sa.TokenURI, "/token"), HTTPClient: &http.Client{Transport: tr}})
 	require.NoError(t, err)
 	defer c.Close()
 	require.NoError(t, c.Send(context.Background(), pushwire.Message{Token: "device-tls"}))

@@ -18,7 +18,7 @@ func ExampleNewServer() {
 	srv.FailToken("uninstalled-app", fcmtest.Unregistered())
 
 	ctx := context.Background()
-	c, err := fcm.New(ctx, fcm.Config{CredentialsJSON: srv.ServiceAccountJSON(), Endpoint: srv.URL})
+	c, err := fcm.New(ctx, fcm.Config{CredentialsJSON: srv.ServiceAccountJSON(), BaseURL: srv.URL})
 	if err != nil {
 		panic(err)
 	}

@@ -12,11 +12,11 @@ type Failure struct {
 	// Code is the FCM error code put in the FcmError detail ("UNREGISTERED",
 	// "QUOTA_EXCEEDED", ...). Empty for a status-only answer.
 	Code string
-	// HTTPStatus is the answer's status; when zero it follows from Code.
-	HTTPStatus int
-	// Status is the google.rpc status name; when empty it follows from
-	// HTTPStatus.
-	Status string
+	// Status is the answer's HTTP status; when zero it follows from Code.
+	Status int
+	// RPCStatus is the google.rpc status name; when empty it follows from
+	// Status.
+	RPCStatus string
 	// Message is the error message; a default follows from Code.
 	Message string
 	// Field, when set, adds a BadRequest field violation for that field
@@ -68,7 +68,7 @@ func QuotaExceeded(retryAfter time.Duration) Failure {
 
 // TooManyRequests answers a bare 429 without body or FcmError.
 func TooManyRequests(retryAfter time.Duration) Failure {
-	return Failure{HTTPStatus: 429, Bare: true, RetryAfter: seconds(retryAfter)}
+	return Failure{Status: 429, Bare: true, RetryAfter: seconds(retryAfter)}
 }
 
 // Unavailable answers 503 UNAVAILABLE with FcmError UNAVAILABLE.
@@ -116,11 +116,11 @@ var statusNames = map[int]string{
 // isAnswer reports whether f produces an error answer (rather than only a
 // delay).
 func (f Failure) isAnswer() bool {
-	return f.Drop || f.Code != "" || f.HTTPStatus != 0
+	return f.Drop || f.Code != "" || f.Status != 0
 }
 
 func (f Failure) apiError() *apiError {
-	e := &apiError{httpStatus: f.HTTPStatus, status: f.Status, message: f.Message,
+	e := &apiError{httpStatus: f.Status, status: f.RPCStatus, message: f.Message,
 		fcmCode: f.Code, retryAfter: f.RetryAfter, bare: f.Bare}
 	if d, ok := codeDefaults[f.Code]; ok {
 		if e.httpStatus == 0 {

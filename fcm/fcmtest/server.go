@@ -50,10 +50,10 @@ type Config struct {
 	// validate_only requests), after it was recorded. Calls may be
 	// concurrent.
 	OnMessage func(Received)
-	// NoRecord stops the fake from keeping accepted messages (Messages and
+	// DisableRecording stops the fake from keeping accepted messages (Messages and
 	// WaitForMessages then see none), for long-running fakes that only
 	// need OnMessage.
-	NoRecord bool
+	DisableRecording bool
 	// MaxConcurrentStreams is the HTTP/2 stream limit per connection
 	// announced by a TLS fake; default 100, about what FCM allows.
 	MaxConcurrentStreams int
@@ -66,7 +66,7 @@ type Config struct {
 // Server is a running fake FCM. It is safe for concurrent use.
 type Server struct {
 	// URL is the base URL, e.g. http://127.0.0.1:41234 (no trailing
-	// slash); use it as the fcm client's Endpoint.
+	// slash); use it as the fcm client's BaseURL.
 	URL string
 
 	cfg    Config
@@ -398,9 +398,9 @@ func (s *Server) OpenConnections() int {
 	return s.openConns
 }
 
-// MaxInFlight returns the largest number of send requests the fake was
+// PeakConcurrency returns the largest number of send requests the fake was
 // handling at the same time since it started or was Reset.
-func (s *Server) MaxInFlight() int {
+func (s *Server) PeakConcurrency() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.maxFlight
@@ -544,7 +544,7 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 	s.seq++
 	name := fmt.Sprintf("projects/%s/messages/0:%d%%fcmtest", project, s.seq)
 	rec := Received{Project: project, Name: name, Message: msg, Raw: compact}
-	if !s.cfg.NoRecord {
+	if !s.cfg.DisableRecording {
 		s.msgs = append(s.msgs, rec)
 		close(s.changed)
 		s.changed = make(chan struct{})
