@@ -104,7 +104,7 @@ func (s *MemoryConfigStore) List(context.Context) ([]PushConfig, error) {
 // Put implements [ConfigStore].
 func (s *MemoryConfigStore) Put(_ context.Context, pc PushConfig) error {
 	if err := validateID(pc.ID); err != nil {
-		return fmt.Errorf("%w: configId %v", ErrInvalidConfig, err)
+		return fmt.Errorf("connector: %w: configId %v", pushwire.ErrConfiguration, err)
 	}
 	s.mu.Lock()
 	s.m[pc.ID] = pc.clone()
@@ -126,20 +126,20 @@ func (s *MemoryConfigStore) Delete(_ context.Context, id string) (bool, error) {
 // checked by building its sender. CreatedAt and UpdatedAt are set.
 func (c *Connector) AddConfig(ctx context.Context, pc PushConfig) error {
 	if err := validateID(pc.ID); err != nil {
-		return fmt.Errorf("%w: configId %v", ErrInvalidConfig, err)
+		return fmt.Errorf("connector: %w: configId %v", pushwire.ErrConfiguration, err)
 	}
 	if err := validateSecrets(pc.Secrets); err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalidConfig, err)
+		return fmt.Errorf("connector: %w: %v", pushwire.ErrConfiguration, err)
 	}
 	now := c.cfg.Now()
 	pc.CreatedAt, pc.UpdatedAt = now, now
 	if len(pc.FCMServiceAccount) > 0 {
 		if err := validateServiceAccount(pc.FCMServiceAccount); err != nil {
-			return fmt.Errorf("%w: %v", ErrInvalidConfig, err)
+			return fmt.Errorf("connector: %w: %v", pushwire.ErrConfiguration, err)
 		}
 		_, release, err := c.fcmSender(ctx, pc)
 		if err != nil {
-			return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+			return fmt.Errorf("connector: %w: %w", pushwire.ErrConfiguration, err)
 		}
 		release()
 	}

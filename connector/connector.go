@@ -156,19 +156,19 @@ type senderEntry struct {
 // New validates cfg and returns a connector.
 func New(cfg Config) (*Connector, error) {
 	if cfg.Registry == nil {
-		return nil, fmt.Errorf("%w: registry is required", ErrInvalidConfig)
+		return nil, fmt.Errorf("connector: %w: registry is required", pushwire.ErrConfiguration)
 	}
 	if cfg.DeliveryTimeout < 0 {
-		return nil, fmt.Errorf("%w: negative delivery timeout", ErrInvalidConfig)
+		return nil, fmt.Errorf("connector: %w: negative delivery timeout", pushwire.ErrConfiguration)
 	}
 	if cfg.DeliveryTimeout == 0 {
 		cfg.DeliveryTimeout = DefaultDeliveryTimeout
 	}
 	if cfg.MaxBodyBytes < 0 {
-		return nil, fmt.Errorf("%w: negative max body bytes", ErrInvalidConfig)
+		return nil, fmt.Errorf("connector: %w: negative max body bytes", pushwire.ErrConfiguration)
 	}
 	if cfg.BodyTimeout < 0 {
-		return nil, fmt.Errorf("%w: negative body timeout", ErrInvalidConfig)
+		return nil, fmt.Errorf("connector: %w: negative body timeout", pushwire.ErrConfiguration)
 	}
 	if cfg.BodyTimeout == 0 {
 		cfg.BodyTimeout = DefaultBodyTimeout
@@ -416,11 +416,6 @@ func closeSender(s pushwire.Sender) {
 var (
 	// ErrClosed is returned for work attempted after [Connector.Close].
 	ErrClosed = errors.New("connector: closed")
-	// ErrInvalidConfig is matched by every error [New] and
-	// [NewMemoryDeduper] return for a bad configuration, and by the errors
-	// of [Connector.AddConfig] and [MemoryConfigStore.Put] for a bad push
-	// configuration.
-	ErrInvalidConfig = errors.New("connector: invalid configuration")
 )
 
 func (c *Connector) handleReady(w http.ResponseWriter, r *http.Request) {

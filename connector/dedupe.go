@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/pushwire/pushwire"
 )
 
 // Deduper remembers which callbacks were already handled. Implementations
@@ -53,7 +55,7 @@ type DeduperConfig struct {
 // NewMemoryDeduper returns an empty deduper.
 func NewMemoryDeduper(cfg DeduperConfig) (*MemoryDeduper, error) {
 	if cfg.Size < 0 || cfg.TTL < 0 {
-		return nil, fmt.Errorf("%w: negative deduper size or ttl", ErrInvalidConfig)
+		return nil, fmt.Errorf("connector: %w: negative deduper size or ttl", pushwire.ErrConfiguration)
 	}
 	if cfg.Size == 0 {
 		cfg.Size = DefaultDedupeSize

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/pushwire/pushwire"
 )
 
 // RateLimit configures the per-client-address token bucket of the
@@ -43,7 +45,7 @@ func newLimiter(rl RateLimit, now func() time.Time) (*limiter, error) {
 		return nil, nil
 	}
 	if rl.Burst < 0 || rl.MaxClients < 0 {
-		return nil, fmt.Errorf("%w: negative rate limit burst or client count", ErrInvalidConfig)
+		return nil, fmt.Errorf("connector: %w: negative rate limit burst or client count", pushwire.ErrConfiguration)
 	}
 	if rl.Rate == 0 {
 		rl.Rate = DefaultRateLimit

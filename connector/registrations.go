@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/pushwire/pushwire"
+	"github.com/pushwire/pushwire/apns"
 	"github.com/pushwire/pushwire/registry"
 )
 
@@ -39,26 +40,10 @@ func viewOf(d registry.Device) registrationView {
 // any case, as the sample checks).
 func IsIOS(typ string) bool { return strings.EqualFold(typ, "ios") }
 
-// IsAPNsToken reports whether token has the shape of an APNs device token:
-// 64 to 200 hexadecimal digits, an even number of them. FCM registration
-// tokens always contain other characters.
-func IsAPNsToken(token string) bool {
-	if len(token) < 64 || len(token) > 200 || len(token)%2 != 0 {
-		return false
-	}
-	for i := 0; i < len(token); i++ {
-		c := token[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-			return false
-		}
-	}
-	return true
-}
-
 // keysFor returns the registry keys a token may be stored under.
 func keysFor(token string) []registry.Key {
 	keys := []registry.Key{{Provider: pushwire.ProviderFCM, Token: token}}
-	if IsAPNsToken(token) {
+	if apns.ValidDeviceToken(token) {
 		keys = append(keys, registry.Key{Provider: pushwire.ProviderAPNs, Token: token})
 	}
 	return keys
@@ -108,7 +93,7 @@ func (c *Connector) handleRegister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	provider := pushwire.ProviderFCM
-	if IsIOS(typ) && IsAPNsToken(token) {
+	if IsIOS(typ) && apns.ValidDeviceToken(token) {
 		if c.cfg.APNs == nil {
 			writeMessage(w, http.StatusBadRequest, "deviceToken: apns device tokens need apns to be configured; register the fcm token")
 			return

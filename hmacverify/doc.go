@@ -24,7 +24,7 @@
 //	401 eventDate outside ±Config.ReplayWindow           ErrStale
 //	409 eventId already seen within the window           ErrReplay
 //	503 the seen-set or secret source failed             ErrUnavailable
-//	500 misconfiguration (an empty secret)               ErrConfiguration
+//	500 misconfiguration (an empty secret)               ErrInvalidConfig
 //
 // Note that the signature covers eventId and sessionId only: eventDate,
 // conversationId and customerId are not authenticated by AXP. Replay

@@ -35,12 +35,12 @@ var (
 	// ErrUnavailable means a dependency (the seen-set or the secret source)
 	// failed; the request may succeed later (503).
 	ErrUnavailable = errors.New("hmacverify: verification temporarily unavailable")
-	// ErrConfiguration is the class of configuration errors (500 when met
+	// ErrInvalidConfig is the class of configuration errors (500 when met
 	// while serving a request).
-	ErrConfiguration = errors.New("hmacverify: configuration error")
+	ErrInvalidConfig = errors.New("hmacverify: invalid configuration")
 	// ErrNoSecret means a secret is empty. An empty secret is a configuration
-	// error, never a key. It matches ErrConfiguration.
-	ErrNoSecret = fmt.Errorf("%w: empty secret", ErrConfiguration)
+	// error, never a key. It matches ErrInvalidConfig.
+	ErrNoSecret = fmt.Errorf("%w: empty secret", ErrInvalidConfig)
 )
 
 // StatusCode returns the HTTP status the middleware answers for err: 413,

@@ -48,10 +48,10 @@ type MemorySeenSet struct {
 }
 
 // NewMemorySeenSet returns an empty in-memory seen-set. A negative capacity
-// is an error matching [ErrConfiguration].
+// is an error matching [ErrInvalidConfig].
 func NewMemorySeenSet(cfg MemorySeenConfig) (*MemorySeenSet, error) {
 	if cfg.Capacity < 0 {
-		return nil, fmt.Errorf("%w: negative seen-set capacity", ErrConfiguration)
+		return nil, fmt.Errorf("%w: negative seen-set capacity", ErrInvalidConfig)
 	}
 	if cfg.Capacity == 0 {
 		cfg.Capacity = DefaultSeenCapacity

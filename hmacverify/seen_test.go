@@ -96,5 +96,5 @@ func TestMemorySeenSetConcurrent(t *testing.T) {
 
 func TestNewMemorySeenSetConfig(t *testing.T) {
 	_, err := hmacverify.NewMemorySeenSet(hmacverify.MemorySeenConfig{Capacity: -1})
-	assert.ErrorIs(t, err, hmacverify.ErrConfiguration)
+	assert.ErrorIs(t, err, hmacverify.ErrInvalidConfig)
 }

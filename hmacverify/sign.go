@@ -33,7 +33,7 @@ func Sign(secret []byte, eventID, sessionID string) string {
 //
 // It returns nil on success, an error matching [ErrMissingSignature] for an
 // empty signature, [ErrInvalidSignature] for a wrong one or one that is not 64
-// hex digits, and [ErrNoSecret] (a [ErrConfiguration]) for an empty secret.
+// hex digits, and [ErrNoSecret] (a [ErrInvalidConfig]) for an empty secret.
 func Verify(secret []byte, eventID, sessionID, signature string) error {
 	if len(secret) == 0 {
 		return ErrNoSecret

@@ -131,7 +131,7 @@ func TestVerify(t *testing.T) {
 			assert.ErrorIs(t, err, tt.want)
 		})
 	}
-	assert.ErrorIs(t, hmacverify.Verify(nil, "", "", ""), hmacverify.ErrConfiguration, "an empty secret is a configuration error")
+	assert.ErrorIs(t, hmacverify.Verify(nil, "", "", ""), hmacverify.ErrInvalidConfig, "an empty secret is a configuration error")
 }
 
 // TestVerifyDoesNotAllocate checks the allocation-free promise on accepted

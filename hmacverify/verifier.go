@@ -26,7 +26,7 @@ const (
 // secrets supports rotation: a request is accepted if its signature matches
 // any of them. Returning none rejects the event as unsigned by any known
 // secret. An error is reported as [ErrUnavailable] unless it matches
-// [ErrConfiguration]. Implementations must be safe for concurrent use.
+// [ErrInvalidConfig]. Implementations must be safe for concurrent use.
 type SecretSource interface {
 	Secrets(ctx context.Context, ev Event) ([][]byte, error)
 }
@@ -89,14 +89,14 @@ type Verifier struct {
 }
 
 // NewVerifier validates cfg and returns a Verifier. Configuration errors
-// match [ErrConfiguration]; an empty secret matches [ErrNoSecret].
+// match [ErrInvalidConfig]; an empty secret matches [ErrNoSecret].
 func NewVerifier(cfg Config) (*Verifier, error) {
 	if cfg.Secrets == nil {
-		return nil, fmt.Errorf("%w: no secret source", ErrConfiguration)
+		return nil, fmt.Errorf("%w: no secret source", ErrInvalidConfig)
 	}
 	if s, ok := cfg.Secrets.(StaticSecrets); ok {
 		if len(s) == 0 {
-			return nil, fmt.Errorf("%w: no secrets", ErrConfiguration)
+			return nil, fmt.Errorf("%w: no secrets", ErrInvalidConfig)
 		}
 		own := make(StaticSecrets, len(s)) // later changes to the caller's slice do not apply
 		for i, k := range s {
@@ -108,7 +108,7 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 		cfg.Secrets = own
 	}
 	if cfg.MaxBodyBytes < 0 || cfg.BodyTimeout < 0 || cfg.ReplayWindow < 0 || cfg.Remember < 0 {
-		return nil, fmt.Errorf("%w: negative limit or duration", ErrConfiguration)
+		return nil, fmt.Errorf("%w: negative limit or duration", ErrInvalidConfig)
 	}
 	v := &Verifier{
 		secrets:  cfg.Secrets,
@@ -174,7 +174,7 @@ func (v *Verifier) VerifyRequest(r *http.Request) (Event, []byte, error) {
 	}
 	secrets, err := v.secrets.Secrets(r.Context(), ev)
 	if err != nil {
-		if errors.Is(err, ErrConfiguration) {
+		if errors.Is(err, ErrInvalidConfig) {
 			return Event{}, body, err
 		}
 		return Event{}, body, fmt.Errorf("%w: secret source: %w", ErrUnavailable, err)

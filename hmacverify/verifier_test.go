@@ -333,8 +333,8 @@ func TestDependencyFailures(t *testing.T) {
 			return nil, down
 		})}, hmacverify.ErrUnavailable, http.StatusServiceUnavailable},
 		{"secret source misconfigured", hmacverify.Config{Secrets: secretFunc(func(context.Context, hmacverify.Event) ([][]byte, error) {
-			return nil, fmt.Errorf("%w: tenant has no secret", hmacverify.ErrConfiguration)
-		})}, hmacverify.ErrConfiguration, http.StatusInternalServerError},
+			return nil, fmt.Errorf("%w: tenant has no secret", hmacverify.ErrInvalidConfig)
+		})}, hmacverify.ErrInvalidConfig, http.StatusInternalServerError},
 		{"secret source yields an empty secret", hmacverify.Config{Secrets: secretFunc(func(context.Context, hmacverify.Event) ([][]byte, error) {
 			return [][]byte{{}}, nil
 		})}, hmacverify.ErrNoSecret, http.StatusInternalServerError},
@@ -440,13 +440,13 @@ func TestNewVerifierConfig(t *testing.T) {
 		cfg  hmacverify.Config
 		want error
 	}{
-		{"no secret source", hmacverify.Config{}, hmacverify.ErrConfiguration},
-		{"no secrets", hmacverify.Config{Secrets: hmacverify.StaticSecrets{}}, hmacverify.ErrConfiguration},
+		{"no secret source", hmacverify.Config{}, hmacverify.ErrInvalidConfig},
+		{"no secrets", hmacverify.Config{Secrets: hmacverify.StaticSecrets{}}, hmacverify.ErrInvalidConfig},
 		{"empty secret", hmacverify.Config{Secrets: hmacverify.StaticSecrets{[]byte("a"), nil}}, hmacverify.ErrNoSecret},
-		{"negative body limit", hmacverify.Config{Secrets: hmacverify.StaticSecrets{testSecret}, MaxBodyBytes: -1}, hmacverify.ErrConfiguration},
-		{"negative window", hmacverify.Config{Secrets: hmacverify.StaticSecrets{testSecret}, ReplayWindow: -1}, hmacverify.ErrConfiguration},
-		{"negative body timeout", hmacverify.Config{Secrets: hmacverify.StaticSecrets{testSecret}, BodyTimeout: -1}, hmacverify.ErrConfiguration},
-		{"negative memory", hmacverify.Config{Secrets: hmacverify.StaticSecrets{testSecret}, Remember: -1}, hmacverify.ErrConfiguration},
+		{"negative body limit", hmacverify.Config{Secrets: hmacverify.StaticSecrets{testSecret}, MaxBodyBytes: -1}, hmacverify.ErrInvalidConfig},
+		{"negative window", hmacverify.Config{Secrets: hmacverify.StaticSecrets{testSecret}, ReplayWindow: -1}, hmacverify.ErrInvalidConfig},
+		{"negative body timeout", hmacverify.Config{Secrets: hmacverify.StaticSecrets{testSecret}, BodyTimeout: -1}, hmacverify.ErrInvalidConfig},
+		{"negative memory", hmacverify.Config{Secrets: hmacverify.StaticSecrets{testSecret}, Remember: -1}, hmacverify.ErrInvalidConfig},
 		{"minimal", hmacverify.Config{Secrets: hmacverify.StaticSecrets{testSecret}}, nil},
 	}
 	for _, tt := range tests {
@@ -458,7 +458,7 @@ func TestNewVerifierConfig(t *testing.T) {
 				return
 			}
 			assert.ErrorIs(t, err, tt.want)
-			assert.ErrorIs(t, err, hmacverify.ErrConfiguration)
+			assert.ErrorIs(t, err, hmacverify.ErrInvalidConfig)
 			assert.Nil(t, v)
 		})
 	}

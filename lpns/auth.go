@@ -71,10 +71,10 @@ type JWTAuthenticator struct {
 // NewJWTAuthenticator validates cfg and returns an authenticator.
 func NewJWTAuthenticator(cfg JWTConfig) (*JWTAuthenticator, error) {
 	if cfg.KeyFunc == nil {
-		return nil, fmt.Errorf("%w: jwt KeyFunc is required", ErrInvalidConfig)
+		return nil, configError("jwt KeyFunc is required")
 	}
 	if len(cfg.Methods) == 0 {
-		return nil, fmt.Errorf("%w: jwt Methods is required", ErrInvalidConfig)
+		return nil, configError("jwt Methods is required")
 	}
 	if cfg.DeviceClaim == "" {
 		cfg.DeviceClaim = "device_id"

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pushwire/pushwire"
 	"github.com/pushwire/pushwire/lpns"
 )
 
@@ -69,7 +70,7 @@ func TestJWTAuthenticator(t *testing.T) {
 		})
 	}
 	_, err = lpns.NewJWTAuthenticator(lpns.JWTConfig{})
-	assert.ErrorIs(t, err, lpns.ErrInvalidConfig)
+	assert.ErrorIs(t, err, pushwire.ErrConfiguration)
 }
 
 func TestJWTAuthenticatorOnServer(t *testing.T) {

@@ -89,7 +89,7 @@ type Client struct {
 // NewClient validates cfg and starts connecting in the background.
 func NewClient(cfg ClientConfig) (*Client, error) {
 	if len(cfg.URLs) == 0 || cfg.Token == nil || cfg.Handler == nil {
-		return nil, fmt.Errorf("%w: URLs, Token and Handler are required", ErrInvalidConfig)
+		return nil, configError("URLs, Token and Handler are required")
 	}
 	if cfg.MinBackoff <= 0 {
 		cfg.MinBackoff = 100 * time.Millisecond

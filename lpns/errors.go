@@ -41,10 +41,13 @@ var (
 	// ErrServerClosed is returned once Shutdown or Close was called (matches
 	// pushwire.ErrRetryable: another node may deliver).
 	ErrServerClosed error = &classError{"lpns: server closed", pushwire.ErrRetryable}
-	// ErrInvalidConfig wraps configuration errors (matches
-	// pushwire.ErrConfiguration and pushwire.ErrPermanent).
-	ErrInvalidConfig error = &classError{"lpns: invalid configuration", pushwire.ErrConfiguration}
 )
+
+// configError is an invalid configuration: it matches
+// pushwire.ErrConfiguration and pushwire.ErrPermanent.
+func configError(detail string) error {
+	return &pushwire.Error{Class: pushwire.ErrConfiguration, Provider: pushwire.ProviderLPNS, Err: errors.New(detail)}
+}
 
 // Authentication errors. Authenticators should wrap one of them so the
 // server can report auth failures by reason.

@@ -106,7 +106,7 @@ type Server struct {
 // cfg.Cluster is set it is started.
 func NewServer(cfg Config) (*Server, error) {
 	if cfg.Authenticator == nil {
-		return nil, fmt.Errorf("%w: Authenticator is required", ErrInvalidConfig)
+		return nil, configError("Authenticator is required")
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {
@@ -123,10 +123,10 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg.MaxHeaderBytes = 16 << 10
 	}
 	if cfg.MaxHeaderBytes < 1024 || cfg.HandshakeTimeout < 0 {
-		return nil, fmt.Errorf("%w: MaxHeaderBytes must be at least 1024", ErrInvalidConfig)
+		return nil, configError("MaxHeaderBytes must be at least 1024")
 	}
 	if cfg.KeepaliveTimeout < 0 || cfg.AckTimeout < 0 || cfg.WriteTimeout < 0 || cfg.AuthTimeout < 0 || cfg.ClusterTimeout < 0 {
-		return nil, fmt.Errorf("%w: negative timeout", ErrInvalidConfig)
+		return nil, configError("negative timeout")
 	}
 	if cfg.MaxFrameBytes == 0 {
 		cfg.MaxFrameBytes = 16 << 10
@@ -135,7 +135,7 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg.MaxPayloadBytes = 5120
 	}
 	if cfg.MaxFrameBytes < 256 || cfg.MaxPayloadBytes < 0 {
-		return nil, fmt.Errorf("%w: MaxFrameBytes must be at least 256", ErrInvalidConfig)
+		return nil, configError("MaxFrameBytes must be at least 256")
 	}
 	if cfg.FrameRate == 0 {
 		cfg.FrameRate = 5
@@ -144,7 +144,7 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg.FrameBurst = 20
 	}
 	if cfg.FrameRate < 0 || cfg.FrameBurst < 1 {
-		return nil, fmt.Errorf("%w: bad frame rate limit", ErrInvalidConfig)
+		return nil, configError("bad frame rate limit")
 	}
 	if cfg.NodeID == "" {
 		cfg.NodeID = randomID()

@@ -447,12 +447,12 @@ func TestClientStaysOnReachedNode(t *testing.T) {
 
 func TestNewServerValidates(t *testing.T) {
 	_, err := lpns.NewServer(lpns.Config{})
-	require.ErrorIs(t, err, lpns.ErrInvalidConfig)
+	require.ErrorIs(t, err, pushwire.ErrConfiguration)
 	assert.ErrorIs(t, err, pushwire.ErrConfiguration)
 	_, err = lpns.NewServer(lpns.Config{Authenticator: testAuth, AckTimeout: -1})
-	assert.ErrorIs(t, err, lpns.ErrInvalidConfig)
+	assert.ErrorIs(t, err, pushwire.ErrConfiguration)
 	_, err = lpns.NewClient(lpns.ClientConfig{})
-	assert.ErrorIs(t, err, lpns.ErrInvalidConfig)
+	assert.ErrorIs(t, err, pushwire.ErrConfiguration)
 }
 
 func TestAcksAreNotRateLimited(t *testing.T) {

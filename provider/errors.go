@@ -22,9 +22,9 @@ var (
 	// ErrInvalidAuthorization means an authorization JSON is malformed or
 	// invalid; the error is a *ParseError naming the line and column.
 	ErrInvalidAuthorization = errors.New("provider: invalid authorization")
-	// ErrConfiguration means a Signer, Verifier or Generate configuration is
+	// ErrInvalidConfig means a Signer, Verifier or Generate configuration is
 	// invalid.
-	ErrConfiguration = errors.New("provider: configuration error")
+	ErrInvalidConfig = errors.New("provider: invalid configuration")
 	// ErrReservedClaim means extra claims tried to set iss, iat, exp or aud.
 	ErrReservedClaim = errors.New("provider: reserved claim")
 

@@ -40,20 +40,20 @@ type Signer struct {
 }
 
 // NewSigner validates cfg and returns a Signer. Errors match
-// [ErrConfiguration], and [ErrInvalidKey] or [ErrInvalidSystemID] where they
+// [ErrInvalidConfig], and [ErrInvalidKey] or [ErrInvalidSystemID] where they
 // apply.
 func NewSigner(cfg SignerConfig) (*Signer, error) {
 	if cfg.Key == nil {
-		return nil, fmt.Errorf("%w: %w: no key", ErrConfiguration, ErrInvalidKey)
+		return nil, fmt.Errorf("%w: %w: no key", ErrInvalidConfig, ErrInvalidKey)
 	}
 	if err := checkP256(&cfg.Key.PublicKey); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrConfiguration, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	if _, _, err := ParseSystemID(cfg.SystemID); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrConfiguration, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	if cfg.TTL < 0 {
-		return nil, fmt.Errorf("%w: negative ttl", ErrConfiguration)
+		return nil, fmt.Errorf("%w: negative ttl", ErrInvalidConfig)
 	}
 	if cfg.TTL == 0 {
 		cfg.TTL = DefaultTokenTTL
@@ -136,14 +136,14 @@ type Verifier struct {
 }
 
 // NewVerifier validates cfg and returns a Verifier. Errors match
-// [ErrConfiguration].
+// [ErrInvalidConfig].
 func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	key, err := cfg.Authorization.validate()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrConfiguration, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	if cfg.Leeway < 0 || cfg.MaxLifetime < 0 {
-		return nil, fmt.Errorf("%w: negative duration", ErrConfiguration)
+		return nil, fmt.Errorf("%w: negative duration", ErrInvalidConfig)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

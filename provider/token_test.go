@@ -225,7 +225,7 @@ func TestSignerConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		_, err := provider.NewSigner(tt.cfg)
-		assert.ErrorIs(t, err, provider.ErrConfiguration, tt.name)
+		assert.ErrorIs(t, err, provider.ErrInvalidConfig, tt.name)
 		if tt.cause != nil {
 			assert.ErrorIs(t, err, tt.cause, tt.name)
 		}
@@ -255,6 +255,6 @@ func TestVerifierConfig(t *testing.T) {
 		"negative max age": {Authorization: sys.auth, MaxLifetime: -1},
 	} {
 		_, err := provider.NewVerifier(cfg)
-		assert.ErrorIs(t, err, provider.ErrConfiguration, name)
+		assert.ErrorIs(t, err, provider.ErrInvalidConfig, name)
 	}
 }

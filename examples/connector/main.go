@@ -381,7 +381,7 @@ func serve(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 
 	cc := connector.Config{
 		Registry:          reg,
-		FCMBaseURL:       o.fcmEndpoint,
+		FCMBaseURL:        o.fcmEndpoint,
 		AdminToken:        f.adminToken,
 		RegistrationToken: f.regToken,
 		RateLimit:         connector.RateLimit{Rate: o.rateLimit, Burst: o.rateBurst},

@@ -93,12 +93,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	srv, err := fcmtest.Start(fcmtest.Config{
-		Addr:      *addr,
-		ProjectID: *project,
-		Logger:    log,
-		OnMessage: onMessage,
-		DisableRecording:  true,
-		TLS:       *useTLS,
+		Addr:             *addr,
+		ProjectID:        *project,
+		Logger:           log,
+		OnMessage:        onMessage,
+		DisableRecording: true,
+		TLS:              *useTLS,
 	})
 	if err != nil {
 		return err

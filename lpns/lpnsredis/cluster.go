@@ -64,7 +64,7 @@ var _ lpns.Cluster = (*Cluster)(nil)
 // New validates cfg and returns a Cluster.
 func New(cfg Config) (*Cluster, error) {
 	if cfg.Client == nil {
-		return nil, fmt.Errorf("%w: redis Client is required", lpns.ErrInvalidConfig)
+		return nil, fmt.Errorf("lpnsredis: %w: redis Client is required", pushwire.ErrConfiguration)
 	}
 	if cfg.Prefix == "" {
 		cfg.Prefix = "lpns:"

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/pushwire/pushwire"
 	"github.com/pushwire/pushwire/internal/testenv"
 	"github.com/pushwire/pushwire/lpns"
 	"github.com/pushwire/pushwire/lpns/lpnsredis"
@@ -172,7 +173,7 @@ func TestCrossNodeReplacementAndDisconnect(t *testing.T) {
 
 func TestNewValidates(t *testing.T) {
 	_, err := lpnsredis.New(lpnsredis.Config{})
-	assert.ErrorIs(t, err, lpns.ErrInvalidConfig)
+	assert.ErrorIs(t, err, pushwire.ErrConfiguration)
 }
 
 func TestStaleDirectoryEntry(t *testing.T) {
