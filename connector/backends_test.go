@@ -17,7 +17,7 @@ import (
 
 // openSQLite opens a registry in a fresh database file on disk.
 func openSQLite(t *testing.T) registry.Registry {
-	r, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "registry.db"), registry.Config{})
+	r, err := sqlite.New(context.Background(), sqlite.Config{Path: filepath.Join(t.TempDir(), "registry.db")})
 	require.NoError(t, err)
 	return r
 }

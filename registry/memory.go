@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pushwire/pushwire"
+	"github.com/pushwire/pushwire/registry/internal/store"
 )
 
 // Memory is the in-process [Registry]: bindings live in maps guarded by a
@@ -85,7 +86,7 @@ var _ Registry = (*Memory)(nil)
 // NewMemory returns an empty in-memory registry and starts its sweeper
 // (unless cfg.SweepInterval is negative).
 func NewMemory(cfg Config) (*Memory, error) {
-	cfg = cfg.WithDefaults()
+	cfg = cfg.withDefaults()
 	m := &Memory{
 		cfg:      cfg,
 		byToken:  make(map[string]*memEntry),
@@ -157,22 +158,22 @@ func (e *memEntry) device() Device {
 		Token:       e.token,
 		AppID:       e.app.appID,
 		Environment: envNames[e.app.env],
-		Labels:      CloneLabels(e.labels),
+		Labels:      store.CloneLabels(e.labels),
 		CreatedAt:   microTime(e.created),
 		UpdatedAt:   microTime(e.updated),
 		ExpiresAt:   microTime(e.expires),
 	}
 }
 
-func (m *Memory) now() int64 { return m.cfg.Clock().UnixMicro() }
+func (m *Memory) now() int64 { return m.cfg.clock().UnixMicro() }
 
 // Register implements [Registry].
 func (m *Memory) Register(ctx context.Context, d Device) (Device, error) {
 	if err := ctx.Err(); err != nil {
 		return Device{}, err
 	}
-	nowT := m.cfg.Clock()
-	d, err := m.cfg.Prepare(d, nowT)
+	nowT := m.cfg.clock()
+	d, err := m.cfg.prepare(d, nowT)
 	if err != nil {
 		return Device{}, err
 	}
@@ -375,7 +376,7 @@ func (m *Memory) Get(ctx context.Context, k Key) (Device, error) {
 	}
 	e := m.find(toMemKey(k))
 	if e == nil || !e.live(now) {
-		return Device{}, NotFoundError(k)
+		return Device{}, notFound(k)
 	}
 	return e.device(), nil
 }
@@ -396,11 +397,11 @@ func (m *Memory) Unregister(ctx context.Context, k Key) error {
 	}
 	e := m.find(toMemKey(k))
 	if e == nil {
-		return NotFoundError(k)
+		return notFound(k)
 	}
 	m.removeLocked(e)
 	if !e.live(now) {
-		return NotFoundError(k)
+		return notFound(k)
 	}
 	return nil
 }
@@ -457,7 +458,7 @@ func (m *Memory) Invalidate(ctx context.Context, k Key, asOf time.Time) (bool, e
 		m.removeLocked(e)
 		return false, nil
 	}
-	if !asOf.IsZero() && e.updated > Truncate(asOf).UnixMicro() {
+	if !asOf.IsZero() && e.updated > store.Truncate(asOf).UnixMicro() {
 		return false, nil
 	}
 	m.removeLocked(e)
@@ -576,7 +577,7 @@ func (m *Memory) Sweep() int {
 
 func (m *Memory) sweeper(ctx context.Context, every time.Duration) {
 	defer close(m.done)
-	RunSweeper(ctx, every, m.cfg.Logger, "memory", func(context.Context) (int, error) { return m.Sweep(), nil })
+	store.RunSweeper(ctx, every, m.cfg.Logger, "memory", func(context.Context) (int, error) { return m.Sweep(), nil })
 }
 
 // Close stops the sweeper and makes further operations return ErrClosed.

@@ -84,27 +84,6 @@ func TestValidationErrorMessage(t *testing.T) {
 	assert.Contains(t, err.Error(), "bad token")
 }
 
-func TestConfigWithDefaults(t *testing.T) {
-	c := registry.Config{}.WithDefaults()
-	assert.Equal(t, 16, c.MaxDevicesPerSession)
-	assert.Equal(t, 30*24*time.Hour, c.TTL)
-	assert.Equal(t, time.Minute, c.SweepInterval)
-	assert.NotNil(t, c.Now)
-	assert.NotNil(t, c.Logger)
-	c = registry.Config{MaxDevicesPerSession: -1, TTL: -1, SweepInterval: -1}.WithDefaults()
-	assert.Equal(t, -1, c.MaxDevicesPerSession)
-	assert.Equal(t, time.Duration(-1), c.TTL)
-}
-
-func TestTruncate(t *testing.T) {
-	loc := time.FixedZone("x", 3600)
-	in := time.Date(2025, 1, 2, 3, 4, 5, 123456789, loc)
-	got := registry.Truncate(in)
-	assert.Equal(t, time.UTC, got.Location())
-	assert.Equal(t, 123456000, got.Nanosecond())
-	assert.True(t, registry.Truncate(time.Time{}).IsZero())
-}
-
 // FuzzRegister feeds arbitrary fields to Register: it either rejects them
 // with ErrInvalid and stores nothing, or stores them faithfully.
 func FuzzRegister(f *testing.F) {
@@ -260,17 +239,6 @@ func TestMemorySharedToken(t *testing.T) {
 			}
 		}
 	}
-}
-
-// NotFoundError matches ErrNotFound and names the binding without its
-// whole token.
-func TestNotFoundError(t *testing.T) {
-	tok := strings.Repeat("f", 64)
-	err := registry.NotFoundError(registry.Key{Provider: pushwire.ProviderAPNs, Token: tok})
-	assert.ErrorIs(t, err, registry.ErrNotFound)
-	assert.Contains(t, err.Error(), string(pushwire.ProviderAPNs))
-	assert.Contains(t, err.Error(), pushwire.Redact(tok))
-	assert.NotContains(t, err.Error(), tok)
 }
 
 // Registrations in the same microsecond (a coarse or a test's clock): the

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pushwire/pushwire"
+	"github.com/pushwire/pushwire/registry/internal/store"
 )
 
 // Device is one binding of a push token to a session key. The unique key of a
@@ -187,7 +188,7 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Defaults applied by [Config.WithDefaults].
+// Defaults applied to zero Config fields.
 const (
 	// DefaultMaxDevicesPerSession is the cap when Config.MaxDevicesPerSession is zero.
 	DefaultMaxDevicesPerSession = 16
@@ -197,9 +198,8 @@ const (
 	DefaultSweepInterval = time.Minute
 )
 
-// WithDefaults returns c with zero fields replaced by their defaults. Backends
-// call it in their constructors.
-func (c Config) WithDefaults() Config {
+// withDefaults returns c with zero fields replaced by their defaults.
+func (c Config) withDefaults() Config {
 	if c.MaxDevicesPerSession == 0 {
 		c.MaxDevicesPerSession = DefaultMaxDevicesPerSession
 	}
@@ -218,39 +218,31 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
-// Clock returns the current time from c.Now (time.Now when nil) in UTC,
+// clock returns the current time from c.Now (time.Now when nil) in UTC,
 // truncated to microseconds: the precision every backend stores.
-func (c Config) Clock() time.Time {
+func (c Config) clock() time.Time {
 	now := time.Now
 	if c.Now != nil {
 		now = c.Now
 	}
-	return Truncate(now())
+	return store.Truncate(now())
 }
 
-// Truncate converts t to UTC at microsecond precision without a monotonic
-// reading, the form in which registries store times. The zero time stays zero.
-func Truncate(t time.Time) time.Time {
-	if t.IsZero() {
-		return time.Time{}
-	}
-	return t.UTC().Truncate(time.Microsecond).Round(0)
-}
-
-// Prepare validates d and fills in the timestamps Register stores, for a
+// prepare validates d and fills in the timestamps Register stores, for a
 // registration at now (already truncated): UpdatedAt and CreatedAt become now
 // (backends keep an existing binding's CreatedAt) and ExpiresAt now+TTL unless
-// d.ExpiresAt was given. Labels are copied; an empty map becomes nil.
-// Backends call it at the start of Register.
-func (c Config) Prepare(d Device, now time.Time) (Device, error) {
+// d.ExpiresAt was given. Labels are copied; an empty map becomes nil. The
+// other backends do the same with backend.Prepare; registrytest holds both
+// to one behaviour.
+func (c Config) prepare(d Device, now time.Time) (Device, error) {
 	if err := ValidateDevice(d); err != nil {
 		return Device{}, err
 	}
-	c = c.WithDefaults()
+	c = c.withDefaults()
 	d.CreatedAt, d.UpdatedAt = now, now
 	switch {
 	case !d.ExpiresAt.IsZero():
-		d.ExpiresAt = Truncate(d.ExpiresAt)
+		d.ExpiresAt = store.Truncate(d.ExpiresAt)
 		if !d.ExpiresAt.After(now) {
 			return Device{}, invalid(ErrBadExpiry, "expiry is not in the future")
 		}
@@ -260,20 +252,8 @@ func (c Config) Prepare(d Device, now time.Time) (Device, error) {
 	case c.TTL > 0:
 		d.ExpiresAt = now.Add(c.TTL)
 	}
-	d.Labels = CloneLabels(d.Labels)
+	d.Labels = store.CloneLabels(d.Labels)
 	return d, nil
-}
-
-// CloneLabels returns a copy of m, or nil when m is empty.
-func CloneLabels(m map[string]string) map[string]string {
-	if len(m) == 0 {
-		return nil
-	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 // ValidationError describes why a device or key was rejected. It matches
@@ -286,9 +266,9 @@ type ValidationError struct {
 	Detail string
 }
 
-// NotFoundError is the error a backend returns when k has no live binding:
-// it matches ErrNotFound and names the provider and the redacted token.
-func NotFoundError(k Key) error {
+// notFound is the error returned when k has no live binding: it matches
+// ErrNotFound and names the provider and the redacted token.
+func notFound(k Key) error {
 	return fmt.Errorf("%w: %s token %s", ErrNotFound, k.Provider, pushwire.Redact(k.Token))
 }
 

@@ -29,7 +29,7 @@ func openRegistry(ctx context.Context, dsn string, cfg registry.Config) (registr
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		return openPostgres(ctx, dsn, cfg)
 	case strings.HasPrefix(dsn, "redis://"), strings.HasPrefix(dsn, "rediss://"):
-		r, err := redis.Open(ctx, dsn, cfg)
+		r, err := redis.New(ctx, redis.Config{URL: dsn, Config: cfg})
 		if err != nil {
 			return nil, fmt.Errorf("registry: %w", redactErr(err, dsn))
 		}
@@ -50,7 +50,7 @@ func redactDSN(dsn string) string {
 }
 
 func openSQLite(ctx context.Context, path string, cfg registry.Config) (registry.Registry, error) {
-	r, err := sqlite.Open(ctx, path, cfg)
+	r, err := sqlite.New(ctx, sqlite.Config{Path: path, Config: cfg})
 	if err != nil {
 		return nil, fmt.Errorf("registry: %w", err)
 	}
@@ -58,7 +58,7 @@ func openSQLite(ctx context.Context, path string, cfg registry.Config) (registry
 }
 
 func openPostgres(ctx context.Context, dsn string, cfg registry.Config) (registry.Registry, error) {
-	r, err := postgres.Open(ctx, dsn, cfg)
+	r, err := postgres.New(ctx, postgres.Config{URL: dsn, Config: cfg})
 	if err != nil {
 		return nil, fmt.Errorf("registry: %w", redactErr(err, dsn))
 	}

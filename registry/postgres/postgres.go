@@ -18,6 +18,7 @@ import (
 	"github.com/pushwire/pushwire"
 	"github.com/pushwire/pushwire/registry"
 	"github.com/pushwire/pushwire/registry/internal/backend"
+	"github.com/pushwire/pushwire/registry/internal/store"
 )
 
 // Config configures a PostgreSQL registry.
@@ -33,15 +34,24 @@ type Config struct {
 	// Schema is the schema holding the registry's objects; it is created if
 	// missing. Empty means the connection's search_path (usually public).
 	Schema string
+	// UnlockTimeout bounds the release of the migration lock at the end of
+	// New, which runs on a context of its own (the caller's may have
+	// ended); when it runs out the connection holding the lock is closed,
+	// which releases it too. Zero means [DefaultUnlockTimeout].
+	UnlockTimeout time.Duration
 }
+
+// DefaultUnlockTimeout is Config.UnlockTimeout when zero.
+const DefaultUnlockTimeout = 10 * time.Second
 
 // Registry is a registry.Registry stored in PostgreSQL. It is safe for
 // concurrent use, also by several processes sharing one database.
 type Registry struct {
-	cfg   registry.Config
-	pool  *pgxpool.Pool
-	owned bool
-	q     queries
+	cfg           registry.Config
+	pool          *pgxpool.Pool
+	owned         bool
+	q             queries
+	unlockTimeout time.Duration
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -52,20 +62,21 @@ type Registry struct {
 
 var _ registry.Registry = (*Registry)(nil)
 
-// Open connects to the database at url and returns a registry in the
-// connection's default schema.
-func Open(ctx context.Context, url string, cfg registry.Config) (*Registry, error) {
-	return New(ctx, Config{Config: cfg, URL: url})
-}
-
 // New returns a registry configured by cfg, creating or migrating its schema
 // and starting the sweeper (unless cfg.SweepInterval is negative).
 func New(ctx context.Context, cfg Config) (*Registry, error) {
 	r := &Registry{
-		cfg:  cfg.Config.WithDefaults(),
+		cfg:  backend.Defaults(cfg.Config),
 		pool: cfg.Pool,
 		q:    newQueries(cfg.Schema),
 		done: make(chan struct{}),
+	}
+	if cfg.UnlockTimeout < 0 {
+		return nil, fmt.Errorf("registry/postgres: %w: negative UnlockTimeout", pushwire.ErrConfiguration)
+	}
+	r.unlockTimeout = cfg.UnlockTimeout
+	if r.unlockTimeout == 0 {
+		r.unlockTimeout = DefaultUnlockTimeout
 	}
 	r.stopCtx, r.stop = context.WithCancel(context.Background())
 	if r.pool == nil {
@@ -278,7 +289,7 @@ func (r *Registry) migrate(ctx context.Context, schema string) error {
 	}
 	defer func() {
 		// Unlock on a fresh context: the caller's may be done.
-		uctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		uctx, cancel := context.WithTimeout(context.Background(), r.unlockTimeout)
 		defer cancel()
 		if _, err := conn.Exec(uctx, "SELECT pg_advisory_unlock($1)", int64(migrationLockID)); err != nil {
 			// The lock is session-level: drop the connection to release it.
@@ -375,8 +386,8 @@ func (r *Registry) Register(ctx context.Context, d registry.Device) (registry.De
 	if err := r.check(ctx); err != nil {
 		return registry.Device{}, err
 	}
-	now := r.cfg.Clock()
-	d, err := r.cfg.Prepare(d, now)
+	now := backend.Now(r.cfg)
+	d, err := backend.Prepare(r.cfg, d, now)
 	if err != nil {
 		return registry.Device{}, err
 	}
@@ -446,7 +457,7 @@ func (r *Registry) Lookup(ctx context.Context, session string) ([]registry.Devic
 	if err := registry.ValidateSession(session); err != nil {
 		return nil, err
 	}
-	rows, err := r.pool.Query(ctx, r.q.lookup, session, r.cfg.Clock())
+	rows, err := r.pool.Query(ctx, r.q.lookup, session, backend.Now(r.cfg))
 	if err != nil {
 		return nil, r.wrapCtx(ctx, "lookup", err)
 	}
@@ -473,9 +484,9 @@ func (r *Registry) Get(ctx context.Context, k registry.Key) (registry.Device, er
 	if err := registry.ValidateKey(k); err != nil {
 		return registry.Device{}, err
 	}
-	d, err := scanDevice(r.pool.QueryRow(ctx, r.q.get, bindingID(k), r.cfg.Clock()))
+	d, err := scanDevice(r.pool.QueryRow(ctx, r.q.get, bindingID(k), backend.Now(r.cfg)))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return registry.Device{}, registry.NotFoundError(k)
+		return registry.Device{}, backend.NotFound(k)
 	}
 	if err != nil {
 		return registry.Device{}, r.wrapCtx(ctx, "get", err)
@@ -492,9 +503,9 @@ func (r *Registry) Unregister(ctx context.Context, k registry.Key) error {
 		return err
 	}
 	var live bool
-	err := r.pool.QueryRow(ctx, r.q.unregister, bindingID(k), r.cfg.Clock()).Scan(&live)
+	err := r.pool.QueryRow(ctx, r.q.unregister, bindingID(k), backend.Now(r.cfg)).Scan(&live)
 	if errors.Is(err, pgx.ErrNoRows) || (err == nil && !live) {
-		return registry.NotFoundError(k)
+		return backend.NotFound(k)
 	}
 	if err != nil {
 		return r.wrapCtx(ctx, "unregister", err)
@@ -511,7 +522,7 @@ func (r *Registry) RemoveSession(ctx context.Context, session string) (int, erro
 		return 0, err
 	}
 	var n int
-	if err := r.pool.QueryRow(ctx, r.q.removeSession, session, r.cfg.Clock()).Scan(&n); err != nil {
+	if err := r.pool.QueryRow(ctx, r.q.removeSession, session, backend.Now(r.cfg)).Scan(&n); err != nil {
 		return 0, r.wrapCtx(ctx, "remove session", err)
 	}
 	return n, nil
@@ -525,7 +536,7 @@ func (r *Registry) Invalidate(ctx context.Context, k registry.Key, asOf time.Tim
 	if err := registry.ValidateKey(k); err != nil {
 		return false, err
 	}
-	tag, err := r.pool.Exec(ctx, r.q.invalidate, bindingID(k), r.cfg.Clock(), nullTime(registry.Truncate(asOf)))
+	tag, err := r.pool.Exec(ctx, r.q.invalidate, bindingID(k), backend.Now(r.cfg), nullTime(store.Truncate(asOf)))
 	if err != nil {
 		return false, r.wrapCtx(ctx, "invalidate", err)
 	}
@@ -538,7 +549,7 @@ func (r *Registry) All(ctx context.Context) ([]registry.Device, error) {
 	if err := r.check(ctx); err != nil {
 		return nil, err
 	}
-	rows, err := r.pool.Query(ctx, r.q.all, r.cfg.Clock())
+	rows, err := r.pool.Query(ctx, r.q.all, backend.Now(r.cfg))
 	if err != nil {
 		return nil, r.wrapCtx(ctx, "all", err)
 	}
@@ -567,7 +578,7 @@ func (r *Registry) Sweep(ctx context.Context) (int, error) {
 	const batch = 1000
 	total := 0
 	for {
-		tag, err := r.pool.Exec(ctx, r.q.sweep, r.cfg.Clock(), batch)
+		tag, err := r.pool.Exec(ctx, r.q.sweep, backend.Now(r.cfg), batch)
 		if err != nil {
 			return total, r.wrapCtx(ctx, "sweep", err)
 		}
@@ -580,7 +591,7 @@ func (r *Registry) Sweep(ctx context.Context) (int, error) {
 
 func (r *Registry) sweeper(every time.Duration) {
 	defer close(r.done)
-	registry.RunSweeper(r.stopCtx, every, r.cfg.Logger, "postgres", r.Sweep)
+	store.RunSweeper(r.stopCtx, every, r.cfg.Logger, "postgres", r.Sweep)
 }
 
 // Close stops the sweeper and closes the pool if the registry opened it. It

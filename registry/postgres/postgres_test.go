@@ -257,7 +257,9 @@ func TestOneRoundTrip(t *testing.T) {
 func TestConfigErrors(t *testing.T) {
 	_, err := postgres.New(context.Background(), postgres.Config{})
 	assert.ErrorIs(t, err, pushwire.ErrConfiguration)
-	_, err = postgres.Open(context.Background(), "::not a url", registry.Config{})
+	_, err = postgres.New(context.Background(), postgres.Config{URL: "::not a url"})
+	assert.ErrorIs(t, err, pushwire.ErrConfiguration)
+	_, err = postgres.New(context.Background(), postgres.Config{URL: "postgres://127.0.0.1:1/x", UnlockTimeout: -time.Nanosecond})
 	assert.ErrorIs(t, err, pushwire.ErrConfiguration)
 }
 

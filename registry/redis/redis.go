@@ -15,6 +15,7 @@ import (
 	"github.com/pushwire/pushwire"
 	"github.com/pushwire/pushwire/registry"
 	"github.com/pushwire/pushwire/registry/internal/backend"
+	"github.com/pushwire/pushwire/registry/internal/store"
 )
 
 // DefaultKeyPrefix is the key prefix used when Config.KeyPrefix is empty.
@@ -50,17 +51,11 @@ type Registry struct {
 
 var _ registry.Registry = (*Registry)(nil)
 
-// Open connects to the Redis at url (redis://host:port/db) and returns a
-// registry using the default key prefix.
-func Open(ctx context.Context, url string, cfg registry.Config) (*Registry, error) {
-	return New(ctx, Config{Config: cfg, URL: url})
-}
-
 // New returns a registry configured by cfg. It pings the server and loads
 // the scripts.
 func New(ctx context.Context, cfg Config) (*Registry, error) {
 	r := &Registry{
-		cfg:           cfg.Config.WithDefaults(),
+		cfg:           backend.Defaults(cfg.Config),
 		client:        cfg.Client,
 		prefix:        cfg.KeyPrefix,
 		register:      goredis.NewScript(registerScript),
@@ -155,8 +150,8 @@ func (r *Registry) Register(ctx context.Context, d registry.Device) (registry.De
 	if err := r.check(ctx); err != nil {
 		return registry.Device{}, err
 	}
-	now := r.cfg.Clock()
-	d, err := r.cfg.Prepare(d, now)
+	now := backend.Now(r.cfg)
+	d, err := backend.Prepare(r.cfg, d, now)
 	if err != nil {
 		return registry.Device{}, err
 	}
@@ -238,7 +233,7 @@ func (r *Registry) Lookup(ctx context.Context, session string) ([]registry.Devic
 		return nil, err
 	}
 	res, err := r.lookup.Run(ctx, r.client, []string{r.sessionKey(session)},
-		r.prefix, session, micros(r.cfg.Clock())).Slice()
+		r.prefix, session, micros(backend.Now(r.cfg))).Slice()
 	if err != nil {
 		return nil, r.wrap(ctx, "lookup", err)
 	}
@@ -268,14 +263,14 @@ func (r *Registry) Get(ctx context.Context, k registry.Key) (registry.Device, er
 		return registry.Device{}, r.wrap(ctx, "get", err)
 	}
 	if v[0] == nil {
-		return registry.Device{}, registry.NotFoundError(k)
+		return registry.Device{}, backend.NotFound(k)
 	}
 	d, err := parseDevice(v)
 	if err != nil {
 		return registry.Device{}, r.wrap(ctx, "get", err)
 	}
-	if !d.Live(r.cfg.Clock()) {
-		return registry.Device{}, registry.NotFoundError(k)
+	if !d.Live(backend.Now(r.cfg)) {
+		return registry.Device{}, backend.NotFound(k)
 	}
 	return d, nil
 }
@@ -290,12 +285,12 @@ func (r *Registry) Unregister(ctx context.Context, k registry.Key) error {
 	}
 	id := BindingID(k)
 	n, err := r.unregister.Run(ctx, r.client, []string{r.bindingKey(id)},
-		r.prefix, id, micros(r.cfg.Clock())).Int()
+		r.prefix, id, micros(backend.Now(r.cfg))).Int()
 	if err != nil {
 		return r.wrap(ctx, "unregister", err)
 	}
 	if n == 0 {
-		return registry.NotFoundError(k)
+		return backend.NotFound(k)
 	}
 	return nil
 }
@@ -309,7 +304,7 @@ func (r *Registry) RemoveSession(ctx context.Context, session string) (int, erro
 		return 0, err
 	}
 	n, err := r.removeSession.Run(ctx, r.client, []string{r.sessionKey(session)},
-		r.prefix, session, micros(r.cfg.Clock())).Int()
+		r.prefix, session, micros(backend.Now(r.cfg))).Int()
 	if err != nil {
 		return 0, r.wrap(ctx, "remove session", err)
 	}
@@ -327,10 +322,10 @@ func (r *Registry) Invalidate(ctx context.Context, k registry.Key, asOf time.Tim
 	id := BindingID(k)
 	as := ""
 	if !asOf.IsZero() {
-		as = micros(registry.Truncate(asOf))
+		as = micros(store.Truncate(asOf))
 	}
 	n, err := r.invalidate.Run(ctx, r.client, []string{r.bindingKey(id)},
-		r.prefix, id, micros(r.cfg.Clock()), as).Int()
+		r.prefix, id, micros(backend.Now(r.cfg)), as).Int()
 	if err != nil {
 		return false, r.wrap(ctx, "invalidate", err)
 	}
@@ -377,7 +372,7 @@ func (r *Registry) All(ctx context.Context) ([]registry.Device, error) {
 	if err := r.check(ctx); err != nil {
 		return nil, err
 	}
-	now := r.cfg.Clock()
+	now := backend.Now(r.cfg)
 	var out []registry.Device
 	err := r.scan(ctx, "b:*", func(key string) error {
 		v, err := r.client.HMGet(ctx, key, hashFields...).Result()

@@ -268,8 +268,8 @@ func TestOneRoundTrip(t *testing.T) {
 func TestConfigErrors(t *testing.T) {
 	_, err := redis.New(context.Background(), redis.Config{})
 	assert.ErrorIs(t, err, pushwire.ErrConfiguration)
-	_, err = redis.Open(context.Background(), "http://not-redis", registry.Config{})
+	_, err = redis.New(context.Background(), redis.Config{URL: "http://not-redis"})
 	assert.ErrorIs(t, err, pushwire.ErrConfiguration)
-	_, err = redis.Open(context.Background(), "redis://127.0.0.1:1/0", registry.Config{})
+	_, err = redis.New(context.Background(), redis.Config{URL: "redis://127.0.0.1:1/0"})
 	assert.Error(t, err, "nothing listens on port 1")
 }

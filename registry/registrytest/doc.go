@@ -4,7 +4,7 @@
 //
 //	func TestConformance(t *testing.T) {
 //		registrytest.Run(t, func(t *testing.T, cfg registry.Config) registry.Registry {
-//			r, err := mybackend.Open(context.Background(), dsn(t), cfg)
+//			r, err := mybackend.New(context.Background(), mybackend.Config{Config: cfg, URL: dsn(t)})
 //			require.NoError(t, err)
 //			t.Cleanup(func() { r.Close() })
 //			return r

@@ -16,7 +16,7 @@ func ExampleOpen() {
 	defer os.RemoveAll(dir)
 	ctx := context.Background()
 
-	reg, err := sqlite.Open(ctx, filepath.Join(dir, "registry.db"), registry.Config{})
+	reg, err := sqlite.New(ctx, sqlite.Config{Path: filepath.Join(dir, "registry.db")})
 	if err != nil {
 		panic(err)
 	}

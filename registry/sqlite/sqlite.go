@@ -16,6 +16,7 @@ import (
 	"github.com/pushwire/pushwire"
 	"github.com/pushwire/pushwire/registry"
 	"github.com/pushwire/pushwire/registry/internal/backend"
+	"github.com/pushwire/pushwire/registry/internal/store"
 )
 
 // Config configures an SQLite registry.
@@ -26,9 +27,9 @@ type Config struct {
 	// Path is the database file; it is created if missing. Required.
 	Path string
 	// BusyTimeout is how long a statement waits for a lock held by another
-	// process. Zero means 5 seconds.
+	// process. Zero means [DefaultBusyTimeout].
 	BusyTimeout time.Duration
-	// ReadConns is the size of the read pool. Zero means 4.
+	// ReadConns is the size of the read pool. Zero means [DefaultReadConns].
 	ReadConns int
 }
 
@@ -49,10 +50,11 @@ type Registry struct {
 
 var _ registry.Registry = (*Registry)(nil)
 
-// Open opens (creating if needed) the registry database at path.
-func Open(ctx context.Context, path string, cfg registry.Config) (*Registry, error) {
-	return New(ctx, Config{Config: cfg, Path: path})
-}
+// Defaults applied to zero Config fields.
+const (
+	DefaultBusyTimeout = 5 * time.Second
+	DefaultReadConns   = 4
+)
 
 // New opens the database described by cfg, creates or migrates its schema
 // and starts the sweeper (unless cfg.SweepInterval is negative).
@@ -61,10 +63,10 @@ func New(ctx context.Context, cfg Config) (*Registry, error) {
 		return nil, fmt.Errorf("registry/sqlite: %w: Path must be a plain file path (use registry.NewMemory for an in-memory registry)", pushwire.ErrConfiguration)
 	}
 	if cfg.BusyTimeout <= 0 {
-		cfg.BusyTimeout = 5 * time.Second
+		cfg.BusyTimeout = DefaultBusyTimeout
 	}
 	if cfg.ReadConns <= 0 {
-		cfg.ReadConns = 4
+		cfg.ReadConns = DefaultReadConns
 	}
 	base := cfg.Path + fmt.Sprintf("?_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)",
 		cfg.BusyTimeout.Milliseconds())
@@ -76,7 +78,7 @@ func New(ctx context.Context, cfg Config) (*Registry, error) {
 	writer.SetMaxIdleConns(1)
 	writer.SetConnMaxLifetime(0)
 	writer.SetConnMaxIdleTime(0)
-	r := &Registry{cfg: cfg.Config.WithDefaults(), writer: writer, done: make(chan struct{})}
+	r := &Registry{cfg: backend.Defaults(cfg.Config), writer: writer, done: make(chan struct{})}
 	// Create the file and schema through the writer before readers open it.
 	if err := r.migrateRetrying(ctx, cfg.BusyTimeout); err != nil {
 		_ = writer.Close()
@@ -248,8 +250,8 @@ func (r *Registry) Register(ctx context.Context, d registry.Device) (registry.De
 	if err := r.check(ctx); err != nil {
 		return registry.Device{}, err
 	}
-	now := r.cfg.Clock()
-	d, err := r.cfg.Prepare(d, now)
+	now := backend.Now(r.cfg)
+	d, err := backend.Prepare(r.cfg, d, now)
 	if err != nil {
 		return registry.Device{}, err
 	}
@@ -321,7 +323,7 @@ func (r *Registry) Lookup(ctx context.Context, session string) ([]registry.Devic
 		return nil, err
 	}
 	rows, err := r.reader.QueryContext(ctx, "SELECT "+columns+" FROM devices WHERE session = ? AND "+live+
-		" ORDER BY updated_at DESC, rowid DESC", session, r.cfg.Clock().UnixMicro())
+		" ORDER BY updated_at DESC, rowid DESC", session, backend.Now(r.cfg).UnixMicro())
 	if err != nil {
 		return nil, r.wrap(ctx, "lookup", err)
 	}
@@ -348,10 +350,10 @@ func (r *Registry) Get(ctx context.Context, k registry.Key) (registry.Device, er
 	if err := registry.ValidateKey(k); err != nil {
 		return registry.Device{}, err
 	}
-	args := append(keyArgs(k), r.cfg.Clock().UnixMicro())
+	args := append(keyArgs(k), backend.Now(r.cfg).UnixMicro())
 	d, err := scanDevice(r.reader.QueryRowContext(ctx, "SELECT "+columns+" FROM devices WHERE "+keyWhere+" AND "+live, args...))
 	if errors.Is(err, sql.ErrNoRows) {
-		return registry.Device{}, registry.NotFoundError(k)
+		return registry.Device{}, backend.NotFound(k)
 	}
 	if err != nil {
 		return registry.Device{}, r.wrap(ctx, "get", err)
@@ -367,11 +369,11 @@ func (r *Registry) Unregister(ctx context.Context, k registry.Key) error {
 	if err := registry.ValidateKey(k); err != nil {
 		return err
 	}
-	args := append(keyArgs(k), r.cfg.Clock().UnixMicro())
+	args := append(keyArgs(k), backend.Now(r.cfg).UnixMicro())
 	var wasLive bool
 	err := r.writer.QueryRowContext(ctx, "DELETE FROM devices WHERE "+keyWhere+" RETURNING "+live, args...).Scan(&wasLive)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && !wasLive) {
-		return registry.NotFoundError(k)
+		return backend.NotFound(k)
 	}
 	if err != nil {
 		return r.wrap(ctx, "unregister", err)
@@ -388,7 +390,7 @@ func (r *Registry) RemoveSession(ctx context.Context, session string) (int, erro
 		return 0, err
 	}
 	rows, err := r.writer.QueryContext(ctx, "DELETE FROM devices WHERE session = ? RETURNING "+
-		"(expires_at IS NULL OR expires_at > ?)", session, r.cfg.Clock().UnixMicro())
+		"(expires_at IS NULL OR expires_at > ?)", session, backend.Now(r.cfg).UnixMicro())
 	if err != nil {
 		return 0, r.wrap(ctx, "remove session", err)
 	}
@@ -417,7 +419,7 @@ func (r *Registry) Invalidate(ctx context.Context, k registry.Key, asOf time.Tim
 	if err := registry.ValidateKey(k); err != nil {
 		return false, err
 	}
-	args := append(keyArgs(k), r.cfg.Clock().UnixMicro(), micro(registry.Truncate(asOf)), micro(registry.Truncate(asOf)))
+	args := append(keyArgs(k), backend.Now(r.cfg).UnixMicro(), micro(store.Truncate(asOf)), micro(store.Truncate(asOf)))
 	res, err := r.writer.ExecContext(ctx, "DELETE FROM devices WHERE "+keyWhere+" AND "+live+
 		" AND (? IS NULL OR updated_at <= ?)", args...)
 	if err != nil {
@@ -436,7 +438,7 @@ func (r *Registry) All(ctx context.Context) ([]registry.Device, error) {
 	if err := r.check(ctx); err != nil {
 		return nil, err
 	}
-	rows, err := r.reader.QueryContext(ctx, "SELECT "+columns+" FROM devices WHERE "+live, r.cfg.Clock().UnixMicro())
+	rows, err := r.reader.QueryContext(ctx, "SELECT "+columns+" FROM devices WHERE "+live, backend.Now(r.cfg).UnixMicro())
 	if err != nil {
 		return nil, r.wrap(ctx, "all", err)
 	}
@@ -481,7 +483,7 @@ func (r *Registry) Sweep(ctx context.Context) (int, error) {
 	total := 0
 	for {
 		res, err := r.writer.ExecContext(ctx, "DELETE FROM devices WHERE rowid IN (SELECT rowid FROM devices WHERE expires_at <= ? LIMIT ?)",
-			r.cfg.Clock().UnixMicro(), batch)
+			backend.Now(r.cfg).UnixMicro(), batch)
 		if err != nil {
 			return total, r.wrap(ctx, "sweep", err)
 		}
@@ -498,7 +500,7 @@ func (r *Registry) Sweep(ctx context.Context) (int, error) {
 
 func (r *Registry) sweeper(every time.Duration) {
 	defer close(r.done)
-	registry.RunSweeper(r.stopCtx, every, r.cfg.Logger, "sqlite", r.Sweep)
+	store.RunSweeper(r.stopCtx, every, r.cfg.Logger, "sqlite", r.Sweep)
 }
 
 // Close stops the sweeper and closes the database. It is idempotent.

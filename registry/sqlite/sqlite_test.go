@@ -23,7 +23,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func open(tb testing.TB, cfg registry.Config, path string) *sqlite.Registry {
 	tb.Helper()
-	r, err := sqlite.Open(context.Background(), path, cfg)
+	r, err := sqlite.New(context.Background(), sqlite.Config{Path: path, Config: cfg})
 	require.NoError(tb, err)
 	tb.Cleanup(func() { assert.NoError(tb, r.Close()) })
 	return r
@@ -49,7 +49,7 @@ func TestSharedFile(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			regs[i], errs[i] = sqlite.Open(context.Background(), path, cfg)
+			regs[i], errs[i] = sqlite.New(context.Background(), sqlite.Config{Path: path, Config: cfg})
 		}()
 	}
 	wg.Wait()
@@ -91,7 +91,7 @@ func TestSchema(t *testing.T) {
 	// A newer schema is refused.
 	_, err = db.Exec("PRAGMA user_version = 99")
 	require.NoError(t, err)
-	_, err = sqlite.Open(ctx, path, registry.Config{})
+	_, err = sqlite.New(ctx, sqlite.Config{Path: path})
 	assert.ErrorIs(t, err, pushwire.ErrConfiguration)
 }
 
@@ -138,9 +138,9 @@ func TestSweepBatches(t *testing.T) {
 
 func TestConfigErrors(t *testing.T) {
 	for _, p := range []string{"", ":memory:", "file:x.db", "x.db?mode=ro"} {
-		_, err := sqlite.Open(context.Background(), p, registry.Config{})
+		_, err := sqlite.New(context.Background(), sqlite.Config{Path: p})
 		assert.ErrorIs(t, err, pushwire.ErrConfiguration, p)
 	}
-	_, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "no", "such", "dir", "x.db"), registry.Config{})
+	_, err := sqlite.New(context.Background(), sqlite.Config{Path: filepath.Join(t.TempDir(), "no", "such", "dir", "x.db")})
 	assert.Error(t, err)
 }

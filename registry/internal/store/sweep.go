@@ -1,8 +1,12 @@
-package registry
+// Package store holds the storage helpers every registry backend shares,
+// the memory backend of package registry included; it imports nothing of
+// the registry, so that package registry itself can use it.
+package store
 
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"time"
 )
 
@@ -30,4 +34,21 @@ func RunSweeper(ctx context.Context, every time.Duration, log *slog.Logger, back
 			}
 		}
 	}
+}
+
+// Truncate converts t to UTC at microsecond precision without a monotonic
+// reading, the form in which registries store times. The zero time stays zero.
+func Truncate(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC().Truncate(time.Microsecond).Round(0)
+}
+
+// CloneLabels returns a copy of m, or nil when m is empty.
+func CloneLabels(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	return maps.Clone(m)
 }
