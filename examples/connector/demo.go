@@ -45,10 +45,10 @@ func startDemo(o *options, f *files) (*demoEnv, error) {
 	}
 	d := &demoEnv{fcm: fs, apns: as}
 	f.fcmCredentials = fs.ServiceAccountJSON()
-	o.fcmEndpoint = fs.URL
+	o.fcmBaseURL = fs.URL
 	f.apnsKey = as.AuthKeyPEM()
 	f.apnsCA = as.CAPEM()
-	o.apnsKeyID, o.apnsTeamID, o.apnsTopic, o.apnsHost = as.KeyID, as.TeamID, demoTopic, as.URL
+	o.apnsKeyID, o.apnsTeamID, o.apnsTopic, o.apnsBaseURL = as.KeyID, as.TeamID, demoTopic, as.URL
 	if len(f.secrets) == 0 {
 		f.secrets = [][]byte{[]byte(randomHex(16))}
 	}

@@ -67,9 +67,9 @@ func envName(flagName string) string {
 type options struct {
 	addr, tlsCert, tlsKey            string
 	configID, secretFile             string
-	fcmCredentials, fcmEndpoint      string
+	fcmCredentials, fcmBaseURL       string
 	apnsKey, apnsKeyID, apnsTeamID   string
-	apnsTopic, apnsHost, apnsCA      string
+	apnsTopic, apnsBaseURL, apnsCA   string
 	registryDSN                      string
 	adminTokenFile, regTokenFile     string
 	logFormat, logLevel              string
@@ -97,13 +97,13 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.configID, "config-id", "", "`ID` of the AXP push configuration created at start-up from -secret-file and -fcm-credentials (default: a new UUID, printed)")
 	fs.StringVar(&o.secretFile, "secret-file", "", "`FILE` with that configuration's AXP secret, one per line (several lines = rotation)")
 	fs.StringVar(&o.fcmCredentials, "fcm-credentials", "", "FCM service-account JSON `FILE` of that configuration")
-	fs.StringVar(&o.fcmEndpoint, "fcm-endpoint", "", "FCM base `URL` override (for fakes)")
+	fs.StringVar(&o.fcmBaseURL, "fcm-base-url", "", "FCM base `URL` override (for fakes)")
 	fs.StringVar(&o.apnsKey, "apns-key", "", "APNs auth key `FILE` (.p8); enables direct APNs pushes to iOS APNs tokens")
 	fs.StringVar(&o.apnsKeyID, "apns-key-id", "", "APNs key `ID` (10 characters)")
 	fs.StringVar(&o.apnsTeamID, "apns-team-id", "", "Apple team `ID` (10 characters)")
 	fs.StringVar(&o.apnsTopic, "apns-topic", "", "APNs `topic` (the app's bundle id)")
-	fs.StringVar(&o.apnsHost, "apns-host", apns.ProductionURL, "APNs base `URL`")
-	fs.StringVar(&o.apnsCA, "apns-ca", "", "extra CA certificate `FILE` (PEM) to trust for -apns-host (for fakes)")
+	fs.StringVar(&o.apnsBaseURL, "apns-base-url", apns.ProductionURL, "APNs base `URL`")
+	fs.StringVar(&o.apnsCA, "apns-ca", "", "extra CA certificate `FILE` (PEM) to trust for -apns-base-url (for fakes)")
 	fs.StringVar(&o.registryDSN, "registry", "memory", "device registry `DSN`: memory, sqlite:PATH, postgres://..., redis://...")
 	fs.StringVar(&o.adminTokenFile, "admin-token-file", "", "`FILE` with the bearer token of the /configs admin routes (unset: routes off)")
 	fs.StringVar(&o.regTokenFile, "registration-token-file", "", "`FILE` with the bearer token device registration requires (unset: open, as the sample)")
@@ -381,7 +381,7 @@ func serve(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 
 	cc := connector.Config{
 		Registry:          reg,
-		FCMBaseURL:        o.fcmEndpoint,
+		FCMBaseURL:        o.fcmBaseURL,
 		AdminToken:        f.adminToken,
 		RegistrationToken: f.regToken,
 		RateLimit:         connector.RateLimit{Rate: o.rateLimit, Burst: o.rateBurst},
@@ -495,7 +495,7 @@ func shutdown(srv *http.Server, timeout time.Duration, log *slog.Logger) {
 // newAPNs builds the APNs client of the -apns-* flags.
 func newAPNs(o *options, f *files, log *slog.Logger) (*apns.Client, error) {
 	cfg, err := apnsopt.Options{Key: f.apnsKey, KeyID: o.apnsKeyID, TeamID: o.apnsTeamID,
-		Topic: o.apnsTopic, BaseURL: o.apnsHost, CA: f.apnsCA}.Config(log)
+		Topic: o.apnsTopic, BaseURL: o.apnsBaseURL, CA: f.apnsCA}.Config(log)
 	if err != nil {
 		return nil, usagef("%v", err)
 	}

@@ -134,7 +134,7 @@ func TestUsageErrors(t *testing.T) {
 func TestHelpListsEnvironment(t *testing.T) {
 	var out, errb testenv.SyncBuffer
 	assert.Equal(t, 0, run(context.Background(), []string{"-h"}, &out, &errb))
-	for _, name := range []string{"PUSHWIRE_ADDR", "PUSHWIRE_SECRET_FILE", "PUSHWIRE_REGISTRY", "PUSHWIRE_FCM_ENDPOINT",
+	for _, name := range []string{"PUSHWIRE_ADDR", "PUSHWIRE_SECRET_FILE", "PUSHWIRE_REGISTRY", "PUSHWIRE_FCM_BASE_URL",
 		"PUSHWIRE_APNS_CA", "PUSHWIRE_ADMIN_TOKEN_FILE", "PUSHWIRE_REGISTRATION_TOKEN_FILE", "PUSHWIRE_LOG_FORMAT"} {
 		assert.Contains(t, errb.String(), "["+name+"]")
 	}
@@ -182,7 +182,7 @@ func TestRealMode(t *testing.T) {
 		"-config-id", configID,
 		"-secret-file", write("secret", "old-secret\nnew-secret\n"),
 		"-fcm-credentials", write("sa.json", string(fake.ServiceAccountJSON())),
-		"-fcm-endpoint", fake.URL,
+		"-fcm-base-url", fake.URL,
 		"-admin-token-file", write("admin", "admin-token\n"),
 		"-registration-token-file", write("reg", "reg-token\n"),
 		"-log-format", "json",
@@ -333,7 +333,7 @@ func TestGracefulShutdown(t *testing.T) {
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-config-id", configID, "-secret-file", secret,
-			"-fcm-credentials", sa, "-fcm-endpoint", fake.URL}, &out, &errb)
+			"-fcm-credentials", sa, "-fcm-base-url", fake.URL}, &out, &errb)
 	}()
 	var base string
 	require.Eventually(t, func() bool {

@@ -71,7 +71,7 @@ type options struct {
 	adminTokenFile                 string
 	redisURL, redisPrefix, nodeID  string
 	apnsKey, apnsKeyID, apnsTeamID string
-	apnsTopic, apnsHost, apnsCA    string
+	apnsTopic, apnsBaseURL, apnsCA string
 	keepalive, ackTimeout          time.Duration
 	demo                           bool
 	demoEvery                      time.Duration
@@ -101,8 +101,8 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.apnsKeyID, "apns-key-id", "", "APNs key `ID` (10 characters)")
 	fs.StringVar(&o.apnsTeamID, "apns-team-id", "", "Apple team `ID` (10 characters)")
 	fs.StringVar(&o.apnsTopic, "apns-topic", "", "APNs `topic` (the app's bundle id; VoIP pushes go to <topic>.voip)")
-	fs.StringVar(&o.apnsHost, "apns-host", apns.ProductionURL, "APNs base `URL`")
-	fs.StringVar(&o.apnsCA, "apns-ca", "", "extra CA certificate `FILE` (PEM) to trust for -apns-host (for fakes)")
+	fs.StringVar(&o.apnsBaseURL, "apns-base-url", apns.ProductionURL, "APNs base `URL`")
+	fs.StringVar(&o.apnsCA, "apns-ca", "", "extra CA certificate `FILE` (PEM) to trust for -apns-base-url (for fakes)")
 	fs.DurationVar(&o.keepalive, "keepalive", 120*time.Second, "keepalive window")
 	fs.DurationVar(&o.ackTimeout, "ack-timeout", 2*time.Second, "how long a send waits for the phone's ack")
 	fs.BoolVar(&o.demo, "demo", false, "demo mode: generated keys and tokens, plain ws:// on 127.0.0.1:9560, periodic demo calls")
@@ -201,7 +201,7 @@ func serve(ctx context.Context, o *options, log *slog.Logger, stdout io.Writer, 
 		}
 		defer c.Close()
 		remote = c
-		log.Info("APNs VoIP fallback enabled", "host", o.apnsHost, "topic", o.apnsTopic)
+		log.Info("APNs VoIP fallback enabled", "host", o.apnsBaseURL, "topic", o.apnsTopic)
 	}
 
 	wsLn, err := net.Listen("tcp", o.addr)
@@ -380,7 +380,7 @@ func newAPNs(o *options, log *slog.Logger) (*apns.Client, error) {
 	if o.apnsKeyID == "" || o.apnsTeamID == "" || o.apnsTopic == "" {
 		return nil, errors.New("-apns-key needs -apns-key-id, -apns-team-id and -apns-topic")
 	}
-	opts := apnsopt.Options{KeyID: o.apnsKeyID, TeamID: o.apnsTeamID, Topic: o.apnsTopic, BaseURL: o.apnsHost}
+	opts := apnsopt.Options{KeyID: o.apnsKeyID, TeamID: o.apnsTeamID, Topic: o.apnsTopic, BaseURL: o.apnsBaseURL}
 	var err error
 	if opts.Key, err = os.ReadFile(o.apnsKey); err != nil {
 		return nil, fmt.Errorf("-apns-key: %w", err)

@@ -160,7 +160,7 @@ func TestAPNsFallbackFlags(t *testing.T) {
 	require.NoError(t, os.WriteFile(caFile, fake.CAPEM(), 0o600))
 	_, admin, _, stop := start(t, "-demo", "-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-demo-every", "0",
 		"-apns-key", keyFile, "-apns-key-id", fake.KeyID, "-apns-team-id", fake.TeamID, "-apns-topic", "com.example.phone",
-		"-apns-host", fake.URL, "-apns-ca", caFile)
+		"-apns-base-url", fake.URL, "-apns-ca", caFile)
 	defer stop()
 	adminTok, err := os.ReadFile(demoPath("admin.token"))
 	require.NoError(t, err)

@@ -1,5 +1,5 @@
 // Package apnsopt turns the -apns-* flags that the example programs share
-// (-apns-key, -apns-key-id, -apns-team-id, -apns-topic, -apns-host, -apns-ca)
+// (-apns-key, -apns-key-id, -apns-team-id, -apns-topic, -apns-base-url, -apns-ca)
 // into an apns.Config.
 package apnsopt
 
@@ -17,7 +17,7 @@ type Options struct {
 	// Key is the contents of the -apns-key file (.p8, PKCS#8 PEM).
 	Key []byte
 	// KeyID, TeamID, Topic and BaseURL are -apns-key-id, -apns-team-id,
-	// -apns-topic and -apns-host.
+	// -apns-topic and -apns-base-url.
 	KeyID, TeamID, Topic, BaseURL string
 	// CA is the contents of the -apns-ca file (PEM), or empty.
 	CA []byte

@@ -6,7 +6,7 @@
 //	go build -o /tmp/connector ./examples/connector
 //	go run ./examples/connector/internal/loadgen -connector /tmp/connector -rate 5000 -n 20000
 //
-// It starts the connector with -fcm-endpoint and -fcm-credentials pointing
+// It starts the connector with -fcm-base-url and -fcm-credentials pointing
 // at the fake, registers -sessions devices over HTTP as the sample Android
 // app does, warms up for a second at the rate, then sends -n callbacks open
 // loop (each due at start + i/rate; latency counts from when it was due) and
@@ -91,7 +91,7 @@ func run() error {
 	}
 	configID := uuid.NewString()
 	cmd := exec.Command(*bin, "-addr", "127.0.0.1:0", "-config-id", configID, "-secret-file", secretFile,
-		"-fcm-credentials", saFile, "-fcm-endpoint", fake.URL, "-rate-limit", "-1", "-log-level", *logLevel)
+		"-fcm-credentials", saFile, "-fcm-base-url", fake.URL, "-rate-limit", "-1", "-log-level", *logLevel)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return err
