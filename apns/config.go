@@ -153,7 +153,7 @@ func (cfg *Config) normalize() (*url.URL, error) {
 		cfg.MaxConcurrency = DefaultMaxConcurrency
 	}
 	if cfg.MaxConcurrency < 0 {
-		return nil, configError("MaxInFlight must be positive")
+		return nil, configError("MaxConcurrency must not be negative")
 	}
 	r := &cfg.Retry
 	if r.MaxAttempts == 0 {

@@ -9,9 +9,11 @@
 // checks, bounds the number of pushes in flight, dials one connection at a
 // time (more when a connection's stream limit is reached), retries temporary
 // failures by resending the same request (the same apns-id when the
-// notification has one) and returns a typed [*Error] for every rejection,
-// with an errors.Is sentinel per reason in Apple's table and the pushwire
-// error classes (ErrDeadToken, ErrRetryable, ErrPermanent, ErrConfiguration).
+// notification has one) and returns a typed [*Error] for every rejection:
+// its Reason is one of the [Reason] constants (Apple's table, each with its
+// HTTP status and class), and it matches exactly one pushwire error class
+// with errors.Is (ErrDeadToken, ErrRetryable, ErrPermanent; ErrConfiguration
+// also matches ErrPermanent).
 //
 // The client's own transport batches each connection's writes: the TLS
 // records the HTTP/2 transport flushes for many concurrent pushes (and the

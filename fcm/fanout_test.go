@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestSendAllResultsInOrder(t *testing.T) {
+func TestSendEachResultsInOrder(t *testing.T) {
 	srv := newServer(t, fcmtest.Config{})
 	c := newClient(t, srv, func(cfg *fcm.Config) { cfg.MaxConcurrency = 4 })
 	srv.FailToken("tok-3", fcmtest.Unregistered())
@@ -109,7 +109,7 @@ func TestConcurrencyBoundShared(t *testing.T) {
 	assert.GreaterOrEqual(t, srv.PeakConcurrency(), 2, "sends do run concurrently")
 }
 
-func TestSendAllCancellation(t *testing.T) {
+func TestSendEachCancellation(t *testing.T) {
 	srv := newServer(t, fcmtest.Config{})
 	c := newClient(t, srv, func(cfg *fcm.Config) { cfg.MaxConcurrency = 1 })
 	srv.FailAll(fcmtest.Slow(time.Minute))
