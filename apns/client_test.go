@@ -368,8 +368,8 @@ func TestPayloadBuilder(t *testing.T) {
 }
 
 func TestTopics(t *testing.T) {
-	assert.Equal(t, "a.b.voip", apns.VoIPTopic("a.b"))
-	assert.Equal(t, "a.b.voip", apns.VoIPTopic("a.b.voip"))
+	assert.Equal(t, "a.b.voip", apns.Topic("a.b", apns.PushTypeVoIP))
+	assert.Equal(t, "a.b.voip", apns.Topic("a.b.voip", apns.PushTypeVoIP))
 	assert.Equal(t, "a.b", apns.Topic("a.b", apns.PushTypeAlert))
 	assert.Equal(t, "a.b.push-type.liveactivity", apns.Topic("a.b", apns.PushTypeLiveActivity))
 	assert.Equal(t, "a.b.voip-ptt", apns.Topic("a.b", apns.PushTypePushToTalk))

@@ -261,6 +261,3 @@ func (e *Error) RetryAfter() time.Duration { return e.Retry }
 // DeadSince returns the 410 timestamp: since when the token has been invalid
 // for the topic (zero when unknown).
 func (e *Error) DeadSince() time.Time { return e.Timestamp }
-
-// Temporary reports whether retrying the same push later may succeed.
-func (e *Error) Temporary() bool { return e.Class() == pushwire.ErrRetryable }

@@ -59,9 +59,6 @@ func Topic(bundleID string, t PushType) string {
 	return bundleID + s
 }
 
-// VoIPTopic returns bundleID + ".voip".
-func VoIPTopic(bundleID string) string { return Topic(bundleID, PushTypeVoIP) }
-
 // Priority is the value of the apns-priority header.
 type Priority int
 

@@ -40,7 +40,7 @@ func (c *Client) Send(ctx context.Context, m pushwire.Message) error {
 		n.PushType = PushTypeVoIP
 		n.Priority = PriorityImmediate
 		if n.Topic != "" {
-			n.Topic = VoIPTopic(n.Topic)
+			n.Topic = Topic(n.Topic, PushTypeVoIP)
 		}
 	case pushwire.KindAlert:
 		n.PushType = PushTypeAlert
