@@ -73,9 +73,9 @@ const (
 
 // Payload size limits Apple enforces.
 const (
-	MaxPayloadSize     = 4096
-	MaxVoIPPayloadSize = 5120
-	MaxCollapseIDSize  = 64
+	MaxPayloadBytes     = 4096
+	MaxVoIPPayloadBytes = 5120
+	MaxCollapseIDBytes  = 64
 )
 
 // Notification is one push to one device: the APNs request headers and the
@@ -209,7 +209,7 @@ func (n *Notification) validate(defaultTopic string, payload []byte) (PushType, 
 			prio = PriorityConserve
 		}
 	}
-	if len(n.CollapseID) > MaxCollapseIDSize {
+	if len(n.CollapseID) > MaxCollapseIDBytes {
 		return fail(ReasonBadCollapseID)
 	}
 	if n.ID != "" && !ValidUUID(n.ID) {
@@ -221,9 +221,9 @@ func (n *Notification) validate(defaultTopic string, payload []byte) (PushType, 
 	if len(payload) == 0 {
 		return fail(ReasonPayloadEmpty)
 	}
-	limit := MaxPayloadSize
+	limit := MaxPayloadBytes
 	if pt == PushTypeVoIP {
-		limit = MaxVoIPPayloadSize
+		limit = MaxVoIPPayloadBytes
 	}
 	if len(payload) > limit {
 		return fail(ReasonPayloadTooLarge)

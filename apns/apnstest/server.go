@@ -579,7 +579,7 @@ func (s *Server) reply(w http.ResponseWriter, apnsID string, status int, reason 
 }
 
 // maxBody bounds what the fake reads of a request body.
-const maxBody = apns.MaxVoIPPayloadSize
+const maxBody = apns.MaxVoIPPayloadBytes
 
 func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.OnRequest != nil {
@@ -688,7 +688,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		n.Expiration = &e
 	}
 	n.CollapseID = r.Header.Get("Apns-Collapse-Id")
-	if len(n.CollapseID) > apns.MaxCollapseIDSize {
+	if len(n.CollapseID) > apns.MaxCollapseIDBytes {
 		fail(apns.ReasonBadCollapseID)
 		return
 	}
@@ -696,9 +696,9 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	if err != nil && len(body) <= maxBody {
 		return // client went away
 	}
-	limit := apns.MaxPayloadSize
+	limit := apns.MaxPayloadBytes
 	if pt == string(apns.PushTypeVoIP) {
-		limit = apns.MaxVoIPPayloadSize
+		limit = apns.MaxVoIPPayloadBytes
 	}
 	if len(body) > limit {
 		fail(apns.ReasonPayloadTooLarge)
