@@ -102,11 +102,11 @@ func (r *Registry) Client() goredis.UniversalClient { return r.client }
 // Prefix returns the key prefix.
 func (r *Registry) Prefix() string { return r.prefix }
 
-// BindingID returns the member name of k in session indexes; the binding's
-// hash key is Prefix()+"b:"+BindingID(k). Fields are separated so that no two
+// bindingID returns the member name of k in session indexes; the binding's
+// hash key is Prefix()+"b:"+bindingID(k). Fields are separated so that no two
 // keys share an id: provider and environment come from fixed sets and the app
 // id is length-prefixed.
-func BindingID(k registry.Key) string {
+func bindingID(k registry.Key) string {
 	return string(k.Provider) + "|" + k.Environment + "|" + strconv.Itoa(len(k.AppID)) + ":" + k.AppID + "|" + k.Token
 }
 
@@ -173,7 +173,7 @@ func (r *Registry) Register(ctx context.Context, d registry.Device) (registry.De
 		ms := (d.ExpiresAt.Sub(now).Microseconds() + 999) / 1000
 		pexpire = strconv.FormatInt(max(ms, 1), 10)
 	}
-	id := BindingID(d.Key())
+	id := bindingID(d.Key())
 	created, err := r.register.Run(ctx, r.client,
 		[]string{r.bindingKey(id), r.sessionKey(d.Session)},
 		r.prefix, id, d.Session, micros(now), micros(d.ExpiresAt), pexpire,
@@ -258,7 +258,7 @@ func (r *Registry) Get(ctx context.Context, k registry.Key) (registry.Device, er
 	if err := registry.ValidateKey(k); err != nil {
 		return registry.Device{}, err
 	}
-	v, err := r.client.HMGet(ctx, r.bindingKey(BindingID(k)), hashFields...).Result()
+	v, err := r.client.HMGet(ctx, r.bindingKey(bindingID(k)), hashFields...).Result()
 	if err != nil {
 		return registry.Device{}, r.wrap(ctx, "get", err)
 	}
@@ -283,7 +283,7 @@ func (r *Registry) Unregister(ctx context.Context, k registry.Key) error {
 	if err := registry.ValidateKey(k); err != nil {
 		return err
 	}
-	id := BindingID(k)
+	id := bindingID(k)
 	n, err := r.unregister.Run(ctx, r.client, []string{r.bindingKey(id)},
 		r.prefix, id, micros(backend.Now(r.cfg))).Int()
 	if err != nil {
@@ -319,7 +319,7 @@ func (r *Registry) Invalidate(ctx context.Context, k registry.Key, asOf time.Tim
 	if err := registry.ValidateKey(k); err != nil {
 		return false, err
 	}
-	id := BindingID(k)
+	id := bindingID(k)
 	as := ""
 	if !asOf.IsZero() {
 		as = micros(store.Truncate(asOf))
