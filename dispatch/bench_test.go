@@ -38,13 +38,13 @@ func newBenchEnv(b *testing.B) *benchEnv {
 	b.Helper()
 	apnsFake := apnstest.NewServer(apnstest.Config{DisableRecording: true})
 	b.Cleanup(apnsFake.Close)
-	fcmFake := fcmtest.NewServer(fcmtest.Config{NoRecord: true})
+	fcmFake := fcmtest.NewServer(fcmtest.Config{DisableRecording: true})
 	b.Cleanup(fcmFake.Close)
-	ac, err := apns.New(apns.Config{Host: apnsFake.URL, Token: apnsFake.TokenAuth(), RootCAs: apnsFake.CertPool(),
+	ac, err := apns.New(apns.Config{BaseURL: apnsFake.URL, Token: apnsFake.TokenAuth(), RootCAs: apnsFake.CertPool(),
 		Topic: bundle, Retry: apns.RetryPolicy{MaxAttempts: 1}})
 	require.NoError(b, err)
 	b.Cleanup(func() { _ = ac.Close() })
-	fc, err := fcm.New(context.Background(), fcm.Config{CredentialsJSON: fcmFake.ServiceAccountJSON(), Endpoint: fcmFake.URL,
+	fc, err := fcm.New(context.Background(), fcm.Config{CredentialsJSON: fcmFake.ServiceAccountJSON(), BaseURL: fcmFake.URL,
 		Retry: fcm.RetryPolicy{MaxAttempts: 1}})
 	require.NoError(b, err)
 	b.Cleanup(func() { _ = fc.Close() })

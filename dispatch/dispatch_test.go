@@ -332,8 +332,8 @@ func TestConcurrencyBound(t *testing.T) {
 				}()
 			}
 			wg.Wait()
-			assert.LessOrEqual(t, fcmFake.MaxInFlight(), tt.bound)
-			assert.Positive(t, fcmFake.MaxInFlight())
+			assert.LessOrEqual(t, fcmFake.PeakConcurrency(), tt.bound)
+			assert.Positive(t, fcmFake.PeakConcurrency())
 		})
 	}
 }

@@ -61,7 +61,7 @@ func newAPNs(t testing.TB) (*apnstest.Server, *apns.Client) {
 	t.Helper()
 	fake := apnstest.NewServer(apnstest.Config{})
 	t.Cleanup(fake.Close)
-	c, err := apns.New(apns.Config{Host: fake.URL, Token: fake.TokenAuth(), RootCAs: fake.CertPool(), Topic: bundle,
+	c, err := apns.New(apns.Config{BaseURL: fake.URL, Token: fake.TokenAuth(), RootCAs: fake.CertPool(), Topic: bundle,
 		Retry: apns.RetryPolicy{MaxAttempts: 1}})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
@@ -73,7 +73,7 @@ func newFCM(t testing.TB) (*fcmtest.Server, *fcm.Client) {
 	t.Helper()
 	fake := fcmtest.NewServer(fcmtest.Config{})
 	t.Cleanup(fake.Close)
-	c, err := fcm.New(context.Background(), fcm.Config{CredentialsJSON: fake.ServiceAccountJSON(), Endpoint: fake.URL,
+	c, err := fcm.New(context.Background(), fcm.Config{CredentialsJSON: fake.ServiceAccountJSON(), BaseURL: fake.URL,
 		Retry: fcm.RetryPolicy{MaxAttempts: 1}})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
