@@ -15,14 +15,17 @@ var (
 	// under any accepted secret, or is not 64 hex digits (401).
 	ErrInvalidSignature = errors.New("hmacverify: invalid signature")
 	// ErrMalformed means the body is not a JSON object with non-empty string
-	// eventId and sessionId, or eventDate is not an RFC 3339 time (400).
+	// eventId and sessionId, or one of the event's members (eventId,
+	// conversationId, customerId, sessionId, eventDate) is not a string, or
+	// is repeated (400).
 	ErrMalformed = errors.New("hmacverify: malformed event")
 	// ErrTooLarge means the body exceeds the configured limit (413).
 	ErrTooLarge = errors.New("hmacverify: request body too large")
 	// ErrTimeout means the body did not arrive within the body timeout (408).
 	ErrTimeout = errors.New("hmacverify: timed out reading the request body")
-	// ErrStale means replay protection is on and eventDate is missing or
-	// outside the accepted window around the current time (401). The
+	// ErrStale means replay protection is on and eventDate is missing, not
+	// a time [Event.Time] reads, or outside the accepted window around the
+	// current time (401). The
 	// signature itself was valid. It answers 401 rather than 400 because the
 	// request is refused as not fresh, and because AXP backs off after
 	// repeated errors other than 400 and 500: a lasting clock skew then slows

@@ -4,12 +4,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 	"unicode/utf8"
 )
 
+// EventDateLayout is the layout of the eventDate AXP sends: UTC with
+// milliseconds, as JavaScript's Date.toISOString writes it. Simulators can
+// format dates with it; [Event.Time] accepts it and other forms.
+const EventDateLayout = "2006-01-02T15:04:05.000Z07:00"
+
 // Event is an AXP push notification event, the body of a callback request.
-// It is a plain value, safe to copy and to share read-only between goroutines.
+// It is a plain value, safe to copy and to share read-only between goroutines
+// (Extra is a map: do not modify one shared with others).
 type Event struct {
 	// EventID identifies the event. Required; covered by the signature.
 	EventID string
@@ -20,17 +27,72 @@ type Event struct {
 	// SessionID is the Omni SDK session to notify. Required; covered by the
 	// signature.
 	SessionID string
-	// EventDate is when AXP created the event; zero when absent. Not signed.
-	EventDate time.Time
+	// EventDate is eventDate exactly as received (after JSON unescaping),
+	// whatever its form; empty when absent. [Event.Time] parses it. Not
+	// signed.
+	EventDate string
+	// Extra holds the body's other members whose (last) value is a string,
+	// by name, such as channel, engagementId or dialogId; nil when there are
+	// none. Members of other types are left out. Not signed.
+	Extra map[string]string
+}
+
+// eventDateLayouts are the forms [Event.Time] accepts besides epoch
+// milliseconds. Month, day and hour may have one digit, fractional seconds
+// any number of digits, and the offset is Z, ±hh:mm or ±hhmm; without an
+// offset the time is UTC.
+var eventDateLayouts = [...]string{
+	"2006-1-2T15:04:05Z07:00",
+	"2006-1-2T15:04:05Z0700",
+	"2006-1-2T15:04:05",
+}
+
+// Time parses EventDate: an RFC 3339 time ("2024-03-18T11:00:24.481Z"),
+// the same with one-digit fields ("2024-3-13T20:25:39.734Z") or an offset
+// without a colon ("+0000"), or a decimal number of milliseconds since the
+// Unix epoch ("1710361539734"). It reports false when EventDate is empty or
+// none of these.
+func (ev Event) Time() (time.Time, bool) {
+	s := ev.EventDate
+	if s == "" || len(s) > 64 {
+		return time.Time{}, false
+	}
+	if digits(s) {
+		if len(s) > 16 { // beyond year 318857: not a date
+			return time.Time{}, false
+		}
+		ms, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return time.Time{}, false
+		}
+		return time.UnixMilli(ms).UTC(), true
+	}
+	for _, layout := range eventDateLayouts {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}
+
+func digits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // ParseEvent parses a callback body: a JSON object whose members eventId,
-// conversationId, customerId and sessionId are strings (or null) and whose
-// eventDate is an RFC 3339 time string (or null). Member names match exactly
-// (after unescaping); other members are ignored. eventId and sessionId must be
-// non-empty. A repeated known member is rejected rather than resolved, so
-// that every reader of the body agrees on the signed values. Strings decode
-// as encoding/json decodes them.
+// conversationId, customerId, sessionId and eventDate are strings (or null,
+// which counts as absent). Member names match exactly (after unescaping).
+// eventId and sessionId must be non-empty. A repeated one of these five is
+// rejected rather than resolved, so that every reader of the body agrees on
+// the signed values. eventDate is kept as received, in any form (see
+// [Event.Time]). Other members whose value is a string go to Extra (the last
+// one wins when a name repeats, as in JavaScript); other members are
+// ignored. Strings decode as encoding/json decodes them.
 //
 // Errors match [ErrMalformed].
 func ParseEvent(body []byte) (Event, error) {
@@ -52,7 +114,6 @@ func ParseEvent(body []byte) (Event, error) {
 	}
 	s.pos++
 	var seen [5]bool
-	var date string
 	for {
 		s.space()
 		if s.peek() == '}' {
@@ -74,10 +135,16 @@ func ParseEvent(body []byte) (Event, error) {
 		case "sessionId":
 			idx, dst = 3, &ev.SessionID
 		case "eventDate":
-			idx, dst = 4, &date
+			idx, dst = 4, &ev.EventDate
 		}
 		switch {
+		case idx < 0 && s.peek() == '"':
+			if ev.Extra == nil {
+				ev.Extra = make(map[string]string)
+			}
+			ev.Extra[name] = s.str()
 		case idx < 0:
+			delete(ev.Extra, name) // the last value decides
 			s.skip()
 		case seen[idx]:
 			return Event{}, malformed("repeated member %q", name)
@@ -102,12 +169,8 @@ func ParseEvent(body []byte) (Event, error) {
 	if ev.SessionID == "" {
 		return Event{}, malformed("missing sessionId")
 	}
-	if date != "" {
-		t, err := time.Parse(time.RFC3339Nano, date)
-		if err != nil {
-			return Event{}, malformed("eventDate is not an RFC 3339 time")
-		}
-		ev.EventDate = t
+	if len(ev.Extra) == 0 {
+		ev.Extra = nil
 	}
 	return ev, nil
 }

@@ -7,9 +7,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/pushwire/pushwire/hmacverify"
 )
@@ -50,10 +50,11 @@ func FuzzParseEvent(f *testing.F) {
 	f.Add([]byte(`{"x":{"eventId":"no"},"eventId":"a\u0041","y":[1,"]",{}],"sessionId":"s\"","z":-1.5e3,"t":true}`))
 	f.Add([]byte(`{"event\u0049d":"a","sessionId":"b","conversationId":null}`))
 	f.Add([]byte("{\"eventId\":\"\xff\xfe\",\"sessionId\":\"b\"}"))
+	f.Add([]byte(`{"eventId":"a","sessionId":"b","channel":"Messaging","x":"1","x":2,"eventDate":"2024-3-13T20:25:39.734Z"}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		ev, err := hmacverify.ParseEvent(body)
 		ref, refErr := referenceParse(body)
-		if (err == nil) != (refErr == nil) || ev != ref {
+		if (err == nil) != (refErr == nil) || !reflect.DeepEqual(ev, ref) {
 			t.Fatalf("ParseEvent = %+v, %v; reference = %+v, %v", ev, err, ref, refErr)
 		}
 		if err != nil {
@@ -66,18 +67,21 @@ func FuzzParseEvent(f *testing.F) {
 			t.Fatalf("accepted an event without ids: %+v", ev)
 		}
 		// Re-encoding the parsed event and parsing it again gives it back.
-		m := map[string]string{"eventId": ev.EventID, "sessionId": ev.SessionID,
-			"conversationId": ev.ConversationID, "customerId": ev.CustomerID}
-		if !ev.EventDate.IsZero() {
-			m["eventDate"] = ev.EventDate.Format(time.RFC3339Nano)
+		m := map[string]string{"eventId": ev.EventID, "sessionId": ev.SessionID}
+		for k, v := range map[string]string{"conversationId": ev.ConversationID, "customerId": ev.CustomerID, "eventDate": ev.EventDate} {
+			if v != "" {
+				m[k] = v
+			}
+		}
+		for k, v := range ev.Extra {
+			m[k] = v
 		}
 		again, _ := json.Marshal(m)
 		ev2, err := hmacverify.ParseEvent(again)
 		if err != nil {
 			t.Fatalf("re-encoded event rejected: %v", err)
 		}
-		if ev2.EventID != ev.EventID || ev2.SessionID != ev.SessionID || ev2.ConversationID != ev.ConversationID ||
-			ev2.CustomerID != ev.CustomerID || !ev2.EventDate.Equal(ev.EventDate) {
+		if !reflect.DeepEqual(ev2, ev) {
 			t.Fatalf("round trip changed the event: %+v != %+v", ev2, ev)
 		}
 	})
@@ -140,9 +144,8 @@ func referenceParse(body []byte) (hmacverify.Event, error) {
 		return ev, fail
 	}
 	fields := map[string]*string{"eventId": &ev.EventID, "conversationId": &ev.ConversationID,
-		"customerId": &ev.CustomerID, "sessionId": &ev.SessionID}
-	var date string
-	fields["eventDate"] = &date
+		"customerId": &ev.CustomerID, "sessionId": &ev.SessionID, "eventDate": &ev.EventDate}
+	extra := map[string]string{}
 	seen := map[string]bool{}
 	for dec.More() {
 		tok, err := dec.Token()
@@ -152,9 +155,15 @@ func referenceParse(body []byte) (hmacverify.Event, error) {
 		name := tok.(string)
 		dst, known := fields[name]
 		if !known {
-			var skip json.RawMessage
-			if dec.Decode(&skip) != nil {
+			var raw json.RawMessage
+			if dec.Decode(&raw) != nil {
 				return hmacverify.Event{}, fail
+			}
+			var str string
+			if raw[0] == '"' && json.Unmarshal(raw, &str) == nil {
+				extra[name] = str
+			} else {
+				delete(extra, name)
 			}
 			continue
 		}
@@ -179,12 +188,8 @@ func referenceParse(body []byte) (hmacverify.Event, error) {
 	if ev.EventID == "" || ev.SessionID == "" {
 		return hmacverify.Event{}, fail
 	}
-	if date != "" {
-		t, err := time.Parse(time.RFC3339Nano, date)
-		if err != nil {
-			return hmacverify.Event{}, fail
-		}
-		ev.EventDate = t
+	if len(extra) > 0 {
+		ev.Extra = extra
 	}
 	return ev, nil
 }

@@ -98,3 +98,36 @@ func TestNewMemorySeenSetConfig(t *testing.T) {
 	_, err := hmacverify.NewMemorySeenSet(hmacverify.MemorySeenConfig{Capacity: -1})
 	assert.ErrorIs(t, err, hmacverify.ErrInvalidConfig)
 }
+
+func TestMemorySeenSetForget(t *testing.T) {
+	ctx := context.Background()
+	now := testNow
+	s, err := hmacverify.NewMemorySeenSet(hmacverify.MemorySeenConfig{Capacity: 3, Now: func() time.Time { return now }})
+	require.NoError(t, err)
+	seen := func(id string, ttl time.Duration) bool {
+		t.Helper()
+		already, err := s.Seen(ctx, id, now.Add(ttl))
+		require.NoError(t, err)
+		return already
+	}
+	assert.False(t, seen("a", time.Minute))
+	require.NoError(t, s.Forget(ctx, "a"))
+	require.NoError(t, s.Forget(ctx, "never seen"))
+	assert.Zero(t, s.Len())
+	assert.False(t, seen("a", 3*time.Minute), "forgotten: new again")
+	assert.True(t, seen("a", time.Minute))
+
+	// The forgotten record's expiry (1 minute) does not take the new one
+	// (3 minutes) with it.
+	now = now.Add(2 * time.Minute)
+	assert.True(t, seen("a", time.Minute))
+
+	// A forgotten entry makes room without counting as an eviction.
+	require.NoError(t, s.Forget(ctx, "a"))
+	assert.False(t, seen("b", time.Hour))
+	assert.False(t, seen("c", time.Hour))
+	assert.False(t, seen("d", time.Hour))
+	assert.Equal(t, 3, s.Len())
+	assert.Zero(t, s.Evicted())
+	assert.True(t, seen("b", time.Hour))
+}

@@ -78,8 +78,7 @@ type Config struct {
 // [NewVerifier]; it is safe for concurrent use.
 type Verifier struct {
 	secrets  SecretSource
-	maxBody  int64
-	timeout  time.Duration
+	limits   ReadLimits
 	window   time.Duration
 	remember time.Duration
 	seen     SeenSet
@@ -112,20 +111,13 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	}
 	v := &Verifier{
 		secrets:  cfg.Secrets,
-		maxBody:  cfg.MaxBodyBytes,
-		timeout:  cfg.BodyTimeout,
+		limits:   ReadLimits{MaxBodyBytes: cfg.MaxBodyBytes, BodyTimeout: cfg.BodyTimeout}.withDefaults(),
 		window:   cfg.ReplayWindow,
 		remember: cfg.Remember,
 		seen:     cfg.Seen,
 		now:      cfg.Now,
 		onError:  cfg.ErrorHandler,
 		log:      cfg.Logger,
-	}
-	if v.maxBody == 0 {
-		v.maxBody = DefaultMaxBodyBytes
-	}
-	if v.timeout == 0 {
-		v.timeout = DefaultBodyTimeout
 	}
 	if v.now == nil {
 		v.now = time.Now
@@ -157,20 +149,23 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 // so the body stays readable, and returns the event and the body.
 //
 // Errors match one of the package's sentinels; [StatusCode] maps them to an
-// HTTP status. On [ErrStale] and [ErrReplay] the signature was valid and the
-// event and body are returned as well.
+// HTTP status. A malformed body is reported before a missing signature. On
+// [ErrStale] and [ErrReplay] the signature was valid and the event and body
+// are returned as well.
 func (v *Verifier) VerifyRequest(r *http.Request) (Event, []byte, error) {
-	body, err := v.readBody(r)
-	if err != nil {
-		return Event{}, nil, err
-	}
-	sig := signature(r.Header)
-	if sig == "" {
-		return Event{}, body, ErrMissingSignature
-	}
-	ev, err := ParseEvent(body)
+	return v.verifyRequest(nil, r)
+}
+
+// verifyRequest is VerifyRequest; with w it also applies the body timeout
+// and closes the connection after an oversized or slow body (see ReadBody).
+func (v *Verifier) verifyRequest(w http.ResponseWriter, r *http.Request) (Event, []byte, error) {
+	ev, body, err := ReadEvent(w, r, v.limits)
 	if err != nil {
 		return Event{}, body, err
+	}
+	sig := Signature(r.Header)
+	if sig == "" {
+		return Event{}, body, ErrMissingSignature
 	}
 	secrets, err := v.secrets.Secrets(r.Context(), ev)
 	if err != nil {
@@ -179,17 +174,21 @@ func (v *Verifier) VerifyRequest(r *http.Request) (Event, []byte, error) {
 		}
 		return Event{}, body, fmt.Errorf("%w: secret source: %w", ErrUnavailable, err)
 	}
-	if err := verifyAny(secrets, ev, sig); err != nil {
+	if err := VerifyAny(secrets, ev.EventID, ev.SessionID, sig); err != nil {
 		return Event{}, body, err
 	}
 	if v.window <= 0 {
 		return ev, body, nil
 	}
 	now := v.now()
-	if ev.EventDate.IsZero() {
+	date, ok := ev.Time()
+	switch {
+	case ev.EventDate == "":
 		return ev, body, fmt.Errorf("%w: no eventDate", ErrStale)
+	case !ok:
+		return ev, body, fmt.Errorf("%w: eventDate is not a time", ErrStale)
 	}
-	if skew := now.Sub(ev.EventDate); skew > v.window || skew < -v.window {
+	if skew := now.Sub(date); skew > v.window || skew < -v.window {
 		return ev, body, fmt.Errorf("%w: eventDate is %s away from now", ErrStale, skew.Round(time.Second))
 	}
 	already, err := v.seen.Seen(r.Context(), ev.EventID, now.Add(v.remember))
@@ -202,47 +201,134 @@ func (v *Verifier) VerifyRequest(r *http.Request) (Event, []byte, error) {
 	return ev, body, nil
 }
 
-func verifyAny(secrets [][]byte, ev Event, sig string) error {
+// VerifyAny checks signature against each of secrets, as [Verify] does, and
+// returns nil when one of them produced it. Every secret is checked, so the
+// time taken does not tell which one matched. It returns an error matching
+// [ErrMissingSignature] for an empty signature, [ErrNoSecret] when a secret
+// is empty, and [ErrInvalidSignature] when none matched or secrets is empty.
+func VerifyAny(secrets [][]byte, eventID, sessionID, signature string) error {
 	if len(secrets) == 0 {
+		if signature == "" {
+			return ErrMissingSignature
+		}
 		return fmt.Errorf("%w: no secret for this event", ErrInvalidSignature)
 	}
+	var result error = ErrInvalidSignature
 	for _, s := range secrets {
-		err := Verify(s, ev.EventID, ev.SessionID, sig)
-		if err == nil || errors.Is(err, ErrNoSecret) {
-			return err
+		switch err := Verify(s, eventID, sessionID, signature); {
+		case err == nil:
+			if result == ErrInvalidSignature {
+				result = nil
+			}
+		case errors.Is(err, ErrNoSecret), errors.Is(err, ErrMissingSignature):
+			result = err
 		}
 	}
-	return ErrInvalidSignature
+	return result
 }
 
-// readBody reads at most v.maxBody bytes of the body and puts them back.
-func (v *Verifier) readBody(r *http.Request) ([]byte, error) {
-	if r.ContentLength > v.maxBody {
+// ReadLimits bounds the reading of a request body by [ReadBody] and
+// [ReadEvent]. The zero value means the defaults.
+type ReadLimits struct {
+	// MaxBodyBytes limits the body size (default DefaultMaxBodyBytes).
+	MaxBodyBytes int64
+	// BodyTimeout bounds the time spent waiting for the body (default
+	// DefaultBodyTimeout), applied as a read deadline on the connection.
+	BodyTimeout time.Duration
+}
+
+func (l ReadLimits) withDefaults() ReadLimits {
+	if l.MaxBodyBytes <= 0 {
+		l.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if l.BodyTimeout <= 0 {
+		l.BodyTimeout = DefaultBodyTimeout
+	}
+	return l
+}
+
+// ReadEvent reads r's body with [ReadBody] and parses it with [ParseEvent]:
+// the first step of [Verifier.VerifyRequest], for a server that must look at
+// the event (its session, say) before it knows which secrets apply, and then
+// checks the signature itself with [Signature] and [VerifyAny]. On a parse
+// error the body is returned with the error.
+func ReadEvent(w http.ResponseWriter, r *http.Request, lim ReadLimits) (Event, []byte, error) {
+	body, err := ReadBody(w, r, lim)
+	if err != nil {
+		return Event{}, nil, err
+	}
+	ev, err := ParseEvent(body)
+	if err != nil {
+		return Event{}, body, err
+	}
+	return ev, body, nil
+}
+
+// ReadBody reads r's body, at most lim.MaxBodyBytes of it, and puts the bytes
+// back in r.Body (and r.GetBody), so the body stays readable. Errors match
+// [ErrTooLarge] (a declared or actual length over the limit), [ErrTimeout]
+// or [ErrMalformed] (an empty body or a read error).
+//
+// With a non-nil w, as in a handler, the body must also arrive within
+// lim.BodyTimeout, applied as a read deadline on the connection where the
+// server supports one (so a client that stops sending cannot hold the
+// handler, even on a server without timeouts), and after ErrTooLarge or
+// ErrTimeout the response asks for the connection to be closed rather than
+// drained. A nil w reads without either, for a body already in memory.
+func ReadBody(w http.ResponseWriter, r *http.Request, lim ReadLimits) ([]byte, error) {
+	lim = lim.withDefaults()
+	closeConn := func() {
+		if w != nil {
+			w.Header().Set("Connection", "close")
+		}
+	}
+	if r.ContentLength > lim.MaxBodyBytes {
+		closeConn()
 		return nil, ErrTooLarge
 	}
 	if r.Body == nil || r.Body == http.NoBody {
 		return nil, fmt.Errorf("%w: empty body", ErrMalformed)
 	}
+	var deadline bool
+	var rc *http.ResponseController
+	if w != nil {
+		// Lets the server close the connection instead of draining an
+		// oversized body.
+		r.Body = http.MaxBytesReader(w, r.Body, lim.MaxBodyBytes)
+		rc = http.NewResponseController(w)
+		deadline = rc.SetReadDeadline(time.Now().Add(lim.BodyTimeout)) == nil
+	}
 	var buf bytes.Buffer
 	if r.ContentLength > 0 {
 		buf.Grow(int(r.ContentLength) + 1)
 	}
-	_, err := buf.ReadFrom(io.LimitReader(r.Body, v.maxBody+1))
+	_, err := buf.ReadFrom(io.LimitReader(r.Body, lim.MaxBodyBytes+1))
 	if err != nil {
 		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return nil, ErrTooLarge
-		}
-		if errors.Is(err, os.ErrDeadlineExceeded) {
+		switch {
+		case errors.As(err, &tooBig):
+			err = ErrTooLarge
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			// The deadline stays: the server then gives up on the rest
+			// of the body and closes the connection.
+			closeConn()
 			return nil, ErrTimeout
+		default:
+			err = fmt.Errorf("%w: reading body: %w", ErrMalformed, err)
 		}
-		return nil, fmt.Errorf("%w: reading body: %w", ErrMalformed, err)
+	} else if int64(buf.Len()) > lim.MaxBodyBytes {
+		err = ErrTooLarge
+	} else if buf.Len() == 0 {
+		err = fmt.Errorf("%w: empty body", ErrMalformed)
 	}
-	if int64(buf.Len()) > v.maxBody {
-		return nil, ErrTooLarge
+	if deadline {
+		_ = rc.SetReadDeadline(time.Time{})
 	}
-	if buf.Len() == 0 {
-		return nil, fmt.Errorf("%w: empty body", ErrMalformed)
+	if err != nil {
+		if errors.Is(err, ErrTooLarge) {
+			closeConn()
+		}
+		return nil, err
 	}
 	body := buf.Bytes()
 	r.Body = io.NopCloser(bytes.NewReader(body))
@@ -251,12 +337,14 @@ func (v *Verifier) readBody(r *http.Request) ([]byte, error) {
 	return body, nil
 }
 
-// signature returns the X-hmac header value, whatever the spelling of its name.
-func signature(h http.Header) string {
+// Signature returns the value of the [SignatureHeader] (AXP's X-hmac),
+// whatever the spelling of its name: a header map built by hand may hold a
+// non-canonical key.
+func Signature(h http.Header) string {
 	if v := h.Get(SignatureHeader); v != "" {
 		return v
 	}
-	for k, vs := range h { // a header map built by hand may hold a non-canonical key
+	for k, vs := range h {
 		if len(vs) > 0 && strings.EqualFold(k, SignatureHeader) {
 			return vs[0]
 		}
@@ -273,24 +361,8 @@ type eventKey struct{}
 // within Config.BodyTimeout.
 func (v *Verifier) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Body != nil && r.Body != http.NoBody {
-			// Lets the server close the connection instead of draining an
-			// oversized body.
-			r.Body = http.MaxBytesReader(w, r.Body, v.maxBody)
-		}
-		rc := http.NewResponseController(w)
-		deadline := rc.SetReadDeadline(time.Now().Add(v.timeout)) == nil
-		ev, _, err := v.VerifyRequest(r)
-		if deadline && !errors.Is(err, ErrTimeout) {
-			// After a timeout the deadline stays: the server then gives up
-			// on the rest of the body and closes the connection.
-			_ = rc.SetReadDeadline(time.Time{})
-		}
+		ev, _, err := v.verifyRequest(w, r)
 		if err != nil {
-			if errors.Is(err, ErrTooLarge) || errors.Is(err, ErrTimeout) {
-				// Do not let the server drain the rest of the body.
-				w.Header().Set("Connection", "close")
-			}
 			v.log.LogAttrs(r.Context(), level(err), "hmacverify: request rejected",
 				slog.Int("status", StatusCode(err)), slog.String("error", err.Error()),
 				slog.String("eventId", ev.EventID))

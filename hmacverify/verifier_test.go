@@ -116,7 +116,8 @@ func TestMiddleware(t *testing.T) {
 		{"missing eventId", `{"sessionId":"` + testSessionID + `"}`, map[string]string{"X-Hmac": sig}, http.StatusBadRequest, "malformed event: missing eventId"},
 		{"missing sessionId", `{"eventId":"` + testEventID + `"}`, map[string]string{"X-Hmac": sig}, http.StatusBadRequest, "malformed event: missing sessionId"},
 		{"eventId not a string", `{"eventId":1,"sessionId":"s"}`, map[string]string{"X-Hmac": sig}, http.StatusBadRequest, ""},
-		{"bad eventDate", `{"eventId":"e","sessionId":"s","eventDate":"yesterday"}`, map[string]string{"X-Hmac": sig}, http.StatusBadRequest, "malformed event: eventDate is not an RFC 3339 time"},
+		{"eventDate not a string", `{"eventId":"e","sessionId":"s","eventDate":1710361539734}`, map[string]string{"X-Hmac": sig}, http.StatusBadRequest, `malformed event: member "eventDate" is not a string`},
+		{"malformed before unsigned", `{"eventId":"e"}`, nil, http.StatusBadRequest, "malformed event: missing sessionId"},
 		{"too large", oversized, map[string]string{"X-Hmac": sig}, http.StatusRequestEntityTooLarge, "request body too large"},
 	}
 	v := newVerifier(t, hmacverify.Config{MaxBodyBytes: 400})
@@ -142,7 +143,7 @@ func TestMiddleware(t *testing.T) {
 				ConversationID: "1570b603-502e-3dcc-888f-09dda5bd0ea6",
 				CustomerID:     "customer-id-12345",
 				SessionID:      testSessionID,
-				EventDate:      testNow,
+				EventDate:      testNow.Format(hmacverify.EventDateLayout),
 			}, c.event)
 			assert.Equal(t, tt.body, string(c.body), "next handler reads the intact body")
 			assert.Equal(t, tt.body, string(c.again), "GetBody yields the body again")
@@ -318,6 +319,8 @@ type seenFunc func(ctx context.Context, id string, until time.Time) (bool, error
 func (f seenFunc) Seen(ctx context.Context, id string, until time.Time) (bool, error) {
 	return f(ctx, id, until)
 }
+
+func (f seenFunc) Forget(context.Context, string) error { return nil }
 
 func TestDependencyFailures(t *testing.T) {
 	body := eventBody(testEventID, testSessionID, testNow)
