@@ -2,11 +2,11 @@ package connector
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,12 +16,10 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/pushwire/pushwire"
+	"github.com/pushwire/pushwire/fcm"
 	"github.com/pushwire/pushwire/hmacverify"
 	"github.com/pushwire/pushwire/registry"
 )
-
-// HeaderHMAC is the header carrying the callback's signature.
-const HeaderHMAC = "X-hmac"
 
 // CallbackResult is the JSON answer to a callback. It is a plain value.
 type CallbackResult struct {
@@ -68,27 +66,22 @@ func (r CallbackResult) Status() int {
 
 const maxFieldLen = 256
 
-// ParseEvent decodes and validates an AXP callback body with
-// [hmacverify.ParseEvent] (a JSON object with string members, eventId and
-// sessionId required, no repeated member, eventDate RFC 3339), then checks
-// that eventId and sessionId are ids (see [ValidateID]) and conversationId
-// and customerId at most 256 bytes of printable text. Unknown members are
-// ignored.
-func ParseEvent(body []byte) (hmacverify.Event, error) {
-	ev, err := hmacverify.ParseEvent(body)
-	if err != nil {
-		return ev, err
-	}
+// ValidateEvent checks what the connector requires of an event beyond what
+// [hmacverify.ParseEvent] does: eventId and sessionId are ids (see
+// [ValidateID]), and conversationId and customerId at most 256 bytes of
+// printable text. eventDate and the extra members are not checked: they are
+// forwarded as received.
+func ValidateEvent(ev hmacverify.Event) error {
 	if err := validateEventIDs(ev); err != nil {
-		return ev, err
+		return err
 	}
 	if len(ev.ConversationID) > maxFieldLen || !printable(ev.ConversationID) {
-		return ev, errors.New("conversationId: must be at most 256 bytes of printable text")
+		return errors.New("conversationId: must be at most 256 bytes of printable text")
 	}
 	if len(ev.CustomerID) > maxFieldLen || !printable(ev.CustomerID) {
-		return ev, errors.New("customerId: must be at most 256 bytes of printable text")
+		return errors.New("customerId: must be at most 256 bytes of printable text")
 	}
-	return ev, nil
+	return nil
 }
 
 func printable(s string) bool {
@@ -103,11 +96,6 @@ func printable(s string) bool {
 	return true
 }
 
-// EventDateLayout is how [DefaultMessage] formats eventDate: UTC with
-// milliseconds, like JavaScript's toISOString (and AXP), which the sample
-// apps' ISO-8601 parsers expect.
-const EventDateLayout = "2006-01-02T15:04:05.000Z07:00"
-
 // Alert text of the iOS notification built by [DefaultMessage]; the app's
 // notification service extension replaces it with the message content.
 const (
@@ -115,23 +103,47 @@ const (
 	DefaultAlertBody  = "You have a new message"
 )
 
+// MaxDataBytes bounds the data [DefaultMessage] puts in a message, measured
+// as its JSON encoding: the AXP members always go, and the extra members are
+// added, in order of name, only while the data stays within it. It leaves
+// room within FCM's and APNs's 4096-byte limits for the token, the alert and
+// the provider's own fields.
+const MaxDataBytes = 2048
+
 // DefaultMessage is the default [Config.BuildMessage]: a data-only message
-// with the AXP fields (eventId, conversationId, customerId, sessionId,
-// eventDate; empty ones left out) at high priority; for an iOS device an
-// alert with MutableContent carrying the same data.
+// with the AXP members (eventId, conversationId, customerId, sessionId,
+// eventDate as received; empty ones left out) and the event's extra string
+// members (channel, engagementId, dialogId, ...; see [MaxDataBytes], and
+// [Config.DropExtraMembers]) at high priority; for an iOS device an alert
+// with MutableContent carrying the same data. Extra members whose name FCM
+// or APNs reserve ("from", "message_type", "google.*", "gcm.*", "aps") or
+// that are empty are left out.
 func DefaultMessage(ev hmacverify.Event, d registry.Device) pushwire.Message {
-	data := make(map[string]string, 5)
-	put := func(k, v string) {
-		if v != "" {
-			data[k] = v
+	data := make(map[string]string, 5+len(ev.Extra))
+	size := 2 // {}
+	put := func(k, v string) bool {
+		if v == "" {
+			return true
 		}
+		n := jsonLen(k) + jsonLen(v) + 2 // "k":"v",
+		if len(data) > 0 && size+n > MaxDataBytes && !axpMember(k) {
+			return false
+		}
+		data[k] = v
+		size += n
+		return true
 	}
 	put("eventId", ev.EventID)
 	put("conversationId", ev.ConversationID)
 	put("customerId", ev.CustomerID)
 	put("sessionId", ev.SessionID)
-	if !ev.EventDate.IsZero() {
-		data["eventDate"] = ev.EventDate.UTC().Format(EventDateLayout)
+	put("eventDate", ev.EventDate)
+	if len(ev.Extra) > 0 {
+		for _, k := range slices.Sorted(maps.Keys(ev.Extra)) {
+			if k != "" && !reservedDataKey(k) {
+				put(k, ev.Extra[k])
+			}
+		}
 	}
 	m := pushwire.Message{Token: d.Token, Kind: pushwire.KindData, Data: data, Priority: pushwire.PriorityHigh}
 	if IsIOS(d.Labels[LabelType]) {
@@ -142,32 +154,64 @@ func DefaultMessage(ev hmacverify.Event, d registry.Device) pushwire.Message {
 	return m
 }
 
+func axpMember(k string) bool {
+	switch k {
+	case "eventId", "conversationId", "customerId", "sessionId", "eventDate":
+		return true
+	}
+	return false
+}
+
+// reservedDataKey reports whether FCM refuses k as a data key or APNs
+// would take it for its own dictionary.
+func reservedDataKey(k string) bool { return fcm.ReservedDataKey(k) || k == "aps" }
+
+// jsonLen returns the length of s encoded as a JSON string.
+func jsonLen(s string) int {
+	n := 2
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			n += 2
+		case r < 0x20 || r == '<' || r == '>' || r == '&' || r == 0x2028 || r == 0x2029:
+			n += 6
+		case r == utf8.RuneError:
+			n += 3
+		default:
+			n += utf8.RuneLen(r)
+		}
+	}
+	return n
+}
+
 func (c *Connector) handleCallback(w http.ResponseWriter, r *http.Request) {
-	body, err := c.readBody(w, r)
-	switch {
-	case errors.Is(err, errTooLarge):
-		writeMessage(w, http.StatusRequestEntityTooLarge, err.Error())
-		return
-	case errors.Is(err, errSlowBody):
-		c.log.Info("callback body too slow", "client", c.cfg.ClientAddr(r))
-		writeMessage(w, http.StatusRequestTimeout, err.Error())
-		return
-	case err != nil:
-		// Content-Type errors are 400 too: AXP does not back off on it.
-		c.log.Info("malformed callback", "err", err)
-		writeMessage(w, http.StatusBadRequest, err.Error())
+	if !jsonContentType(r) {
+		// 400, not 415: AXP does not back off on it.
+		c.log.Info("malformed callback", "err", errContentType)
+		writeMessage(w, http.StatusBadRequest, errContentType.Error())
 		return
 	}
-	ev, err := ParseEvent(body)
+	ev, _, err := hmacverify.ReadEvent(w, r, c.limits)
+	if err == nil {
+		err = ValidateEvent(ev)
+	}
 	if err != nil {
-		c.log.Info("malformed callback", "err", err)
-		writeMessage(w, http.StatusBadRequest, strings.TrimPrefix(err.Error(), "hmacverify: "))
+		status := hmacverify.StatusCode(err)
+		if status == http.StatusInternalServerError { // ValidateEvent's errors
+			status = http.StatusBadRequest
+		}
+		if status == http.StatusRequestTimeout {
+			c.log.Info("callback body too slow", "client", c.cfg.ClientAddr(r))
+		} else {
+			c.log.Info("malformed callback", "err", err)
+		}
+		writeMessage(w, status, strings.TrimPrefix(err.Error(), "hmacverify: "))
 		return
 	}
-	sig := r.Header.Get(HeaderHMAC)
+	sig := hmacverify.Signature(r.Header)
 	if sig == "" {
 		c.log.Info("callback without signature", "eventId", ev.EventID, "client", c.cfg.ClientAddr(r))
-		writeMessage(w, http.StatusUnauthorized, "missing "+HeaderHMAC+" header")
+		writeMessage(w, http.StatusUnauthorized, "missing X-hmac header")
 		return
 	}
 	ctx := r.Context()
@@ -183,6 +227,14 @@ func (c *Connector) handleCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	var verified bool
 	if len(configs) == 0 {
+		// No device, or none whose configuration still exists: any
+		// configuration's secret is accepted, so that the answer tells
+		// nothing about registrations, and nothing is sent (devices whose
+		// configuration was deleted get nothing).
+		if len(devs) > 0 {
+			c.log.Info("the session's devices belong to deleted configurations", "eventId", ev.EventID, "sessionId", ev.SessionID, "devices", len(devs))
+		}
+		devs = nil
 		var all [][]byte
 		if all, err = c.allSecrets(ctx); err != nil {
 			c.internalError(w, "configuration lookup", err)
@@ -190,21 +242,22 @@ func (c *Connector) handleCallback(w http.ResponseWriter, r *http.Request) {
 		}
 		if len(all) == 0 {
 			c.log.Error("callback refused: no axp secret is configured", "eventId", ev.EventID)
-			writeMessage(w, http.StatusUnauthorized, "invalid "+HeaderHMAC+" signature")
+			writeMessage(w, http.StatusUnauthorized, "invalid X-hmac signature")
 			return
 		}
-		verified = verifyAny(all, ev, sig)
+		verified = hmacverify.VerifyAny(all, ev.EventID, ev.SessionID, sig) == nil
 	} else {
 		// Only the devices of a configuration whose secret signed the
 		// callback receive it: one configuration's secret never reaches
-		// another's devices, even in a shared session.
+		// another's devices, even in a shared session, and devices of a
+		// deleted configuration get nothing.
 		configs = configs.signedBy(ev, sig)
 		devs = configs.devices(devs)
 		verified = len(configs) > 0
 	}
 	if !verified {
 		c.log.Info("callback with a bad signature", "eventId", ev.EventID, "client", c.cfg.ClientAddr(r))
-		writeMessage(w, http.StatusUnauthorized, "invalid "+HeaderHMAC+" signature")
+		writeMessage(w, http.StatusUnauthorized, "invalid X-hmac signature")
 		return
 	}
 	res := c.deliver(ctx, ev, devs, configs)
@@ -251,7 +304,7 @@ func (s configSet) get(id string) (PushConfig, bool) {
 func (s configSet) signedBy(ev hmacverify.Event, sig string) configSet {
 	out := s[:0:0]
 	for _, pc := range s {
-		if verifyAny(pc.Secrets, ev, sig) {
+		if len(pc.Secrets) > 0 && hmacverify.VerifyAny(pc.Secrets, ev.EventID, ev.SessionID, sig) == nil {
 			out = append(out, pc)
 		}
 	}
@@ -278,17 +331,6 @@ func (s configSet) devices(devs []registry.Device) []registry.Device {
 		return devs
 	}
 	return out
-}
-
-func verifyAny(secrets [][]byte, ev hmacverify.Event, sig string) bool {
-	ok := false
-	for _, s := range secrets {
-		// Check every secret, so the time taken does not tell which matched.
-		if hmacverify.Verify(s, ev.EventID, ev.SessionID, sig) == nil {
-			ok = true
-		}
-	}
-	return ok
 }
 
 // validateEventIDs checks an event's eventId and sessionId; the error names
@@ -325,14 +367,17 @@ func (c *Connector) Deliver(ctx context.Context, ev hmacverify.Event) (CallbackR
 // deliver sends ev to devs in parallel within the delivery deadline.
 func (c *Connector) deliver(ctx context.Context, ev hmacverify.Event, devs []registry.Device, configs configSet) CallbackResult {
 	res := CallbackResult{EventID: ev.EventID, SessionID: ev.SessionID}
+	if c.cfg.DropExtraMembers {
+		ev.Extra = nil
+	}
 	key := ev.EventID + "\x00" + ev.SessionID
-	first, err := c.dedupe.FirstSeen(ctx, key)
+	already, err := c.dedupe.Seen(ctx, key, c.cfg.Now().Add(c.cfg.DedupeTTL))
 	if err != nil {
 		// Fail open: a duplicate push is better than a lost one.
 		c.log.Warn("dedupe failed", "eventId", ev.EventID, "err", err)
-		first = true
+		already = false
 	}
-	if !first {
+	if already {
 		c.log.Info("duplicate callback ignored", "eventId", ev.EventID, "sessionId", ev.SessionID)
 		c.metrics.Callback("duplicate")
 		res.Duplicate = true
@@ -497,7 +542,8 @@ func (c *Connector) prune(ctx context.Context, d registry.Device, cause error) b
 // POST /custom-notification-connector/notifications with
 // {"sessionId": "...", "message": {"data": {"eventId": ..., ...}}}. The data's
 // AXP fields (eventId, conversationId, customerId, eventDate) make the event
-// (a new eventId when absent; other data members are ignored), which is then
+// (a new eventId when absent; other data members are ignored, as they are
+// not AXP's), which is then
 // delivered like a verified callback, with the same answer.
 func (c *Connector) handleTestPush(w http.ResponseWriter, r *http.Request) {
 	var b struct {
@@ -521,17 +567,10 @@ func (c *Connector) handleTestPush(w http.ResponseWriter, r *http.Request) {
 		}
 		data["eventId"] = uuid.NewString()
 	}
-	body, err := json.Marshal(map[string]string{
-		"eventId": data["eventId"], "conversationId": data["conversationId"], "customerId": data["customerId"],
-		"sessionId": *b.SessionID, "eventDate": data["eventDate"],
-	})
-	if err != nil {
-		c.internalError(w, "test push", err)
-		return
-	}
-	ev, err := ParseEvent(body)
-	if err != nil {
-		writeMessage(w, http.StatusBadRequest, strings.TrimPrefix(err.Error(), "hmacverify: "))
+	ev := hmacverify.Event{EventID: data["eventId"], ConversationID: data["conversationId"], CustomerID: data["customerId"],
+		SessionID: *b.SessionID, EventDate: data["eventDate"]}
+	if err := ValidateEvent(ev); err != nil {
+		writeMessage(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	res, err := c.Deliver(r.Context(), ev)

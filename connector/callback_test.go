@@ -37,8 +37,6 @@ func TestCallbackStatusPolicy(t *testing.T) {
 	noEvent := map[string]string{"sessionId": session}
 	badID := event(session)
 	badID["eventId"] = "has space"
-	badDate := event(session)
-	badDate["eventDate"] = "yesterday"
 	ctrl := event(session)
 	ctrl["customerId"] = "a\x01b"
 
@@ -61,11 +59,11 @@ func TestCallbackStatusPolicy(t *testing.T) {
 		{"form content type", "application/x-www-form-urlencoded", body(ok), signed(ok), http.StatusBadRequest, 0, "content-type must be application/json"},
 		{"no eventId", "application/json", body(noEvent), nil, http.StatusBadRequest, 0, ""},
 		{"bad eventId", "application/json", body(badID), signed(badID), http.StatusBadRequest, 0, ""},
-		{"bad eventDate", "application/json", body(badDate), signed(badDate), http.StatusBadRequest, 0, ""},
+		{"number eventDate", "application/json", []byte(`{"eventId":"a","sessionId":"` + session + `","eventDate":1710361539734}`), nil, http.StatusBadRequest, 0, `malformed event: member "eventDate" is not a string`},
 		{"control character", "application/json", body(ctrl), signed(ctrl), http.StatusBadRequest, 0, ""},
 		{"number eventId", "application/json", []byte(`{"eventId":1,"sessionId":"` + session + `"}`), nil, http.StatusBadRequest, 0, ""},
 		{"repeated member", "application/json", []byte(`{"eventId":"a","sessionId":"` + session + `","sessionId":"b"}`), nil, http.StatusBadRequest, 0, ""},
-		{"too large", "application/json", []byte(`{"eventId":"` + strings.Repeat("a", connector.DefaultMaxBodyBytes) + `"}`), nil, http.StatusRequestEntityTooLarge, 0, ""},
+		{"too large", "application/json", []byte(`{"eventId":"` + strings.Repeat("a", hmacverify.DefaultMaxBodyBytes) + `"}`), nil, http.StatusRequestEntityTooLarge, 0, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -320,11 +318,11 @@ func TestBuildMessageReplaceable(t *testing.T) {
 
 func TestDefaultMessage(t *testing.T) {
 	ev := hmacverify.Event{EventID: "e", ConversationID: "c", CustomerID: "u", SessionID: "s",
-		EventDate: time.Date(2024, 3, 18, 12, 0, 24, 480_000_000, time.FixedZone("x", 3600))}
+		EventDate: "2024-03-18T12:00:24.480+01:00"}
 	android := connector.DefaultMessage(ev, registry.Device{Token: "t", Labels: map[string]string{connector.LabelType: "android"}})
 	assert.Equal(t, pushwire.Message{Token: "t", Kind: pushwire.KindData, Priority: pushwire.PriorityHigh, Data: map[string]string{
-		"eventId": "e", "conversationId": "c", "customerId": "u", "sessionId": "s", "eventDate": "2024-03-18T11:00:24.480Z",
-	}}, android)
+		"eventId": "e", "conversationId": "c", "customerId": "u", "sessionId": "s", "eventDate": "2024-03-18T12:00:24.480+01:00",
+	}}, android, "eventDate as received")
 	for _, typ := range []string{"iOS", "ios", "IOS"} {
 		ios := connector.DefaultMessage(ev, registry.Device{Token: "t", Labels: map[string]string{connector.LabelType: typ}})
 		assert.Equal(t, pushwire.KindAlert, ios.Kind)

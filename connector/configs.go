@@ -153,11 +153,40 @@ type configBody struct {
 	Secret            *string         `json:"secret,omitempty"`
 	Secrets           []string        `json:"secrets,omitempty"`
 	SecretCount       *int            `json:"secretCount,omitempty"`
+	Warnings          []string        `json:"warnings,omitempty"`
+}
+
+// Warnings about a push configuration that is stored but cannot serve,
+// given in the configuration's JSON ("warnings") and logged when it is
+// created or changed.
+const (
+	WarningNoSecret         = "no secret: AXP callbacks to this configuration's devices are refused (401) until one is set"
+	WarningNoServiceAccount = "no fcmServiceAccountConfig: pushes to this configuration's FCM devices fail until one is set"
+)
+
+// configWarnings returns what keeps pc from serving.
+func configWarnings(pc PushConfig) []string {
+	var w []string
+	if len(pc.Secrets) == 0 {
+		w = append(w, WarningNoSecret)
+	}
+	if len(pc.FCMServiceAccount) == 0 {
+		w = append(w, WarningNoServiceAccount)
+	}
+	return w
 }
 
 func (c *Connector) configView(pc PushConfig) configBody {
 	n := len(pc.Secrets)
-	return configBody{ConfigID: pc.ID, FCMServiceAccount: RedactServiceAccount(pc.FCMServiceAccount), SecretCount: &n}
+	return configBody{ConfigID: pc.ID, FCMServiceAccount: RedactServiceAccount(pc.FCMServiceAccount), SecretCount: &n,
+		Warnings: configWarnings(pc)}
+}
+
+// logWarnings logs what keeps a configuration just stored from serving.
+func (c *Connector) logWarnings(pc PushConfig) {
+	for _, w := range configWarnings(pc) {
+		c.log.Warn("configuration incomplete", "configId", pc.ID, "warning", w)
+	}
 }
 
 // readConfigBody decodes and validates a /configs request body.
@@ -231,6 +260,7 @@ func (c *Connector) handleCreateConfig(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.log.Info("configuration created", "configId", pc.ID)
+	c.logWarnings(pc)
 	writeJSON(w, http.StatusCreated, c.configView(pc))
 }
 
@@ -257,6 +287,7 @@ func (c *Connector) handlePutConfig(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.log.Info("configuration updated", "configId", pc.ID)
+	c.logWarnings(pc)
 	writeJSON(w, http.StatusOK, c.configView(pc))
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"path"
 	"strings"
 	"sync"
@@ -25,12 +26,10 @@ const BasePath = "/custom-notification-connector"
 // Defaults applied by [New].
 const (
 	DefaultDeliveryTimeout = 5 * time.Second
-	DefaultBodyTimeout     = 10 * time.Second
-	DefaultMaxBodyBytes    = 64 << 10
 	DefaultRateLimit       = 20 // requests per second per client address
 	DefaultRateBurst       = 40 // bucket size per client address
 	DefaultRateClients     = 10_000
-	DefaultDedupeSize      = 100_000
+	DefaultDedupeSize      = 100_000 // capacity of the default in-memory Deduper
 	DefaultDedupeTTL       = 24 * time.Hour
 )
 
@@ -92,27 +91,47 @@ type Config struct {
 	// The zero value means DefaultRateLimit/DefaultRateBurst for
 	// DefaultRateClients addresses; a negative Rate disables the limit.
 	RateLimit RateLimit
-	// ClientAddr names the client of a request for rate limiting. Nil means
-	// the host part of r.RemoteAddr (put a trusted proxy's header here when
-	// the connector runs behind one).
+	// ClientAddr names the client of a request for rate limiting and logs.
+	// Nil means [RemoteHost], or [ProxiedClientAddr] with TrustedProxies and
+	// ProxyHeader when TrustedProxies is set (setting both is an error).
 	ClientAddr func(r *http.Request) string
+	// TrustedProxies are the addresses of the reverse proxies in front of
+	// the connector. A request whose peer is one of them is attributed to
+	// the client its ProxyHeader names (see [ProxiedClientAddr]), so that
+	// every app behind the proxy does not share one rate-limit bucket. Empty
+	// means the peer is the client.
+	TrustedProxies []netip.Prefix
+	// ProxyHeader is the header the trusted proxies append the client's
+	// address to: [HeaderXForwardedFor] (the default) or [HeaderForwarded]
+	// (RFC 7239). Only one is read: a client can send either, and only the
+	// one the proxies write can be trusted.
+	ProxyHeader string
 
 	// DeliveryTimeout bounds a callback's delivery to every device. Zero
 	// means DefaultDeliveryTimeout.
 	DeliveryTimeout time.Duration
-	// MaxBodyBytes limits request bodies. Zero means DefaultMaxBodyBytes.
+	// MaxBodyBytes limits request bodies (413 over it). Zero means
+	// [hmacverify.DefaultMaxBodyBytes] (64 KiB).
 	MaxBodyBytes int64
 	// BodyTimeout bounds the time a handler waits for a request body (408
 	// after it), applied as a read deadline on the connection, so a slow
 	// client cannot hold a handler even when the connector is mounted on a
-	// server without timeouts. Zero means DefaultBodyTimeout. Set
-	// http.Server timeouts as well.
+	// server without timeouts. Zero means [hmacverify.DefaultBodyTimeout]
+	// (10 s). Set http.Server timeouts as well.
 	BodyTimeout time.Duration
 
+	// DropExtraMembers, when set, leaves a callback's members other than
+	// the five AXP ones out of the push; by default its extra string members
+	// (channel, engagementId, dialogId, ...) are forwarded as push data, as
+	// the sample does, within [MaxDataBytes] with [DefaultMessage].
+	DropExtraMembers bool
+
 	// Dedupe remembers the (eventId, sessionId) pairs already handled. Nil
-	// means a [MemoryDeduper] of DefaultDedupeSize entries kept for
-	// DefaultDedupeTTL.
+	// means an [hmacverify.MemorySeenSet] of DefaultDedupeSize entries.
 	Dedupe Deduper
+	// DedupeTTL is how long a handled callback is remembered. Zero means
+	// DefaultDedupeTTL.
+	DedupeTTL time.Duration
 
 	// Metrics receives request, delivery and pruning events. Nil means none.
 	Metrics Metrics
@@ -131,6 +150,7 @@ type Connector struct {
 	log     *slog.Logger
 	metrics Metrics
 	limiter *limiter
+	limits  hmacverify.ReadLimits
 	dedupe  Deduper
 	build   func(ev hmacverify.Event, d registry.Device) pushwire.Message
 	mux     *http.ServeMux
@@ -171,10 +191,16 @@ func New(cfg Config) (*Connector, error) {
 		return nil, fmt.Errorf("connector: %w: negative body timeout", pushwire.ErrConfiguration)
 	}
 	if cfg.BodyTimeout == 0 {
-		cfg.BodyTimeout = DefaultBodyTimeout
+		cfg.BodyTimeout = hmacverify.DefaultBodyTimeout
 	}
 	if cfg.MaxBodyBytes == 0 {
-		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+		cfg.MaxBodyBytes = hmacverify.DefaultMaxBodyBytes
+	}
+	if cfg.DedupeTTL < 0 {
+		return nil, fmt.Errorf("connector: %w: negative dedupe ttl", pushwire.ErrConfiguration)
+	}
+	if cfg.DedupeTTL == 0 {
+		cfg.DedupeTTL = DefaultDedupeTTL
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -191,7 +217,16 @@ func New(cfg Config) (*Connector, error) {
 	if cfg.BuildMessage == nil {
 		cfg.BuildMessage = DefaultMessage
 	}
-	if cfg.ClientAddr == nil {
+	switch {
+	case cfg.ClientAddr != nil && len(cfg.TrustedProxies) > 0:
+		return nil, fmt.Errorf("connector: %w: ClientAddr and TrustedProxies are exclusive", pushwire.ErrConfiguration)
+	case len(cfg.TrustedProxies) > 0:
+		f, err := ProxiedClientAddr(cfg.TrustedProxies, cfg.ProxyHeader)
+		if err != nil {
+			return nil, err
+		}
+		cfg.ClientAddr = f
+	case cfg.ClientAddr == nil:
 		cfg.ClientAddr = RemoteHost
 	}
 	if cfg.NewFCMSender == nil {
@@ -201,7 +236,7 @@ func New(cfg Config) (*Connector, error) {
 		}
 	}
 	if cfg.Dedupe == nil {
-		d, err := NewMemoryDeduper(DeduperConfig{Now: cfg.Now})
+		d, err := hmacverify.NewMemorySeenSet(hmacverify.MemorySeenConfig{Capacity: DefaultDedupeSize, Now: cfg.Now})
 		if err != nil {
 			return nil, err
 		}
@@ -222,6 +257,7 @@ func New(cfg Config) (*Connector, error) {
 		log:     cfg.Logger,
 		metrics: cfg.Metrics,
 		limiter: rl,
+		limits:  hmacverify.ReadLimits{MaxBodyBytes: cfg.MaxBodyBytes, BodyTimeout: cfg.BodyTimeout},
 		dedupe:  cfg.Dedupe,
 		build:   cfg.BuildMessage,
 		regAuth: regAuth,
@@ -421,12 +457,7 @@ var (
 func (c *Connector) handleReady(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 	defer cancel()
-	var err error
-	if p, ok := c.reg.(Pinger); ok {
-		err = p.Ping(ctx)
-	} else {
-		_, err = c.reg.Lookup(ctx, "readyz-probe")
-	}
+	_, err := c.reg.Lookup(ctx, "readyz-probe")
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if err != nil {
 		c.log.Warn("readiness check failed", "err", err)
@@ -435,10 +466,4 @@ func (c *Connector) handleReady(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, _ = io.WriteString(w, "ok\n")
-}
-
-// Pinger is implemented by registries that can check their backend cheaply;
-// /readyz uses it when available and a Lookup otherwise.
-type Pinger interface {
-	Ping(ctx context.Context) error
 }

@@ -15,8 +15,8 @@ import (
 	"github.com/pushwire/pushwire/registry"
 )
 
-// FuzzParseEvent checks that any callback body either parses into a valid
-// event or is rejected, never panicking.
+// FuzzParseEvent checks that any callback body either parses and passes
+// ValidateEvent into a valid event or is rejected, never panicking.
 func FuzzParseEvent(f *testing.F) {
 	f.Add([]byte(`{"eventId":"778af6a9-41f8-4153-a3a1-d913b2911b3b","conversationId":"1570b603-502e-3dcc-888f-09dda5bd0ea6","customerId":"customer-id-12345","sessionId":"bf813a5d-2e06-4047-bae2-e01da2f69f7c","eventDate":"2024-03-18T11:00:24.481Z"}`))
 	f.Add([]byte(`{"eventId":"a","sessionId":"b","sessionId":"c"}`))
@@ -24,8 +24,8 @@ func FuzzParseEvent(f *testing.F) {
 	f.Add([]byte(`[]`))
 	f.Add([]byte(`{"eventId":"a","sessionId":"b","customerId":"\u0001"}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		ev, err := connector.ParseEvent(body)
-		if err != nil {
+		ev, err := hmacverify.ParseEvent(body)
+		if err != nil || connector.ValidateEvent(ev) != nil {
 			return
 		}
 		if connector.ValidateID(ev.EventID) != nil || connector.ValidateID(ev.SessionID) != nil {

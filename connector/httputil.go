@@ -9,63 +9,37 @@ import (
 	"mime"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
-	"time"
+
+	"github.com/pushwire/pushwire/hmacverify"
 )
 
-// Errors of decodeJSON, mapped to status codes by the handlers.
+// Errors of decodeJSON besides hmacverify's ErrTooLarge (413), ErrTimeout
+// (408) and ErrMalformed (400), mapped to status codes by readJSON.
 var (
 	errContentType = errors.New("content-type must be application/json")
-	errTooLarge    = errors.New("request body too large")
 	errBadJSON     = errors.New("request body is not valid json")
-	errSlowBody    = errors.New("timed out reading the request body")
 )
 
-// decodeJSON checks r's Content-Type, reads its body (see readBody) and
-// decodes one JSON value into v. It returns the body it read.
-func (c *Connector) decodeJSON(w http.ResponseWriter, r *http.Request, v any) ([]byte, error) {
-	body, err := c.readBody(w, r)
-	if err != nil {
-		return nil, err
-	}
-	return body, decodeBytes(body, v)
+// jsonContentType reports whether r's Content-Type is JSON (with any
+// parameters).
+func jsonContentType(r *http.Request) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err == nil && mt == "application/json"
 }
 
-// readBody checks that r's Content-Type is JSON and reads at most
-// Config.MaxBodyBytes of its body within Config.BodyTimeout, applied as a
-// read deadline on the connection, so a client that stops sending cannot hold
-// the handler even on a server without timeouts. After errTooLarge or
-// errSlowBody the connection is closed once answered.
-func (c *Connector) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/json" {
-		return nil, errContentType
+// decodeJSON checks that r's Content-Type is JSON, reads its body with
+// [hmacverify.ReadBody] (the limits of every route, the callback's included)
+// and decodes one JSON value into v.
+func (c *Connector) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	if !jsonContentType(r) {
+		return errContentType
 	}
-	max := c.cfg.MaxBodyBytes
-	if r.ContentLength > max {
-		w.Header().Set("Connection", "close")
-		return nil, errTooLarge
-	}
-	rc := http.NewResponseController(w)
-	deadline := rc.SetReadDeadline(time.Now().Add(c.cfg.BodyTimeout)) == nil
-	body, err := io.ReadAll(io.LimitReader(r.Body, max+1))
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		// The deadline stays: the server gives up on the rest of the body.
-		w.Header().Set("Connection", "close")
-		return nil, errSlowBody
-	}
-	if deadline {
-		_ = rc.SetReadDeadline(time.Time{})
-	}
+	body, err := hmacverify.ReadBody(w, r, c.limits)
 	if err != nil {
-		return nil, fmt.Errorf("read body: %w", err)
+		return err
 	}
-	if int64(len(body)) > max {
-		w.Header().Set("Connection", "close")
-		return nil, errTooLarge
-	}
-	return body, nil
+	return decodeBytes(body, v)
 }
 
 // decodeBytes decodes exactly one JSON value from body into v.
@@ -99,16 +73,16 @@ func jsonKind(goKind string) string {
 // readJSON decodes r's body into v, answering 415, 413 or 400 and returning
 // false when it cannot.
 func (c *Connector) readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
-	_, err := c.decodeJSON(w, r, v)
+	err := c.decodeJSON(w, r, v)
 	switch {
 	case err == nil:
 		return true
 	case errors.Is(err, errContentType):
 		writeMessage(w, http.StatusUnsupportedMediaType, err.Error())
-	case errors.Is(err, errTooLarge):
-		writeMessage(w, http.StatusRequestEntityTooLarge, err.Error())
-	case errors.Is(err, errSlowBody):
-		writeMessage(w, http.StatusRequestTimeout, err.Error())
+	case errors.Is(err, hmacverify.ErrTooLarge):
+		writeMessage(w, http.StatusRequestEntityTooLarge, "request body too large")
+	case errors.Is(err, hmacverify.ErrTimeout):
+		writeMessage(w, http.StatusRequestTimeout, "timed out reading the request body")
 	case errors.Is(err, errBadJSON):
 		writeMessage(w, http.StatusBadRequest, err.Error())
 	default:

@@ -90,7 +90,7 @@ func newLoadRig(b *testing.B, sessions int) *loadRig {
 }
 
 func mustDeduper(b *testing.B) connector.Deduper {
-	d, err := connector.NewMemoryDeduper(connector.DeduperConfig{Size: 1 << 20, TTL: time.Hour})
+	d, err := hmacverify.NewMemorySeenSet(hmacverify.MemorySeenConfig{Capacity: 1 << 20})
 	require.NoError(b, err)
 	return d
 }

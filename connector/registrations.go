@@ -73,6 +73,11 @@ func (c *Connector) handleRegister(w http.ResponseWriter, r *http.Request) {
 	if !c.readJSON(w, r, &b) {
 		return
 	}
+	if b.ConfigID == nil {
+		// As the sample: it looks the missing configId up and finds nothing.
+		writeMessage(w, http.StatusNotFound, "configId [undefined] not found")
+		return
+	}
 	if !requireID(w, "configId", b.ConfigID) || !requireID(w, "sessionId", b.SessionID) {
 		return
 	}

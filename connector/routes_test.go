@@ -20,6 +20,7 @@ import (
 	"github.com/pushwire/pushwire"
 	"github.com/pushwire/pushwire/connector"
 	"github.com/pushwire/pushwire/fcm"
+	"github.com/pushwire/pushwire/hmacverify"
 	"github.com/pushwire/pushwire/registry"
 )
 
@@ -39,7 +40,7 @@ func TestRegistrationValidation(t *testing.T) {
 	}{
 		{"ok", tok, "application/json", body(ok), http.StatusOK, ""},
 		{"unknown config", tok, "application/json", body(map[string]string{"configId": "nope", "sessionId": session}), http.StatusNotFound, "configId [nope] not found"},
-		{"no configId", tok, "application/json", body(map[string]string{"sessionId": session}), http.StatusBadRequest, "configId is required"},
+		{"no configId", tok, "application/json", body(map[string]string{"sessionId": session}), http.StatusNotFound, "configId [undefined] not found"}, // as the sample
 		{"no sessionId", tok, "application/json", body(map[string]string{"configId": e.configID}), http.StatusBadRequest, "sessionId is required"},
 		{"bad sessionId", tok, "application/json", body(map[string]string{"configId": e.configID, "sessionId": "a/b"}), http.StatusBadRequest, ""},
 		{"long sessionId", tok, "application/json", body(map[string]string{"configId": e.configID, "sessionId": strings.Repeat("a", 129)}), http.StatusBadRequest, ""},
@@ -53,7 +54,7 @@ func TestRegistrationValidation(t *testing.T) {
 		{"no content type", tok, "", body(ok), http.StatusUnsupportedMediaType, ""},
 		{"invalid json", tok, "application/json", []byte(`{"configId":`), http.StatusBadRequest, ""},
 		{"trailing data", tok, "application/json", append(body(ok), []byte(` {}`)...), http.StatusBadRequest, ""},
-		{"too large", tok, "application/json", body(map[string]string{"configId": e.configID, "sessionId": session, "x": strings.Repeat("a", connector.DefaultMaxBodyBytes)}), http.StatusRequestEntityTooLarge, ""},
+		{"too large", tok, "application/json", body(map[string]string{"configId": e.configID, "sessionId": session, "x": strings.Repeat("a", hmacverify.DefaultMaxBodyBytes)}), http.StatusRequestEntityTooLarge, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -338,27 +339,34 @@ func TestRateLimit(t *testing.T) {
 	assert.LessOrEqual(t, connector.RateLimitedClients(e.conn), 4)
 }
 
+// TestMemoryDeduper checks the default Deduper, hmacverify's MemorySeenSet,
+// the way the connector uses it.
 func TestMemoryDeduper(t *testing.T) {
 	clk := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	d, err := connector.NewMemoryDeduper(connector.DeduperConfig{Size: 3, TTL: time.Minute, Now: clk.Now})
+	s, err := hmacverify.NewMemorySeenSet(hmacverify.MemorySeenConfig{Capacity: 3, Now: clk.Now})
 	require.NoError(t, err)
+	var d connector.Deduper = s
 	ctx := context.Background()
-	first := func(k string) bool { ok, err := d.FirstSeen(ctx, k); require.NoError(t, err); return ok }
+	first := func(k string) bool {
+		already, err := d.Seen(ctx, k, clk.Now().Add(time.Minute))
+		require.NoError(t, err)
+		return !already
+	}
 	assert.True(t, first("a"))
 	assert.False(t, first("a"))
 	assert.True(t, first("b"))
 	assert.True(t, first("c"))
 	assert.True(t, first("d"), "evicts the oldest")
-	assert.Equal(t, 3, d.Len())
+	assert.Equal(t, 3, s.Len())
 	assert.True(t, first("a"), "a was evicted")
 	assert.False(t, first("d"))
 	require.NoError(t, d.Forget(ctx, "d"))
 	assert.True(t, first("d"))
-	assert.LessOrEqual(t, d.Len(), 3)
+	assert.LessOrEqual(t, s.Len(), 3)
 	clk.Add(2 * time.Minute)
 	assert.True(t, first("d"), "expired")
-	_, err = connector.NewMemoryDeduper(connector.DeduperConfig{Size: -1})
-	assert.ErrorIs(t, err, pushwire.ErrConfiguration)
+	_, err = hmacverify.NewMemorySeenSet(hmacverify.MemorySeenConfig{Capacity: -1})
+	assert.ErrorIs(t, err, hmacverify.ErrInvalidConfig)
 }
 
 func TestNewValidates(t *testing.T) {

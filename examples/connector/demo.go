@@ -123,7 +123,7 @@ func (d *demoEnv) round(ctx context.Context, base, configID string, f *files, ou
 		"conversationId": uuid.NewString(),
 		"customerId":     "demo-customer",
 		"sessionId":      session,
-		"eventDate":      time.Now().UTC().Format(connector.EventDateLayout),
+		"eventDate":      time.Now().UTC().Format(hmacverify.EventDateLayout),
 	}
 	body, _ := json.Marshal(event)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+connector.BasePath+"/axp-callback/notifications", bytes.NewReader(body))
@@ -131,7 +131,7 @@ func (d *demoEnv) round(ctx context.Context, base, configID string, f *files, ou
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(connector.HeaderHMAC, hmacverify.Sign([]byte(secret), eventID, session))
+	req.Header.Set(hmacverify.SignatureHeader, hmacverify.Sign([]byte(secret), eventID, session))
 	status, answer, err := do(client, req)
 	if err != nil {
 		return fmt.Errorf("callback: %w", err)
@@ -182,7 +182,7 @@ func do(c *http.Client, req *http.Request) (int, string, error) {
 func printCurl(out io.Writer, base, configID, secret, session, token string, f *files) {
 	eventID := uuid.NewString()
 	event := fmt.Sprintf(`{"eventId":"%s","conversationId":"%s","customerId":"demo-customer","sessionId":"%s","eventDate":"%s"}`,
-		eventID, uuid.NewString(), session, time.Now().UTC().Format(connector.EventDateLayout))
+		eventID, uuid.NewString(), session, time.Now().UTC().Format(hmacverify.EventDateLayout))
 	auth := ""
 	if f.regToken != "" {
 		auth = ` -H 'Authorization: Bearer ` + f.regToken + `'`

@@ -125,7 +125,7 @@ func run() error {
 		out := make([]callback, count)
 		for i := range out {
 			ev := map[string]string{"eventId": uuid.NewString(), "conversationId": uuid.NewString(), "customerId": "load",
-				"sessionId": ids[i%len(ids)], "eventDate": time.Now().UTC().Format(connector.EventDateLayout)}
+				"sessionId": ids[i%len(ids)], "eventDate": time.Now().UTC().Format(hmacverify.EventDateLayout)}
 			body, _ := json.Marshal(ev)
 			out[i] = callback{ev["eventId"], body, hmacverify.Sign([]byte(secret), ev["eventId"], ev["sessionId"])}
 		}
