@@ -120,7 +120,7 @@ const MaxDataBytes = 2048
 // that are empty are left out.
 func DefaultMessage(ev hmacverify.Event, d registry.Device) pushwire.Message {
 	data := make(map[string]string, 5+len(ev.Extra))
-	size := 2 // {}
+	size := 1 // "{}", less the comma the first member does not have
 	put := func(k, v string) bool {
 		if v == "" {
 			return true

@@ -13,8 +13,12 @@
 //
 // # Composition
 //
-//   - [hmacverify] parses every callback ([hmacverify.ParseEvent]) and checks
-//     its X-hmac header ([hmacverify.Verify]) against the candidate secrets;
+//   - [hmacverify] reads every callback within the body limits
+//     ([hmacverify.ReadEvent]; [hmacverify.ReadBody] for every other route),
+//     parses it ([hmacverify.ParseEvent]), finds its X-hmac header
+//     ([hmacverify.Signature]) and checks it against the candidate secrets of
+//     each configuration ([hmacverify.VerifyAny]); a [Deduper], an
+//     [hmacverify.SeenSet], suppresses duplicates;
 //   - a [registry.Registry] stores the devices of each session (memory,
 //     SQLite, PostgreSQL or Redis);
 //   - one FCM [pushwire.Sender] per push configuration, built from the
@@ -32,7 +36,8 @@
 //
 // Every path lives under /custom-notification-connector. Request bodies are
 // JSON (Content-Type application/json, any parameters such as charset
-// allowed) of at most [Config.MaxBodyBytes] (default 64 KiB). Error responses
+// allowed) of at most [Config.MaxBodyBytes] (default 64 KiB), received within
+// [Config.BodyTimeout] (default 10 s). Error responses
 // are JSON objects {"message": "..."}, as in the sample. A trailing slash on
 // a path is accepted, as Express does.
 //
@@ -42,12 +47,14 @@
 //	POST   /custom-notification-connector/configs
 //	       body {"fcmServiceAccountConfig": {service-account JSON}, "secrets": ["..."]}
 //	       ("secret": "..." is accepted for a single secret)
-//	       → 201 {"configId": "<new uuid>", "fcmServiceAccountConfig": {redacted}, "secretCount": n}
+//	       → 201 {"configId": "<new uuid>", "fcmServiceAccountConfig": {redacted}, "secretCount": n
+//	              [, "warnings": [...]]}
 //	PUT    /custom-notification-connector/configs/{configId}
 //	       same body; creates the configuration if it does not exist (as the sample)
-//	       → 200 {"configId": ..., "fcmServiceAccountConfig": {redacted}, "secretCount": n}
+//	       → 200 {"configId": ..., "fcmServiceAccountConfig": {redacted}, "secretCount": n
+//	              [, "warnings": [...]]}
 //	GET    /custom-notification-connector/configs/{configId}
-//	       → 200 {"configId", "fcmServiceAccountConfig": {redacted}, "secretCount"}
+//	       → 200 {"configId", "fcmServiceAccountConfig": {redacted}, "secretCount" [, "warnings"]}
 //	       → 404 {"message": "configId [<id>] not found"}
 //	GET    /custom-notification-connector/configs
 //	       → 200 [ {configuration}, ... ]
@@ -65,6 +72,8 @@
 //	       body {"configId": "...", "sessionId": "..." [, "type": "iOS"]}
 //	       → 200 {"configId", "sessionId", "deviceToken" [, "type"]}
 //	       → 404 {"message": "configId [<id>] not found"}
+//	       → 404 {"message": "configId [undefined] not found"} without a configId,
+//	         as the sample
 //	GET    /custom-notification-connector/device-registrations/{deviceToken}
 //	       → 200 {"configId", "sessionId", "deviceToken" [, "type"]}
 //	       → 404 {"message": "deviceToken [<token>] not found"}
@@ -89,7 +98,7 @@
 //
 //	POST   /custom-notification-connector/axp-callback/notifications
 //	       header X-hmac: hex(HMAC-SHA256(secret, eventId + sessionId))
-//	       body {"eventId","conversationId","customerId","sessionId","eventDate"}
+//	       body {"eventId","conversationId","customerId","sessionId","eventDate", ...}
 //	       → 200 {"eventId","sessionId","delivered","failed","pruned"}
 //	       → 200 {..., "duplicate": true} for an eventId already handled
 //	       → 400 malformed event, 401 bad or missing signature,
@@ -109,9 +118,12 @@
 //
 //   - 401 when X-hmac is missing or matches no secret (see below);
 //   - 400 when the body is not a JSON event with an eventId and a sessionId
-//     (or the Content-Type is not JSON);
+//     (or the Content-Type is not JSON, or one of the five AXP members is
+//     not a string);
 //   - 200 {"delivered": 0} when the session is unknown or has no live device
-//     (logged at info level: the app was uninstalled or never registered);
+//     (logged at info level: the app was uninstalled or never registered),
+//     and when its devices' configurations were all deleted since they
+//     registered;
 //   - 200 {"duplicate": true, "delivered": 0} when the same eventId for the
 //     same sessionId was already accepted (AXP events carry no signed
 //     timestamp, so a replayed request must not push twice);
@@ -125,8 +137,9 @@
 //     deliver.
 //
 // A callback is handled in this order: Content-Type and size checks, parsing
-// ([ParseEvent]: a repeated member is refused, so every reader agrees on the
-// signed values), lookup of the session's devices (which the secret depends
+// ([hmacverify.ParseEvent]: a repeated AXP member is refused, so every reader
+// agrees on the signed values) and [ValidateEvent], the presence of X-hmac,
+// lookup of the session's devices (which the secret depends
 // on, see below), X-hmac verification, duplicate suppression, then one push
 // per device in parallel, pruning of dead tokens and the answer. The answer
 // is sent after every send finished or the deadline passed, never before, so
@@ -143,12 +156,15 @@
 // configurations, one configuration's secret never reaches the other's
 // devices, and devices whose configuration was deleted get nothing. When the
 // session has no device (or none of its configurations still exists) it
-// accepts the secret of any configuration, so
-// a bad signature is a 401 whether or not the session exists and the answer
+// accepts the secret of any configuration and sends nothing, so a bad
+// signature is a 401 whether or not the session exists and the answer
 // reveals nothing about registrations. A configuration without any secret
 // accepts no callback for its devices (another configuration's secret never
-// stands in for it). Several secrets per configuration (several lines of a
-// secret file, or several entries of "secrets") allow rotation. Secrets are write-only: responses carry "secretCount" instead.
+// stands in for it): the /configs answers then carry a "warnings" entry
+// ([WarningNoSecret]) and the change is logged at warn level. Several
+// secrets per configuration (several lines of a secret file, or several
+// entries of "secrets") allow rotation. Secrets are write-only: responses
+// carry "secretCount" instead.
 //
 // # How devices are stored
 //
@@ -171,8 +187,10 @@
 //
 // [Config.BuildMessage] builds the message for each device; [DefaultMessage]
 // is the default: a data-only message carrying eventId, conversationId,
-// customerId, sessionId and eventDate (RFC 3339, as received) as strings,
-// high priority. An iOS device gets an alert ([pushwire.KindAlert], title
+// customerId, sessionId and eventDate (as received, whatever its form) as
+// strings, plus the callback's other string members (channel, engagementId,
+// dialogId, ... as the sample forwards them; [Config.DropExtraMembers] leaves
+// them out) while the data stays within [MaxDataBytes], at high priority. An iOS device gets an alert ([pushwire.KindAlert], title
 // "New message", body "You have a new message") with MutableContent, which the
 // FCM client puts in the APNs block (aps mutable-content 1) and the APNs
 // client in aps, so the app's notification service extension can fetch the
@@ -191,6 +209,8 @@
 //     token per session and leaves stale session-to-token mappings behind.
 //  4. Registrations require a sessionId (both sample apps always send one);
 //     the sample accepts a registration without one but can never push to it.
+//     A registration without configId is answered as by the sample (404
+//     "configId [undefined] not found").
 //  5. Only configId, sessionId and type are stored and echoed; the sample
 //     stores and echoes any field the client sends.
 //  6. Every field is validated: tokens 16 to 4096 characters of
@@ -210,7 +230,11 @@
 //     body has none. A service account that does not parse is a 400.
 //  9. Registration can require a bearer token or a custom [Authorizer]
 //     (open by default, as the sample), and registration and admin routes
-//     are rate limited per client address (429 with Retry-After).
+//     are rate limited per client address (429 with Retry-After). Behind a
+//     reverse proxy, [Config.TrustedProxies] names it, so that the client
+//     address comes from its X-Forwarded-For (or RFC 7239 Forwarded, see
+//     [Config.ProxyHeader]) header instead of every app sharing the proxy's
+//     bucket; the header is read only when the peer is a trusted proxy.
 //  10. device-registrations:search answers with the most recent device and
 //     adds "registrations" with all of them.
 //  11. The sample's test route POST /custom-notification-connector/notifications
@@ -229,11 +253,21 @@
 //  14. Paths are case-sensitive; Express matches them case-insensitively.
 //  15. Dead tokens reported by FCM or APNs are removed from the registry;
 //     the sample keeps them forever.
+//  16. A callback's members other than the five AXP ones are forwarded only
+//     when their value is a string and their name is not reserved by FCM or
+//     APNs, and only within [MaxDataBytes]; the sample forwards the whole
+//     body and fails (the request hangs) when any member is not a string.
+//     A non-string eventId, conversationId, customerId, sessionId or
+//     eventDate is a 400.
+//  17. Devices whose configuration was deleted are skipped (the callback
+//     answers 200 with "delivered": 0 when no other device is left); the
+//     sample fails to send to them.
 //
 // # Observability
 //
 // Every delivery is logged through [Config.Logger] with the provider, the
-// token's last six characters, eventId, sessionId, outcome and latency.
+// token's last six characters, eventId, sessionId, outcome and latency;
+// client addresses in logs are those of [Config.ClientAddr].
 // [Config.Metrics] receives request, delivery and pruning events; the
 // connector itself imports no metrics library.
 //

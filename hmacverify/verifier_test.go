@@ -40,13 +40,12 @@ func eventBody(eventID, sessionID string, date time.Time) string {
 
 // captured records what the wrapped handler saw.
 type captured struct {
-	mu     sync.Mutex
-	calls  int
-	event  hmacverify.Event
-	ok     bool
-	body   []byte
-	again  []byte
-	header http.Header
+	mu    sync.Mutex
+	calls int
+	event hmacverify.Event
+	ok    bool
+	body  []byte
+	again []byte
 }
 
 func (c *captured) handler() http.Handler {

@@ -30,6 +30,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -78,6 +79,9 @@ type options struct {
 	maxDevices                       int
 	rateLimit                        float64
 	rateBurst                        int
+	trustedProxies                   string
+	proxyHeader                      string
+	trusted                          []netip.Prefix
 	demo, demoExit                   bool
 }
 
@@ -115,6 +119,8 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long shutdown waits for in-flight requests")
 	fs.Float64Var(&o.rateLimit, "rate-limit", connector.DefaultRateLimit, "registration/admin requests per second per client address (negative: off)")
 	fs.IntVar(&o.rateBurst, "rate-burst", connector.DefaultRateBurst, "burst of -rate-limit")
+	fs.StringVar(&o.trustedProxies, "trusted-proxies", "", "reverse proxies in front of the connector, `CIDR,…`: from them the client address is read from -proxy-header (unset: the peer is the client)")
+	fs.StringVar(&o.proxyHeader, "proxy-header", connector.HeaderXForwardedFor, "`header` the trusted proxies append the client address to: X-Forwarded-For or Forwarded (RFC 7239)")
 	fs.BoolVar(&o.demo, "demo", false, "run the self-contained demo with in-process fake FCM and APNs")
 	fs.BoolVar(&o.demoExit, "demo-exit", false, "with -demo: exit after the demo round instead of serving")
 	fs.Usage = func() {
@@ -190,6 +196,16 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*option
 	}
 	if o.rateBurst < 1 {
 		return nil, usagef("-rate-burst must be at least 1")
+	}
+	if o.trustedProxies != "" {
+		trusted, err := connector.ParsePrefixes(o.trustedProxies)
+		if err != nil {
+			return nil, usagef("-trusted-proxies: %v", err)
+		}
+		o.trusted = trusted
+	}
+	if _, err := connector.ProxiedClientAddr(nil, o.proxyHeader); err != nil {
+		return nil, usagef("-proxy-header: %v", err)
 	}
 	if o.configID != "" {
 		if err := connector.ValidateID(o.configID); err != nil {
@@ -385,6 +401,8 @@ func serve(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		AdminToken:        f.adminToken,
 		RegistrationToken: f.regToken,
 		RateLimit:         connector.RateLimit{Rate: o.rateLimit, Burst: o.rateBurst},
+		TrustedProxies:    o.trusted,
+		ProxyHeader:       o.proxyHeader,
 		DeliveryTimeout:   o.deliveryTimeout,
 		Metrics:           metrics,
 		Logger:            log,

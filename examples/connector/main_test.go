@@ -14,6 +14,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -109,6 +110,9 @@ func TestUsageErrors(t *testing.T) {
 		{"demo-exit alone", []string{"-demo-exit"}, nil, "-demo-exit needs -demo"},
 		{"zero ttl", []string{"-registration-ttl", "0s"}, nil, "-registration-ttl"},
 		{"empty fcm credentials", []string{"-fcm-credentials", empty}, nil, "is empty"},
+		{"bad trusted proxies", []string{"-trusted-proxies", "10.0.0.0/8,proxy.example"}, nil, "-trusted-proxies"},
+		{"bad trusted proxies from env", nil, map[string]string{"PUSHWIRE_TRUSTED_PROXIES": "10.0.0.0/40"}, "-trusted-proxies"},
+		{"bad proxy header", []string{"-proxy-header", "X-Real-IP"}, nil, "-proxy-header"},
 		{"bad fcm credentials", []string{"-fcm-credentials", notSA, "-addr", "127.0.0.1:0"}, nil, "start-up configuration"},
 	}
 	for _, tt := range tests {
@@ -150,6 +154,7 @@ func TestEnvironmentAndFlags(t *testing.T) {
 		"PUSHWIRE_APNS_TOPIC":       "com.example.env",
 		"PUSHWIRE_LOG_FORMAT":       "json",
 		"PUSHWIRE_REGISTRATION_TTL": "48h",
+		"PUSHWIRE_TRUSTED_PROXIES":  "10.0.0.0/8, 192.0.2.7",
 		"PUSHWIRE_UNRELATED_X":      "ignored",
 	}
 	o, err := parse([]string{"-config-id", "from-flag"}, func(k string) string { return env[k] }, io.Discard)
@@ -162,6 +167,8 @@ func TestEnvironmentAndFlags(t *testing.T) {
 	assert.Equal(t, "com.example.env", o.apnsTopic)
 	assert.Equal(t, "json", o.logFormat)
 	assert.Equal(t, 48*time.Hour, o.registrationTTL)
+	assert.Equal(t, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32")}, o.trusted)
+	assert.Equal(t, "X-Forwarded-For", o.proxyHeader)
 	assert.Equal(t, "PUSHWIRE_REGISTRATION_TOKEN_FILE", envName("registration-token-file"))
 }
 
@@ -380,4 +387,46 @@ func TestGracefulShutdown(t *testing.T) {
 	assert.Equal(t, http.StatusOK, a.status, a.body)
 	assert.Contains(t, a.body, `"delivered":1`)
 	assert.Equal(t, 0, <-done)
+}
+
+// TestTrustedProxies runs the program behind a "proxy" on loopback: with
+// -trusted-proxies each client named by X-Forwarded-For has its own
+// rate-limit bucket; without it they all share the proxy's.
+func TestTrustedProxies(t *testing.T) {
+	for _, trusted := range []bool{true, false} {
+		args := []string{"-addr", "127.0.0.1:0", "-rate-limit", "0.001", "-rate-burst", "1"}
+		if trusted {
+			args = append(args, "-trusted-proxies", "127.0.0.0/8,::1")
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		var out, errb testenv.SyncBuffer
+		done := make(chan int, 1)
+		go func() { done <- run(ctx, args, &out, &errb) }()
+		var base string
+		require.Eventually(t, func() bool {
+			m := regexp.MustCompile(`listening on (\S+)`).FindStringSubmatch(out.String())
+			if m != nil {
+				base = m[1]
+			}
+			return m != nil
+		}, 10*time.Second, 10*time.Millisecond, "stderr: %s", errb.String())
+		get := func(client string) int {
+			req, err := http.NewRequest(http.MethodGet, base+connector.BasePath+"/device-registrations/"+strings.Repeat("a", 20), nil)
+			require.NoError(t, err)
+			req.Header.Set("X-Forwarded-For", client)
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			_ = resp.Body.Close()
+			return resp.StatusCode
+		}
+		assert.Equal(t, http.StatusNotFound, get("203.0.113.1"))
+		assert.Equal(t, http.StatusTooManyRequests, get("203.0.113.1"), "trusted=%v", trusted)
+		if trusted {
+			assert.Equal(t, http.StatusNotFound, get("203.0.113.2"), "another client behind the proxy")
+		} else {
+			assert.Equal(t, http.StatusTooManyRequests, get("203.0.113.2"), "the header of an untrusted peer is ignored")
+		}
+		cancel()
+		assert.Equal(t, 0, <-done)
+	}
 }
