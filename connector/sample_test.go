@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pushwire/pushwire"
 	"github.com/pushwire/pushwire/connector"
 	"github.com/pushwire/pushwire/hmacverify"
 	"github.com/pushwire/pushwire/registry"
@@ -222,12 +223,12 @@ func TestProxiedClientAddr(t *testing.T) {
 	}
 
 	_, err = connector.ProxiedClientAddr(trusted, "X-Real-IP")
-	assert.ErrorIs(t, err, connector.ErrInvalidConfig)
+	assert.ErrorIs(t, err, pushwire.ErrConfiguration)
 	_, err = connector.ProxiedClientAddr([]netip.Prefix{{}}, "")
-	assert.ErrorIs(t, err, connector.ErrInvalidConfig)
+	assert.ErrorIs(t, err, pushwire.ErrConfiguration)
 	for _, bad := range []string{"10.0.0.0/33", "proxy.example", "fe80::1%eth0"} {
 		_, err := connector.ParsePrefixes(bad)
-		assert.ErrorIs(t, err, connector.ErrInvalidConfig, bad)
+		assert.ErrorIs(t, err, pushwire.ErrConfiguration, bad)
 	}
 	got, err := connector.ParsePrefixes(" ::ffff:10.0.0.1 , 10.1.2.3/8,")
 	require.NoError(t, err)
@@ -256,10 +257,10 @@ func TestTrustedProxiesRateLimit(t *testing.T) {
 	defer reg.Close()
 	_, err = connector.New(connector.Config{Registry: reg, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
 		ClientAddr: connector.RemoteHost})
-	assert.ErrorIs(t, err, connector.ErrInvalidConfig, "ClientAddr and TrustedProxies are exclusive")
+	assert.ErrorIs(t, err, pushwire.ErrConfiguration, "ClientAddr and TrustedProxies are exclusive")
 	_, err = connector.New(connector.Config{Registry: reg, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
 		ProxyHeader: "X-Real-IP"})
-	assert.ErrorIs(t, err, connector.ErrInvalidConfig)
+	assert.ErrorIs(t, err, pushwire.ErrConfiguration)
 }
 
 // FuzzProxiedClientAddr checks that any peer and header yield an address
