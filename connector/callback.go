@@ -459,15 +459,7 @@ func (c *Connector) sendOne(ctx context.Context, ev hmacverify.Event, d registry
 	var err error
 	switch d.Provider {
 	case pushwire.ProviderAPNs:
-		if c.cfg.APNs == nil {
-			err = &pushwire.Error{Class: pushwire.ErrConfiguration, Provider: pushwire.ProviderAPNs, Reason: "NoAPNs",
-				Err: errors.New("no apns sender is configured")}
-			break
-		}
-		if msg.Topic == "" {
-			msg.Topic = c.cfg.APNsTopic
-		}
-		err = c.cfg.APNs.Send(ctx, msg)
+		err = c.sendAPNs(ctx, d, configs, msg)
 	default:
 		id := d.Labels[LabelConfigID]
 		pc, ok := configs.get(id)

@@ -32,6 +32,16 @@ type PushConfig struct {
 	// Secrets are the AXP secrets accepted for callbacks to devices of this
 	// configuration; several allow rotation.
 	Secrets [][]byte
+	// APNs is the configuration's own APNs credential. Nil means the
+	// connector's default APNs sender ([Config.APNs]) serves its APNs
+	// devices.
+	APNs *APNsCredential
+	// Sealed is the secret material (Secrets, FCMServiceAccount, APNs)
+	// sealed with the connector's state key ([Config.StateKeys]): in the
+	// values the connector hands a [ConfigStore] these fields are then empty
+	// and Sealed alone holds them. Stores keep it as opaque bytes; the
+	// connector opens it when it reads a configuration.
+	Sealed []byte
 	// CreatedAt and UpdatedAt are set by the connector.
 	CreatedAt, UpdatedAt time.Time
 }
@@ -44,6 +54,12 @@ func (pc PushConfig) clone() PushConfig {
 	for i, s := range pc.Secrets {
 		out.Secrets[i] = append([]byte(nil), s...)
 	}
+	if pc.APNs != nil {
+		a := *pc.APNs
+		a.Key = append([]byte(nil), pc.APNs.Key...)
+		out.APNs = &a
+	}
+	out.Sealed = append([]byte(nil), pc.Sealed...)
 	return out
 }
 
@@ -122,14 +138,18 @@ func (s *MemoryConfigStore) Delete(_ context.Context, id string) (bool, error) {
 }
 
 // AddConfig stores a push configuration directly (for configurations given at
-// start-up rather than through the admin API). The service-account JSON is
-// checked by building its sender. CreatedAt and UpdatedAt are set.
+// start-up rather than through the admin API). The service-account JSON and
+// the APNs credential are checked by building their senders. CreatedAt and
+// UpdatedAt are set. Sealed must be empty: the connector seals.
 func (c *Connector) AddConfig(ctx context.Context, pc PushConfig) error {
 	if err := validateID(pc.ID); err != nil {
 		return fmt.Errorf("connector: %w: configId %v", pushwire.ErrConfiguration, err)
 	}
 	if err := validateSecrets(pc.Secrets); err != nil {
 		return fmt.Errorf("connector: %w: %v", pushwire.ErrConfiguration, err)
+	}
+	if len(pc.Sealed) > 0 {
+		return fmt.Errorf("connector: %w: Sealed is set by the connector", pushwire.ErrConfiguration)
 	}
 	now := c.cfg.Now()
 	pc.CreatedAt, pc.UpdatedAt = now, now
@@ -143,6 +163,14 @@ func (c *Connector) AddConfig(ctx context.Context, pc PushConfig) error {
 		}
 		release()
 	}
+	if pc.APNs != nil {
+		if err := pc.APNs.Validate(); err != nil {
+			return fmt.Errorf("connector: %w: %v", pushwire.ErrConfiguration, err)
+		}
+		if err := c.checkAPNsCredential(ctx, pc); err != nil {
+			return fmt.Errorf("connector: %w: %w", pushwire.ErrConfiguration, err)
+		}
+	}
 	return c.configs.Put(ctx, pc)
 }
 
@@ -154,6 +182,9 @@ type configBody struct {
 	Secrets           []string        `json:"secrets,omitempty"`
 	SecretCount       *int            `json:"secretCount,omitempty"`
 	Warnings          []string        `json:"warnings,omitempty"`
+	APNs              *apnsBody       `json:"apns,omitempty"`
+
+	apns *APNsCredential // APNs, validated
 }
 
 // Warnings about a push configuration that is stored but cannot serve,
@@ -179,7 +210,7 @@ func configWarnings(pc PushConfig) []string {
 func (c *Connector) configView(pc PushConfig) configBody {
 	n := len(pc.Secrets)
 	return configBody{ConfigID: pc.ID, FCMServiceAccount: RedactServiceAccount(pc.FCMServiceAccount), SecretCount: &n,
-		Warnings: configWarnings(pc)}
+		Warnings: configWarnings(pc), APNs: apnsView(pc.APNs)}
 }
 
 // logWarnings logs what keeps a configuration just stored from serving.
@@ -203,6 +234,14 @@ func (c *Connector) readConfigBody(w http.ResponseWriter, r *http.Request) (conf
 	} else {
 		b.FCMServiceAccount = nil
 	}
+	if b.APNs != nil {
+		a, err := b.APNs.credential()
+		if err != nil {
+			writeMessage(w, http.StatusBadRequest, err.Error())
+			return b, false
+		}
+		b.apns = a
+	}
 	if b.Secret != nil {
 		b.Secrets = append(b.Secrets, *b.Secret)
 	}
@@ -223,6 +262,9 @@ func (c *Connector) applyConfig(w http.ResponseWriter, r *http.Request, pc PushC
 	if b.FCMServiceAccount != nil {
 		pc.FCMServiceAccount = b.FCMServiceAccount
 	}
+	if b.apns != nil {
+		pc.APNs = b.apns
+	}
 	if b.Secrets != nil {
 		pc.Secrets = make([][]byte, len(b.Secrets))
 		for i, s := range b.Secrets {
@@ -242,6 +284,11 @@ func (c *Connector) applyConfig(w http.ResponseWriter, r *http.Request, pc PushC
 			return pc, false
 		}
 		release()
+	}
+	if err := c.checkAPNsCredential(r.Context(), pc); err != nil {
+		c.log.Warn("rejected apns credential", "configId", pc.ID, "err", err)
+		writeMessage(w, http.StatusBadRequest, "apns is not a usable credential")
+		return pc, false
 	}
 	if err := c.configs.Put(r.Context(), pc); err != nil {
 		c.internalError(w, "store configuration", err)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/pushwire/pushwire"
+	"github.com/pushwire/pushwire/connector/statekey"
 	"github.com/pushwire/pushwire/fcm"
 	"github.com/pushwire/pushwire/hmacverify"
 	"github.com/pushwire/pushwire/registry"
@@ -48,8 +49,15 @@ type Config struct {
 	Registry registry.Registry
 
 	// Configs stores the push configurations (configId → FCM service
-	// account, AXP secrets). Nil means a new [MemoryConfigStore].
+	// account, AXP secrets, APNs credential). Nil means a new
+	// [MemoryConfigStore]. A store that implements [ConfigWatcher] lets the
+	// connector cache configurations; see [ConfigWatcher].
 	Configs ConfigStore
+	// StateKeys, when set, seals the secret material of every configuration
+	// (AXP secrets, FCM service account, APNs key) with AES-256-GCM before
+	// Configs sees it, so a dump of the store holds none of it in clear; see
+	// [PushConfig.Sealed] and [ResealConfigs]. Nil stores them as they are.
+	StateKeys *statekey.Keyring
 
 	// NewFCMSender builds the FCM sender of a push configuration from its
 	// service-account JSON. Nil means [fcm.New] with FCMBaseURL and
@@ -70,6 +78,12 @@ type Config struct {
 	// APNsTopic is the topic (bundle id) put in messages for APNs devices.
 	// Empty means the APNs sender's default.
 	APNsTopic string
+	// NewAPNsSender builds the APNs sender of a push configuration that has
+	// its own [APNsCredential] (its APNs devices do not use APNs then). Nil
+	// means [apns.New] with the credential's key and the production or
+	// sandbox host. A returned sender that implements io.Closer is closed
+	// when the configuration changes or the connector closes.
+	NewAPNsSender func(ctx context.Context, cred APNsCredential) (pushwire.Sender, error)
 
 	// BuildMessage builds the push for one device. Nil means
 	// [DefaultMessage].
@@ -146,7 +160,7 @@ type Config struct {
 type Connector struct {
 	cfg     Config
 	reg     registry.Registry
-	configs ConfigStore
+	configs *configState
 	log     *slog.Logger
 	metrics Metrics
 	limiter *limiter
@@ -158,6 +172,8 @@ type Connector struct {
 
 	mu      sync.RWMutex
 	senders map[string]*senderEntry // configId → FCM sender
+	// configId → APNs sender of the configuration's own credential
+	apnsSenders map[string]*senderEntry
 	closed  bool
 	wg      sync.WaitGroup // in-flight deliveries
 }
@@ -235,6 +251,9 @@ func New(cfg Config) (*Connector, error) {
 			return fcm.New(ctx, fcm.Config{CredentialsJSON: sa, BaseURL: endpoint, HTTPClient: client, Logger: logger})
 		}
 	}
+	if cfg.NewAPNsSender == nil {
+		cfg.NewAPNsSender = defaultAPNsSender(cfg)
+	}
 	if cfg.Dedupe == nil {
 		d, err := hmacverify.NewMemorySeenSet(hmacverify.MemorySeenConfig{Capacity: DefaultDedupeSize, Now: cfg.Now})
 		if err != nil {
@@ -253,7 +272,7 @@ func New(cfg Config) (*Connector, error) {
 	c := &Connector{
 		cfg:     cfg,
 		reg:     cfg.Registry,
-		configs: cfg.Configs,
+		configs: newConfigState(cfg.Configs, cfg.StateKeys, cfg.Logger),
 		log:     cfg.Logger,
 		metrics: cfg.Metrics,
 		limiter: rl,
@@ -262,6 +281,8 @@ func New(cfg Config) (*Connector, error) {
 		build:   cfg.BuildMessage,
 		regAuth: regAuth,
 		senders: make(map[string]*senderEntry),
+
+		apnsSenders: make(map[string]*senderEntry),
 	}
 	c.routes()
 	return c, nil
@@ -348,9 +369,10 @@ func (c *Connector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.mux.ServeHTTP(w, r)
 }
 
-// Close closes the FCM senders the connector built and waits for in-flight
-// deliveries. It does not close the registry, the config store or the APNs
-// sender, which the caller owns. Close is idempotent.
+// Close closes the FCM and APNs senders the connector built, stops watching
+// the config store and waits for in-flight deliveries. It does not close the
+// registry, the config store or the APNs sender of Config.APNs, which the
+// caller owns. Close is idempotent.
 func (c *Connector) Close() error {
 	c.mu.Lock()
 	if c.closed {
@@ -360,7 +382,12 @@ func (c *Connector) Close() error {
 	c.closed = true
 	senders := c.senders
 	c.senders = map[string]*senderEntry{}
+	for id, e := range c.apnsSenders {
+		senders["apns\x00"+id] = e
+	}
+	c.apnsSenders = map[string]*senderEntry{}
 	c.mu.Unlock()
+	c.configs.close()
 	c.wg.Wait()
 	var errs []error
 	for _, e := range senders {
@@ -438,6 +465,10 @@ func (c *Connector) dropSender(id string) {
 	defer c.mu.Unlock()
 	if e, ok := c.senders[id]; ok {
 		delete(c.senders, id)
+		c.retireLocked(e)
+	}
+	if e, ok := c.apnsSenders[id]; ok {
+		delete(c.apnsSenders, id)
 		c.retireLocked(e)
 	}
 }

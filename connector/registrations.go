@@ -89,7 +89,8 @@ func (c *Connector) handleRegister(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if _, err := c.configs.Get(r.Context(), *b.ConfigID); err != nil {
+	pc, err := c.configs.Get(r.Context(), *b.ConfigID)
+	if err != nil {
 		if errors.Is(err, ErrConfigNotFound) {
 			writeMessage(w, http.StatusNotFound, "configId ["+*b.ConfigID+"] not found")
 			return
@@ -99,7 +100,7 @@ func (c *Connector) handleRegister(w http.ResponseWriter, r *http.Request) {
 	}
 	provider := pushwire.ProviderFCM
 	if IsIOS(typ) && apns.ValidDeviceToken(token) {
-		if c.cfg.APNs == nil {
+		if c.cfg.APNs == nil && pc.APNs == nil {
 			writeMessage(w, http.StatusBadRequest, "deviceToken: apns device tokens need apns to be configured; register the fcm token")
 			return
 		}
