@@ -174,8 +174,8 @@ type Connector struct {
 	senders map[string]*senderEntry // configId → FCM sender
 	// configId → APNs sender of the configuration's own credential
 	apnsSenders map[string]*senderEntry
-	closed  bool
-	wg      sync.WaitGroup // in-flight deliveries
+	closed      bool
+	wg          sync.WaitGroup // in-flight deliveries
 }
 
 type senderEntry struct {
