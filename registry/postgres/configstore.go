@@ -23,9 +23,9 @@ import (
 // their cached copy. It holds what the connector gives it: with a state key,
 // the secret material is sealed before it gets here.
 type ConfigStore struct {
-	r       *Registry
-	pool    *pgxpool.Pool
-	channel string // NOTIFY channel, one per table
+	r                   *Registry
+	pool                *pgxpool.Pool
+	channel             string // NOTIFY channel, one per table
 	get, list, put, del string
 }
 
