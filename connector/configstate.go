@@ -150,17 +150,25 @@ func (s *configState) Get(ctx context.Context, id string) (PushConfig, error) {
 	return pc, nil
 }
 
-// List returns every configuration, opened.
+// List returns every configuration, opened. A configuration sealed under a
+// key the connector does not have is left out (and logged), so that one
+// such configuration does not stop the others from being served.
 func (s *configState) List(ctx context.Context) ([]PushConfig, error) {
 	list, err := s.store.List(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]PushConfig, len(list))
-	for i, raw := range list {
-		if out[i], err = openConfig(s.keys, raw); err != nil {
+	out := make([]PushConfig, 0, len(list))
+	for _, raw := range list {
+		pc, err := openConfig(s.keys, raw)
+		if errors.Is(err, ErrSealed) {
+			s.log.Warn("configuration left out: sealed under a state key this connector does not have", "configId", raw.ID)
+			continue
+		}
+		if err != nil {
 			return nil, err
 		}
+		out = append(out, pc)
 	}
 	return out, nil
 }

@@ -72,6 +72,8 @@ type options struct {
 	apnsKey, apnsKeyID, apnsTeamID   string
 	apnsTopic, apnsBaseURL, apnsCA   string
 	registryDSN                      string
+	stateKeyFile, generateStateKey   string
+	resealState                      bool
 	adminTokenFile, regTokenFile     string
 	logFormat, logLevel              string
 	deliveryTimeout, shutdownTimeout time.Duration
@@ -109,6 +111,9 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.apnsBaseURL, "apns-base-url", apns.ProductionURL, "APNs base `URL`")
 	fs.StringVar(&o.apnsCA, "apns-ca", "", "extra CA certificate `FILE` (PEM) to trust for -apns-base-url (for fakes)")
 	fs.StringVar(&o.registryDSN, "registry", "memory", "device registry `DSN`: memory, sqlite:PATH, postgres://..., redis://...")
+	fs.StringVar(&o.stateKeyFile, "state-key-file", "", "key `FILE` sealing the stored configurations' secrets (AES-256-GCM; one 64-hex-digit key per line, the last seals; mode 0600). Required with postgres and redis; sqlite defaults to PATH.key, generated on first start")
+	fs.StringVar(&o.generateStateKey, "generate-state-key", "", "create state key `FILE` (mode 0600), or append a new key to it (rotation), and exit")
+	fs.BoolVar(&o.resealState, "reseal-state", false, "re-seal every stored configuration under the last key of -state-key-file, then exit (rotation: after -generate-state-key)")
 	fs.StringVar(&o.adminTokenFile, "admin-token-file", "", "`FILE` with the bearer token of the /configs admin routes (unset: routes off)")
 	fs.StringVar(&o.regTokenFile, "registration-token-file", "", "`FILE` with the bearer token device registration requires (unset: open, as the sample)")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
@@ -212,6 +217,9 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*option
 			return nil, usagef("-config-id %v", err)
 		}
 	}
+	if o.resealState && o.generateStateKey != "" {
+		return nil, usagef("-reseal-state and -generate-state-key are separate steps")
+	}
 	if o.demoExit && !o.demo {
 		return nil, usagef("-demo-exit needs -demo")
 	}
@@ -231,7 +239,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "connector:", err)
 		return 2
 	}
-	if err := serve(ctx, o, stdout, stderr); err != nil {
+	if o.generateStateKey != "" {
+		err = generateStateKey(o.generateStateKey, stdout)
+	} else {
+		err = serve(ctx, o, stdout, stderr)
+	}
+	if err != nil {
 		fmt.Fprintln(stderr, "connector:", err)
 		var ue *usageError
 		if errors.As(err, &ue) {
@@ -377,11 +390,33 @@ func serve(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		defer demo.close()
 	}
 
+	stateKeys, err := loadStateKeys(o, log)
+	if err != nil {
+		return err
+	}
+	if err := createSQLiteFile(o.registryDSN); err != nil {
+		return err
+	}
 	reg, err := openRegistry(ctx, o.registryDSN, registry.Config{Logger: log, TTL: o.registrationTTL, MaxDevicesPerSession: o.maxDevices})
 	if err != nil {
 		return err
 	}
 	defer reg.Close()
+	configs, err := openConfigStore(ctx, reg)
+	if err != nil {
+		return err
+	}
+	if o.resealState {
+		if configs == nil {
+			return usagef("-reseal-state needs a persistent -registry")
+		}
+		n, err := connector.ResealConfigs(ctx, configs, stateKeys)
+		if err != nil {
+			return fmt.Errorf("reseal: %w", err)
+		}
+		fmt.Fprintf(stdout, "re-sealed %d configuration(s) under the last key of the state key file\n", n)
+		return nil
+	}
 
 	var apnsClient *apns.Client
 	if len(f.apnsKey) > 0 {
@@ -397,6 +432,8 @@ func serve(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 
 	cc := connector.Config{
 		Registry:          reg,
+		Configs:           configs,
+		StateKeys:         stateKeys,
 		FCMBaseURL:        o.fcmBaseURL,
 		AdminToken:        f.adminToken,
 		RegistrationToken: f.regToken,
@@ -417,17 +454,25 @@ func serve(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	defer c.Close()
 
 	configID := o.configID
-	if configID == "" {
+	// With a persistent registry the configurations created through
+	// /configs are kept; a start-up configuration is only written when the
+	// flags describe one, so that restarts do not pile up empty ones.
+	startup := !persistent(o.registryDSN) || o.configID != "" || len(f.secrets) > 0 || len(f.fcmCredentials) > 0
+	if configID == "" && startup {
 		configID = uuid.NewString()
 	}
-	if err := c.AddConfig(ctx, connector.PushConfig{ID: configID, Secrets: f.secrets, FCMServiceAccount: f.fcmCredentials}); err != nil {
-		return usagef("start-up configuration: %v", err)
+	if startup {
+		if err := c.AddConfig(ctx, connector.PushConfig{ID: configID, Secrets: f.secrets, FCMServiceAccount: f.fcmCredentials}); err != nil {
+			return usagef("start-up configuration: %v", err)
+		}
+		fmt.Fprintf(stdout, "push configuration id: %s\n", configID)
 	}
-	fmt.Fprintf(stdout, "push configuration id: %s\n", configID)
-	if len(f.secrets) == 0 {
+	if !startup {
+		log.Info("no start-up configuration; the stored ones are served")
+	} else if len(f.secrets) == 0 {
 		log.Warn("no -secret-file: callbacks to this configuration's devices are refused (401) until a secret is set through /configs")
 	}
-	if len(f.fcmCredentials) == 0 {
+	if startup && len(f.fcmCredentials) == 0 {
 		log.Warn("no -fcm-credentials: pushes to this configuration's FCM devices fail until a service account is set through /configs")
 	}
 	if f.adminToken == "" {

@@ -77,7 +77,9 @@ func TestDemoRegistries(t *testing.T) {
 		})
 	}
 	var out, errb testenv.SyncBuffer
-	code := run(context.Background(), []string{"-registry", "redis://127.0.0.1:1/0"}, &out, &errb)
+	keyFile := filepath.Join(t.TempDir(), "state.key")
+	require.Equal(t, 0, run(context.Background(), []string{"-generate-state-key", keyFile}, &out, &errb))
+	code := run(context.Background(), []string{"-registry", "redis://127.0.0.1:1/0", "-state-key-file", keyFile}, &out, &errb)
 	assert.Equal(t, 1, code, "an unreachable registry is not a usage error")
 	assert.Contains(t, errb.String(), "registry")
 }
