@@ -42,7 +42,9 @@ func start(t *testing.T, args ...string) *proc {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &proc{out: &testenv.SyncBuffer{}, errb: &testenv.SyncBuffer{}, cancel: cancel, done: make(chan int, 1)}
-	go func() { p.done <- run(ctx, append([]string{"-addr", "127.0.0.1:0", "-log-format", "json"}, args...), p.out, p.errb) }()
+	go func() {
+		p.done <- run(ctx, append([]string{"-addr", "127.0.0.1:0", "-log-format", "json"}, args...), p.out, p.errb)
+	}()
 	require.Eventually(t, func() bool {
 		select {
 		case code := <-p.done:
