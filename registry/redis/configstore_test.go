@@ -23,3 +23,18 @@ func TestConfigStoreConformance(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkConfigWatchPropagation: a change on one replica reaching another
+// through pub/sub (ns/op, Put included).
+func BenchmarkConfigWatchPropagation(b *testing.B) {
+	prefix := uniquePrefix(b)
+	connectortest.BenchmarkWatchPropagation(b, func(b *testing.B) (connector.ConfigStore, connector.ConfigStore) {
+		var out [2]connector.ConfigStore
+		for i := range out {
+			s, err := redis.NewConfigStore(context.Background(), open(b, registry.Config{}, prefix))
+			require.NoError(b, err)
+			out[i] = s
+		}
+		return out[0], out[1]
+	})
+}
