@@ -45,10 +45,13 @@
 // set, and then only with "Authorization: Bearer <admin token>"):
 //
 //	POST   /custom-notification-connector/configs
-//	       body {"fcmServiceAccountConfig": {service-account JSON}, "secrets": ["..."]}
-//	       ("secret": "..." is accepted for a single secret)
+//	       body {"fcmServiceAccountConfig": {service-account JSON}, "secrets": ["..."],
+//	             "apns": {"key": "<.p8 PEM>", "keyId": "<10 chars>", "teamId": "<10 chars>",
+//	                      "topic": "<bundle id>", "environment": "production"|"sandbox"}}
+//	       ("secret": "..." is accepted for a single secret; "apns" is optional,
+//	       environment defaults to production; answers show "key": "[redacted]")
 //	       → 201 {"configId": "<new uuid>", "fcmServiceAccountConfig": {redacted}, "secretCount": n
-//	              [, "warnings": [...]]}
+//	              [, "apns": {redacted}] [, "warnings": [...]]}
 //	PUT    /custom-notification-connector/configs/{configId}
 //	       same body; creates the configuration if it does not exist (as the sample)
 //	       → 200 {"configId": ..., "fcmServiceAccountConfig": {redacted}, "secretCount": n
@@ -180,8 +183,30 @@
 //
 // An iOS registration ("type" "iOS") whose token is an APNs device token (64
 // to 200 hexadecimal digits) is stored with Provider = apns and is pushed
-// straight through [Config.APNs]; such registrations are refused with 400
-// when no APNs sender is configured. Every other token is an FCM token.
+// straight through its configuration's own APNs credential ("apns" in the
+// configuration body, [PushConfig.APNs]) or, for configurations without one,
+// through [Config.APNs]; such registrations are refused with 400 when
+// neither exists. Every other token is an FCM token.
+//
+// # Where configurations live
+//
+// Configurations are kept in [Config.Configs]: in memory by default, or in
+// the registry's own database with the backends' stores
+// (registry/sqlite.NewConfigStore, registry/postgres.NewConfigStore,
+// registry/redis.NewConfigStore), so that they survive a restart. With
+// [Config.StateKeys] the connector seals each configuration's secret
+// material (AXP secrets, the FCM service account, the APNs key) with
+// AES-256-GCM before the store sees it: stores keep only [PushConfig.Sealed]
+// and the times, and a dump of the database holds no secret in clear.
+// [ResealConfigs] moves every configuration to the key file's newest key
+// (see package statekey for the key file).
+//
+// Several replicas may share one PostgreSQL or Redis: their stores
+// implement [ConfigWatcher] (LISTEN/NOTIFY, pub/sub), and each connector
+// caches the configurations it reads and drops an entry as soon as any
+// replica changes or deletes it; while the change feed is down the cache is
+// off and every read goes to the store. Over a store without change
+// notifications (memory, SQLite) nothing is cached.
 //
 // # What is pushed
 //
