@@ -46,6 +46,7 @@ import (
 	"github.com/pushwire/pushwire/apns"
 	"github.com/pushwire/pushwire/connector"
 	"github.com/pushwire/pushwire/examples/internal/apnsopt"
+	"github.com/pushwire/pushwire/examples/internal/envflag"
 	"github.com/pushwire/pushwire/registry"
 )
 
@@ -56,13 +57,8 @@ func main() {
 	os.Exit(code)
 }
 
-// EnvPrefix is the prefix of the environment variables that stand for flags.
-const EnvPrefix = "PUSHWIRE_"
-
 // envName returns the environment variable of a flag.
-func envName(flagName string) string {
-	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
-}
+func envName(flagName string) string { return envflag.Name(flagName) }
 
 // options are the parsed flags.
 type options struct {
@@ -135,18 +131,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 			"connector under /custom-notification-connector, plus /healthz, /readyz, /metrics.\n\n"+
 			"Every flag can also be set through the environment variable named in brackets;\n"+
 			"the command line wins. Secrets are only read from files.\n\nFlags:\n")
-		fs.VisitAll(func(f *flag.Flag) {
-			name, usage := flag.UnquoteUsage(f)
-			line := "  -" + f.Name
-			if name != "" {
-				line += " " + name
-			}
-			fmt.Fprintf(out, "%s  [%s]\n    \t%s", line, envName(f.Name), usage)
-			if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" {
-				fmt.Fprintf(out, " (default %q)", f.DefValue)
-			}
-			fmt.Fprintln(out)
-		})
+		envflag.PrintDefaults(out, fs)
 	}
 	return fs
 }
@@ -155,19 +140,8 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 func parse(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
 	o := &options{}
 	fs := newFlagSet(o, stderr)
-	var envErr error
-	fs.VisitAll(func(f *flag.Flag) {
-		if envErr != nil {
-			return
-		}
-		if v := getenv(envName(f.Name)); v != "" {
-			if err := fs.Set(f.Name, v); err != nil {
-				envErr = usagef("invalid value %q for %s: %v", v, envName(f.Name), err)
-			}
-		}
-	})
-	if envErr != nil {
-		return nil, envErr
+	if err := envflag.Apply(fs, getenv); err != nil {
+		return nil, usagef("%v", err)
 	}
 	fs.SetOutput(io.Discard) // report a bad flag on one line ourselves
 	if err := fs.Parse(args); err != nil {
