@@ -23,7 +23,7 @@
 // local connection (the phone left the Wi-Fi) and places a second call, which
 // reaches the iPhone as an APNs push of type voip on topic <bundle>.voip:
 //
-//	call=2 device=iphone-1 provider=apns path=apns outcome=delivered latency=4.1ms local="lpns: device not connected"
+//	call=2 device=iphone-1 provider=apns path=apns outcome=delivered latency=4.1ms local="lpns: send to …hone-1: lpns: device not connected"
 //	call=2 device=android-1 provider=fcm path=fcm outcome=delivered latency=2.2ms
 //
 // # Real mode
