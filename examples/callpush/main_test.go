@@ -9,8 +9,10 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -351,4 +353,48 @@ func TestRealMode(t *testing.T) {
 	assert.Contains(t, d, "2 iphone-7 lpns local delivered")
 	assert.Contains(t, d, "2 pixel-7 fcm fcm delivered")
 	assert.Contains(t, out.String(), "device=iphone-7 provider=apns path=apns outcome=delivered")
+}
+
+func TestAPITokenLength(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		token string
+		ok    bool
+	}{
+		{strings.Repeat("t", 15), false},
+		{strings.Repeat("t", 16), true},
+		{strings.Repeat("t", 17), true},
+		{"0123456789abcdef\nsecond line", false},
+	} {
+		p := filepath.Join(dir, "api.token")
+		require.NoError(t, os.WriteFile(p, []byte(tc.token+"\n"), 0o600))
+		f, err := readFiles(&options{apiTokenFile: p})
+		if !tc.ok {
+			assert.Error(t, err, "%q", tc.token)
+			continue
+		}
+		require.NoError(t, err, "%q", tc.token)
+		assert.Equal(t, tc.token, f.apiToken)
+	}
+}
+
+// TestAPIBodyLimit: a body of 16 KiB is read, one byte more is refused.
+func TestAPIBodyLimit(t *testing.T) {
+	h := newAPI(&stack{}, io.Discard, slog.New(slog.DiscardHandler))
+	for _, tc := range []struct {
+		size int
+		want string
+	}{
+		{16<<10 - 1, "user is required"},
+		{16 << 10, "user is required"},
+		{16<<10 + 1, "bad JSON body"},
+	} {
+		prefix, suffix := `{"user":"","callerName":"`, `"}`
+		body := prefix + strings.Repeat("x", tc.size-len(prefix)-len(suffix)) + suffix
+		require.Len(t, body, tc.size)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/calls", strings.NewReader(body)))
+		assert.Equal(t, http.StatusBadRequest, rec.Code)
+		assert.Contains(t, rec.Body.String(), tc.want, "size %d", tc.size)
+	}
 }
