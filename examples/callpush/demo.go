@@ -80,8 +80,8 @@ func startDemo(o *options) (*demoEnv, *files, error) {
 	}
 	e := &demoEnv{apns: as, fcm: fs, key: key, gone: make(chan string, 4)}
 	f := &files{apnsKey: as.AuthKeyPEM(), apnsCA: as.CAPEM(), fcmCredentials: fs.ServiceAccountJSON(), jwtKey: &key.PublicKey}
-	o.apnsKeyID, o.apnsTeamID, o.apnsTopic, o.apnsHost = as.KeyID, as.TeamID, demoBundle, as.URL
-	o.fcmEndpoint = fs.URL
+	o.apnsKeyID, o.apnsTeamID, o.apnsTopic, o.apnsBaseURL = as.KeyID, as.TeamID, demoBundle, as.URL
+	o.fcmBaseURL = fs.URL
 	o.jwtIssuer, o.jwtAudience = demoIssuer, demoAud
 	o.addr = "127.0.0.1:0" // plain ws:// on loopback
 	return e, f, nil

@@ -32,8 +32,8 @@
 // uses; -tls-cert and -tls-key, or -insecure-ws on loopback) and a small HTTP
 // API on -api-addr. Phones authenticate with a JWT verified by -jwt-key
 // (claims device_id and sub). Credentials use the connector's flag names:
-// -apns-key, -apns-key-id, -apns-team-id, -apns-topic, -apns-host, -apns-ca
-// for APNs and -fcm-credentials, -fcm-endpoint for FCM; at least one of the
+// -apns-key, -apns-key-id, -apns-team-id, -apns-topic, -apns-base-url, -apns-ca
+// for APNs and -fcm-credentials, -fcm-base-url for FCM; at least one of the
 // two providers is required. -registry selects the device registry (memory,
 // sqlite:PATH, postgres://..., redis://...). Every flag can also be set
 // through its environment variable, PUSHWIRE_ and the flag name in upper case
@@ -108,8 +108,8 @@ type options struct {
 	jwtKey, jwtIssuer, jwtAudience string
 	apiTokenFile                   string
 	apnsKey, apnsKeyID, apnsTeamID string
-	apnsTopic, apnsHost, apnsCA    string
-	fcmCredentials, fcmEndpoint    string
+	apnsTopic, apnsBaseURL, apnsCA string
+	fcmCredentials, fcmBaseURL     string
 	registryDSN                    string
 	callTimeout, localTimeout      time.Duration
 	logLevel                       string
@@ -139,10 +139,10 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.apnsKeyID, "apns-key-id", "", "APNs key `ID` (10 characters)")
 	fs.StringVar(&o.apnsTeamID, "apns-team-id", "", "Apple team `ID` (10 characters)")
 	fs.StringVar(&o.apnsTopic, "apns-topic", "", "APNs `topic` (the app's bundle id; VoIP pushes go to <topic>.voip)")
-	fs.StringVar(&o.apnsHost, "apns-host", apns.HostProduction, "APNs base `URL`")
-	fs.StringVar(&o.apnsCA, "apns-ca", "", "extra CA certificate `FILE` (PEM) to trust for -apns-host (for fakes)")
+	fs.StringVar(&o.apnsBaseURL, "apns-base-url", apns.ProductionURL, "APNs base `URL`")
+	fs.StringVar(&o.apnsCA, "apns-ca", "", "extra CA certificate `FILE` (PEM) to trust for -apns-base-url (for fakes)")
 	fs.StringVar(&o.fcmCredentials, "fcm-credentials", "", "FCM service-account JSON `FILE`: pushes to Android phones")
-	fs.StringVar(&o.fcmEndpoint, "fcm-endpoint", "", "FCM base `URL` override (for fakes)")
+	fs.StringVar(&o.fcmBaseURL, "fcm-base-url", "", "FCM base `URL` override (for fakes)")
 	fs.StringVar(&o.registryDSN, "registry", "memory", registrydsn.Usage)
 	fs.DurationVar(&o.callTimeout, "call-timeout", dispatch.DefaultTimeout, "deadline of one call's deliveries")
 	fs.DurationVar(&o.localTimeout, "local-timeout", dispatch.DefaultLocalTimeout, "how long a phone's local push may take before it goes through APNs")
@@ -444,7 +444,7 @@ func start(ctx context.Context, o *options, f *files, log *slog.Logger, hooks lp
 	}
 	if len(f.apnsKey) > 0 {
 		cfg, err := apnsopt.Options{Key: f.apnsKey, KeyID: o.apnsKeyID, TeamID: o.apnsTeamID,
-			Topic: o.apnsTopic, Host: o.apnsHost, CA: f.apnsCA}.Config(log)
+			Topic: o.apnsTopic, BaseURL: o.apnsBaseURL, CA: f.apnsCA}.Config(log)
 		if err != nil {
 			return fail(usagef("%v", err))
 		}
@@ -457,7 +457,7 @@ func start(ctx context.Context, o *options, f *files, log *slog.Logger, hooks lp
 		dc.APNs = c
 	}
 	if len(f.fcmCredentials) > 0 {
-		c, err := fcm.New(ctx, fcm.Config{CredentialsJSON: f.fcmCredentials, Endpoint: o.fcmEndpoint,
+		c, err := fcm.New(ctx, fcm.Config{CredentialsJSON: f.fcmCredentials, BaseURL: o.fcmBaseURL,
 			Retry: fcm.RetryPolicy{MaxAttempts: 1}, Logger: log})
 		if err != nil {
 			return fail(usagef("-fcm-credentials: %v", err))

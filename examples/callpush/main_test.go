@@ -102,7 +102,7 @@ func TestHelp(t *testing.T) {
 	var out, errb testenv.SyncBuffer
 	assert.Equal(t, 0, run(context.Background(), []string{"-h"}, noEnv, &out, &errb, nil))
 	for _, name := range []string{"PUSHWIRE_APNS_KEY", "PUSHWIRE_APNS_KEY_ID", "PUSHWIRE_APNS_TEAM_ID", "PUSHWIRE_APNS_TOPIC",
-		"PUSHWIRE_APNS_HOST", "PUSHWIRE_APNS_CA", "PUSHWIRE_FCM_CREDENTIALS", "PUSHWIRE_FCM_ENDPOINT", "PUSHWIRE_REGISTRY",
+		"PUSHWIRE_APNS_BASE_URL", "PUSHWIRE_APNS_CA", "PUSHWIRE_FCM_CREDENTIALS", "PUSHWIRE_FCM_BASE_URL", "PUSHWIRE_REGISTRY",
 		"PUSHWIRE_ADDR", "PUSHWIRE_API_ADDR", "PUSHWIRE_JWT_KEY", "PUSHWIRE_API_TOKEN_FILE"} {
 		assert.Contains(t, errb.String(), "["+name+"]")
 	}
@@ -146,7 +146,7 @@ func newCreds(t *testing.T) *creds {
 func (c *creds) args() []string {
 	a := []string{"-addr", "127.0.0.1:0", "-api-addr", "127.0.0.1:0", "-insecure-ws",
 		"-apns-key-id", c.apns.KeyID, "-apns-team-id", c.apns.TeamID, "-apns-topic", "com.example.phone",
-		"-apns-host", c.apns.URL, "-fcm-endpoint", c.fcm.URL}
+		"-apns-base-url", c.apns.URL, "-fcm-base-url", c.fcm.URL}
 	for _, f := range []string{"apns-key", "apns-ca", "fcm-credentials", "jwt-key", "api-token-file"} {
 		a = append(a, "-"+f, c.files[f])
 	}
@@ -195,7 +195,7 @@ func TestUsageErrors(t *testing.T) {
 		{"zero call timeout", with("-call-timeout", "0s"), nil, "must be positive"},
 		{"negative local timeout", with("-local-timeout", "-1s"), nil, "must be positive"},
 		{"bad duration", with("-call-timeout", "soon"), nil, "invalid value"},
-		{"unknown flag", with("-apns-hostname", "x"), nil, "flag provided but not defined"},
+		{"unknown flag", with("-apns-base-urlname", "x"), nil, "flag provided but not defined"},
 		{"extra argument", with("call"), nil, "unexpected argument"},
 		{"bad environment value", full, map[string]string{"PUSHWIRE_LOCAL_TIMEOUT": "soon"}, "PUSHWIRE_LOCAL_TIMEOUT"},
 		{"unreadable apns key", with("-apns-key", missing), nil, "-apns-key: cannot read"},
