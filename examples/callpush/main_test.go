@@ -195,7 +195,7 @@ func TestUsageErrors(t *testing.T) {
 		{"zero call timeout", with("-call-timeout", "0s"), nil, "must be positive"},
 		{"negative local timeout", with("-local-timeout", "-1s"), nil, "must be positive"},
 		{"bad duration", with("-call-timeout", "soon"), nil, "invalid value"},
-		{"unknown flag", with("-apns-base-urlname", "x"), nil, "flag provided but not defined"},
+		{"unknown flag", with("-apns-host", "x"), nil, "flag provided but not defined"},
 		{"extra argument", with("call"), nil, "unexpected argument"},
 		{"bad environment value", full, map[string]string{"PUSHWIRE_LOCAL_TIMEOUT": "soon"}, "PUSHWIRE_LOCAL_TIMEOUT"},
 		{"unreadable apns key", with("-apns-key", missing), nil, "-apns-key: cannot read"},
