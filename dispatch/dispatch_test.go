@@ -211,11 +211,14 @@ func TestHungProvider(t *testing.T) {
 		apnsFake, apnsClient := newAPNs(t)
 		apnsFake.Fail(voipToken, apnstest.Failure{Action: apnstest.ActionHang})
 		_, fcmClient := newFCM(t)
+		ctx := context.Background()
+		// Warm the FCM client (access token, connection), so that on a busy
+		// machine the deadline below is spent on the hang, not on set-up.
+		require.NoError(t, fcmClient.Send(ctx, pushwire.Message{Token: "warm-up-token"}))
 		reg := newRegistry(t)
 		register(t, reg, registry.Device{Session: "s", Provider: pushwire.ProviderAPNs, Token: voipToken})
 		register(t, reg, registry.Device{Session: "s", Provider: pushwire.ProviderFCM, Token: "android-1"})
-		d := newDispatcher(t, dispatch.Config{Registry: reg, APNs: apnsClient, FCM: fcmClient, Timeout: 300 * time.Millisecond})
-		ctx := context.Background()
+		d := newDispatcher(t, dispatch.Config{Registry: reg, APNs: apnsClient, FCM: fcmClient, Timeout: time.Second})
 		res, err := d.Notify(ctx, "s", pushwire.Message{Kind: pushwire.KindVoIP})
 		require.NoError(t, err)
 		// The call returned by its deadline. The apns client reports the
