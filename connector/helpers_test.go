@@ -23,7 +23,6 @@ import (
 	"github.com/pushwire/pushwire/fcm"
 	"github.com/pushwire/pushwire/fcm/fcmtest"
 	"github.com/pushwire/pushwire/hmacverify"
-	"github.com/pushwire/pushwire/internal/testenv"
 	"github.com/pushwire/pushwire/registry"
 )
 
@@ -218,13 +217,6 @@ func fcmToken() string {
 // apnsToken returns a fresh 64-hex-digit APNs device token.
 func apnsToken() string {
 	return strings.ReplaceAll(uuid.NewString()+uuid.NewString(), "-", "")
-}
-
-// backendURL returns the URL in env var name, skipping the test when it is
-// unset (failing under CI).
-func backendURL(t *testing.T, name string) string {
-	t.Helper()
-	return testenv.URL(t, name)
 }
 
 func waitFCM(t *testing.T, s *fcmtest.Server, n int) []fcmtest.Received {

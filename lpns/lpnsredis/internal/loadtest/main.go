@@ -12,11 +12,11 @@
 //
 // Examples:
 //
-//	go run ./lpns/internal/loadtest -mode idle -conns 19000
-//	go run ./lpns/internal/loadtest -mode idle -conns 19000 -tls
-//	go run ./lpns/internal/loadtest -mode idle -conns 19000 -tls -lean   # Server.Serve instead of http.Server
-//	go run ./lpns/internal/loadtest -mode latency -conns 10000 -rate 2000 -duration 10s
-//	go run ./lpns/internal/loadtest -mode latency -conns 10000 -rate 2000 -duration 10s -routed -redis redis://127.0.0.1:6399/0
+//	go run ./lpns/lpnsredis/internal/loadtest -mode idle -conns 19000
+//	go run ./lpns/lpnsredis/internal/loadtest -mode idle -conns 19000 -tls
+//	go run ./lpns/lpnsredis/internal/loadtest -mode idle -conns 19000 -tls -lean   # Server.Serve instead of http.Server
+//	go run ./lpns/lpnsredis/internal/loadtest -mode latency -conns 10000 -rate 2000 -duration 10s
+//	go run ./lpns/lpnsredis/internal/loadtest -mode latency -conns 10000 -rate 2000 -duration 10s -routed -redis redis://127.0.0.1:6399/0
 //
 // Every process raises its file-descriptor limit to the hard limit; the
 // number of connections one process can hold is bounded by it.
