@@ -142,12 +142,7 @@ func (c *Client) WaitConnected(ctx context.Context) (string, error) {
 			if url != "" {
 				return url, nil
 			}
-			c.mu.Lock()
-			same := c.connected == ch
-			c.mu.Unlock()
-			if same {
-				continue
-			}
+			// Connected after url was read: read both again.
 		case <-c.done:
 			return "", c.Err()
 		case <-ctx.Done():
