@@ -12,7 +12,7 @@
 //     [Server.Send] waiting for the device's ack, [Server.Disconnect], session
 //     listing, hardening limits, observability [Hooks], graceful
 //     [Server.Shutdown] and optional multi-node routing through a [Cluster]
-//     (see package lpns/lpnsredis);
+//     (see package lpns/lpnsredis, a module of its own that requires go-redis);
 //   - [Client], the device side, for tests, simulators and Go devices: a
 //     prioritized server list, keepalives, token refresh, acks and reconnection;
 //   - [CheckCertificate] and [CheckChain], which report server certificates

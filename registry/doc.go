@@ -9,7 +9,9 @@
 // a token a provider reported dead unless the app registered it again later.
 //
 // [Memory] (this package) is the embedded in-process backend. Durable and
-// shared backends live in sub-packages so that importing registry pulls in no
-// database driver: registry/sqlite, registry/postgres and registry/redis.
+// shared backends live in sub-packages, each a module of its own, so that
+// neither importing registry nor requiring the pushwire module pulls in a
+// database driver: registry/sqlite, registry/postgres and registry/redis
+// (go get github.com/pushwire/pushwire/registry/postgres, and so on).
 // registry/registrytest is the conformance suite they all pass.
 package registry

@@ -69,7 +69,7 @@ func (d Device) Live(now time.Time) bool {
 	return d.ExpiresAt.IsZero() || now.Before(d.ExpiresAt)
 }
 
-// Registry stores device bindings. Implementations in this module ([Memory],
+// Registry stores device bindings. Implementations in this repository ([Memory],
 // registry/sqlite, registry/postgres, registry/redis) are safe for concurrent
 // use and pass the registry/registrytest conformance suite.
 //

@@ -1,5 +1,5 @@
 // Package registrytest is the conformance suite for registry.Registry
-// implementations. Every backend in this module runs [Run]; third-party
+// implementations. Every backend in this repository runs [Run]; third-party
 // backends can run it too:
 //
 //	func TestConformance(t *testing.T) {
