@@ -43,8 +43,8 @@ func WriteSyscalls() int64 {
 	return -1
 }
 
-// Example is a command under examples/ of the main module, built once per
-// test binary.
+// Example is a command under examples/ (the examples module), built once
+// per test binary.
 type Example struct {
 	Name string // the directory under examples/, e.g. "apnsfake"
 	Env  string // a variable naming a ready binary, used instead of building
@@ -56,7 +56,8 @@ type Example struct {
 }
 
 // Path builds the example on first use (the test runs in bench/<pkg>, two
-// levels below the main module) and returns the binary's path.
+// levels below the repository's root; the examples are a module of their
+// own, built in its folder) and returns the binary's path.
 func (e *Example) Path() (string, error) {
 	e.once.Do(func() {
 		if p := os.Getenv(e.Env); p != "" {
@@ -68,8 +69,8 @@ func (e *Example) Path() (string, error) {
 			return
 		}
 		e.path = filepath.Join(e.dir, e.Name)
-		cmd := exec.Command("go", "build", "-o", e.path, "./examples/"+e.Name)
-		cmd.Dir = filepath.Join("..", "..")
+		cmd := exec.Command("go", "build", "-o", e.path, "./"+e.Name)
+		cmd.Dir = filepath.Join("..", "..", "examples")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			e.err = fmt.Errorf("build %s: %v\n%s", e.Name, err, out)
 		}
