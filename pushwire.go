@@ -110,7 +110,42 @@ type Message struct {
 	// ID is an optional unique id for the notification (used as apns-id on
 	// APNs and as the notification id on LPNS). Empty means one is generated.
 	ID string
+	// PayloadKeys are the device's keys for end-to-end payload encryption
+	// (RFC 8291), as the app registered them; nil means it registered none.
+	// Provider clients ignore this field: a sealing sender (package
+	// seal/sealsend) reads it, encrypts the message content with it and
+	// passes on a message without it.
+	PayloadKeys *PayloadKeys
 }
+
+// PayloadKeys is the public half of a device's payload-encryption keys, in
+// the form a Web Push subscription gives them (PushSubscription.toJSON's
+// "keys"): P256DH is the device's P-256 public key as an uncompressed point
+// (65 bytes, starting 0x04) and Auth its 16-byte authentication secret, both
+// base64url without padding. The app makes them at sign-in and may replace
+// them at any time; the server never sees the private key.
+//
+// The strings are carried as registered; package seal (seal.ParseKeys)
+// decodes and checks them. PayloadKeys is a plain value: its String method
+// leaves the secret out, so logging it does not disclose it.
+type PayloadKeys struct {
+	P256DH string `json:"p256dh"`
+	Auth   string `json:"auth"`
+}
+
+// String returns the keys for logs: the public key shortened by [Redact] and
+// the authentication secret withheld.
+func (k PayloadKeys) String() string {
+	auth := "none"
+	if k.Auth != "" {
+		auth = "withheld"
+	}
+	return "p256dh=" + Redact(k.P256DH) + " auth=" + auth
+}
+
+// GoString is String for the %#v verb, which would otherwise print the
+// secret.
+func (k PayloadKeys) GoString() string { return "pushwire.PayloadKeys{" + k.String() + "}" }
 
 // Sender delivers a message to one device. fcm.Client, apns.Client and the
 // lpns server implement it. Implementations are safe for concurrent use.
