@@ -19,22 +19,26 @@ const (
 )
 
 // Keys is what a device registers for payload encryption, the "keys" of a
-// Web Push subscription: P256DH, its P-256 public key as an uncompressed
-// point (65 bytes, 0x04 || X || Y), and Auth, its 16-byte authentication
-// secret. The server keeps only these; the private key stays on the device.
+// Web Push subscription: its P-256 public key (p256dh, an uncompressed
+// point: 65 bytes, 0x04 || X || Y) and its 16-byte authentication secret
+// (auth). The server keeps only these; the private key stays on the device.
 //
-// Keys is a plain value; [Seal] validates it on every call, and
-// [Keys.Validate] does so on its own (for example when a device registers).
+// A Keys value is made by [ParseKeys] or [NewKeys], which validate, so a
+// non-zero Keys is always usable and [Seal] does not parse the point
+// again. The zero Keys holds no keys and is refused by Seal. Keys is an
+// immutable value, safe to copy and to use concurrently; compare with
+// [Keys.Equal].
 type Keys struct {
-	P256DH []byte
-	Auth   []byte
+	pub    *ecdh.PublicKey
+	p256dh [PublicKeySize]byte
+	auth   [AuthSize]byte
 }
 
 // ParseKeys decodes the two strings of a subscription's keys, base64url
-// without padding as Web Push writes them, and validates the result. As a
-// convenience for apps that encode with a general-purpose base64 library,
-// it also accepts '=' padding and the standard alphabet ('+' and '/');
-// [Keys.Encode] always writes the canonical form.
+// without padding as Web Push writes them, and validates them as [NewKeys]
+// does. As a convenience for apps that encode with a general-purpose base64
+// library, it also accepts '=' padding and the standard alphabet ('+' and
+// '/'); [Keys.Encode] always writes the canonical form.
 func ParseKeys(p256dh, auth string) (Keys, error) {
 	pub, err := decodeKey("p256dh", p256dh)
 	if err != nil {
@@ -44,33 +48,72 @@ func ParseKeys(p256dh, auth string) (Keys, error) {
 	if err != nil {
 		return Keys{}, err
 	}
-	k := Keys{P256DH: pub, Auth: a}
-	if err := k.Validate(); err != nil {
+	return NewKeys(pub, a)
+}
+
+// NewKeys validates a device's keys, p256dh a point on P-256 in
+// uncompressed form and auth exactly 16 bytes, and returns them; the error
+// matches [ErrInvalidKey] and says what is wrong. The bytes are copied.
+func NewKeys(p256dh, auth []byte) (Keys, error) {
+	if err := checkAuth(auth); err != nil {
 		return Keys{}, err
 	}
+	pub, err := parsePoint("p256dh", p256dh, ErrInvalidKey)
+	if err != nil {
+		return Keys{}, err
+	}
+	k := Keys{pub: pub}
+	copy(k.p256dh[:], p256dh)
+	copy(k.auth[:], auth)
 	return k, nil
 }
 
-// Validate reports whether k can be sealed to: P256DH a point on P-256 in
-// uncompressed form and Auth exactly 16 bytes. The error matches
-// [ErrInvalidKey].
-func (k Keys) Validate() error {
-	_, err := k.publicKey()
-	return err
-}
+// IsZero reports whether k holds no keys (the zero Keys).
+func (k Keys) IsZero() bool { return k.pub == nil }
 
-// publicKey validates k and returns the parsed point.
-func (k Keys) publicKey() (*ecdh.PublicKey, error) {
-	if err := checkAuth(k.Auth); err != nil {
-		return nil, err
+// P256DH returns a copy of the device's public key, uncompressed (65
+// bytes); nil for the zero Keys.
+func (k Keys) P256DH() []byte {
+	if k.IsZero() {
+		return nil
 	}
-	return parsePoint("p256dh", k.P256DH, ErrInvalidKey)
+	return append([]byte(nil), k.p256dh[:]...)
 }
 
-// Encode returns k in its wire form: base64url without padding.
-func (k Keys) Encode() (p256dh, auth string) {
-	return base64.RawURLEncoding.EncodeToString(k.P256DH), base64.RawURLEncoding.EncodeToString(k.Auth)
+// Auth returns a copy of the 16-byte authentication secret; nil for the
+// zero Keys.
+func (k Keys) Auth() []byte {
+	if k.IsZero() {
+		return nil
+	}
+	return append([]byte(nil), k.auth[:]...)
 }
+
+// Equal reports whether k and o are the same keys.
+func (k Keys) Equal(o Keys) bool {
+	return k.IsZero() == o.IsZero() && k.p256dh == o.p256dh && k.auth == o.auth
+}
+
+// Encode returns k in its wire form, base64url without padding (empty
+// strings for the zero Keys).
+func (k Keys) Encode() (p256dh, auth string) {
+	if k.IsZero() {
+		return "", ""
+	}
+	return base64.RawURLEncoding.EncodeToString(k.p256dh[:]), base64.RawURLEncoding.EncodeToString(k.auth[:])
+}
+
+// String describes k for logs without the authentication secret.
+func (k Keys) String() string {
+	if k.IsZero() {
+		return "seal.Keys{}"
+	}
+	p, _ := k.Encode()
+	return "seal.Keys{p256dh: …" + p[len(p)-6:] + ", auth: withheld}"
+}
+
+// GoString is String for the %#v verb.
+func (k Keys) GoString() string { return k.String() }
 
 // PrivateKeys is the device's side: its P-256 private key and the same
 // authentication secret. [Open] needs them; Go clients and tests make them
@@ -121,12 +164,15 @@ func ParsePrivateKeys(private, auth string) (PrivateKeys, error) {
 }
 
 // Public returns the keys the device registers. It returns the zero Keys
-// (which fails [Keys.Validate]) when k.Private is nil.
+// when k is not valid (see [PrivateKeys.Validate]).
 func (k PrivateKeys) Public() Keys {
-	if k.Private == nil {
+	if k.Validate() != nil {
 		return Keys{}
 	}
-	return Keys{P256DH: k.Private.PublicKey().Bytes(), Auth: append([]byte(nil), k.Auth...)}
+	pub := Keys{pub: k.Private.PublicKey()}
+	copy(pub.p256dh[:], pub.pub.Bytes())
+	copy(pub.auth[:], k.Auth)
+	return pub
 }
 
 // Validate reports whether k can open messages: a P-256 private key and a

@@ -78,11 +78,10 @@ func Seal(keys Keys, plaintext []byte) ([]byte, error) {
 //	salt (16) | rs (uint32, big-endian) | idlen = 65 (1) | ephemeral public key (65) |
 //	AES-128-GCM(plaintext | 0x02 | zeros) with its 16-byte tag
 //
-// Invalid keys give an error matching [ErrInvalidKey].
+// The zero Keys gives an error matching [ErrInvalidKey].
 func (s Sealer) Seal(keys Keys, plaintext []byte) ([]byte, error) {
-	ua, err := keys.publicKey()
-	if err != nil {
-		return nil, err
+	if keys.IsZero() {
+		return nil, fmt.Errorf("%w: no keys", ErrInvalidKey)
 	}
 	padded := s.paddedLen(len(plaintext))
 	if padded > math.MaxUint32-TagSize {
@@ -93,6 +92,7 @@ func (s Sealer) Seal(keys Keys, plaintext []byte) ([]byte, error) {
 
 	eph := s.ephemeral
 	if eph == nil {
+		var err error
 		if eph, err = ecdh.P256().GenerateKey(rand.Reader); err != nil {
 			return nil, fmt.Errorf("seal: generating the ephemeral key: %w", err)
 		}
@@ -103,7 +103,7 @@ func (s Sealer) Seal(keys Keys, plaintext []byte) ([]byte, error) {
 	} else {
 		rand.Read(salt)
 	}
-	secret, err := eph.ECDH(ua)
+	secret, err := eph.ECDH(keys.pub)
 	if err != nil {
 		return nil, fmt.Errorf("%w: p256dh: %v", ErrInvalidKey, err)
 	}
@@ -113,7 +113,7 @@ func (s Sealer) Seal(keys Keys, plaintext []byte) ([]byte, error) {
 	as := body[saltSize+5 : HeaderSize]
 	copy(as, eph.PublicKey().Bytes())
 
-	aead, nonce, err := derive(secret, keys.Auth, keys.P256DH, as, salt)
+	aead, nonce, err := derive(secret, keys.auth[:], keys.p256dh[:], as, salt)
 	if err != nil {
 		return nil, err
 	}

@@ -64,7 +64,7 @@ func TestRFC8291AppendixASealsByteForByte(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, rfcBody, enc(body))
 	// The independent construction agrees as well.
-	assert.Equal(t, rfcBody, enc(refBody(t, keys.P256DH, keys.Auth, as, b64(t, rfcSalt), 4096,
+	assert.Equal(t, rfcBody, enc(refBody(t, keys.P256DH(), keys.Auth(), as, b64(t, rfcSalt), 4096,
 		append(b64(t, rfcPlaintext), 2))))
 }
 
@@ -120,7 +120,8 @@ func fixedBytes(label string, n int) []byte {
 func buildVectors(t *testing.T) vectorFile {
 	ua := fixedKey(t, "device")
 	auth := fixedBytes("auth", 16)
-	keys := seal.Keys{P256DH: ua.PublicKey().Bytes(), Auth: auth}
+	keys, err := seal.NewKeys(ua.PublicKey().Bytes(), auth)
+	require.NoError(t, err)
 	f := vectorFile{Comment: "RFC 8291 / RFC 8188 aes128gcm test vectors for pushwire's sealed pushes; layout in seal/README.md. Binary values are base64url without padding."}
 
 	rfc := vector{
@@ -137,7 +138,7 @@ func buildVectors(t *testing.T) vectorFile {
 		require.NoError(t, err)
 		f.Valid = append(f.Valid, vector{
 			Name: name, Comment: comment, Plaintext: enc(plain),
-			UAPrivate: enc(ua.Bytes()), UAPublic: enc(keys.P256DH), Auth: enc(auth),
+			UAPrivate: enc(ua.Bytes()), UAPublic: enc(keys.P256DH()), Auth: enc(auth),
 			ASPrivate: enc(as.Bytes()), ASPublic: enc(as.PublicKey().Bytes()), Salt: enc(salt),
 			RecordSize: binary.BigEndian.Uint32(body[16:20]),
 			Padding:    len(body) - seal.Overhead - len(plain),
@@ -200,7 +201,7 @@ func buildVectors(t *testing.T) vectorFile {
 		{"delimiter-03", "content followed by 0x03, not a delimiter", []byte("hello\x03\x00\x00")},
 		{"no-delimiter", "a record of zero bytes only", []byte{0, 0, 0, 0}},
 	} {
-		bad(c.name, c.comment, enc(ua.Bytes()), enc(auth), "malformed", refBody(t, keys.P256DH, auth, as, salt, 4096, c.record))
+		bad(c.name, c.comment, enc(ua.Bytes()), enc(auth), "malformed", refBody(t, keys.P256DH(), auth, as, salt, 4096, c.record))
 	}
 	return f
 }
