@@ -100,7 +100,12 @@ func TestSealedShape(t *testing.T) {
 			require.Len(t, out.Data, 3)
 			assert.Equal(t, "aes128gcm", out.Data["encoding"])
 			assert.Equal(t, "e-1", out.Data["trackingId"])
-			for _, v := range out.Data {
+			// (The ciphertext is random base64url: short words can turn up
+			// in it by chance, so only the other members are searched.)
+			for k, v := range out.Data {
+				if k == "ciphertext" {
+					continue
+				}
 				for _, secret := range []string{"Alice", "free", "c-42", "s-1"} {
 					assert.NotContains(t, v, secret)
 				}
