@@ -52,10 +52,9 @@ func TestSealedShape(t *testing.T) {
 		PayloadKeys: dev.wire,
 	}
 	type want struct {
-		kind          pushwire.Kind
-		title, body   string
-		mutable       bool
-		limitProvider string
+		kind        pushwire.Kind
+		title, body string
+		mutable     bool
 	}
 	tests := []struct {
 		provider pushwire.Provider
