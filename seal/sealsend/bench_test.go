@@ -69,10 +69,10 @@ func BenchmarkSend(b *testing.B) {
 // the same process: "unsealed" the client alone, "sealed" the client
 // behind a Sender with the device's keys.
 func BenchmarkFCMSend(b *testing.B) {
-	srv := fcmtest.NewServer(fcmtest.Config{})
+	srv := fcmtest.NewServer(fcmtest.Config{DisableRecording: true})
 	defer srv.Close()
 	ctx := context.Background()
-	client, err := fcm.New(ctx, fcm.Config{CredentialsJSON: srv.ServiceAccountJSON(), Endpoint: srv.URL})
+	client, err := fcm.New(ctx, fcm.Config{CredentialsJSON: srv.ServiceAccountJSON(), BaseURL: srv.URL})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -24,7 +24,7 @@ func TestFCMEndToEnd(t *testing.T) {
 	srv := fcmtest.NewServer(fcmtest.Config{})
 	defer srv.Close()
 	ctx := context.Background()
-	client, err := fcm.New(ctx, fcm.Config{CredentialsJSON: srv.ServiceAccountJSON(), Endpoint: srv.URL})
+	client, err := fcm.New(ctx, fcm.Config{CredentialsJSON: srv.ServiceAccountJSON(), BaseURL: srv.URL})
 	require.NoError(t, err)
 	s, err := sealsend.New(sealsend.Config{Next: client, Provider: pushwire.ProviderFCM, Strict: true})
 	require.NoError(t, err)
@@ -65,7 +65,7 @@ func TestFCMEndToEnd(t *testing.T) {
 func TestAPNsEndToEnd(t *testing.T) {
 	fake := apnstest.NewServer(apnstest.Config{})
 	defer fake.Close()
-	client, err := apns.New(apns.Config{Host: fake.URL, RootCAs: fake.CertPool(), Token: fake.TokenAuth(), Topic: "com.example.app"})
+	client, err := apns.New(apns.Config{BaseURL: fake.URL, RootCAs: fake.CertPool(), Token: fake.TokenAuth(), Topic: "com.example.app"})
 	require.NoError(t, err)
 	s, err := sealsend.New(sealsend.Config{Next: client, Provider: pushwire.ProviderAPNs, Strict: true})
 	require.NoError(t, err)
@@ -116,8 +116,8 @@ func TestAPNsEndToEnd(t *testing.T) {
 	_, at, over := sealedSizes(t, limited, pushwire.Message{Token: token, Kind: pushwire.KindAlert, PayloadKeys: dev.wire})
 	require.NoError(t, limited.Send(ctx, at))
 	notes = fake.Notifications()
-	assert.GreaterOrEqual(t, len(notes[len(notes)-1].Payload), apns.MaxPayloadSize-1)
-	assert.LessOrEqual(t, len(notes[len(notes)-1].Payload), apns.MaxPayloadSize)
+	assert.GreaterOrEqual(t, len(notes[len(notes)-1].Payload), apns.MaxPayloadBytes-1)
+	assert.LessOrEqual(t, len(notes[len(notes)-1].Payload), apns.MaxPayloadBytes)
 	var tl *sealsend.TooLargeError
 	require.ErrorAs(t, limited.Send(ctx, over), &tl)
 	assert.Len(t, fake.Notifications(), len(notes))

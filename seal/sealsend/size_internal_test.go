@@ -46,7 +46,7 @@ func TestFCMSizeIsWhatFCMReceives(t *testing.T) {
 	srv := fcmtest.NewServer(fcmtest.Config{})
 	defer srv.Close()
 	ctx := context.Background()
-	c, err := fcm.New(ctx, fcm.Config{CredentialsJSON: srv.ServiceAccountJSON(), Endpoint: srv.URL})
+	c, err := fcm.New(ctx, fcm.Config{CredentialsJSON: srv.ServiceAccountJSON(), BaseURL: srv.URL})
 	require.NoError(t, err)
 	defer c.Close()
 
@@ -65,7 +65,7 @@ func TestFCMSizeIsWhatFCMReceives(t *testing.T) {
 func TestAPNsSizeIsWhatAPNsReceives(t *testing.T) {
 	fake := apnstest.NewServer(apnstest.Config{})
 	defer fake.Close()
-	c, err := apns.New(apns.Config{Host: fake.URL, RootCAs: fake.CertPool(), Token: fake.TokenAuth(), Topic: "com.example.app"})
+	c, err := apns.New(apns.Config{BaseURL: fake.URL, RootCAs: fake.CertPool(), Token: fake.TokenAuth(), Topic: "com.example.app"})
 	require.NoError(t, err)
 	defer c.Close()
 
