@@ -27,9 +27,10 @@ const (
 	MaxLPNSBytes = 5120
 )
 
-// DefaultPlaceholder is the alert an APNs alert shows when the app's
-// Notification Service Extension does not replace it.
-var DefaultPlaceholder = Placeholder{Body: "New notification"}
+// DefaultPlaceholderBody is the text a sealed APNs alert shows, with no
+// title, when Config.Placeholder is not set and the app's Notification
+// Service Extension does not replace it.
+const DefaultPlaceholderBody = "New notification"
 
 // Placeholder is the visible text of a sealed APNs alert, shown only if the
 // app's Notification Service Extension cannot decrypt the message in time.
@@ -52,7 +53,7 @@ type Config struct {
 	// the sealed members and it shows no text but the placeholder) passes.
 	Strict bool
 	// Placeholder is the visible text of sealed APNs alerts; the zero value
-	// means DefaultPlaceholder. It must not be empty in both parts.
+	// means a body of DefaultPlaceholderBody and no title.
 	Placeholder Placeholder
 	// Bucket is the padding bucket (seal.Sealer.Bucket); zero means
 	// seal.DefaultBucket. Negative is an error.
@@ -95,7 +96,7 @@ func New(cfg Config) (*Sender, error) {
 		return nil, fmt.Errorf("sealsend: %w: negative MaxBytes", pushwire.ErrConfiguration)
 	}
 	if cfg.Placeholder == (Placeholder{}) {
-		cfg.Placeholder = DefaultPlaceholder
+		cfg.Placeholder = Placeholder{Body: DefaultPlaceholderBody}
 	}
 	stop, kill := context.WithCancel(context.Background())
 	return &Sender{cfg: cfg, stop: stop, kill: kill}, nil
