@@ -83,8 +83,10 @@ func TestCloseCancelsSendsUnderWay(t *testing.T) {
 	require.NoError(t, s.Close())
 	select {
 	case err := <-done:
-		assert.ErrorIs(t, err, context.Canceled)
+		assert.ErrorIs(t, err, pushwire.ErrClosed)
+		assert.ErrorIs(t, err, pushwire.ErrUnknownOutcome, "the request may have been written")
 		assert.ErrorIs(t, err, pushwire.ErrRetryable)
+		assert.NotErrorIs(t, err, pushwire.ErrPermanent)
 	default:
 		t.Fatal("Close returned before the send under way")
 	}
@@ -124,7 +126,7 @@ func TestShutdownContextEnds(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	assert.ErrorIs(t, s.Shutdown(ctx), context.DeadlineExceeded)
-	assert.ErrorIs(t, <-sent, context.Canceled, "then the send was cancelled, as Close does")
+	assert.ErrorIs(t, <-sent, pushwire.ErrClosed, "then the send was ended, as Close does")
 }
 
 func TestShutdownForwardsToNextShutdown(t *testing.T) {

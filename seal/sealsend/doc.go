@@ -49,7 +49,10 @@
 // Errors of the wrapped sender pass through unchanged. Errors of sealsend
 // itself match pushwire.ErrPermanent: [ErrNoKeys] (strict mode, no keys),
 // invalid keys (seal.ErrInvalidKey) and [*TooLargeError]. Send after Close
-// matches pushwire.ErrClosed. Close and Shutdown refuse new sends, end or
-// wait for the sends under way, then close the wrapped sender when it has
-// a Close or Shutdown method: a Sender owns the sender it wraps.
+// matches pushwire.ErrClosed. A Sender owns the sender it wraps: Close
+// refuses new sends and closes it (Close, or Shutdown with an ended
+// context), which ends the sends under way; Shutdown waits for them, then
+// shuts it down with its context. A wrapped sender with neither method has
+// its sends ended through their contexts. The Sender passes the
+// conformance suite of package sendertest in both cases.
 package sealsend

@@ -69,8 +69,11 @@ type Config struct {
 type Sender struct {
 	cfg Config
 
-	stop context.Context // cancelled by Close: ends the sends under way
-	kill context.CancelFunc
+	// nextCloses says whether Next has a Close or Shutdown method; when it
+	// has neither, stop (cancelled by Close) ends the sends under way.
+	nextCloses bool
+	stop       context.Context
+	kill       context.CancelFunc
 
 	mu     sync.Mutex
 	closed bool
@@ -99,7 +102,9 @@ func New(cfg Config) (*Sender, error) {
 		cfg.Placeholder = Placeholder{Body: DefaultPlaceholderBody}
 	}
 	stop, kill := context.WithCancel(context.Background())
-	return &Sender{cfg: cfg, stop: stop, kill: kill}, nil
+	_, closes := cfg.Next.(closer)
+	_, shuts := cfg.Next.(shutdowner)
+	return &Sender{cfg: cfg, nextCloses: closes || shuts, stop: stop, kill: kill}, nil
 }
 
 // Send seals msg when msg.PayloadKeys is set and sends the sealed message
@@ -117,10 +122,26 @@ func (s *Sender) Send(ctx context.Context, msg pushwire.Message) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	if s.nextCloses {
+		// Close and Shutdown close Next, which ends its own sends.
+		return s.cfg.Next.Send(ctx, out)
+	}
+	// Next cannot be closed: Close ends the send through its context.
+	sendCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(s.stop, cancel)()
-	return s.cfg.Next.Send(ctx, out)
+	err = s.cfg.Next.Send(sendCtx, out)
+	switch {
+	case err == nil:
+	case ctx.Err() == nil && s.stop.Err() != nil:
+		// Ended by Close: the request may have been written.
+		return pushwire.UnknownOutcome(fmt.Errorf("sealsend: send to %s: %w (%v)", pushwire.Redact(msg.Token), pushwire.ErrClosed, err))
+	case ctx.Err() != nil && sendCtx.Err() != ctx.Err() && errors.Is(err, sendCtx.Err()):
+		// The caller's context ended, but Next saw it through sendCtx with
+		// another error (a context type of its own): report the caller's.
+		return pushwire.ContextError(s.cfg.Provider, ctx.Err(), errors.Is(err, pushwire.ErrUnknownOutcome))
+	}
+	return err
 }
 
 // Seal returns the message Send would hand to Next for msg: sealed when
@@ -246,15 +267,17 @@ func (s *Sender) refuse() {
 	s.mu.Unlock()
 }
 
-// Close refuses new sends at once, cancels the sends under way and waits
-// for them to return, then closes Next if it has a Close method (or a
-// Shutdown method, called with an ended context). It is idempotent and
-// returns the same result every time.
+// Close refuses new sends at once and closes Next, which ends the sends
+// under way (its Close method, or its Shutdown method with an ended
+// context; when Next has neither, Close cancels the sends' contexts and
+// they return an error matching pushwire.ErrClosed and
+// pushwire.ErrUnknownOutcome). It returns once they have returned. It is
+// idempotent and returns the same result every time.
 func (s *Sender) Close() error {
 	s.refuse()
+	s.closeOnce.Do(func() { s.closeErr = closeNext(s.cfg.Next) })
 	s.kill()
 	s.sends.Wait()
-	s.closeOnce.Do(func() { s.closeErr = closeNext(s.cfg.Next) })
 	return s.closeErr
 }
 
