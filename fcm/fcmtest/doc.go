@@ -19,5 +19,7 @@
 // Accepted messages are recorded ([Server.Messages], [Server.WaitForMessages],
 // [Server.Reset]). Failures can be scripted per token or globally with
 // [Server.FailToken], [Server.FailNext] and [Server.FailAll], using the
-// [Failure] constructors ([Unregistered], [QuotaExceeded], [Drop], ...).
+// [Failure] constructors ([Unregistered], [QuotaExceeded], [Drop], [Hang],
+// ...). [Server.RequestsFor] counts the requests read per token, whatever the
+// answer.
 package fcmtest

@@ -31,6 +31,10 @@ type Failure struct {
 	Delay time.Duration
 	// Drop closes the connection without answering.
 	Drop bool
+	// Hang holds the request, read in full, without an answer until the
+	// client abandons it or the server closes (after Delay, if set). The
+	// connection is not otherwise affected.
+	Hang bool
 	// Times is how often the failure applies; 0 means until cleared. It
 	// is ignored by FailNext, which takes a count.
 	Times int
@@ -82,8 +86,12 @@ func Internal() Failure { return Failure{Code: "INTERNAL"} }
 // Slow answers normally after d.
 func Slow(d time.Duration) Failure { return Failure{Delay: d} }
 
-// Drop closes the connection without answering.
+// Drop closes the connection without answering, after reading the request.
 func Drop() Failure { return Failure{Drop: true} }
+
+// Hang reads the request and never answers it: the request ends when the
+// client gives up on it or the server closes.
+func Hang() Failure { return Failure{Hang: true} }
 
 func seconds(d time.Duration) string {
 	if d <= 0 {
@@ -116,7 +124,7 @@ var statusNames = map[int]string{
 // isAnswer reports whether f produces an error answer (rather than only a
 // delay).
 func (f Failure) isAnswer() bool {
-	return f.Drop || f.Code != "" || f.Status != 0
+	return f.Drop || f.Hang || f.Code != "" || f.Status != 0
 }
 
 func (f Failure) apiError() *apiError {

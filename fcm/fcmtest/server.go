@@ -93,6 +93,7 @@ type Server struct {
 	openConns int
 	maxFlight int
 	perToken  map[string]*Failure
+	received  map[string]int // send requests read in full, by target
 	next      []Failure
 	always    *Failure
 }
@@ -159,6 +160,7 @@ func Start(cfg Config) (*Server, error) {
 		tokens:   make(map[string]tokenInfo),
 		changed:  make(chan struct{}),
 		perToken: make(map[string]*Failure),
+		received: make(map[string]int),
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/token", s.handleToken)
@@ -360,6 +362,7 @@ func (s *Server) Reset() {
 	s.msgs = nil
 	s.tokenReqs = 0
 	s.sendReqs = 0
+	s.received = make(map[string]int)
 	s.maxFlight = s.inFlight
 	s.perToken = make(map[string]*Failure)
 	s.next = nil
@@ -372,6 +375,16 @@ func (s *Server) TokenRequests() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.tokenReqs
+}
+
+// RequestsFor returns how many send requests for the registration token (or
+// FID, topic or condition) target the fake has read in full and decoded,
+// whatever it answered (scripted failures included), since it started or
+// was Reset.
+func (s *Server) RequestsFor(target string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.received[target]
 }
 
 // SendRequests returns how many send requests arrived (accepted or not).
@@ -520,10 +533,18 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 	target := msg.Token + msg.FID + msg.Topic + msg.Condition
 
 	s.mu.Lock()
+	s.received[target]++
 	f, failing := s.scripted(target)
 	s.mu.Unlock()
 	if failing {
 		if f.Delay > 0 && !s.wait(r.Context(), f.Delay) {
+			return
+		}
+		if f.Hang {
+			select {
+			case <-r.Context().Done():
+			case <-s.closed:
+			}
 			return
 		}
 		if f.Drop {

@@ -856,3 +856,79 @@ func TestCloseWaitsForHandlers(t *testing.T) {
 		})
 	}
 }
+
+func TestHangAndRequestsFor(t *testing.T) {
+	for _, tls := range []bool{false, true} {
+		t.Run(fmt.Sprint("tls=", tls), func(t *testing.T) {
+			srv := newServer(t, fcmtest.Config{TLS: tls})
+			tok := accessToken(t, srv)
+			srv.FailToken("hung", fcmtest.Hang())
+			ctx, cancel := context.WithCancel(context.Background())
+			errc := make(chan error, 1)
+			go func() {
+				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+sendPath(srv), strings.NewReader(`{"message":{"token":"hung"}}`))
+				req.Header.Set("Authorization", "Bearer "+tok)
+				resp, err := srv.Client().Do(req)
+				if err == nil {
+					resp.Body.Close()
+				}
+				errc <- err
+			}()
+			require.Eventually(t, func() bool { return srv.RequestsFor("hung") == 1 }, 10*time.Second, time.Millisecond,
+				"the hung request is counted once read")
+			a := post(t, srv, sendPath(srv), tok, "", []byte(`{"message":{"token":"other"}}`))
+			assert.Equal(t, 200, a.status, "other requests are answered meanwhile")
+			select {
+			case err := <-errc:
+				t.Fatalf("the hung request ended before the client gave up: %v", err)
+			default:
+			}
+			cancel()
+			require.ErrorIs(t, <-errc, context.Canceled)
+			assert.Equal(t, 1, srv.RequestsFor("other"))
+			assert.Zero(t, srv.RequestsFor("never"))
+			assert.Empty(t, srvMessagesFor(srv, "hung"), "a hung request is not accepted")
+
+			srv.FailToken("dropped", fcmtest.Drop())
+			req, _ := http.NewRequest(http.MethodPost, srv.URL+sendPath(srv), strings.NewReader(`{"message":{"token":"dropped"}}`))
+			req.Header.Set("Authorization", "Bearer "+tok)
+			if resp, err := srv.Client().Do(req); err == nil {
+				resp.Body.Close()
+			}
+			assert.Equal(t, 1, srv.RequestsFor("dropped"), "a dropped request is counted once read")
+			post(t, srv, sendPath(srv), tok, "", []byte(`{"message":{"token":`)) // malformed: no target
+			assert.Zero(t, srv.RequestsFor(""), "a request that does not decode has no target")
+			srv.Reset()
+			assert.Zero(t, srv.RequestsFor("other"), "Reset clears the counts")
+		})
+	}
+}
+
+func TestCloseEndsHang(t *testing.T) {
+	srv := fcmtest.NewServer(fcmtest.Config{PrivateKey: testKey()})
+	tok := accessToken(t, srv)
+	srv.FailAll(fcmtest.Hang())
+	errc := make(chan error, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+sendPath(srv), strings.NewReader(`{"message":{"token":"t"}}`))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := srv.Client().Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		errc <- err
+	}()
+	require.Eventually(t, func() bool { return srv.RequestsFor("t") == 1 }, 10*time.Second, time.Millisecond)
+	srv.Close()
+	assert.Error(t, <-errc, "Close ends a hung request without an answer")
+}
+
+func srvMessagesFor(srv *fcmtest.Server, token string) []fcmtest.Received {
+	var out []fcmtest.Received
+	for _, m := range srv.Messages() {
+		if m.Message.Token == token {
+			out = append(out, m)
+		}
+	}
+	return out
+}
