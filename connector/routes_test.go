@@ -19,7 +19,6 @@ import (
 
 	"github.com/pushwire/pushwire"
 	"github.com/pushwire/pushwire/connector"
-	"github.com/pushwire/pushwire/fcm"
 	"github.com/pushwire/pushwire/hmacverify"
 	"github.com/pushwire/pushwire/registry"
 )
@@ -472,7 +471,7 @@ func (g *gatedSender) Send(ctx context.Context, m pushwire.Message) error {
 	g.started <- struct{}{}
 	<-g.gate
 	if g.closed.Load() {
-		return fmt.Errorf("send on a closed sender: %w", fcm.ErrClosed)
+		return fmt.Errorf("send on a closed sender: %w", pushwire.ErrClosed)
 	}
 	return g.Sender.Send(ctx, m)
 }

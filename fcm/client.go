@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -31,16 +33,19 @@ type Client struct {
 	project   string
 	url       *url.URL
 	sem       chan struct{}
-	done      chan struct{} // closed by Close
+	stop      context.Context    // ended by Close: ends the sends under way
+	kill      context.CancelFunc // ends stop
 	retry     RetryPolicy
 	log       *slog.Logger
 	now       func() time.Time
 	auth      atomic.Pointer[authHeader]
 
-	mu       sync.Mutex // guards inflight, closed, fetch
-	inflight int        // sends and token fetches under way
-	closed   bool
-	fetch    *tokenFetch // the access-token fetch under way, if any
+	mu      sync.Mutex // guards closed, fetch and the Adds of sends and fetches
+	closed  bool
+	sends   sync.WaitGroup // sends under way
+	fetches sync.WaitGroup // access-token fetches under way that Close can end
+	ownTS   bool           // token fetches use the client's HTTP client (CredentialsJSON)
+	fetch   *tokenFetch    // the access-token fetch under way, if any
 }
 
 type tokenSource struct{ oauth2.TokenSource }
@@ -75,47 +80,92 @@ var (
 // ProjectID returns the Firebase project the client sends to.
 func (c *Client) ProjectID() string { return c.project }
 
-// Close marks the client closed: later sends fail with [ErrClosed]. Sends in
-// flight complete; Close does not wait for them. The connections of the
-// client's own transport are closed: the idle ones at once, the ones still
-// busy when the last send in flight ends. Close is idempotent.
+// Close closes the client, as net/http.Server's Close does: sends fail at
+// once with an error matching pushwire.ErrClosed, the sends under way are
+// cancelled (they return an error matching pushwire.ErrClosed, and
+// pushwire.ErrUnknownOutcome when their request had been written) and Close
+// returns once they have returned, with the connections of the client's own
+// transport closed. An access-token fetch under way is cancelled and waited
+// for too, unless it comes from Config.TokenSource, which takes no context.
+// Close is idempotent and always returns nil.
 func (c *Client) Close() error {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return nil
-	}
-	c.closed = true
-	close(c.done)
-	c.mu.Unlock()
+	c.refuse()
+	c.kill()
+	c.sends.Wait()
+	c.fetches.Wait()
 	c.closeIdle()
 	return nil
 }
 
-// begin registers a send; it fails after Close.
-func (c *Client) begin() error {
+// Shutdown closes the client gracefully, as net/http.Server's Shutdown does:
+// sends fail at once with an error matching pushwire.ErrClosed, and
+// Shutdown waits for the sends under way to return. When ctx ends first it
+// does what Close does and returns ctx's error; otherwise it closes the
+// connections and returns nil.
+func (c *Client) Shutdown(ctx context.Context) error {
+	c.refuse()
+	done := make(chan struct{})
+	go func() {
+		c.sends.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return c.Close()
+	case <-ctx.Done():
+		_ = c.Close()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// refuse makes every later send fail with pushwire.ErrClosed.
+func (c *Client) refuse() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+}
+
+// begin registers a send; it fails after Close began.
+func (c *Client) begin() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
-		return ErrClosed
+		return false
 	}
-	c.inflight++
-	return nil
+	c.sends.Add(1)
+	return true
 }
 
-// end unregisters a send. The last one to end after Close closes the
-// connections it and the other sends left idle: CloseIdleConnections at
-// Close time skipped them while they were busy, and they would otherwise
-// stay open (with their goroutines) until the transport's idle timeout.
-func (c *Client) end() {
-	c.mu.Lock()
-	c.inflight--
-	last := c.closed && c.inflight == 0
-	c.mu.Unlock()
-	if last {
-		c.closeIdle()
+// end unregisters a send.
+func (c *Client) end() { c.sends.Done() }
+
+// closedError is the error of a send that Close refused (written false) or
+// ended (written reports whether its request had been written).
+func closedError(written bool) error {
+	err := fmt.Errorf("fcm: %w", pushwire.ErrClosed)
+	if written {
+		err = pushwire.UnknownOutcome(err)
 	}
+	return err
 }
+
+// ended is the error of a send whose context (ctx, the caller's) ended or
+// that Close ended; written reports whether a request had been written
+// without an answer.
+func (c *Client) ended(ctx context.Context, written bool) error {
+	if err := ctx.Err(); err != nil {
+		return pushwire.ContextError(pushwire.ProviderFCM, err, written)
+	}
+	return closedError(written)
+}
+
+// errInterrupted is returned by the steps of a send when its context ended
+// (the caller's, or Close's).
+var errInterrupted = errors.New("fcm: send interrupted")
+
+// interruptedWritten is errInterrupted after a request was written.
+var interruptedWritten = errors.New("fcm: send interrupted after the request was written")
 
 // closeIdle closes the idle connections of the client's own transport.
 func (c *Client) closeIdle() {
@@ -203,24 +253,20 @@ func neutralParts(pm *pushwire.Message) (p parts) {
 	return p
 }
 
-// acquire takes a concurrency slot.
+// acquire takes a concurrency slot. It fails with errInterrupted when ctx
+// ends or the client closes first.
 func (c *Client) acquire(ctx context.Context) error {
 	// A free slot must not win over an ended context or a closed client.
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	select {
-	case <-c.done:
-		return ErrClosed
-	default:
+	if ctx.Err() != nil || c.stop.Err() != nil {
+		return errInterrupted
 	}
 	select {
 	case c.sem <- struct{}{}:
 		return nil
 	case <-ctx.Done():
-		return ctx.Err()
-	case <-c.done:
-		return ErrClosed
+		return errInterrupted
+	case <-c.stop.Done():
+		return errInterrupted
 	}
 }
 
@@ -259,40 +305,61 @@ func (c *Client) deliver(ctx context.Context, m *Message, held, wantName bool) (
 		}
 		return "", invalid("message", "encoded message exceeds the FCM size limit")
 	}
-	if err := c.begin(); err != nil {
+	if err := ctx.Err(); err != nil {
 		recycle = true // never handed to the transport
 		if held {
 			c.release()
 		}
-		return "", err
+		return "", pushwire.ContextError(pushwire.ProviderFCM, err, false)
+	}
+	if !c.begin() {
+		recycle = true // never handed to the transport
+		if held {
+			c.release()
+		}
+		return "", closedError(false)
 	}
 	defer c.end()
+	// sctx ends with ctx or when Close ends the sends under way.
+	sctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(c.stop, cancel)
+	defer func() {
+		stop()
+		cancel()
+	}()
 
-	var last *Error
+	// written is set once a request was written and no answer came: from
+	// then on the message may have been delivered.
+	written := false
 	refreshed := false
 	maxAttempts := c.retry.MaxAttempts
 	for attempt := 1; ; attempt++ {
 		if !held {
-			if err := c.acquire(ctx); err != nil {
-				if last != nil {
-					return "", last
-				}
-				return "", sendCanceled(err)
+			if err := c.acquire(sctx); err != nil {
+				return "", c.ended(ctx, written)
 			}
 		}
 		held = false
-		name, err := c.attempt(ctx, sb, attempt == 1 && !refreshed, wantName)
+		name, err := c.attempt(sctx, sb, attempt == 1 && !refreshed, wantName)
 		c.release()
 		if err == nil {
 			recycle = attempt == 1 && !refreshed
 			return name, nil
+		}
+		switch err {
+		case errInterrupted:
+			return "", c.ended(ctx, written)
+		case interruptedWritten:
+			return "", c.ended(ctx, true)
 		}
 		var fe *Error
 		if !errors.As(err, &fe) {
 			return "", err
 		}
 		fe.Attempts = attempt
-		last = fe
+		if fe.written {
+			written = true
+		}
 		if fe.Status == http.StatusUnauthorized && fe.Code == "" && !refreshed && fe.src != nil {
 			// The access token was refused (revoked or expired early):
 			// fetch a new one and try again at once, once.
@@ -305,6 +372,10 @@ func (c *Client) deliver(ctx context.Context, m *Message, held, wantName bool) (
 		fe.src = nil
 		delay, ok := c.retryDelay(ctx, fe, attempt, maxAttempts)
 		if !ok {
+			if written && fe.Class() == pushwire.ErrRetryable {
+				// An earlier attempt (or this one) may have been delivered.
+				return "", pushwire.UnknownOutcome(fe)
+			}
 			return "", fe
 		}
 		if c.log.Enabled(ctx, slog.LevelDebug) {
@@ -312,24 +383,11 @@ func (c *Client) deliver(ctx context.Context, m *Message, held, wantName bool) (
 				slog.Int("attempt", attempt), slog.Duration("delay", delay),
 				slog.String("error", fe.Error()))
 		}
-		if err := c.retry.Sleep(ctx, delay); err != nil {
-			return "", fe
+		if err := c.retry.Sleep(sctx, delay); err != nil {
+			return "", c.ended(ctx, written)
 		}
 	}
 }
-
-func sendCanceled(err error) error {
-	if err == ErrClosed {
-		return err
-	}
-	return &canceledError{err: err}
-}
-
-// canceledError reports a send not attempted because ctx ended.
-type canceledError struct{ err error }
-
-func (e *canceledError) Error() string { return "fcm: send canceled: " + e.err.Error() }
-func (e *canceledError) Unwrap() error { return e.err }
 
 // retryDelay decides whether to retry after fe and how long to wait.
 func (c *Client) retryDelay(ctx context.Context, fe *Error, attempt, maxAttempts int) (time.Duration, bool) {
@@ -386,11 +444,16 @@ func (c *Client) fetchToken(ctx context.Context, src *tokenSource) (*authHeader,
 	c.mu.Lock()
 	f := c.fetch
 	if f == nil || f.src != src {
+		if c.closed {
+			// No fetch starts once Close began: Close waits for them.
+			c.mu.Unlock()
+			return nil, errInterrupted
+		}
 		f = &tokenFetch{src: src, done: make(chan struct{})}
 		c.fetch = f
-		// The fetch uses the client's transport like a send does: if it
-		// ends after Close, it closes the connection it used.
-		c.inflight++
+		if c.ownTS {
+			c.fetches.Add(1)
+		}
 		go c.runFetch(f)
 	}
 	c.mu.Unlock()
@@ -400,7 +463,7 @@ func (c *Client) fetchToken(ctx context.Context, src *tokenSource) (*authHeader,
 		select {
 		case <-f.done: // both ready: the token is of more use
 		default:
-			return nil, sendCanceled(ctx.Err())
+			return nil, errInterrupted
 		}
 	}
 	if f.err != nil {
@@ -411,7 +474,9 @@ func (c *Client) fetchToken(ctx context.Context, src *tokenSource) (*authHeader,
 
 // runFetch makes the token fetch f and publishes its result.
 func (c *Client) runFetch(f *tokenFetch) {
-	defer c.end()
+	if c.ownTS {
+		defer c.fetches.Done()
+	}
 	tok, err := f.src.Token()
 	var a *authHeader
 	if err == nil {
@@ -480,26 +545,35 @@ func (c *Client) attempt(ctx context.Context, sb *sendBuf, first, wantName bool)
 		ContentLength: int64(len(payload)),
 		Host:          c.url.Host,
 	}
+	// The trace tells whether the transport wrote the whole request: a
+	// failure after that leaves the outcome unknown.
+	tr := new(wroteTrace)
+	tr.trace.WroteRequest = tr.wroteRequest
+	rctx := httptrace.WithClientTrace(ctx, &tr.trace)
 	var resp *http.Response
 	if c.rt != nil {
-		resp, err = c.rt.RoundTrip(req.WithContext(ctx))
+		resp, err = c.rt.RoundTrip(req.WithContext(rctx))
 	} else {
-		resp, err = c.hc.Do(req.WithContext(ctx))
+		resp, err = c.hc.Do(req.WithContext(rctx))
 	}
 	if err != nil {
+		written := tr.wrote.Load()
 		if ctx.Err() != nil {
-			return "", sendCanceled(ctx.Err())
+			if written {
+				return "", interruptedWritten
+			}
+			return "", errInterrupted
 		}
-		return "", &Error{Message: "request failed", Err: stripURL(err)}
+		return "", &Error{Message: "request failed", Err: stripURL(err), written: written}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusOK {
 		body, err := sb.readResponse(resp.Body)
 		if err != nil {
 			if ctx.Err() != nil {
-				return "", sendCanceled(ctx.Err())
+				return "", interruptedWritten
 			}
-			return "", &Error{Message: "reading response failed", Err: err}
+			return "", &Error{Message: "reading response failed", Err: err, written: true}
 		}
 		if !wantName {
 			return "", nil
@@ -519,6 +593,18 @@ func (c *Client) attempt(ctx context.Context, sb *sendBuf, first, wantName bool)
 	e := parseError(resp.StatusCode, resp.Header.Get("Retry-After"), eb, c.now())
 	e.src = src
 	return "", e
+}
+
+// wroteTrace records whether the transport wrote a whole request.
+type wroteTrace struct {
+	trace httptrace.ClientTrace
+	wrote atomic.Bool
+}
+
+func (t *wroteTrace) wroteRequest(info httptrace.WroteRequestInfo) {
+	if info.Err == nil {
+		t.wrote.Store(true)
+	}
 }
 
 // stripURL removes the *url.Error wrapper, whose text repeats the URL.

@@ -576,7 +576,8 @@ func TestSlowResponseHonoursContext(t *testing.T) {
 	defer cancel()
 	err := c.Send(ctx, pushwire.Message{Token: "t"})
 	require.ErrorIs(t, err, context.DeadlineExceeded)
-	assert.Empty(t, classes(err), "a canceled send is not a delivery verdict")
+	assert.Equal(t, []error{pushwire.ErrRetryable}, classes(err), "an ended context is retryable (pushwire.ContextError)")
+	assert.ErrorIs(t, err, pushwire.ErrUnknownOutcome, "the request was written before the deadline")
 }
 
 // A hung token endpoint holds a send only until its context ends, not for
@@ -626,7 +627,8 @@ func TestHungTokenEndpointHonoursContext(t *testing.T) {
 		err := <-errs
 		require.Error(t, err)
 		assert.ErrorIs(t, err, context.DeadlineExceeded)
-		assert.Empty(t, classes(err), "a canceled send is not a delivery verdict")
+		assert.Equal(t, []error{pushwire.ErrRetryable}, classes(err), "an ended context is retryable (pushwire.ContextError)")
+		assert.NotErrorIs(t, err, pushwire.ErrUnknownOutcome, "no request was written")
 	}
 	assert.Less(t, time.Since(start), 5*time.Second, "the sends ended at their deadline, not the fetch's timeout")
 	<-arrived
@@ -674,7 +676,8 @@ func TestBlockedTokenSourceHonoursContext(t *testing.T) {
 	select {
 	case err := <-errc:
 		require.ErrorIs(t, err, context.DeadlineExceeded)
-		assert.Empty(t, classes(err))
+		assert.Equal(t, []error{pushwire.ErrRetryable}, classes(err), "an ended context is retryable (pushwire.ContextError)")
+		assert.NotErrorIs(t, err, pushwire.ErrUnknownOutcome, "no request was written")
 	case <-time.After(10 * time.Second):
 		release()
 		<-errc
@@ -884,9 +887,9 @@ func TestClose(t *testing.T) {
 	require.NoError(t, c.Send(context.Background(), pushwire.Message{Token: "t"}))
 	require.NoError(t, c.Close())
 	require.NoError(t, c.Close())
-	assert.ErrorIs(t, c.Send(context.Background(), pushwire.Message{Token: "t"}), fcm.ErrClosed)
+	assert.ErrorIs(t, c.Send(context.Background(), pushwire.Message{Token: "t"}), pushwire.ErrClosed)
 	res := c.SendEach(context.Background(), []*fcm.Message{{Token: "a"}})
-	assert.ErrorIs(t, res[0].Err, fcm.ErrClosed)
+	assert.ErrorIs(t, res[0].Err, pushwire.ErrClosed)
 }
 
 func TestHTTPClientWithTimeoutAndJar(t *testing.T) {

@@ -179,7 +179,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		cfg.MaxConcurrency = DefaultMaxConcurrency
 	}
 	c.sem = make(chan struct{}, cfg.MaxConcurrency)
-	c.done = make(chan struct{})
+	c.stop, c.kill = context.WithCancel(context.Background())
 	c.retry = cfg.Retry.withDefaults()
 
 	c.hc = cfg.HTTPClient
@@ -216,8 +216,10 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 			tokenHC = &cp
 		}
 		// The credentials keep tctx for every later token fetch: it must
-		// not be derived from ctx, whose values belong to this call.
-		tctx := context.WithValue(context.Background(), oauth2.HTTPClient, tokenHC)
+		// not be derived from ctx, whose values belong to this call. It
+		// ends with c.stop: Close ends the fetches, which it then waits for.
+		tctx := context.WithValue(c.stop, oauth2.HTTPClient, tokenHC)
+		c.ownTS = true
 		credJSON := append([]byte(nil), cfg.CredentialsJSON...)
 		creds, err := google.CredentialsFromJSONWithType(tctx, credJSON, google.ServiceAccount, Scope)
 		if err != nil {

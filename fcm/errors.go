@@ -31,9 +31,6 @@ const (
 // pushwire.ErrPermanent.
 var ErrInvalidMessage = errors.New("fcm: invalid message")
 
-// ErrClosed is returned by sends on a closed [Client].
-var ErrClosed = errors.New("fcm: client closed")
-
 // FieldViolation is one entry of a google.rpc.BadRequest detail.
 type FieldViolation struct {
 	Field       string `json:"field"`
@@ -84,8 +81,9 @@ type Error struct {
 	// Err is the underlying error (network or token error), if any.
 	Err error
 
-	class error
-	src   *tokenSource // the token source whose access token the request carried
+	class   error
+	src     *tokenSource // the token source whose access token the request carried
+	written bool         // the request was written and no answer came
 }
 
 // Class returns the pushwire class of e: pushwire.ErrDeadToken,

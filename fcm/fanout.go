@@ -49,7 +49,7 @@ func (c *Client) fanOut(ctx context.Context, results []Result, msg func(int) *Me
 	var wg sync.WaitGroup
 	for i := range results {
 		if err := c.acquire(ctx); err != nil {
-			err = sendCanceled(err)
+			err = c.ended(ctx, false)
 			for j := i; j < len(results); j++ {
 				results[j].Err = err
 			}
