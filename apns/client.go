@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -40,11 +41,12 @@ type Client struct {
 	now          func() time.Time
 	log          *slog.Logger
 
-	mu       sync.Mutex // guards inflight, closed
-	inflight int
-	closed   bool
-	closing  chan struct{} // closed by Close: ends the waits between retries
-	drained  chan struct{} // closed when closed and nothing is in flight
+	stop context.Context    // ended by Close: ends the pushes under way
+	kill context.CancelFunc // ends stop
+
+	mu     sync.Mutex // guards closed and the Adds of pushes
+	closed bool
+	pushes sync.WaitGroup // pushes under way
 }
 
 // New validates cfg and returns a client. It does not connect: the first
@@ -69,9 +71,8 @@ func New(cfg Config) (*Client, error) {
 		genIDs:    cfg.GenerateIDs,
 		now:       cfg.Now,
 		log:       cfg.Logger,
-		closing:   make(chan struct{}),
-		drained:   make(chan struct{}),
 	}
+	c.stop, c.kill = context.WithCancel(context.Background())
 	if cfg.Topic != "" {
 		for pt := range pushTypeSuffix {
 			c.topicHdrs[pt] = []string{Topic(cfg.Topic, pt)}
@@ -114,46 +115,102 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
-// Close stops new pushes (they fail with [ErrClosed]) and closes idle
-// connections; requests in flight finish first. A push waiting to retry
-// does not: it fails at once with its last error, which then also matches
-// ErrClosed. It is safe to call more than once.
+// Close closes the client, as net/http.Server's Close does: pushes fail at
+// once with an error matching pushwire.ErrClosed, the pushes under way
+// (requests in flight and pushes waiting to retry) are cancelled: they
+// return an error matching pushwire.ErrClosed, and
+// pushwire.ErrUnknownOutcome when their request had been written. Close
+// returns once they have returned, with the connections of the client's own
+// transport closed. It is idempotent and always returns nil.
 func (c *Client) Close() error {
-	c.mu.Lock()
-	if !c.closed {
-		c.closed = true
-		close(c.closing)
-		if c.inflight == 0 {
-			close(c.drained)
-		}
-	}
-	c.mu.Unlock()
-	<-c.drained
+	c.refuse()
+	c.kill()
+	c.pushes.Wait()
 	if c.tr != nil {
 		c.tr.CloseIdleConnections()
 	}
 	return nil
 }
 
-// begin registers a push; it fails after Close.
-func (c *Client) begin() error {
+// Shutdown closes the client gracefully, as net/http.Server's Shutdown does:
+// pushes fail at once with an error matching pushwire.ErrClosed, and
+// Shutdown waits for the pushes under way to return. When ctx ends first it
+// does what Close does and returns ctx's error; otherwise it closes the
+// connections and returns nil.
+func (c *Client) Shutdown(ctx context.Context) error {
+	c.refuse()
+	done := make(chan struct{})
+	go func() {
+		c.pushes.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return c.Close()
+	case <-ctx.Done():
+		_ = c.Close()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// refuse makes every later push fail with pushwire.ErrClosed.
+func (c *Client) refuse() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+}
+
+// begin registers a push; it fails after Close began.
+func (c *Client) begin() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
-		return ErrClosed
+		return false
 	}
-	c.inflight++
-	return nil
+	c.pushes.Add(1)
+	return true
 }
 
 // end unregisters a push.
-func (c *Client) end() {
-	c.mu.Lock()
-	c.inflight--
-	if c.closed && c.inflight == 0 {
-		close(c.drained)
+func (c *Client) end() { c.pushes.Done() }
+
+// closedError is the error of a push that Close refused (written false) or
+// ended (written reports whether its request had been written).
+func closedError(written bool) error {
+	err := fmt.Errorf("apns: %w", pushwire.ErrClosed)
+	if written {
+		err = pushwire.UnknownOutcome(err)
 	}
-	c.mu.Unlock()
+	return err
+}
+
+// interrupted is the error of an attempt whose context (the caller's, or
+// Close's) ended; written reports whether a request had been written
+// without an answer.
+type interrupted struct {
+	written bool
+	last    *Error // the answer of the last attempt, when waiting to retry
+}
+
+func (interrupted) Error() string { return "apns: push interrupted" }
+
+// ended is the error of a push whose context (ctx, the caller's) ended or
+// that Close ended.
+func ended(ctx context.Context, ie interrupted) error {
+	if err := ctx.Err(); err != nil {
+		return pushwire.ContextError(pushwire.ProviderAPNs, err, ie.written)
+	}
+	if ie.last == nil {
+		return closedError(ie.written)
+	}
+	// Close ended the wait before a retry: the last answer (retryable)
+	// stays visible.
+	var err error = fmt.Errorf("apns: %w before the retry: %w", pushwire.ErrClosed, ie.last)
+	if ie.written {
+		err = pushwire.UnknownOutcome(err)
+	}
+	return err
 }
 
 // CertificateNotAfter returns when the client certificate expires, and false
@@ -221,8 +278,11 @@ func (c *Client) push(ctx context.Context, n *Notification, st *pushState) error
 	if n == nil {
 		return &Error{Reason: ReasonPayloadEmpty}
 	}
-	if err := c.begin(); err != nil {
-		return err
+	if err := ctx.Err(); err != nil {
+		return pushwire.ContextError(pushwire.ProviderAPNs, err, false)
+	}
+	if !c.begin() {
+		return closedError(false)
 	}
 	defer c.end()
 	payload := n.Payload
@@ -279,13 +339,23 @@ func (c *Client) push(ctx context.Context, n *Notification, st *pushState) error
 	k += copy(st.path[k:], n.DeviceToken)
 	path := unsafe.String(&st.path[0], k)
 
+	// sctx ends with ctx or when Close ends the pushes under way.
+	sctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(c.stop, cancel)
+	defer func() {
+		stop()
+		cancel()
+	}()
 	select {
 	case c.sem <- struct{}{}:
-	case <-ctx.Done():
-		return &Error{APNsID: id, Token: pushwire.Redact(n.DeviceToken), Err: ctx.Err()}
+	case <-sctx.Done():
+		return ended(ctx, interrupted{})
 	}
 	defer func() { <-c.sem }()
-	err = c.send(ctx, st, sc, path, payload, id, n.DeviceToken)
+	err = c.send(sctx, st, sc, path, payload, id, n.DeviceToken)
+	if ie, ok := err.(interrupted); ok {
+		return ended(ctx, ie)
+	}
 	if st.res.StatusCode == http.StatusOK && !st.keepScratch {
 		// APNs accepted the push, so it has received the headers and the
 		// whole body: the transport no longer reads sc, which can serve
@@ -316,6 +386,9 @@ var scratchPool = sync.Pool{New: func() any {
 func (c *Client) send(ctx context.Context, st *pushState, sc *scratch, path string, payload []byte, id, token string) error {
 	h := sc.h
 	renewed := false
+	// written is set once a request was written and no answer came: from
+	// then on the notification may have been delivered.
+	written := false
 	for attempt := 1; ; attempt++ {
 		var used *bearer
 		if c.tokens != nil {
@@ -342,9 +415,15 @@ func (c *Client) send(ctx context.Context, st *pushState, sc *scratch, path stri
 		if err == nil {
 			return nil
 		}
+		if ie, ok := err.(interrupted); ok {
+			return interrupted{written: written || ie.written}
+		}
 		ae, _ := err.(*Error)
 		if ae == nil {
 			return err
+		}
+		if ae.written {
+			written = true
 		}
 		if ae.Reason == ReasonExpiredProviderToken && c.tokens != nil && !renewed {
 			renewed = true
@@ -359,20 +438,29 @@ func (c *Client) send(ctx context.Context, st *pushState, sc *scratch, path stri
 			}
 			return err
 		}
-		if ae.Class() != pushwire.ErrRetryable || attempt >= c.retry.MaxAttempts || ctx.Err() != nil {
+		if ae.Class() != pushwire.ErrRetryable {
 			return err
 		}
-		if ae.Retry > c.retry.MaxBackoff {
+		if ctx.Err() != nil {
+			return interrupted{written: written}
+		}
+		final := attempt >= c.retry.MaxAttempts ||
 			// APNs asks for a longer wait than the policy allows: hand the
 			// error, with its Retry-After, back to the caller to schedule
 			// instead of holding the push (and its slot) that long.
-			return err
-		}
+			ae.Retry > c.retry.MaxBackoff
 		d := c.backoff(attempt)
 		if ae.Retry > d {
 			d = ae.Retry
 		}
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
+			final = true
+		}
+		if final {
+			if written {
+				// This attempt or an earlier one may have been delivered.
+				return pushwire.UnknownOutcome(err)
+			}
 			return err
 		}
 		c.log.Debug("apns: retrying push", "token", ae.Token, "apns-id", id, "attempt", attempt+1, "delay", d, "err", err)
@@ -381,24 +469,9 @@ func (c *Client) send(ctx context.Context, st *pushState, sc *scratch, path stri
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return err
-		case <-c.closing:
-			t.Stop()
-			return closedBeforeRetry(ae)
+			return interrupted{written: written, last: ae}
 		}
 	}
-}
-
-// closedBeforeRetry returns ae, the last error of a push whose retry Close
-// cancelled, made to match ErrClosed too. Its class stays the same.
-func closedBeforeRetry(ae *Error) *Error {
-	e := *ae
-	if e.Err == nil {
-		e.Err = fmt.Errorf("%w before the retry", ErrClosed)
-	} else {
-		e.Err = fmt.Errorf("%w before the retry: %w", ErrClosed, e.Err)
-	}
-	return &e
 }
 
 // backoff returns the jittered delay before retry number attempt (1-based).
@@ -414,19 +487,23 @@ func (c *Client) backoff(attempt int) time.Duration {
 	return d/2 + rand.N(d/2)
 }
 
-// bodyReader is a request body over a payload.
+// bodyReader is a request body over a payload. It records when the
+// transport has read all of it.
 type bodyReader struct {
 	p   []byte
 	off int
+	eof atomic.Bool // read by the push while the transport may read the body
 }
 
 func (b *bodyReader) Read(p []byte) (int, error) {
 	if b.off >= len(b.p) {
+		b.eof.Store(true)
 		return 0, io.EOF
 	}
 	n := copy(p, b.p[b.off:])
 	b.off += n
 	if b.off == len(b.p) {
+		b.eof.Store(true)
 		return n, io.EOF // saves the transport a Read to find the end
 	}
 	return n, nil
@@ -458,13 +535,19 @@ func (c *Client) attempt(ctx context.Context, body *bodyReader, getBody func() (
 		resp, err = c.rt.RoundTrip(req)
 	}
 	if err != nil {
+		// Once the transport has read the whole body it writes it (or
+		// has written it): a failure after that leaves the outcome
+		// unknown. (Under HTTP/2 flow control the last frame may still
+		// wait: the outcome is then called unknown though nothing was
+		// delivered, never the other way round.)
+		written := body.eof.Load()
+		if ctx.Err() != nil {
+			return interrupted{written: written}
+		}
 		if ue, ok := err.(*url.Error); ok {
 			err = ue.Err
 		}
-		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
-			err = cerr
-		}
-		return &Error{APNsID: id, Token: pushwire.Redact(token), Err: connError{err}}
+		return &Error{APNsID: id, Token: pushwire.Redact(token), Err: connError{err}, written: written}
 	}
 	res.StatusCode = resp.StatusCode
 	res.APNsID = resp.Header.Get("Apns-Id")

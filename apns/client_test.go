@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -311,24 +312,42 @@ func TestMaxConcurrency(t *testing.T) {
 }
 
 func TestClose(t *testing.T) {
-	srv, c := pair(t, apnstest.Config{}, nil)
-	srv.Pause()
-	done := make(chan error, 1)
-	go func() { done <- c.Send(context.Background(), pushwire.Message{Token: tok(1)}) }()
-	require.Eventually(t, func() bool { return srv.Requests() == 1 }, 5*time.Second, time.Millisecond)
-	closed := make(chan int, 1)
-	go func() {
-		_ = c.Close() // waits for the push in flight
-		closed <- len(srv.Notifications())
-	}()
-	require.Eventually(t, func() bool { // an invalid message never reaches the network
-		return errors.Is(c.Send(context.Background(), pushwire.Message{Token: "x"}), apns.ErrClosed)
-	}, 5*time.Second, time.Millisecond)
-	srv.Resume()
-	assert.Equal(t, 1, <-closed, "Close returned before the push in flight was answered")
-	require.NoError(t, <-done)
-	assert.EqualValues(t, 1, srv.Requests())
-	require.NoError(t, c.Close())
+	for _, graceful := range []bool{false, true} {
+		t.Run(fmt.Sprint("shutdown=", graceful), func(t *testing.T) {
+			srv, c := pair(t, apnstest.Config{}, nil)
+			srv.Pause()
+			done := make(chan error, 1)
+			go func() { done <- c.Send(context.Background(), pushwire.Message{Token: tok(1)}) }()
+			require.Eventually(t, func() bool { return srv.RequestsFor(tok(1)) == 1 }, 5*time.Second, time.Millisecond)
+			closed := make(chan error, 1)
+			go func() {
+				if graceful {
+					closed <- c.Shutdown(context.Background()) // waits for the push in flight
+				} else {
+					closed <- c.Close() // cancels the push in flight and waits for it
+				}
+			}()
+			require.Eventually(t, func() bool { // an invalid message never reaches the network
+				return errors.Is(c.Send(context.Background(), pushwire.Message{Token: "x"}), pushwire.ErrClosed)
+			}, 5*time.Second, time.Millisecond)
+			if graceful {
+				srv.Resume()
+				require.NoError(t, <-closed)
+				require.NoError(t, <-done, "Shutdown lets the push in flight finish")
+				assert.Len(t, srv.Notifications(), 1)
+			} else {
+				require.NoError(t, <-closed)
+				err := <-done
+				assert.ErrorIs(t, err, pushwire.ErrClosed, "Close cancels the push in flight")
+				assert.ErrorIs(t, err, pushwire.ErrUnknownOutcome, "its request was written")
+				assertClass(t, err, pushwire.ErrRetryable)
+				srv.Resume()
+			}
+			assert.EqualValues(t, 1, srv.Requests())
+			require.NoError(t, c.Close())
+			require.NoError(t, c.Shutdown(context.Background()))
+		})
+	}
 }
 
 func TestPayloadBuilder(t *testing.T) {

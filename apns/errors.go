@@ -138,8 +138,6 @@ func (r Reason) Status() int { return reasons[r].status }
 
 // Client-side errors that are not APNs reasons.
 var (
-	// ErrClosed is returned by Push and Send after Close.
-	ErrClosed = errors.New("apns: client closed")
 	// ErrConnection marks a transport failure (connection refused or reset,
 	// GOAWAY, failed PING health check, TLS error). It is retryable.
 	ErrConnection = errors.New("apns: connection failure")
@@ -194,6 +192,8 @@ type Error struct {
 	Retry time.Duration
 	// Err is the underlying cause (a transport error), if any.
 	Err error
+
+	written bool // the request was written and no answer came
 }
 
 // Error returns a lower-case description without secrets or full tokens.

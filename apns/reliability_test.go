@@ -262,7 +262,7 @@ func TestRetryAfterWithinMaxBackoffHonoured(t *testing.T) {
 }
 
 // Close ends a push waiting between attempts: the push fails with its last
-// error, which also matches ErrClosed, and Close does not wait out the delay.
+// error, which also matches pushwire.ErrClosed, and Close does not wait out the delay.
 func TestCloseEndsBackoff(t *testing.T) {
 	srv, c := pair(t, apnstest.Config{}, func(cfg *apns.Config) {
 		cfg.Retry = apns.RetryPolicy{MinBackoff: time.Hour, MaxBackoff: time.Hour}
@@ -286,7 +286,8 @@ func TestCloseEndsBackoff(t *testing.T) {
 	}
 	err := <-done
 	require.Error(t, err)
-	assert.ErrorIs(t, err, apns.ErrClosed)
+	assert.ErrorIs(t, err, pushwire.ErrClosed)
+	assert.NotErrorIs(t, err, pushwire.ErrUnknownOutcome, "the answer came")
 	assertReason(t, err, apns.ReasonServiceUnavailable)
 	assertClass(t, err, pushwire.ErrRetryable)
 	var ae *apns.Error

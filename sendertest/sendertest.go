@@ -75,9 +75,9 @@ type Harness struct {
 	// return or ctx ends, and then does what Close does; it returns ctx's
 	// error when ctx ended first. Required.
 	Shutdown func(ctx context.Context) error
-	// Script makes the fake answer every later request for token with o,
-	// replacing an earlier script of token. The suite scripts every token
-	// before it sends to it. Script returns an error wrapping
+	// Script makes the fake answer every later request for token with o.
+	// The suite scripts each token once, before it sends to it, and uses
+	// each token in one subtest only. Script returns an error wrapping
 	// errors.ErrUnsupported when the fake cannot produce o (the subtests
 	// that need it are skipped, with the error as the reason), any other
 	// error to fail the test. Required.

@@ -21,8 +21,10 @@
 //
 // Failures can be scripted per device token ([Server.Fail]): any reason, 410
 // with a timestamp, 429, 5xx, GOAWAY, a dropped or a silent (hung)
-// connection. Accepted notifications are recorded
-// ([Server.Notifications], [Server.WaitForNotifications]).
+// connection, a request read and never answered (stalled). Accepted
+// notifications are recorded ([Server.Notifications],
+// [Server.WaitForNotifications]); [Server.RequestsFor] counts the requests
+// read per token, whatever the answer.
 //
 // Any HTTP/2 client that follows Apple's documentation works against it: see
 // [Server.Client] for an *http.Client that trusts it.

@@ -108,6 +108,10 @@ const (
 	// ActionHang stops the connection: nothing more is read or answered,
 	// PINGs included, until the client gives up and closes it.
 	ActionHang
+	// ActionStall holds the request, read in full, without an answer until
+	// the client cancels it or the fake closes. The connection and its
+	// other streams go on as usual.
+	ActionStall
 )
 
 // Failure is a scripted answer for pushes to one device token; [Server.Fail]
@@ -159,6 +163,7 @@ type Server struct {
 	notes    []Notification
 	changed  chan struct{}
 	failures map[string]*Failure
+	received map[string]int // requests read in full, by device token
 	conns    int
 	tokens   map[string]tokenInfo // verified JWTs
 	accepted int64
@@ -242,6 +247,7 @@ func Start(cfg Config) (*Server, error) {
 		changed:  make(chan struct{}),
 		done:     make(chan struct{}),
 		failures: make(map[string]*Failure),
+		received: make(map[string]int),
 		tokens:   make(map[string]tokenInfo),
 	}
 	s.latency.Store(int64(cfg.Latency))
@@ -392,6 +398,7 @@ func (s *Server) Reset() {
 	s.requests = 0
 	s.accepted = 0
 	s.failures = make(map[string]*Failure)
+	s.received = make(map[string]int)
 }
 
 // Pause makes the fake hold every request it receives (after reading it,
@@ -420,6 +427,15 @@ func (s *Server) Requests() int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.requests
+}
+
+// RequestsFor returns how many requests for the device token (case
+// insensitive) the fake has read in full, headers and body, whatever it
+// answered (scripted failures included), since it started or was Reset.
+func (s *Server) RequestsFor(token string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.received[strings.ToLower(token)]
 }
 
 // HungConnections returns how many connections a scripted [ActionHang] has
@@ -696,6 +712,9 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	if err != nil && len(body) <= maxBody {
 		return // client went away
 	}
+	s.mu.Lock()
+	s.received[n.Token]++
+	s.mu.Unlock()
 	limit := apns.MaxPayloadBytes
 	if pt == string(apns.PushTypeVoIP) {
 		limit = apns.MaxVoIPPayloadBytes
@@ -740,6 +759,12 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 				_ = fc.Close()
 			}
 			panic(http.ErrAbortHandler)
+		case ActionStall:
+			select {
+			case <-r.Context().Done():
+			case <-s.done:
+			}
+			return
 		case ActionHang:
 			if fc != nil {
 				fc.hung.Store(true)

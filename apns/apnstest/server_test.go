@@ -504,3 +504,66 @@ func certClient(srv *apnstest.Server) *http.Client {
 	tr.TLSClientConfig.Certificates = []tls.Certificate{srv.ClientCertificate()}
 	return hc
 }
+
+// ActionStall holds one request without an answer while the connection
+// serves others; RequestsFor counts requests read in full, per token.
+func TestStallAndRequestsFor(t *testing.T) {
+	srv := apnstest.NewServer(apnstest.Config{})
+	defer srv.Close()
+	hc := srv.Client()
+	defer hc.CloseIdleConnections()
+	hdr := map[string][]string{"Authorization": {"bearer " + jwtFor(t, srv.AuthKey(), srv.KeyID, srv.TeamID, time.Now())}, "Apns-Topic": {"a.b"}}
+	stalled, other := token, strings.Repeat("0b", 32)
+	srv.Fail(stalled, apnstest.Failure{Action: apnstest.ActionStall})
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL+"/3/device/"+stalled, strings.NewReader(`{}`))
+		for k, v := range hdr {
+			req.Header[k] = v
+		}
+		resp, err := hc.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		errc <- err
+	}()
+	require.Eventually(t, func() bool { return srv.RequestsFor(strings.ToUpper(stalled)) == 1 }, 10*time.Second, time.Millisecond,
+		"a stalled request is counted once read")
+	before := srv.Connections()
+	assert.Equal(t, 200, do(t, hc, "POST", srv.URL+"/3/device/"+other, hdr, `{}`).Status, "other streams are answered meanwhile")
+	assert.Equal(t, before, srv.Connections(), "on the same connection")
+	select {
+	case err := <-errc:
+		t.Fatalf("the stalled request ended before the client gave up: %v", err)
+	default:
+	}
+	cancel()
+	require.ErrorIs(t, <-errc, context.Canceled)
+	assert.Equal(t, 1, srv.RequestsFor(other))
+	assert.Zero(t, srv.RequestsFor(strings.Repeat("0c", 32)))
+	assert.Equal(t, 0, srv.HungConnections(), "a stall does not hang the connection")
+
+	srv.Fail(other, apnstest.Failure{Reason: "BadExpirationDate"})
+	assert.Equal(t, 400, do(t, hc, "POST", srv.URL+"/3/device/"+other, hdr, `{}`).Status)
+	assert.Equal(t, 2, srv.RequestsFor(other), "refused requests count too")
+	srv.Reset()
+	assert.Zero(t, srv.RequestsFor(other), "Reset clears the counts")
+
+	// Close ends a stall.
+	srv.Fail(stalled, apnstest.Failure{Action: apnstest.ActionStall})
+	go func() {
+		req, _ := http.NewRequest("POST", srv.URL+"/3/device/"+stalled, strings.NewReader(`{}`))
+		for k, v := range hdr {
+			req.Header[k] = v
+		}
+		resp, err := hc.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		errc <- err
+	}()
+	require.Eventually(t, func() bool { return srv.RequestsFor(stalled) == 1 }, 10*time.Second, time.Millisecond)
+	srv.Close()
+	assert.Error(t, <-errc, "Close ends a stalled request without an answer")
+}
