@@ -2,6 +2,7 @@ package apns_test
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"sync"
 	"testing"
@@ -264,15 +265,17 @@ func TestRetryAfterWithinMaxBackoffHonoured(t *testing.T) {
 // Close ends a push waiting between attempts: the push fails with its last
 // error, which also matches pushwire.ErrClosed, and Close does not wait out the delay.
 func TestCloseEndsBackoff(t *testing.T) {
+	retrying := make(chan struct{}, 1)
 	srv, c := pair(t, apnstest.Config{}, func(cfg *apns.Config) {
 		cfg.Retry = apns.RetryPolicy{MinBackoff: time.Hour, MaxBackoff: time.Hour}
+		cfg.Logger = slog.New(signalHandler{msg: "apns: retrying push", ch: retrying})
 	})
 	srv.Fail(tok(0), apnstest.Failure{Reason: apns.ReasonServiceUnavailable})
 	ctx, cancel := context.WithCancel(context.Background()) // no deadline
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- c.Send(ctx, pushwire.Message{Token: tok(0)}) }()
-	require.Eventually(t, func() bool { return srv.Requests() == 1 }, 5*time.Second, time.Millisecond)
+	<-retrying // the answer came; the push waits before its retry
 
 	closed := make(chan error, 1)
 	go func() { closed <- c.Close() }()
@@ -294,4 +297,24 @@ func TestCloseEndsBackoff(t *testing.T) {
 	require.ErrorAs(t, err, &ae)
 	assert.Equal(t, http.StatusServiceUnavailable, ae.Status)
 	assert.EqualValues(t, 1, srv.Requests(), "not retried after Close")
+}
+
+// signalHandler is a slog handler that signals ch when a record with
+// message msg is logged.
+type signalHandler struct {
+	msg string
+	ch  chan<- struct{}
+}
+
+func (h signalHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h signalHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h signalHandler) WithGroup(string) slog.Handler            { return h }
+func (h signalHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		select {
+		case h.ch <- struct{}{}:
+		default:
+		}
+	}
+	return nil
 }

@@ -764,7 +764,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 			case <-r.Context().Done():
 			case <-s.done:
 			}
-			return
+			panic(http.ErrAbortHandler) // reset the stream: no answer
 		case ActionHang:
 			if fc != nil {
 				fc.hung.Store(true)
