@@ -6,17 +6,20 @@ import (
 	"github.com/pushwire/pushwire"
 )
 
-// classError is a sentinel error that also matches a pushwire error class.
+// classError is a sentinel error that also matches a pushwire error class
+// (and, if set, another sentinel).
 type classError struct {
 	msg   string
 	class error
+	also  error
 }
 
 func (e *classError) Error() string { return e.msg }
 
-// Is reports whether target is the error's pushwire class.
+// Is reports whether target is the error's pushwire class or its other
+// sentinel.
 func (e *classError) Is(target error) bool {
-	if target == e.class {
+	if target == e.class || (e.also != nil && target == e.also) {
 		return true
 	}
 	return e.class == pushwire.ErrConfiguration && target == pushwire.ErrPermanent
@@ -27,20 +30,23 @@ func (e *classError) Is(target error) bool {
 var (
 	// ErrNotConnected means no node has a live connection for the device
 	// (matches pushwire.ErrRetryable).
-	ErrNotConnected error = &classError{"lpns: device not connected", pushwire.ErrRetryable}
+	ErrNotConnected error = &classError{"lpns: device not connected", pushwire.ErrRetryable, nil}
 	// ErrNotAcknowledged means the notification was written but the device
 	// did not acknowledge it in time, or its connection closed first (matches
-	// pushwire.ErrRetryable).
-	ErrNotAcknowledged error = &classError{"lpns: notification not acknowledged", pushwire.ErrRetryable}
+	// pushwire.ErrRetryable). Send returns it wrapped by
+	// pushwire.UnknownOutcome: the device may have received it.
+	ErrNotAcknowledged error = &classError{"lpns: notification not acknowledged", pushwire.ErrRetryable, nil}
 	// ErrPayloadTooLarge means the payload exceeds Config.MaxPayloadBytes
 	// (matches pushwire.ErrPermanent).
-	ErrPayloadTooLarge error = &classError{"lpns: payload too large", pushwire.ErrPermanent}
+	ErrPayloadTooLarge error = &classError{"lpns: payload too large", pushwire.ErrPermanent, nil}
 	// ErrInvalidPayload means the payload is not valid JSON or the device id
 	// is empty (matches pushwire.ErrPermanent).
-	ErrInvalidPayload error = &classError{"lpns: invalid payload", pushwire.ErrPermanent}
-	// ErrServerClosed is returned once Shutdown or Close was called (matches
-	// pushwire.ErrRetryable: another node may deliver).
-	ErrServerClosed error = &classError{"lpns: server closed", pushwire.ErrRetryable}
+	ErrInvalidPayload error = &classError{"lpns: invalid payload", pushwire.ErrPermanent, nil}
+	// ErrServerClosed is returned by Send once Shutdown or Close began, and
+	// by a send that Close (or Shutdown past its deadline) ended; Serve
+	// returns it too. It matches pushwire.ErrClosed and, as its class,
+	// pushwire.ErrRetryable: another node may deliver.
+	ErrServerClosed error = &classError{"lpns: server closed", pushwire.ErrRetryable, pushwire.ErrClosed}
 )
 
 // configError is an invalid configuration: it matches

@@ -91,6 +91,10 @@ type Server struct {
 
 	clusterOnce sync.Once // closes cluster
 
+	stop  context.Context    // ended when connections are cut: ends the sends under way
+	kill  context.CancelFunc // ends stop
+	sends sync.WaitGroup     // sends under way; Add under mu while not closing
+
 	mu        sync.Mutex
 	sessions  map[string]*session   // the device's current session
 	live      map[*session]struct{} // every upgraded connection until its handler ends, replaced ones included
@@ -157,6 +161,7 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, cluster: cfg.Cluster, sessions: make(map[string]*session),
 		live: make(map[*session]struct{}), quit: make(chan struct{})}
+	s.stop, s.kill = context.WithCancel(context.Background())
 	if s.cluster != nil {
 		if err := s.cluster.Start(cfg.NodeID, clusterHandler{s}); err != nil {
 			return nil, fmt.Errorf("lpns: start cluster: %w", err)
@@ -329,6 +334,7 @@ func (s *Server) closeLate(ss *session) {
 // cut closes every upgraded connection at once, also those in a closing
 // handshake, and makes connections upgraded from now on close at once.
 func (s *Server) cut() {
+	s.kill() // the sends under way end
 	s.mu.Lock()
 	s.cutting = true
 	list := make([]*session, 0, len(s.live))
@@ -367,7 +373,11 @@ func (s *Server) clusterTTL() time.Duration {
 // payload is the JSON encoding of msg (see PROTOCOL.md, "Message payload");
 // msg.ID is the notification id (generated when empty). It implements
 // pushwire.Sender; errors match ErrNotConnected, ErrNotAcknowledged,
-// ErrPayloadTooLarge, ErrInvalidPayload or ErrServerClosed.
+// ErrPayloadTooLarge, ErrInvalidPayload or ErrServerClosed (which matches
+// pushwire.ErrClosed), or are those of pushwire.ContextError when ctx ends.
+// Once the notification was written (or handed to the node holding the
+// device) a failure also matches pushwire.ErrUnknownOutcome: the device may
+// have received it.
 func (s *Server) Send(ctx context.Context, msg pushwire.Message) error {
 	payload, err := MessagePayload(msg)
 	if err != nil {
@@ -395,27 +405,96 @@ func (s *Server) SendNotification(ctx context.Context, deviceID, id string, payl
 	routed := false
 	err := s.validateSend(deviceID, id, payload)
 	if err == nil {
-		if ss := s.lookup(deviceID); ss != nil {
-			err = ss.deliver(ctx, id, payload)
-		} else if s.cluster != nil {
-			routed = true
-			rctx, cancel := context.WithTimeout(ctx, s.cfg.AckTimeout+s.cfg.AckTimeout/4)
-			err = s.cluster.Route(rctx, deviceID, id, payload)
-			cancel()
-			if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-				err = fmt.Errorf("%w: routed delivery timed out", ErrNotAcknowledged)
-			}
+		if cerr := ctx.Err(); cerr != nil {
+			err = pushwire.ContextError(pushwire.ProviderLPNS, cerr, false)
+		} else if !s.beginSend() {
+			err = ErrServerClosed
 		} else {
-			err = ErrNotConnected
+			routed, err = s.send(ctx, deviceID, id, payload)
+			s.sends.Done()
 		}
 	}
 	if f := s.cfg.Hooks.OnSend; f != nil {
 		f(outcomeOf(err), time.Since(start), routed)
 	}
-	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+	if err != nil {
 		return fmt.Errorf("lpns: send to %s: %w", pushwire.Redact(deviceID), err)
 	}
+	return nil
+}
+
+// beginSend registers a send; it fails once Shutdown or Close began.
+func (s *Server) beginSend() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.sends.Add(1)
+	return true
+}
+
+// send delivers to the local connection or through the Cluster, and
+// reports whether the Cluster routed it.
+func (s *Server) send(ctx context.Context, deviceID, id string, payload []byte) (bool, error) {
+	// sctx ends with ctx, or when Close cuts the connections.
+	sctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(s.stop, cancel)
+	defer func() {
+		stop()
+		cancel()
+	}()
+	if ss := s.lookup(deviceID); ss != nil {
+		return false, s.deliverTo(ctx, sctx, ss, id, payload)
+	}
+	if s.cluster == nil {
+		return false, ErrNotConnected
+	}
+	rctx, rcancel := context.WithTimeout(sctx, s.cfg.AckTimeout+s.cfg.AckTimeout/4)
+	err := s.cluster.Route(rctx, deviceID, id, payload)
+	rcancel()
+	switch {
+	case err == nil:
+		return true, nil
+	case sctx.Err() != nil:
+		// Handed to the node holding the device: it may have delivered.
+		return true, s.ended(ctx, true)
+	case errors.Is(err, context.DeadlineExceeded):
+		return true, pushwire.UnknownOutcome(fmt.Errorf("%w: routed delivery timed out", ErrNotAcknowledged))
+	case errors.Is(err, ErrNotAcknowledged):
+		return true, pushwire.UnknownOutcome(err)
+	}
+	return true, err
+}
+
+// deliverTo delivers to a local session within sctx, which ends with ctx
+// (the caller's) or when the connections are cut.
+func (s *Server) deliverTo(ctx, sctx context.Context, ss *session, id string, payload []byte) error {
+	written, err := ss.deliver(sctx, id, payload)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrInvalidPayload):
+		return err
+	case err == errInterrupted || s.stop.Err() != nil:
+		return s.ended(ctx, written)
+	case written:
+		return pushwire.UnknownOutcome(err)
+	}
 	return err
+}
+
+// ended is the error of a send whose context (ctx, the caller's) ended or
+// that Close ended; written reports whether the notification may have
+// reached the device.
+func (s *Server) ended(ctx context.Context, written bool) error {
+	if err := ctx.Err(); err != nil {
+		return pushwire.ContextError(pushwire.ProviderLPNS, err, written)
+	}
+	if written {
+		return pushwire.UnknownOutcome(fmt.Errorf("%w: the send under way was ended", ErrServerClosed))
+	}
+	return ErrServerClosed
 }
 
 func (s *Server) validateSend(deviceID, id string, payload []byte) error {
@@ -440,7 +519,7 @@ func outcomeOf(err error) Outcome {
 		return OutcomeAcked
 	case errors.Is(err, ErrNotConnected), errors.Is(err, ErrServerClosed):
 		return OutcomeNotConnected
-	case errors.Is(err, ErrNotAcknowledged):
+	case errors.Is(err, ErrNotAcknowledged), errors.Is(err, pushwire.ErrUnknownOutcome):
 		return OutcomeNotAcked
 	case errors.Is(err, ErrPayloadTooLarge):
 		return OutcomeTooLarge
@@ -548,13 +627,29 @@ func (s *Server) Count() int {
 	return len(s.sessions)
 }
 
-// Shutdown stops accepting connections, sends every client an error frame
-// and close code 4503 ("server shutdown, reconnect elsewhere"), and waits
-// for the connections to end or ctx to expire (then closes the rest
-// abruptly, including connections still closing after being replaced). It
-// closes the Cluster.
+// Shutdown stops accepting connections and sends (Send then returns
+// ErrServerClosed), waits for the sends under way to end (each within
+// AckTimeout), then sends every client an error frame and close code 4503
+// ("server shutdown, reconnect elsewhere") and waits for the connections to
+// end. When ctx ends first it does what Close does (the sends still under
+// way end with ErrServerClosed) and returns ctx's error. It closes the
+// Cluster.
 func (s *Server) Shutdown(ctx context.Context) error {
 	list := s.beginClose()
+	sent := make(chan struct{})
+	go func() {
+		s.sends.Wait()
+		close(sent)
+	}()
+	select {
+	case <-sent:
+	case <-ctx.Done():
+		s.cut()
+		s.wg.Wait()
+		<-sent
+		_ = s.closeCluster()
+		return ctx.Err()
+	}
 	var wg sync.WaitGroup
 	for _, ss := range list {
 		wg.Add(1)
@@ -579,13 +674,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// Close closes every connection at once, without a closing handshake (as a
-// crash would, for tests), waits for the handlers to end and closes the
-// Cluster. It also cuts the connections a Shutdown in progress waits for.
+// Close refuses new sends (ErrServerClosed), ends the sends under way (they
+// return ErrServerClosed, matching pushwire.ErrUnknownOutcome too when the
+// notification had been written), closes every connection at once, without
+// a closing handshake (as a crash would, for tests), waits for the sends
+// and the handlers to end and closes the Cluster. It also cuts the
+// connections a Shutdown in progress waits for. It is idempotent.
 func (s *Server) Close() error {
 	s.beginClose()
 	s.cut()
 	s.wg.Wait()
+	s.sends.Wait()
 	return s.closeCluster()
 }
 
@@ -633,7 +732,7 @@ func (h clusterHandler) DeliverLocal(ctx context.Context, deviceID, id string, p
 	if ss == nil {
 		return ErrNotConnected
 	}
-	return ss.deliver(ctx, id, payload)
+	return h.s.deliverTo(ctx, ctx, ss, id, payload)
 }
 
 func (h clusterHandler) DisconnectLocal(deviceID, reason string) bool {

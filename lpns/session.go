@@ -288,18 +288,23 @@ func (ss *session) acked(id string) bool {
 	return sent
 }
 
-// deliver writes a notification and waits for its ack.
-func (ss *session) deliver(ctx context.Context, id string, payload []byte) error {
+// errInterrupted is returned by deliver when its context ended.
+var errInterrupted = errors.New("lpns: send interrupted")
+
+// deliver writes a notification and waits for its ack. It reports whether
+// the notification was written (then the device may have received it);
+// when ctx ends first it returns errInterrupted.
+func (ss *session) deliver(ctx context.Context, id string, payload []byte) (bool, error) {
 	s := ss.srv
 	ch := make(chan bool, 1)
 	ss.mu.Lock()
 	if ss.ended {
 		ss.mu.Unlock()
-		return ErrNotConnected
+		return false, ErrNotConnected
 	}
 	if _, dup := ss.pending[id]; dup {
 		ss.mu.Unlock()
-		return fmt.Errorf("%w: notification id already in flight", ErrInvalidPayload)
+		return false, fmt.Errorf("%w: notification id already in flight", ErrInvalidPayload)
 	}
 	if ss.pending == nil {
 		ss.pending = make(map[string]chan bool)
@@ -322,24 +327,22 @@ func (ss *session) deliver(ctx context.Context, id string, payload []byte) error
 	err := ss.write(Frame{Type: FrameNotification, ID: id, Payload: payload, CreatedAt: s.cfg.Now().UTC()})
 	if err != nil {
 		// The connection could not take the frame in WriteTimeout (a slow
-		// reader) or is gone; the write timeout has closed it.
-		return fmt.Errorf("%w: connection failed during write", ErrNotConnected)
+		// reader) or is gone; the write timeout has closed it. A frame
+		// cut short is not a notification the device can read.
+		return false, fmt.Errorf("%w: connection failed during write", ErrNotConnected)
 	}
 	t := time.NewTimer(s.cfg.AckTimeout)
 	defer t.Stop()
 	select {
 	case ok := <-ch:
 		if ok {
-			return nil
+			return true, nil
 		}
-		return fmt.Errorf("%w: connection closed before ack", ErrNotAcknowledged)
+		return true, fmt.Errorf("%w: connection closed before ack", ErrNotAcknowledged)
 	case <-t.C:
-		return ErrNotAcknowledged
+		return true, ErrNotAcknowledged
 	case <-ctx.Done():
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return fmt.Errorf("%w: %w", ErrNotAcknowledged, ctx.Err())
-		}
-		return ctx.Err()
+		return true, errInterrupted
 	}
 }
 

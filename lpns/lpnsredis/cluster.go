@@ -197,6 +197,8 @@ func outcome(err error) string {
 	switch {
 	case err == nil:
 		return string(lpns.OutcomeAcked)
+	case errors.Is(err, pushwire.ErrUnknownOutcome): // written: the device may have it
+		return string(lpns.OutcomeNotAcked)
 	case errors.Is(err, lpns.ErrNotConnected), errors.Is(err, lpns.ErrServerClosed):
 		return string(lpns.OutcomeNotConnected)
 	case errors.Is(err, lpns.ErrNotAcknowledged):
