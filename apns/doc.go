@@ -24,5 +24,13 @@
 // headers and payload (raw JSON or the typed [Payload] builder).
 // [Client.Send] implements pushwire.Sender for provider-neutral messages.
 //
+// A push whose context ends returns the error of pushwire.ContextError
+// (retryable; it matches pushwire.ErrUnknownOutcome once the request was
+// written, as does a connection failure after the request was written). A
+// push after Close or Shutdown began returns an error matching
+// pushwire.ErrClosed. [Client.Close] cancels the pushes under way and waits
+// for them; [Client.Shutdown] waits for them until its context ends. The
+// client passes the sendertest conformance suite.
+//
 // The apnstest sub-package is a fake APNs server for tests.
 package apns

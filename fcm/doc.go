@@ -31,5 +31,13 @@
 // deadline; QUOTA_EXCEEDED and 429 are returned with their Retry-After unless
 // RetryQuota is set; permanent errors are never retried.
 //
+// A send whose context ends returns the error of pushwire.ContextError
+// (retryable; it matches pushwire.ErrUnknownOutcome once the request was
+// written, as does a network error after the request was written). A send
+// after Close or Shutdown began returns an error matching
+// pushwire.ErrClosed. [Client.Close] cancels the sends under way and waits
+// for them; [Client.Shutdown] waits for them until its context ends. The
+// client passes the sendertest conformance suite.
+//
 // The sub-package fcmtest is a fake FCM server for tests.
 package fcm
