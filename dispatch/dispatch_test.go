@@ -377,7 +377,10 @@ func TestLocalFirst(t *testing.T) {
 		dv := res.Deliveries[0]
 		assert.Equal(t, dispatch.Delivered, dv.Outcome)
 		assert.Equal(t, dispatch.PathAPNs, dv.Path)
-		assert.ErrorIs(t, dv.LocalErr, lpns.ErrNotAcknowledged)
+		// The local timeout is the local send's deadline: written and not
+		// acknowledged within it (pushwire.ContextError).
+		assert.ErrorIs(t, dv.LocalErr, context.DeadlineExceeded)
+		assert.ErrorIs(t, dv.LocalErr, pushwire.ErrUnknownOutcome)
 		local := <-p.got
 		notes, err := apnsFake.WaitForNotifications(waitCtx(t), 1)
 		require.NoError(t, err)
