@@ -164,8 +164,8 @@ func (c *Client) ended(ctx context.Context, written bool) error {
 // (the caller's, or Close's).
 var errInterrupted = errors.New("fcm: send interrupted")
 
-// interruptedWritten is errInterrupted after a request was written.
-var interruptedWritten = errors.New("fcm: send interrupted after the request was written")
+// errInterruptedWritten is errInterrupted after a request was written.
+var errInterruptedWritten = errors.New("fcm: send interrupted after the request was written")
 
 // closeIdle closes the idle connections of the client's own transport.
 func (c *Client) closeIdle() {
@@ -349,7 +349,7 @@ func (c *Client) deliver(ctx context.Context, m *Message, held, wantName bool) (
 		switch err {
 		case errInterrupted:
 			return "", c.ended(ctx, written)
-		case interruptedWritten:
+		case errInterruptedWritten:
 			return "", c.ended(ctx, true)
 		}
 		var fe *Error
@@ -560,7 +560,7 @@ func (c *Client) attempt(ctx context.Context, sb *sendBuf, first, wantName bool)
 		written := tr.wrote.Load()
 		if ctx.Err() != nil {
 			if written {
-				return "", interruptedWritten
+				return "", errInterruptedWritten
 			}
 			return "", errInterrupted
 		}
@@ -571,7 +571,7 @@ func (c *Client) attempt(ctx context.Context, sb *sendBuf, first, wantName bool)
 		body, err := sb.readResponse(resp.Body)
 		if err != nil {
 			if ctx.Err() != nil {
-				return "", interruptedWritten
+				return "", errInterruptedWritten
 			}
 			return "", &Error{Message: "reading response failed", Err: err, written: true}
 		}
