@@ -21,6 +21,7 @@ import (
 
 	"github.com/pushwire/pushwire"
 	"github.com/pushwire/pushwire/internal/batchconn"
+	"github.com/pushwire/pushwire/internal/conntrack"
 )
 
 // Client sends notifications to APNs over HTTP/2. It is safe for concurrent
@@ -33,6 +34,7 @@ type Client struct {
 	rt           http.RoundTripper
 	hc           *http.Client // non-nil when injected
 	tr           *http.Transport
+	conns        conntrack.Set // the connections of tr
 	tokens       *tokenSource
 	cert         *tls.Certificate
 	sem          chan struct{}
@@ -44,9 +46,10 @@ type Client struct {
 	stop context.Context    // ended by Close: ends the pushes under way
 	kill context.CancelFunc // ends stop
 
-	mu     sync.Mutex // guards closed and the Adds of pushes
-	closed bool
-	pushes sync.WaitGroup // pushes under way
+	mu      sync.Mutex // guards closed, cancels and the Adds of pushes
+	closed  bool
+	cancels map[*pushState]context.CancelFunc // ends each push under way
+	pushes  sync.WaitGroup                    // pushes under way
 }
 
 // New validates cfg and returns a client. It does not connect: the first
@@ -97,7 +100,7 @@ func New(cfg Config) (*Client, error) {
 	protos.SetHTTP2(true)
 	c.tr = &http.Transport{
 		Proxy:               http.ProxyFromEnvironment,
-		DialContext:         batchconn.Dialer(&net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}),
+		DialContext:         c.conns.Dialer(batchconn.Dialer(&net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second})),
 		TLSClientConfig:     tlsConf,
 		TLSHandshakeTimeout: cfg.DialTimeout,
 		ForceAttemptHTTP2:   true,
@@ -124,10 +127,16 @@ func New(cfg Config) (*Client, error) {
 // transport closed. It is idempotent and always returns nil.
 func (c *Client) Close() error {
 	c.refuse()
+	c.mu.Lock()
+	for _, cancel := range c.cancels {
+		cancel()
+	}
+	c.mu.Unlock()
 	c.kill()
 	c.pushes.Wait()
 	if c.tr != nil {
 		c.tr.CloseIdleConnections()
+		c.conns.CloseAll()
 	}
 	return nil
 }
@@ -161,19 +170,29 @@ func (c *Client) refuse() {
 	c.mu.Unlock()
 }
 
-// begin registers a push; it fails after Close began.
-func (c *Client) begin() bool {
+// begin registers the push of st, which cancel ends; it fails after Close
+// began.
+func (c *Client) begin(st *pushState, cancel context.CancelFunc) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
 		return false
 	}
+	if c.cancels == nil {
+		c.cancels = make(map[*pushState]context.CancelFunc)
+	}
+	c.cancels[st] = cancel
 	c.pushes.Add(1)
 	return true
 }
 
-// end unregisters a push.
-func (c *Client) end() { c.pushes.Done() }
+// end unregisters the push of st.
+func (c *Client) end(st *pushState) {
+	c.mu.Lock()
+	delete(c.cancels, st)
+	c.mu.Unlock()
+	c.pushes.Done()
+}
 
 // closedError is the error of a push that Close refused (written false) or
 // ended (written reports whether its request had been written).
@@ -281,10 +300,13 @@ func (c *Client) push(ctx context.Context, n *Notification, st *pushState) error
 	if err := ctx.Err(); err != nil {
 		return pushwire.ContextError(pushwire.ProviderAPNs, err, false)
 	}
-	if !c.begin() {
+	// sctx ends with ctx or when Close ends the pushes under way.
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if !c.begin(st, cancel) {
 		return closedError(false)
 	}
-	defer c.end()
+	defer c.end(st)
 	payload := n.Payload
 	if payload == nil && n.Content != nil {
 		bp := bufPool.Get().(*[]byte)
@@ -339,13 +361,6 @@ func (c *Client) push(ctx context.Context, n *Notification, st *pushState) error
 	k += copy(st.path[k:], n.DeviceToken)
 	path := unsafe.String(&st.path[0], k)
 
-	// sctx ends with ctx or when Close ends the pushes under way.
-	sctx, cancel := context.WithCancel(ctx)
-	stop := context.AfterFunc(c.stop, cancel)
-	defer func() {
-		stop()
-		cancel()
-	}()
 	select {
 	case c.sem <- struct{}{}:
 	case <-sctx.Done():

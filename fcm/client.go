@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pushwire/pushwire/internal/conntrack"
+
 	"github.com/pushwire/pushwire"
 	"golang.org/x/oauth2"
 )
@@ -28,6 +30,7 @@ type Client struct {
 	hc        *http.Client
 	rt        http.RoundTripper // hc's transport when requests can bypass hc
 	transport *http.Transport   // nil unless created by New
+	conns     *conntrack.Set    // the connections of transport
 	ts        atomic.Pointer[tokenSource]
 	newTS     func() oauth2.TokenSource // a fresh, empty-cached source
 	project   string
@@ -42,10 +45,11 @@ type Client struct {
 
 	mu      sync.Mutex // guards closed, fetch and the Adds of sends and fetches
 	closed  bool
-	sends   sync.WaitGroup // sends under way
-	fetches sync.WaitGroup // access-token fetches under way that Close can end
-	ownTS   bool           // token fetches use the client's HTTP client (CredentialsJSON)
-	fetch   *tokenFetch    // the access-token fetch under way, if any
+	cancels map[*sendBuf]context.CancelFunc // ends each send under way
+	sends   sync.WaitGroup                  // sends under way
+	fetches sync.WaitGroup                  // access-token fetches under way that Close can end
+	ownTS   bool                            // token fetches use the client's HTTP client (CredentialsJSON)
+	fetch   *tokenFetch                     // the access-token fetch under way, if any
 }
 
 type tokenSource struct{ oauth2.TokenSource }
@@ -90,6 +94,11 @@ func (c *Client) ProjectID() string { return c.project }
 // Close is idempotent and always returns nil.
 func (c *Client) Close() error {
 	c.refuse()
+	c.mu.Lock()
+	for _, cancel := range c.cancels {
+		cancel()
+	}
+	c.mu.Unlock()
 	c.kill()
 	c.sends.Wait()
 	c.fetches.Wait()
@@ -126,19 +135,29 @@ func (c *Client) refuse() {
 	c.mu.Unlock()
 }
 
-// begin registers a send; it fails after Close began.
-func (c *Client) begin() bool {
+// begin registers the send that uses sb and that cancel ends; it fails after
+// Close began.
+func (c *Client) begin(sb *sendBuf, cancel context.CancelFunc) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
 		return false
 	}
+	if c.cancels == nil {
+		c.cancels = make(map[*sendBuf]context.CancelFunc)
+	}
+	c.cancels[sb] = cancel
 	c.sends.Add(1)
 	return true
 }
 
-// end unregisters a send.
-func (c *Client) end() { c.sends.Done() }
+// end unregisters the send that uses sb.
+func (c *Client) end(sb *sendBuf) {
+	c.mu.Lock()
+	delete(c.cancels, sb)
+	c.mu.Unlock()
+	c.sends.Done()
+}
 
 // closedError is the error of a send that Close refused (written false) or
 // ended (written reports whether its request had been written).
@@ -171,6 +190,7 @@ var errInterruptedWritten = errors.New("fcm: send interrupted after the request 
 func (c *Client) closeIdle() {
 	if c.transport != nil {
 		c.transport.CloseIdleConnections()
+		c.conns.CloseAll()
 	}
 }
 
@@ -312,21 +332,17 @@ func (c *Client) deliver(ctx context.Context, m *Message, held, wantName bool) (
 		}
 		return "", pushwire.ContextError(pushwire.ProviderFCM, err, false)
 	}
-	if !c.begin() {
+	// sctx ends with ctx or when Close ends the sends under way.
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if !c.begin(sb, cancel) {
 		recycle = true // never handed to the transport
 		if held {
 			c.release()
 		}
 		return "", closedError(false)
 	}
-	defer c.end()
-	// sctx ends with ctx or when Close ends the sends under way.
-	sctx, cancel := context.WithCancel(ctx)
-	stop := context.AfterFunc(c.stop, cancel)
-	defer func() {
-		stop()
-		cancel()
-	}()
+	defer c.end(sb)
 
 	// written is set once a request was written and no answer came: from
 	// then on the message may have been delivered.
@@ -547,8 +563,15 @@ func (c *Client) attempt(ctx context.Context, sb *sendBuf, first, wantName bool)
 	}
 	// The trace tells whether the transport wrote the whole request: a
 	// failure after that leaves the outcome unknown.
-	tr := new(wroteTrace)
-	tr.trace.WroteRequest = tr.wroteRequest
+	// The first attempt uses sb's trace; it is not modified after the pool
+	// built it unless ctx carries a trace of its own, which
+	// httptrace.WithClientTrace would compose into it.
+	tr := &sb.trace
+	if !first || httptrace.ContextClientTrace(ctx) != nil {
+		tr = new(wroteTrace)
+		tr.trace.WroteRequest = tr.wroteRequest
+	}
+	tr.wrote.Store(false)
 	rctx := httptrace.WithClientTrace(ctx, &tr.trace)
 	var resp *http.Response
 	if c.rt != nil {
@@ -694,12 +717,14 @@ type sendBuf struct {
 	r       bytes.Reader
 	body    io.ReadCloser                 // io.NopCloser(&r)
 	getBody func() (io.ReadCloser, error) // replay, bound once
+	trace   wroteTrace                    // the first attempt's, bound once
 }
 
 var sendBufPool = sync.Pool{New: func() any {
 	sb := &sendBuf{b: make([]byte, 0, 1024), resp: make([]byte, 0, 512)}
 	sb.body = io.NopCloser(&sb.r)
 	sb.getBody = sb.replay
+	sb.trace.trace.WroteRequest = sb.trace.wroteRequest
 	return sb
 }}
 

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pushwire/pushwire/internal/conntrack"
+
 	"github.com/pushwire/pushwire"
 	"github.com/pushwire/pushwire/internal/batchconn"
 	"golang.org/x/oauth2"
@@ -187,7 +189,8 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		// Plain-HTTP connections write each request in one write(2)
 		// already; batching pays off under TLS only.
 		tlsBase := cfg.BaseURL == "" || !strings.HasPrefix(strings.ToLower(cfg.BaseURL), "http://")
-		c.transport = newTransport(cfg.MaxConcurrency, tlsBase)
+		c.conns = new(conntrack.Set)
+		c.transport = newTransport(cfg.MaxConcurrency, tlsBase, c.conns)
 		c.hc = &http.Client{Transport: c.transport}
 	}
 
@@ -275,12 +278,13 @@ func redactCredErr(err error) string {
 	return s
 }
 
-func newTransport(maxConc int, batchWrites bool) *http.Transport {
+func newTransport(maxConc int, batchWrites bool, conns *conntrack.Set) *http.Transport {
 	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	dial := d.DialContext
 	if batchWrites {
 		dial = batchconn.Dialer(d)
 	}
+	dial = conns.Dialer(dial)
 	return &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           dial,

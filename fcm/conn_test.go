@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pushwire/pushwire/internal/conntrack"
+
 	"github.com/pushwire/pushwire"
 	"github.com/pushwire/pushwire/fcm/fcmtest"
 	"github.com/stretchr/testify/assert"
@@ -21,7 +23,7 @@ import (
 func TestOwnTransportOverHTTP2(t *testing.T) {
 	srv := fcmtest.NewServer(fcmtest.Config{TLS: true})
 	defer srv.Close()
-	tr := newTransport(8, true)
+	tr := newTransport(8, true, new(conntrack.Set))
 	pool := x509.NewCertPool()
 	pool.AddCert(srv.Certificate())
 	tr.TLSClientConfig = &tls.Config{RootCAs: pool}
