@@ -545,6 +545,7 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 			case <-r.Context().Done():
 			case <-s.closed:
 			}
+			s.drop(w) // no answer, not even an empty one
 			return
 		}
 		if f.Drop {
