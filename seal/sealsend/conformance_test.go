@@ -1,10 +1,5 @@
-//go:build ignore
-
 // The pushwire.Sender conformance suite (package sendertest) run against
 // the Sender, in front of a sender that can be closed and one that cannot.
-// It passes against sendertest as written so far; the ignore constraint
-// (which go mod tidy honours too) goes when package sendertest is in the
-// module.
 
 package sealsend_test
 
