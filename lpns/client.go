@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pushwire/pushwire/lpns/internal/clock"
 	"github.com/pushwire/pushwire/lpns/internal/wsconn"
 )
 
@@ -60,6 +61,8 @@ type ClientConfig struct {
 	OnDisconnect func(url string, code int, reason string)
 	// Logger receives diagnostics (default: discard).
 	Logger *slog.Logger
+
+	clock clock.Clock // keepalives, refreshes, backoff; tests set a fake
 }
 
 // ErrClientStopped is reported by Client.Err when the server ended the
@@ -109,6 +112,9 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.clock == nil {
+		cfg.clock = clock.Real{}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Client{cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel,
 		connected: make(chan struct{}), done: make(chan struct{})}
@@ -131,18 +137,21 @@ func Dial(ctx context.Context, cfg ClientConfig) (*Client, error) {
 }
 
 // WaitConnected waits until the client is connected and returns the URL of
-// the node.
+// the node. It returns the client's Err once the client stopped, or
+// ctx.Err() when ctx ends first.
 func (c *Client) WaitConnected(ctx context.Context) (string, error) {
 	for {
+		// Read the state afresh on every round: the channel of a
+		// connection that ended is replaced, so a closed channel is never
+		// waited on twice.
 		c.mu.Lock()
 		ch, url := c.connected, c.url
 		c.mu.Unlock()
+		if url != "" {
+			return url, nil
+		}
 		select {
 		case <-ch:
-			if url != "" {
-				return url, nil
-			}
-			// Connected after url was read: read both again.
 		case <-c.done:
 			return "", c.Err()
 		case <-ctx.Done():
@@ -244,10 +253,10 @@ func (c *Client) backoff(failures int) time.Duration {
 }
 
 func (c *Client) sleep(d time.Duration) {
-	t := time.NewTimer(d)
+	t := c.cfg.clock.NewTimer(d)
 	defer t.Stop()
 	select {
-	case <-t.C:
+	case <-t.C():
 	case <-c.ctx.Done():
 	}
 }
@@ -301,7 +310,7 @@ func (c *Client) serve(conn wsconn.Conn, url string, hello Frame) (int, string) 
 	}()
 
 	var lastRecv atomic.Int64
-	lastRecv.Store(time.Now().UnixNano())
+	lastRecv.Store(c.cfg.clock.Now().UnixNano())
 	var expires atomic.Int64
 	if !hello.ExpiresAt.IsZero() {
 		expires.Store(hello.ExpiresAt.UnixNano())
@@ -329,7 +338,7 @@ func (c *Client) serve(conn wsconn.Conn, url string, hello Frame) (int, string) 
 			}
 			return code, reason
 		}
-		lastRecv.Store(time.Now().UnixNano())
+		lastRecv.Store(c.cfg.clock.Now().UnixNano())
 		f, err := ParseFrame(data)
 		if err != nil {
 			_ = conn.Close(CloseBadFrame, "bad frame")
@@ -370,14 +379,15 @@ func (c *Client) keepalive(conn wsconn.Conn, hello Frame, lastRecv, expires *ato
 	if interval <= 0 {
 		interval = time.Duration(max(hello.Keepalive, 1)) * time.Second / 2
 	}
-	t := time.NewTimer(interval)
+	clk := c.cfg.clock
+	t := clk.NewTimer(interval)
 	defer t.Stop()
 	// The first keepalive comes after a random half to full interval so
 	// that clients that (re)connected together do not keep in step.
-	nextKeepalive := time.Now().Add(interval/2 + rand.N(interval/2+1))
+	nextKeepalive := clk.Now().Add(interval/2 + rand.N(interval/2+1))
 	var refreshedFor int64 // expiry already refreshed; wait for its refresh-ack
 	for {
-		now := time.Now()
+		now := clk.Now()
 		wake := nextKeepalive
 		var refreshAt time.Time
 		if e := expires.Load(); e != 0 && e != refreshedFor {
@@ -396,9 +406,9 @@ func (c *Client) keepalive(conn wsconn.Conn, hello Frame, lastRecv, expires *ato
 			return
 		case <-kick:
 			continue
-		case <-t.C:
+		case <-t.C():
 		}
-		now = time.Now()
+		now = clk.Now()
 		if !refreshAt.IsZero() && !now.Before(refreshAt) {
 			refreshedFor = expires.Load()
 			ctx, cancel := context.WithTimeout(c.ctx, c.cfg.DialTimeout)

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/pushwire/pushwire/lpns"
+	"github.com/pushwire/pushwire/lpns/internal/clock"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -24,11 +25,32 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // testToken is "device|user|expiry-unix-nano" (expiry 0 = none), accepted by
 // testAuth. Real deployments use JWTAuthenticator; tests need sub-second expiry.
 func testToken(device string, ttl time.Duration) string {
-	exp := int64(0)
-	if ttl != 0 {
-		exp = time.Now().Add(ttl).UnixNano()
+	if ttl == 0 {
+		return testTokenAt(device, time.Time{})
 	}
-	return device + "|user-" + device + "|" + strconv.FormatInt(exp, 10)
+	return testTokenAt(device, time.Now().Add(ttl))
+}
+
+// testTokenAt is a test token expiring at exp (zero: never).
+func testTokenAt(device string, exp time.Time) string {
+	n := int64(0)
+	if !exp.IsZero() {
+		n = exp.UnixNano()
+	}
+	return device + "|user-" + device + "|" + strconv.FormatInt(n, 10)
+}
+
+// newClock returns a fake clock for a server (lpns.WithClock) and clients
+// (lpns.WithClientClock): tests advance it instead of sleeping.
+func newClock() *clock.Fake { return clock.NewFake(time.Date(2026, 11, 25, 19, 0, 0, 0, time.UTC)) }
+
+// waitDue waits until a timer of clk is due by the time by (some goroutine
+// armed the timer it waits on).
+func waitDue(t *testing.T, clk *clock.Fake, by time.Time) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, clk.WaitDue(ctx, by), "no timer due by %v", by)
 }
 
 var testAuth = lpns.AuthenticatorFunc(func(_ context.Context, _ *http.Request, tok string) (lpns.Identity, error) {
@@ -42,10 +64,7 @@ var testAuth = lpns.AuthenticatorFunc(func(_ context.Context, _ *http.Request, t
 	}
 	id := lpns.Identity{DeviceID: parts[0], UserID: parts[1]}
 	if n != 0 {
-		id.ExpiresAt = time.Unix(0, n)
-		if time.Now().After(id.ExpiresAt) {
-			return lpns.Identity{}, lpns.ErrTokenExpired
-		}
+		id.ExpiresAt = time.Unix(0, n) // the server refuses it once expired, by its clock
 	}
 	return id, nil
 })

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/pushwire/pushwire"
+	"github.com/pushwire/pushwire/lpns/internal/clock"
 	"github.com/pushwire/pushwire/lpns/internal/wsconn"
 )
 
@@ -26,7 +27,8 @@ type Config struct {
 	Authenticator Authenticator
 	// KeepaliveTimeout is the window within which a client must send a
 	// keepalive; a connection that misses it is closed with 4401
-	// (default 120 s). It is announced in the hello frame.
+	// (default 120 s). It is announced in the hello frame in whole
+	// seconds, so it is rounded up to a whole second.
 	KeepaliveTimeout time.Duration
 	// AckTimeout is how long Send waits for the device's ack (default 2 s).
 	AckTimeout time.Duration
@@ -70,6 +72,8 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock for token expiry and timestamps (default time.Now).
 	Now func() time.Time
+
+	clock clock.Clock // timers (keepalive window, token expiry, ack wait); tests set a fake
 }
 
 // Server is the local push server: an http.Handler accepting device
@@ -132,6 +136,8 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.KeepaliveTimeout < 0 || cfg.AckTimeout < 0 || cfg.WriteTimeout < 0 || cfg.AuthTimeout < 0 || cfg.ClusterTimeout < 0 {
 		return nil, configError("negative timeout")
 	}
+	// The window is announced in whole seconds: enforce what is announced.
+	cfg.KeepaliveTimeout = (cfg.KeepaliveTimeout + time.Second - 1).Truncate(time.Second)
 	if cfg.MaxFrameBytes == 0 {
 		cfg.MaxFrameBytes = 16 << 10
 	}
@@ -156,8 +162,11 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.clock == nil {
+		cfg.clock = clock.Real{}
+	}
 	if cfg.Now == nil {
-		cfg.Now = time.Now
+		cfg.Now = cfg.clock.Now
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, cluster: cfg.Cluster, sessions: make(map[string]*session),
 		live: make(map[*session]struct{}), quit: make(chan struct{})}

@@ -106,41 +106,88 @@ func TestConnectionClosedBeforeAck(t *testing.T) {
 
 func TestKeepaliveTimeout(t *testing.T) {
 	rec := &recorder{}
-	// The window is wide next to the 100 ms between keepalives below, so
-	// that a loaded machine (the race detector, parallel packages) cannot
-	// delay one past it.
-	srv := newTestServer(t, lpns.Config{KeepaliveTimeout: 600 * time.Millisecond, Hooks: rec.hooks()})
+	clk := newClock()
+	const window = 10 * time.Second
+	srv := newTestServer(t, lpns.WithClock(lpns.Config{KeepaliveTimeout: window, Hooks: rec.hooks()}, clk))
 
-	// A silent client is closed with an error frame (401) and 4401.
+	// A silent client is closed with an error frame (401) and 4401 when
+	// the window ends, not before.
 	rc, hello := rawDial(t, srv.url, testToken("silent", 0))
-	assert.Equal(t, 1, hello.Keepalive, "window announced in whole seconds, rounded up")
+	assert.Equal(t, 10, hello.Keepalive, "window announced in seconds")
+	clk.Advance(window - time.Millisecond)
+	assert.Empty(t, rec.snapshot().timeouts, "just under the window")
+	clk.Advance(time.Millisecond)
 	errFrame, code := rc.waitClose()
 	assert.Equal(t, lpns.CloseUnauthorized, code)
 	assert.Equal(t, 401, errFrame.Code)
 	assert.Equal(t, "keepalive-timeout", errFrame.Reason)
 	assert.Equal(t, []string{"silent"}, rec.snapshot().timeouts)
 
-	// A client sending keepalives stays connected past several windows.
+	// A client sending keepalives stays connected past several windows,
+	// each keepalive just under the window after the one before.
 	rc2, _ := rawDial(t, srv.url, testToken("alive", 0))
-	for range 14 { // 1.4 s: more than two windows
-		time.Sleep(100 * time.Millisecond)
+	for range 5 {
+		clk.Advance(window - time.Millisecond)
 		rc2.send(lpns.Frame{Type: lpns.FrameKeepalive})
 		f, err := rc2.read()
 		require.NoError(t, err)
 		require.Equal(t, lpns.FrameKeepaliveAck, f.Type)
 	}
-	assert.Equal(t, 1, srv.Count())
+	eventually(t, func() bool { return srv.Count() == 1 }, "the silent session is gone")
+	assert.Equal(t, "alive", srv.Sessions()[0].DeviceID)
+	assert.Equal(t, clk.Now(), srv.Sessions()[0].LastKeepalive)
+	assert.Equal(t, []string{"silent"}, rec.snapshot().timeouts)
+}
+
+// The window is announced in whole seconds; a configured fraction is
+// rounded up and the rounded window is the one enforced.
+func TestKeepaliveWholeSeconds(t *testing.T) {
+	tests := []struct {
+		timeout  time.Duration
+		announce int
+	}{
+		{600 * time.Millisecond, 1},
+		{time.Second, 1},
+		{1001 * time.Millisecond, 2},
+		{1500 * time.Millisecond, 2},
+		{2 * time.Second, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.timeout.String(), func(t *testing.T) {
+			clk := newClock()
+			srv := newTestServer(t, lpns.WithClock(lpns.Config{KeepaliveTimeout: tt.timeout}, clk))
+			rc, hello := rawDial(t, srv.url, testToken("dev-1", 0))
+			require.Equal(t, tt.announce, hello.Keepalive)
+			window := time.Duration(tt.announce) * time.Second
+			clk.Advance(window - time.Millisecond) // past the configured fraction, within the announced window
+			rc.send(lpns.Frame{Type: lpns.FrameKeepalive})
+			f, err := rc.read()
+			require.NoError(t, err)
+			require.Equal(t, lpns.FrameKeepaliveAck, f.Type)
+			clk.Advance(window)
+			errFrame, code := rc.waitClose()
+			assert.Equal(t, lpns.CloseUnauthorized, code)
+			assert.Equal(t, "keepalive-timeout", errFrame.Reason)
+		})
+	}
 }
 
 func TestClientKeepsAlive(t *testing.T) {
-	srv := newTestServer(t, lpns.Config{KeepaliveTimeout: 800 * time.Millisecond})
+	clk := newClock()
+	srv := newTestServer(t, lpns.WithClock(lpns.Config{KeepaliveTimeout: 10 * time.Second}, clk))
 	disc := make(chan int, 4)
-	c, err := lpns.Dial(context.Background(), lpns.ClientConfig{URLs: []string{srv.url},
+	const interval = 4 * time.Second
+	c, err := lpns.Dial(context.Background(), lpns.WithClientClock(lpns.ClientConfig{URLs: []string{srv.url},
 		Token: staticToken(testToken("dev-1", 0)), Handler: newNotifications().handler,
-		KeepaliveInterval: 200 * time.Millisecond, OnDisconnect: func(_ string, code int, _ string) { disc <- code }})
+		KeepaliveInterval: interval, OnDisconnect: func(_ string, code int, _ string) { disc <- code }}, clk))
 	require.NoError(t, err)
 	defer c.Close()
-	time.Sleep(1700 * time.Millisecond) // two windows
+	for range 7 { // 28 s: more than two windows
+		waitDue(t, clk, clk.Now().Add(interval)) // the client's next keepalive
+		clk.Advance(interval)
+		now := clk.Now()
+		eventually(t, func() bool { s := srv.Sessions(); return len(s) == 1 && s[0].LastKeepalive.Equal(now) }, "keepalive received")
+	}
 	select {
 	case code := <-disc:
 		t.Fatalf("disconnected with %d while keepalives flow", code)
@@ -150,9 +197,16 @@ func TestClientKeepsAlive(t *testing.T) {
 }
 
 func TestTokenExpiryWhileConnected(t *testing.T) {
-	srv := newTestServer(t, lpns.Config{})
-	rc, hello := rawDial(t, srv.url, testToken("dev-1", 300*time.Millisecond))
-	assert.False(t, hello.ExpiresAt.IsZero())
+	clk := newClock()
+	srv := newTestServer(t, lpns.WithClock(lpns.Config{}, clk))
+	rc, hello := rawDial(t, srv.url, testTokenAt("dev-1", clk.Now().Add(time.Minute)))
+	assert.Equal(t, clk.Now().Add(time.Minute), hello.ExpiresAt)
+	clk.Advance(time.Minute - time.Millisecond)
+	rc.send(lpns.Frame{Type: lpns.FrameKeepalive})
+	f, err := rc.read()
+	require.NoError(t, err)
+	require.Equal(t, lpns.FrameKeepaliveAck, f.Type, "still connected just before the expiry")
+	clk.Advance(time.Millisecond)
 	errFrame, code := rc.waitClose()
 	assert.Equal(t, lpns.CloseUnauthorized, code)
 	assert.Equal(t, 401, errFrame.Code)
@@ -160,14 +214,16 @@ func TestTokenExpiryWhileConnected(t *testing.T) {
 }
 
 func TestTokenRefresh(t *testing.T) {
-	srv := newTestServer(t, lpns.Config{})
+	clk := newClock()
+	srv := newTestServer(t, lpns.WithClock(lpns.Config{}, clk))
 	t.Run("raw refresh extends the session", func(t *testing.T) {
-		rc, _ := rawDial(t, srv.url, testToken("dev-r", 300*time.Millisecond))
-		rc.send(lpns.Frame{Type: lpns.FrameRefresh, Token: testToken("dev-r", time.Hour)})
+		rc, _ := rawDial(t, srv.url, testTokenAt("dev-r", clk.Now().Add(time.Second)))
+		rc.send(lpns.Frame{Type: lpns.FrameRefresh, Token: testTokenAt("dev-r", clk.Now().Add(time.Hour))})
 		f, err := rc.read()
 		require.NoError(t, err)
 		require.Equal(t, lpns.FrameRefreshAck, f.Type)
-		time.Sleep(400 * time.Millisecond)
+		assert.Equal(t, clk.Now().Add(time.Hour), f.ExpiresAt)
+		clk.Advance(2 * time.Second) // past the first token's expiry
 		rc.send(lpns.Frame{Type: lpns.FrameKeepalive})
 		f, err = rc.read()
 		require.NoError(t, err)
@@ -181,21 +237,36 @@ func TestTokenRefresh(t *testing.T) {
 		assert.Equal(t, "wrong-device", errFrame.Reason)
 	})
 	t.Run("client refreshes through its callback", func(t *testing.T) {
+		const lifetime, before = 10 * time.Second, 4 * time.Second
 		var mu sync.Mutex
 		calls := 0
 		tok := func(context.Context) (string, error) {
 			mu.Lock()
 			defer mu.Unlock()
 			calls++
-			return testToken("dev-c", 600*time.Millisecond), nil
+			return testTokenAt("dev-c", clk.Now().Add(lifetime)), nil
 		}
 		disc := make(chan int, 4)
-		c, err := lpns.Dial(context.Background(), lpns.ClientConfig{URLs: []string{srv.url}, Token: tok,
-			Handler: newNotifications().handler, RefreshBefore: 300 * time.Millisecond,
-			OnDisconnect: func(_ string, code int, _ string) { disc <- code }})
+		c, err := lpns.Dial(context.Background(), lpns.WithClientClock(lpns.ClientConfig{URLs: []string{srv.url}, Token: tok,
+			Handler: newNotifications().handler, RefreshBefore: before,
+			OnDisconnect: func(_ string, code int, _ string) { disc <- code }}, clk))
 		require.NoError(t, err)
 		defer c.Close()
-		time.Sleep(1500 * time.Millisecond) // two and a half token lifetimes
+		session := func() lpns.SessionInfo {
+			for _, s := range srv.Sessions() {
+				if s.DeviceID == "dev-c" {
+					return s
+				}
+			}
+			return lpns.SessionInfo{}
+		}
+		for range 4 { // 24 s: two and a half token lifetimes
+			// The client's refresh is due before the token ends.
+			waitDue(t, clk, session().ExpiresAt.Add(-before))
+			clk.Advance(lifetime - before)
+			want := clk.Now().Add(lifetime)
+			eventually(t, func() bool { return session().ExpiresAt.Equal(want) }, "token refreshed")
+		}
 		select {
 		case code := <-disc:
 			t.Fatalf("disconnected with %d although the token was refreshed", code)
@@ -534,8 +605,8 @@ func TestCloseCutsReplacedSessions(t *testing.T) {
 			defer cancel()
 			shut <- srv.Shutdown(ctx)
 		}()
-		eventually(t, func() bool {
-			return errors.Is(srv.SendPayload(context.Background(), "dev-1", []byte(`{}`)), lpns.ErrServerClosed)
+		eventually(t, func() bool { // a device not connected: no ack to wait for
+			return errors.Is(srv.SendPayload(context.Background(), "nobody", []byte(`{}`)), lpns.ErrServerClosed)
 		}, "shutdown under way")
 		start := time.Now()
 		require.NoError(t, srv.Close())
@@ -680,9 +751,12 @@ func TestLateAcksAreNotRateLimited(t *testing.T) {
 	rec := &recorder{}
 	srv := newTestServer(t, lpns.Config{AckTimeout: 50 * time.Millisecond, Hooks: rec.hooks()})
 	rc, _ := rawDial(t, srv.url, testToken("dev-1", 0))
+	errs := make(chan error, 30)
+	for range 30 { // together: the ack timeouts run at once
+		go func() { errs <- srv.SendPayload(context.Background(), "dev-1", []byte(`{}`)) }()
+	}
 	for i := range 30 {
-		err := srv.SendPayload(context.Background(), "dev-1", []byte(`{}`))
-		require.ErrorIs(t, err, lpns.ErrNotAcknowledged, "notification %d", i)
+		require.ErrorIs(t, <-errs, lpns.ErrNotAcknowledged, "notification %d", i)
 	}
 	for range 30 {
 		f, err := rc.read()

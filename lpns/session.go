@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pushwire/pushwire"
+	"github.com/pushwire/pushwire/lpns/internal/clock"
 	"github.com/pushwire/pushwire/lpns/internal/wsconn"
 )
 
@@ -29,7 +30,7 @@ type session struct {
 	id            Identity
 	deadline      time.Time // keepalive deadline
 	lastKeepalive time.Time
-	timer         *time.Timer
+	timer         clock.Timer
 	pending       map[string]chan bool // notification id → ack (true) / connection end (false)
 	late          []string             // ids sent here that went unacknowledged, oldest first, at most maxLateAcks
 	ended         bool
@@ -48,7 +49,7 @@ type session struct {
 func (ss *session) run() {
 	s := ss.srv
 	ss.mu.Lock()
-	ss.timer = time.AfterFunc(ss.untilLocked(), ss.expire)
+	ss.timer = s.cfg.clock.AfterFunc(ss.untilLocked(), ss.expire)
 	ss.mu.Unlock()
 
 	if s.cluster != nil {
@@ -63,7 +64,7 @@ func (ss *session) run() {
 		f(ss.id)
 	}
 	hello := Frame{Type: FrameHello, DeviceID: ss.id.DeviceID, Node: s.cfg.NodeID,
-		Keepalive: int((s.cfg.KeepaliveTimeout + time.Second - 1) / time.Second), ExpiresAt: ss.id.ExpiresAt}
+		Keepalive: int(s.cfg.KeepaliveTimeout / time.Second), ExpiresAt: ss.id.ExpiresAt}
 	var err error
 	if err = ss.write(hello); err == nil {
 		err = ss.readLoop()
@@ -331,7 +332,7 @@ func (ss *session) deliver(ctx context.Context, id string, payload []byte) (bool
 		// cut short is not a notification the device can read.
 		return false, fmt.Errorf("%w: connection failed during write", ErrNotConnected)
 	}
-	t := time.NewTimer(s.cfg.AckTimeout)
+	t := s.cfg.clock.NewTimer(s.cfg.AckTimeout)
 	defer t.Stop()
 	select {
 	case ok := <-ch:
@@ -339,7 +340,7 @@ func (ss *session) deliver(ctx context.Context, id string, payload []byte) (bool
 			return true, nil
 		}
 		return true, fmt.Errorf("%w: connection closed before ack", ErrNotAcknowledged)
-	case <-t.C:
+	case <-t.C():
 		return true, ErrNotAcknowledged
 	case <-ctx.Done():
 		return true, errInterrupted
