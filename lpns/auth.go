@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -44,7 +46,9 @@ type JWTConfig struct {
 	// jwt.Keyfunc.
 	KeyFunc jwt.Keyfunc
 	// Methods lists the accepted signing algorithms (required), for example
-	// []string{"ES256"}.
+	// []string{"ES256"}: names golang-jwt knows, as written in the JWT "alg"
+	// header. "none" is refused in any letter case: an unsigned token
+	// proves nothing.
 	Methods []string
 	// Issuer, when set, must equal the "iss" claim.
 	Issuer string
@@ -76,6 +80,15 @@ func NewJWTAuthenticator(cfg JWTConfig) (*JWTAuthenticator, error) {
 	if len(cfg.Methods) == 0 {
 		return nil, configError("jwt Methods is required")
 	}
+	for _, m := range cfg.Methods {
+		if strings.EqualFold(m, "none") {
+			return nil, configError(fmt.Sprintf("jwt method %q is refused: an unsigned token proves nothing", m))
+		}
+		if jwt.GetSigningMethod(m) == nil {
+			return nil, configError(fmt.Sprintf("unknown jwt method %q", m))
+		}
+	}
+	cfg.Methods = slices.Clone(cfg.Methods)
 	if cfg.DeviceClaim == "" {
 		cfg.DeviceClaim = "device_id"
 	}

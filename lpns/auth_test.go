@@ -73,6 +73,39 @@ func TestJWTAuthenticator(t *testing.T) {
 	assert.ErrorIs(t, err, pushwire.ErrConfiguration)
 }
 
+// "none" is never an accepted algorithm, alone or among others, in any
+// letter case; unknown names are refused too.
+func TestJWTAuthenticatorRefusesNone(t *testing.T) {
+	keyFunc := func(*jwt.Token) (any, error) { return jwt.UnsafeAllowNoneSignatureType, nil }
+	tests := []struct {
+		name    string
+		methods []string
+		want    string
+	}{
+		{"none", []string{"none"}, `"none" is refused`},
+		{"none among others", []string{"ES256", "HS256", "none"}, `"none" is refused`},
+		{"upper case", []string{"NONE"}, `"NONE" is refused`},
+		{"mixed case", []string{"ES256", "None"}, `"None" is refused`},
+		{"unknown", []string{"ES265"}, `unknown jwt method "ES265"`},
+		{"empty name", []string{"ES256", ""}, `unknown jwt method ""`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := lpns.NewJWTAuthenticator(lpns.JWTConfig{KeyFunc: keyFunc, Methods: tt.methods})
+			require.Error(t, err)
+			assert.ErrorIs(t, err, pushwire.ErrConfiguration)
+			assert.Contains(t, err.Error(), tt.want)
+		})
+	}
+	a, err := lpns.NewJWTAuthenticator(lpns.JWTConfig{KeyFunc: keyFunc, Methods: []string{"ES256", "HS256"}})
+	require.NoError(t, err)
+	unsigned, err := jwt.NewWithClaims(jwt.SigningMethodNone, jwt.MapClaims{"device_id": "phone-1",
+		"exp": time.Now().Add(time.Hour).Unix()}).SignedString(jwt.UnsafeAllowNoneSignatureType)
+	require.NoError(t, err)
+	_, err = a.Authenticate(context.Background(), nil, unsigned)
+	assert.ErrorIs(t, err, lpns.ErrTokenInvalid, "an unsigned token is refused")
+}
+
 func TestJWTAuthenticatorOnServer(t *testing.T) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(t, err)

@@ -88,7 +88,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.tlsKey, "tls-key", "", "private key `FILE` (PEM) of -tls-cert")
 	fs.BoolVar(&o.insecureWS, "insecure-ws", false, "serve plain ws:// instead of TLS (loopback addresses only)")
 	fs.StringVar(&o.jwtKey, "jwt-key", "", "`FILE` with the PEM public key (or certificate) that verifies device tokens")
-	fs.StringVar(&o.jwtAlg, "jwt-alg", "ES256", "accepted JWT signing `ALG`s, comma-separated")
+	fs.StringVar(&o.jwtAlg, "jwt-alg", "ES256", "accepted JWT signing `ALG`s, comma-separated (\"none\" is refused)")
 	fs.StringVar(&o.jwtIss, "jwt-issuer", "", "required JWT iss claim")
 	fs.StringVar(&o.jwtAud, "jwt-audience", "", "required JWT aud value")
 	fs.StringVar(&o.deviceClaim, "jwt-device-claim", "device_id", "JWT claim carrying the device id")
@@ -313,12 +313,21 @@ func newAuthenticator(o *options, demoKey *ecdsa.PrivateKey) (lpns.Authenticator
 	}
 	return lpns.NewJWTAuthenticator(lpns.JWTConfig{
 		KeyFunc:     func(*jwt.Token) (any, error) { return pub, nil },
-		Methods:     strings.Split(o.jwtAlg, ","),
+		Methods:     splitList(o.jwtAlg),
 		Issuer:      o.jwtIss,
 		Audience:    o.jwtAud,
 		DeviceClaim: o.deviceClaim,
 		UserClaim:   o.userClaim,
 	})
+}
+
+// splitList splits a comma-separated flag value, trimming spaces.
+func splitList(s string) []string {
+	parts := strings.Split(s, ",")
+	for i, p := range parts {
+		parts[i] = strings.TrimSpace(p)
+	}
+	return parts
 }
 
 func parsePublicKey(b []byte) (any, error) {

@@ -219,3 +219,33 @@ func TestDemoTokenFilesArePrivate(t *testing.T) {
 	// A path that is not a directory is refused.
 	assert.Error(t, privateDir(demoPath("device.token")))
 }
+
+// -jwt-alg never accepts "none", alone or in a list.
+func TestJWTAlgNoneRefused(t *testing.T) {
+	dir := t.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	pubDER, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	require.NoError(t, err)
+	jwtKey := filepath.Join(dir, "jwt.pem")
+	require.NoError(t, os.WriteFile(jwtKey, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o600))
+	adminFile := filepath.Join(dir, "admin")
+	require.NoError(t, os.WriteFile(adminFile, []byte("0123456789abcdef0123"), 0o600))
+	tests := []struct{ alg, want string }{
+		{"ES256,HS256,none", `"none" is refused`},
+		{"none", `"none" is refused`},
+		{"ES256, NONE", `"NONE" is refused`},
+		{"ES265", `unknown jwt method "ES265"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.alg, func(t *testing.T) {
+			var stderr bytes.Buffer
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel() // a server that starts stops at once (and exits 0)
+			code := run(ctx, []string{"-insecure-ws", "-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0",
+				"-admin-token-file", adminFile, "-jwt-key", jwtKey, "-jwt-alg", tt.alg}, io.Discard, &stderr, nil)
+			assert.Equal(t, 1, code)
+			assert.Contains(t, stderr.String(), tt.want)
+		})
+	}
+}
