@@ -92,7 +92,7 @@ var testAuth = lpns.AuthenticatorFunc(func(_ context.Context, _ *http.Request, t
 func newLPNS(t testing.TB, cfg lpns.Config) (*lpns.Server, string) {
 	t.Helper()
 	cfg.Authenticator = testAuth
-	srv, err := lpns.NewServer(cfg)
+	srv, err := lpns.NewServer(context.Background(), cfg)
 	require.NoError(t, err)
 	ts := httptest.NewServer(srv)
 	t.Cleanup(func() {

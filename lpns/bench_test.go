@@ -12,7 +12,7 @@ import (
 // BenchmarkSendAck measures one Send-to-ack round trip over loopback with
 // the package's own client.
 func BenchmarkSendAck(b *testing.B) {
-	srv, err := lpns.NewServer(lpns.Config{Authenticator: testAuth})
+	srv, err := lpns.NewServer(context.Background(), lpns.Config{Authenticator: testAuth})
 	require.NoError(b, err)
 	defer srv.Close()
 	ts := newHTTPTest(srv)

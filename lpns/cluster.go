@@ -8,12 +8,13 @@ import (
 // Cluster lets several Server nodes act as one: a session directory (device →
 // node) and a routing bus that carries a notification to the node holding the
 // device and its outcome back. Package lpns/lpnsredis implements it on Redis.
-// A Server takes ownership of its Cluster: it calls Start in NewServer and
-// Close once, in the first Shutdown or Close. Implementations must be safe
-// for concurrent use.
+// A Server takes ownership of its Cluster: it calls Start in NewServer, with
+// NewServer's context, and Close once, in the first Shutdown or Close.
+// Implementations must be safe for concurrent use.
 type Cluster interface {
-	// Start begins receiving routed requests for node, handled by h.
-	Start(node string, h ClusterHandler) error
+	// Start begins receiving routed requests for node, handled by h. ctx
+	// bounds the start only (subscribing, connecting); it is not retained.
+	Start(ctx context.Context, node string, h ClusterHandler) error
 	// Claim records that deviceID is connected to this node for ttl and asks
 	// the node that held it before, if any, to drop its older connection.
 	Claim(ctx context.Context, deviceID string, ttl time.Duration) error

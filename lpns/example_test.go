@@ -20,7 +20,7 @@ func ExampleServer() {
 		}
 		return lpns.Identity{DeviceID: "phone-1", UserID: "alice"}, nil
 	})
-	srv, err := lpns.NewServer(lpns.Config{Authenticator: auth, NodeID: "node-a"})
+	srv, err := lpns.NewServer(context.Background(), lpns.Config{Authenticator: auth, NodeID: "node-a"})
 	if err != nil {
 		panic(err)
 	}

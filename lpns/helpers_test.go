@@ -84,7 +84,7 @@ func newTestServer(t *testing.T, cfg lpns.Config) *testServer {
 	if cfg.Authenticator == nil {
 		cfg.Authenticator = testAuth
 	}
-	srv, err := lpns.NewServer(cfg)
+	srv, err := lpns.NewServer(context.Background(), cfg)
 	require.NoError(t, err)
 	ts := httptest.NewServer(srv)
 	t.Cleanup(func() {

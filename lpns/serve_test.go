@@ -34,7 +34,7 @@ func serveLean(t *testing.T, cfg lpns.Config) (*lpns.Server, string) {
 	if cfg.Authenticator == nil {
 		cfg.Authenticator = testAuth
 	}
-	srv, err := lpns.NewServer(cfg)
+	srv, err := lpns.NewServer(context.Background(), cfg)
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -110,7 +110,7 @@ func TestServeLeanRejects(t *testing.T) {
 }
 
 func TestServeLeanShutdown(t *testing.T) {
-	srv, err := lpns.NewServer(lpns.Config{Authenticator: testAuth})
+	srv, err := lpns.NewServer(context.Background(), lpns.Config{Authenticator: testAuth})
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -143,7 +143,7 @@ func TestServeLeanTLS(t *testing.T) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(t, err)
 	cert := makeCert(t, nil, key)
-	srv, err := lpns.NewServer(lpns.Config{Authenticator: testAuth, HandshakeTimeout: 2 * time.Second})
+	srv, err := lpns.NewServer(context.Background(), lpns.Config{Authenticator: testAuth, HandshakeTimeout: 2 * time.Second})
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -191,7 +191,7 @@ func (l *flakyListener) Accept() (net.Conn, error) {
 
 func TestServeRetriesTransientAcceptErrors(t *testing.T) {
 	var logs bytes.Buffer
-	srv, err := lpns.NewServer(lpns.Config{Authenticator: testAuth, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	srv, err := lpns.NewServer(context.Background(), lpns.Config{Authenticator: testAuth, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

@@ -111,8 +111,10 @@ type Server struct {
 }
 
 // NewServer validates cfg, fills in defaults and returns a Server. When
-// cfg.Cluster is set it is started.
-func NewServer(cfg Config) (*Server, error) {
+// cfg.Cluster is set it is started within ctx (lpnsredis subscribes to its
+// node channel): NewServer returns ctx's error, wrapped, when ctx ends
+// first. Without a Cluster NewServer does no I/O. ctx is not retained.
+func NewServer(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Authenticator == nil {
 		return nil, configError("Authenticator is required")
 	}
@@ -172,7 +174,7 @@ func NewServer(cfg Config) (*Server, error) {
 		live: make(map[*session]struct{}), quit: make(chan struct{})}
 	s.stop, s.kill = context.WithCancel(context.Background())
 	if s.cluster != nil {
-		if err := s.cluster.Start(cfg.NodeID, clusterHandler{s}); err != nil {
+		if err := s.cluster.Start(ctx, cfg.NodeID, clusterHandler{s}); err != nil {
 			return nil, fmt.Errorf("lpns: start cluster: %w", err)
 		}
 	}

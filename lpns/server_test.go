@@ -517,10 +517,10 @@ func TestClientStaysOnReachedNode(t *testing.T) {
 }
 
 func TestNewServerValidates(t *testing.T) {
-	_, err := lpns.NewServer(lpns.Config{})
+	_, err := lpns.NewServer(context.Background(), lpns.Config{})
 	require.ErrorIs(t, err, pushwire.ErrConfiguration)
 	assert.ErrorIs(t, err, pushwire.ErrConfiguration)
-	_, err = lpns.NewServer(lpns.Config{Authenticator: testAuth, AckTimeout: -1})
+	_, err = lpns.NewServer(context.Background(), lpns.Config{Authenticator: testAuth, AckTimeout: -1})
 	assert.ErrorIs(t, err, pushwire.ErrConfiguration)
 	_, err = lpns.NewClient(lpns.ClientConfig{})
 	assert.ErrorIs(t, err, pushwire.ErrConfiguration)
@@ -570,7 +570,7 @@ func TestShutdownDeadline(t *testing.T) {
 	err := srv.Shutdown(ctx)
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Equal(t, 0, srv.Count())
-	_, err = lpns.NewServer(lpns.Config{Authenticator: testAuth}) // unrelated servers still start
+	_, err = lpns.NewServer(context.Background(), lpns.Config{Authenticator: testAuth}) // unrelated servers still start
 	assert.NoError(t, err)
 }
 
@@ -630,7 +630,7 @@ func TestCloseCutsUpgradeRacingIt(t *testing.T) {
 		<-release
 		return testAuth(ctx, r, tok)
 	})
-	srv, err := lpns.NewServer(lpns.Config{Authenticator: auth})
+	srv, err := lpns.NewServer(context.Background(), lpns.Config{Authenticator: auth})
 	require.NoError(t, err)
 	returned := make(chan struct{})
 	ts := newHTTPTest(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

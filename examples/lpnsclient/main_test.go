@@ -20,7 +20,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestPrintsAndAcks(t *testing.T) {
-	srv, err := lpns.NewServer(lpns.Config{Authenticator: lpns.AuthenticatorFunc(
+	srv, err := lpns.NewServer(context.Background(), lpns.Config{Authenticator: lpns.AuthenticatorFunc(
 		func(_ context.Context, _ *http.Request, tok string) (lpns.Identity, error) {
 			if tok != "phone-token" {
 				return lpns.Identity{}, lpns.ErrTokenInvalid

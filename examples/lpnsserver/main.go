@@ -188,7 +188,7 @@ func serve(ctx context.Context, o *options, log *slog.Logger, stdout io.Writer, 
 		}
 		log.Info("cluster mode", "node", o.nodeID, "redis", opt.Addr)
 	}
-	srv, err := lpns.NewServer(cfg)
+	srv, err := lpns.NewServer(ctx, cfg)
 	if err != nil {
 		return err
 	}

@@ -39,7 +39,30 @@ type Config struct {
 	Prefix string
 	// Logger receives diagnostics (default: discard).
 	Logger *slog.Logger
+
+	// CommandTimeout bounds each Redis command the Cluster issues on its
+	// own, outside any caller's context: publishing the outcome of a
+	// delivery back to the node that asked for it, and the directory
+	// lookup before acting on a request to drop a replaced connection
+	// (default DefaultCommandTimeout).
+	CommandTimeout time.Duration
+	// DisconnectTimeout bounds Disconnect's wait for the answer of the node
+	// holding the device, within the caller's context (default
+	// DefaultDisconnectTimeout).
+	DisconnectTimeout time.Duration
+	// RouteTimeout bounds a Route whose context has no deadline, and is
+	// then the delivery time given to the node holding the device
+	// (default DefaultRouteTimeout). lpns.Server always routes with a
+	// deadline (its AckTimeout and a quarter).
+	RouteTimeout time.Duration
 }
+
+// Default timeouts of Config.
+const (
+	DefaultCommandTimeout    = 2 * time.Second
+	DefaultDisconnectTimeout = 2 * time.Second
+	DefaultRouteTimeout      = 2 * time.Second
+)
 
 // Cluster is an lpns.Cluster on Redis. Pass it in lpns.Config.Cluster; the
 // Server starts and closes it. It is safe for concurrent use.
@@ -61,7 +84,8 @@ type Cluster struct {
 
 var _ lpns.Cluster = (*Cluster)(nil)
 
-// New validates cfg and returns a Cluster.
+// New validates cfg and returns a Cluster. It does no I/O: the Server
+// starts the Cluster (Start) within the context given to lpns.NewServer.
 func New(cfg Config) (*Cluster, error) {
 	if cfg.Client == nil {
 		return nil, fmt.Errorf("lpnsredis: %w: redis Client is required", pushwire.ErrConfiguration)
@@ -71,6 +95,17 @@ func New(cfg Config) (*Cluster, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.CommandTimeout < 0 || cfg.DisconnectTimeout < 0 || cfg.RouteTimeout < 0 {
+		return nil, fmt.Errorf("lpnsredis: %w: negative timeout", pushwire.ErrConfiguration)
+	}
+	for _, d := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{{&cfg.CommandTimeout, DefaultCommandTimeout}, {&cfg.DisconnectTimeout, DefaultDisconnectTimeout}, {&cfg.RouteTimeout, DefaultRouteTimeout}} {
+		if *d.v == 0 {
+			*d.v = d.def
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Cluster{cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel, pending: make(map[string]chan string)}, nil
@@ -92,15 +127,14 @@ type message struct {
 func (c *Cluster) devKey(device string) string { return c.cfg.Prefix + "dev:" + device }
 func (c *Cluster) channel(node string) string  { return c.cfg.Prefix + "node:" + node }
 
-// Start subscribes to node's channel.
-func (c *Cluster) Start(node string, h lpns.ClusterHandler) error {
+// Start subscribes to node's channel and waits for Redis to confirm the
+// subscription, until ctx ends.
+func (c *Cluster) Start(ctx context.Context, node string, h lpns.ClusterHandler) error {
 	if c.sub != nil {
 		return errors.New("lpnsredis: already started")
 	}
 	c.node, c.h = node, h
-	sub := c.cfg.Client.Subscribe(c.ctx, c.channel(node))
-	ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
-	defer cancel()
+	sub := c.cfg.Client.Subscribe(ctx, c.channel(node))
 	if _, err := sub.Receive(ctx); err != nil {
 		_ = sub.Close()
 		return fmt.Errorf("lpnsredis: subscribe: %w", err)
@@ -175,7 +209,7 @@ func (c *Cluster) handle(raw string) {
 // back here after that claim, and its connection here is the newer one.
 // On a Redis error it reports false: the replacement goes ahead.
 func (c *Cluster) claimedHere(device string) bool {
-	ctx, cancel := context.WithTimeout(c.ctx, 2*time.Second)
+	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.CommandTimeout)
 	defer cancel()
 	node, err := c.cfg.Client.Get(ctx, c.devKey(device)).Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
@@ -186,7 +220,7 @@ func (c *Cluster) claimedHere(device string) bool {
 
 func (c *Cluster) reply(m message, out string) {
 	b, _ := json.Marshal(message{Op: "result", Req: m.Req, Outcome: out})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.CommandTimeout)
 	defer cancel()
 	if err := c.cfg.Client.Publish(ctx, c.channel(m.Reply), b).Err(); err != nil {
 		c.log.Warn("lpnsredis: reply failed", "err", err)
@@ -325,11 +359,14 @@ func (c *Cluster) request(ctx context.Context, deviceID string, m message) (stri
 
 // Route delivers through the node holding deviceID.
 func (c *Cluster) Route(ctx context.Context, deviceID, id string, payload []byte) error {
-	budget := 2 * time.Second
-	if dl, ok := ctx.Deadline(); ok {
-		// Leave the remote node room to report its outcome.
-		budget = time.Until(dl) * 4 / 5
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.cfg.RouteTimeout)
+		defer cancel()
 	}
+	dl, _ := ctx.Deadline()
+	// Leave the remote node room to report its outcome.
+	budget := time.Until(dl) * 4 / 5
 	out, err := c.request(ctx, deviceID, message{Op: "deliver", Device: deviceID, ID: id, Payload: payload, Budget: budget.Milliseconds()})
 	switch {
 	case errors.Is(err, errLocal):
@@ -345,7 +382,7 @@ func (c *Cluster) Route(ctx context.Context, deviceID, id string, payload []byte
 
 // Disconnect asks the node holding deviceID to close its connection.
 func (c *Cluster) Disconnect(ctx context.Context, deviceID, reason string) (bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.DisconnectTimeout)
 	defer cancel()
 	out, err := c.request(ctx, deviceID, message{Op: "disconnect", Device: deviceID, Reason: reason})
 	switch {

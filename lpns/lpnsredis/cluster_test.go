@@ -2,6 +2,7 @@ package lpnsredis_test
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -55,7 +56,7 @@ func startNode(t testing.TB, rdb *redis.Client, prefix, name string) *node {
 	t.Helper()
 	cl, err := lpnsredis.New(lpnsredis.Config{Client: rdb, Prefix: prefix})
 	require.NoError(t, err)
-	srv, err := lpns.NewServer(lpns.Config{Authenticator: auth, NodeID: name, Cluster: cl,
+	srv, err := lpns.NewServer(context.Background(), lpns.Config{Authenticator: auth, NodeID: name, Cluster: cl,
 		KeepaliveTimeout: 2 * time.Second, AckTimeout: time.Second})
 	require.NoError(t, err)
 	ts := httptest.NewServer(srv)
@@ -198,7 +199,7 @@ func TestCloseAfterShutdown(t *testing.T) {
 	rdb := redisClient(t)
 	cl, err := lpnsredis.New(lpnsredis.Config{Client: rdb, Prefix: prefix(t)})
 	require.NoError(t, err)
-	srv, err := lpns.NewServer(lpns.Config{Authenticator: auth, NodeID: "a", Cluster: cl})
+	srv, err := lpns.NewServer(context.Background(), lpns.Config{Authenticator: auth, NodeID: "a", Cluster: cl})
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -308,4 +309,91 @@ func TestDelayedReplacementSparesNewerConnection(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, found)
 	assert.Equal(t, lpns.CloseLoggedOut, closeCode(second), "the stale replacement spared the newer connection")
+}
+
+// NewServer starts the Cluster within its context: a Redis that accepts
+// connections and never answers does not hold it beyond that context.
+func TestNewServerStartHonoursContext(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	accepted := make(chan net.Conn, 8)
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				close(accepted)
+				return
+			}
+			accepted <- nc // read nothing, answer nothing
+		}
+	}()
+	rdb := redis.NewClient(&redis.Options{Addr: ln.Addr().String(), MaxRetries: -1})
+	defer rdb.Close()
+	cl, err := lpnsredis.New(lpnsredis.Config{Client: rdb, Prefix: prefix(t)})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		if nc, ok := <-accepted; ok {
+			defer nc.Close()
+			cancel() // the subscription is under way: give up
+		}
+	}()
+	srv, err := lpns.NewServer(ctx, lpns.Config{Authenticator: auth, NodeID: "a", Cluster: cl})
+	cancel()
+	require.Error(t, err)
+	assert.Nil(t, srv)
+	assert.ErrorIs(t, err, context.Canceled, "NewServer returns when its context ends")
+	require.NoError(t, cl.Close())
+	require.NoError(t, ln.Close())
+	for nc := range accepted {
+		_ = nc.Close()
+	}
+}
+
+func TestNewValidatesTimeouts(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer rdb.Close()
+	for _, cfg := range []lpnsredis.Config{
+		{Client: rdb, CommandTimeout: -1},
+		{Client: rdb, DisconnectTimeout: -time.Second},
+		{Client: rdb, RouteTimeout: -time.Millisecond},
+	} {
+		_, err := lpnsredis.New(cfg)
+		assert.ErrorIs(t, err, pushwire.ErrConfiguration)
+	}
+	_, err := lpnsredis.New(lpnsredis.Config{Client: rdb, CommandTimeout: time.Millisecond, DisconnectTimeout: time.Millisecond,
+		RouteTimeout: time.Millisecond})
+	assert.NoError(t, err)
+}
+
+// DisconnectTimeout and RouteTimeout bound the wait for a node that holds
+// the device in the directory and never answers.
+func TestTimeoutsBoundWaitsForAMuteNode(t *testing.T) {
+	rdb := redisClient(t)
+	p := prefix(t)
+	ctx := context.Background()
+	mute := rdb.Subscribe(ctx, p+"node:mute") // a node that reads its channel and never answers
+	defer mute.Close()
+	_, err := mute.Receive(ctx)
+	require.NoError(t, err)
+	require.NoError(t, rdb.Set(ctx, p+"dev:phone-5", "mute", time.Minute).Err())
+
+	cl, err := lpnsredis.New(lpnsredis.Config{Client: rdb, Prefix: p, DisconnectTimeout: 50 * time.Millisecond,
+		RouteTimeout: 50 * time.Millisecond})
+	require.NoError(t, err)
+	srv, err := lpns.NewServer(ctx, lpns.Config{Authenticator: auth, NodeID: "a", Cluster: cl})
+	require.NoError(t, err)
+	defer srv.Close()
+
+	wait, cancel := context.WithTimeout(ctx, time.Hour) // far beyond the configured timeouts
+	defer cancel()
+	_, err = srv.Disconnect(wait, "phone-5", lpns.ReasonLoggedOut)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.NoError(t, wait.Err(), "the configured timeout ended the wait, not the caller's context")
+
+	// Route without a deadline: lpns.Server always gives one, other
+	// callers may not.
+	err = cl.Route(ctx, "phone-5", "n-1", []byte(`{}`))
+	assert.ErrorIs(t, err, lpns.ErrNotAcknowledged)
 }

@@ -1,6 +1,7 @@
 package lpnsredis_test
 
 import (
+	"context"
 	"crypto"
 	"log"
 	"net/http"
@@ -33,7 +34,10 @@ func ExampleNew() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	srv, err := lpns.NewServer(lpns.Config{Authenticator: auth, NodeID: "cucm-a", Cluster: cluster})
+	// NewServer subscribes to this node's channel within ctx.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	srv, err := lpns.NewServer(ctx, lpns.Config{Authenticator: auth, NodeID: "cucm-a", Cluster: cluster})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -191,7 +191,7 @@ func runServer(node, certFile, keyFile, redisURL, prefix string, keepalive time.
 			return err
 		}
 	}
-	srv, err := lpns.NewServer(cfg)
+	srv, err := lpns.NewServer(context.Background(), cfg)
 	if err != nil {
 		return err
 	}
