@@ -2,6 +2,8 @@ package lpns_test
 
 import (
 	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,6 +36,13 @@ func TestParseFrame(t *testing.T) {
 		{"type not string", `{"type":5}`, false},
 		{"long id", `{"type":"ack","id":"` + string(make([]byte, 200)) + `"}`, false},
 		{"trailing garbage", `{"type":"keepalive"} x`, false},
+		{"id a number", `{"type":"ack","id":5}`, false},
+		{"id null", `{"type":"ack","id":null}`, false},
+		{"keepalive a string", `{"type":"hello","keepalive":"120"}`, false},
+		{"keepalive a fraction", `{"type":"hello","keepalive":120.5}`, false},
+		{"code a string", `{"type":"error","code":"401"}`, false},
+		{"expiresAt not RFC 3339", `{"type":"refresh-ack","expiresAt":"tomorrow"}`, false},
+		{"payload any JSON", `{"type":"notification","id":"n","payload":[1,"x",null]}`, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -80,4 +89,42 @@ func FuzzParseFrame(f *testing.F) {
 		require.Equal(t, fr.ID, again.ID)
 		require.Equal(t, fr.Token, again.Token)
 	})
+}
+
+// Field limits count the bytes of the decoded UTF-8 string, checked just
+// under, at and just over each limit, on every frame type.
+func TestParseFrameFieldLimits(t *testing.T) {
+	str := func(s string) string { b, _ := json.Marshal(s); return string(b) }
+	tests := []struct {
+		field string
+		limit int
+		frame string // with %s for the field
+	}{
+		{"id", 128, `{"type":"ack","id":%s}`},
+		{"token", 8192, `{"type":"refresh","token":%s}`},
+		{"reason", 512, `{"type":"error","code":400,"reason":%s}`},
+		{"message", 512, `{"type":"error","code":400,"message":%s}`},
+		{"node", 512, `{"type":"hello","node":%s}`},
+		{"deviceId", 512, `{"type":"hello","deviceId":%s}`},
+		{"reason", 512, `{"type":"keepalive","reason":%s}`},
+	}
+	for _, tt := range tests {
+		for _, n := range []int{tt.limit - 1, tt.limit, tt.limit + 1} {
+			t.Run(fmt.Sprintf("%s %d", tt.field, n), func(t *testing.T) {
+				_, err := lpns.ParseFrame([]byte(fmt.Sprintf(tt.frame, str(strings.Repeat("a", n)))))
+				if n <= tt.limit {
+					assert.NoError(t, err)
+				} else {
+					assert.ErrorIs(t, err, lpns.ErrBadFrame)
+				}
+			})
+		}
+	}
+	// "é" is two bytes in UTF-8 and six characters escaped: 256 of them
+	// are at the 512-byte limit, 257 over it.
+	esc := strings.Repeat(`\u00e9`, 256)
+	_, err := lpns.ParseFrame([]byte(`{"type":"error","code":400,"reason":"` + esc + `"}`))
+	assert.NoError(t, err)
+	_, err = lpns.ParseFrame([]byte(`{"type":"error","code":400,"reason":"` + esc + `\u00e9"}`))
+	assert.ErrorIs(t, err, lpns.ErrBadFrame)
 }

@@ -118,7 +118,11 @@ func (s *Server) serveConn(nc net.Conn) {
 		}
 		if !errors.Is(err, io.EOF) {
 			w := &rawResponse{nc: nc, header: http.Header{}}
-			http.Error(w, http.StatusText(status), status)
+			reason := "bad-request"
+			if status == http.StatusRequestHeaderFieldsTooLarge {
+				reason = "headers-too-large"
+			}
+			handshakeError(w, status, reason, http.StatusText(status))
 			w.finish()
 		}
 		_ = nc.Close()

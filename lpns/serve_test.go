@@ -127,9 +127,11 @@ func TestServeLeanShutdown(t *testing.T) {
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 	}()
-	errFrame, code := rc.waitClose()
-	assert.Equal(t, lpns.CloseShutdown, code)
+	errFrame, ce := rc.closeOf()
+	assert.Equal(t, lpns.CloseShutdown, int(ce.Code))
+	assert.Equal(t, "server-shutdown", ce.Reason)
 	assert.Equal(t, 503, errFrame.Code)
+	assert.Equal(t, "server-shutdown", errFrame.Reason)
 	select {
 	case err := <-done:
 		assert.True(t, errors.Is(err, lpns.ErrServerClosed))

@@ -195,23 +195,36 @@ func randomID() string {
 
 // ServeHTTP authenticates the device and runs its connection until it ends.
 // The read loop runs in this goroutine.
+//
+// The checks come in this order, the first failing one answering (see
+// PROTOCOL.md): 503 while shutting down, 400 when lpns.v1 is not offered,
+// 401 when the bearer token is refused, then the WebSocket handshake itself
+// (403 for a browser origin not allowed, 400, 405 or 426 for a malformed
+// upgrade). The 503, 400 and 401 answers carry an error frame as a JSON
+// body.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.isClosing() {
 		w.Header().Set("Retry-After", "1")
-		http.Error(w, "server shutting down, reconnect elsewhere", http.StatusServiceUnavailable)
+		handshakeError(w, http.StatusServiceUnavailable, "server-shutdown", "server shutting down, reconnect to another node")
 		return
 	}
 	if !offersSubprotocol(r) {
 		s.authFailure("no-subprotocol")
-		http.Error(w, "websocket subprotocol "+Subprotocol+" required", http.StatusBadRequest)
+		handshakeError(w, http.StatusBadRequest, "no-subprotocol", "websocket subprotocol "+Subprotocol+" required")
 		return
 	}
 	id, err := s.authenticate(r.Context(), r, bearerToken(r))
 	if err != nil {
 		reason := authReason(err)
 		s.authFailure(reason)
-		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-		http.Error(w, reason, http.StatusUnauthorized)
+		if errors.Is(err, ErrTokenMissing) {
+			// RFC 6750 section 3.1: no error code when the request
+			// carried no credentials.
+			w.Header().Set("WWW-Authenticate", `Bearer realm="lpns"`)
+		} else {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="lpns", error="invalid_token"`)
+		}
+		handshakeError(w, http.StatusUnauthorized, reason, "bearer token refused")
 		return
 	}
 	now := s.cfg.Now()
@@ -239,6 +252,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		go old.terminate(CloseReplaced, "replaced", 409, "replaced by a newer connection")
 	}
 	ss.run()
+}
+
+// handshakeError answers a refused upgrade with an error frame as the body.
+func handshakeError(w http.ResponseWriter, status int, reason, message string) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(encodeFrame(Frame{Type: FrameError, Code: status, Reason: reason, Message: message}), '\n'))
 }
 
 func offersSubprotocol(r *http.Request) bool {
