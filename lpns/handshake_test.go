@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -154,4 +155,29 @@ func TestNoExtensionNegotiated(t *testing.T) {
 	var hello map[string]any
 	require.NoError(t, json.Unmarshal(p, &hello))
 	assert.Equal(t, "hello", hello["type"])
+}
+
+// Times on the wire are in UTC, whatever the zone of the authenticator's
+// expiry.
+func TestTimesAreUTC(t *testing.T) {
+	zone := time.FixedZone("UTC+1", 3600)
+	exp := time.Date(2030, 1, 2, 4, 4, 5, 0, zone)
+	auth := lpns.AuthenticatorFunc(func(context.Context, *http.Request, string) (lpns.Identity, error) {
+		return lpns.Identity{DeviceID: "d", ExpiresAt: exp}, nil
+	})
+	srv := newTestServer(t, lpns.Config{Authenticator: auth})
+	h := http.Header{}
+	h.Set("Authorization", "Bearer x")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, srv.url, &websocket.DialOptions{HTTPHeader: h, Subprotocols: []string{lpns.Subprotocol}})
+	require.NoError(t, err)
+	defer c.CloseNow()
+	_, hello, err := c.Read(ctx)
+	require.NoError(t, err)
+	assert.Contains(t, string(hello), `"expiresAt":"2030-01-02T03:04:05Z"`)
+	require.NoError(t, c.Write(ctx, websocket.MessageText, []byte(`{"type":"refresh","token":"y"}`)))
+	_, ack, err := c.Read(ctx)
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"type":"refresh-ack","expiresAt":"2030-01-02T03:04:05Z"}`, string(ack))
 }

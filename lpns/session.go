@@ -64,7 +64,7 @@ func (ss *session) run() {
 		f(ss.id)
 	}
 	hello := Frame{Type: FrameHello, DeviceID: ss.id.DeviceID, Node: s.cfg.NodeID,
-		Keepalive: int(s.cfg.KeepaliveTimeout / time.Second), ExpiresAt: ss.id.ExpiresAt}
+		Keepalive: int(s.cfg.KeepaliveTimeout / time.Second), ExpiresAt: ss.id.ExpiresAt.UTC()}
 	var err error
 	if err = ss.write(hello); err == nil {
 		err = ss.readLoop()
@@ -262,7 +262,7 @@ func (ss *session) refresh(token string) error {
 	}
 	ss.timer.Reset(ss.untilLocked())
 	ss.mu.Unlock()
-	return ss.write(Frame{Type: FrameRefreshAck, ExpiresAt: id.ExpiresAt})
+	return ss.write(Frame{Type: FrameRefreshAck, ExpiresAt: id.ExpiresAt.UTC()})
 }
 
 // acked resolves the notification id. It reports whether the id was sent
