@@ -37,15 +37,18 @@ type Config struct {
 	WriteTimeout time.Duration
 	// AuthTimeout bounds each call to the Authenticator (default 5 s).
 	AuthTimeout time.Duration
-	// MaxFrameBytes is the largest frame accepted from a client (default
-	// 16 KiB); a larger one closes the connection with 1009.
+	// MaxFrameBytes is the largest message accepted from a client, counted
+	// over all the frames of a fragmented message (default 16 KiB); a
+	// larger one closes the connection with 1009.
 	MaxFrameBytes int64
 	// MaxPayloadBytes is the largest notification payload Send accepts
 	// (default 5120, the APNs VoIP limit).
 	MaxPayloadBytes int
-	// FrameRate and FrameBurst limit frames per second from one client,
-	// WebSocket pings and pongs included (token bucket; defaults 5/s and
-	// 20). A client over the limit is closed with 4429.
+	// FrameRate and FrameBurst limit the messages per second of each
+	// connection, a fragmented message counting once and WebSocket pings
+	// and pongs one each (token bucket; defaults 5/s and 20). The message
+	// over the limit is dropped, not processed, and the connection closed
+	// with 4429.
 	FrameRate  float64
 	FrameBurst int
 	// OriginPatterns lists browser origins allowed to connect (see

@@ -89,6 +89,20 @@ func TestDemoEndToEnd(t *testing.T) {
 	assert.EqualValues(t, 1, out["count"])
 	status, _ = do("POST", "/send", `{"deviceId":"nobody","payload":{}}`, bearer)
 	assert.Equal(t, 404, status)
+	// The error answers PROTOCOL.md lists for the send API.
+	for _, tt := range []struct {
+		body   string
+		status int
+	}{
+		{`{"payload":{}}`, 400},
+		{`not json`, 400},
+		{`{"deviceId":"demo-phone","id":"` + strings.Repeat("i", 129) + `","payload":{}}`, 400},
+		{`{"deviceId":"demo-phone","payload":{"pad":"` + strings.Repeat("x", 5200) + `"}}`, 413},
+	} {
+		status, out := do("POST", "/send", tt.body, bearer)
+		assert.Equal(t, tt.status, status, "%.40s", tt.body)
+		assert.NotEmpty(t, out["error"])
+	}
 	status, _ = do("GET", "/sessions", "", "wrong")
 	assert.Equal(t, 401, status)
 	status, _ = do("GET", "/metrics", "", bearer)
