@@ -33,6 +33,7 @@ func upgradeRequest(t *testing.T, httpURL string, h map[string]string) *http.Res
 			req.Header.Set(k, v)
 		}
 	}
+	req.Close = true // no idle connection left behind
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = resp.Body.Close() })
