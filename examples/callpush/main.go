@@ -474,7 +474,7 @@ func start(ctx context.Context, o *options, f *files, log *slog.Logger, hooks lp
 	if err != nil {
 		return fail(err)
 	}
-	srv, err := lpns.NewServer(lpns.Config{Authenticator: auth, AckTimeout: o.localTimeout, Hooks: hooks, Logger: log})
+	srv, err := lpns.NewServer(ctx, lpns.Config{Authenticator: auth, AckTimeout: o.localTimeout, Hooks: hooks, Logger: log})
 	if err != nil {
 		return fail(err)
 	}
