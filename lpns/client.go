@@ -385,18 +385,27 @@ func (c *Client) keepalive(conn wsconn.Conn, hello Frame, lastRecv, expires *ato
 	// The first keepalive comes after a random half to full interval so
 	// that clients that (re)connected together do not keep in step.
 	nextKeepalive := clk.Now().Add(interval/2 + rand.N(interval/2+1))
-	var refreshedFor int64 // expiry already refreshed; wait for its refresh-ack
+	// The refresh time of an expiry is decided once, when the expiry is
+	// learnt: a wake-up in between (a kick, a keepalive) must not push it
+	// later, as recomputing "half the remaining lifetime" would.
+	var (
+		seenExp      int64     // expiry refreshAt was computed for
+		refreshAt    time.Time // when to refresh seenExp; zero: no expiry
+		refreshedFor int64     // expiry already refreshed; wait for its refresh-ack
+	)
 	for {
 		now := clk.Now()
-		wake := nextKeepalive
-		var refreshAt time.Time
-		if e := expires.Load(); e != 0 && e != refreshedFor {
-			exp := time.Unix(0, e)
-			lead := min(c.cfg.RefreshBefore, exp.Sub(now)/2)
-			refreshAt = exp.Add(-lead)
-			if refreshAt.Before(wake) {
-				wake = refreshAt
+		if e := expires.Load(); e != seenExp {
+			seenExp, refreshAt = e, time.Time{}
+			if e != 0 {
+				exp := time.Unix(0, e)
+				refreshAt = exp.Add(-min(c.cfg.RefreshBefore, exp.Sub(now)/2))
 			}
+		}
+		pending := !refreshAt.IsZero() && seenExp != refreshedFor
+		wake := nextKeepalive
+		if pending && refreshAt.Before(wake) {
+			wake = refreshAt
 		}
 		t.Reset(max(wake.Sub(now), 0))
 		select {
@@ -409,8 +418,8 @@ func (c *Client) keepalive(conn wsconn.Conn, hello Frame, lastRecv, expires *ato
 		case <-t.C():
 		}
 		now = clk.Now()
-		if !refreshAt.IsZero() && !now.Before(refreshAt) {
-			refreshedFor = expires.Load()
+		if pending && !now.Before(refreshAt) {
+			refreshedFor = seenExp
 			ctx, cancel := context.WithTimeout(c.ctx, c.cfg.DialTimeout)
 			tok, err := c.cfg.Token(ctx)
 			cancel()
