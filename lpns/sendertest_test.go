@@ -36,7 +36,7 @@ type devices struct {
 // newDevices starts a server whose notifications wait a minute for their
 // ack: a device that does not ack hangs the send.
 func newDevices(t *testing.T) *devices {
-	srv, err := lpns.NewServer(lpns.Config{Authenticator: testAuth, AckTimeout: time.Minute})
+	srv, err := lpns.NewServer(context.Background(), lpns.Config{Authenticator: testAuth, AckTimeout: time.Minute})
 	require.NoError(t, err)
 	ts := httptest.NewServer(srv)
 	t.Cleanup(func() {
