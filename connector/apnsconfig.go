@@ -9,7 +9,6 @@ import (
 
 	"github.com/pushwire/pushwire"
 	"github.com/pushwire/pushwire/apns"
-	"github.com/pushwire/pushwire/registry"
 )
 
 // APNs environments of an [APNsCredential].
@@ -110,7 +109,7 @@ func defaultAPNsSender(cfg Config) func(ctx context.Context, a APNsCredential) (
 			host = apns.SandboxURL
 		}
 		return apns.New(apns.Config{BaseURL: host, Token: &apns.TokenAuth{Key: key, KeyID: a.KeyID, TeamID: a.TeamID},
-			Topic: a.Topic, Logger: cfg.Logger})
+			Topic: a.Topic, Logger: cfg.Logger, Retry: apns.RetryPolicy{MaxAttempts: 1}})
 	}
 }
 
@@ -124,8 +123,8 @@ func (c *Connector) apnsSender(ctx context.Context, pc PushConfig) (s pushwire.S
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
-		return nil, nil, ErrClosed
+	if c.sendersClosed {
+		return nil, nil, errSendersClosed
 	}
 	e, ok := c.apnsSenders[pc.ID]
 	if !ok || !(bytes.Equal(e.credentials, cred) || e.updatedAt.After(pc.UpdatedAt)) {
@@ -138,37 +137,17 @@ func (c *Connector) apnsSender(ctx context.Context, pc PushConfig) (s pushwire.S
 			c.retireLocked(e)
 		}
 		e = &senderEntry{credentials: cred, updatedAt: pc.UpdatedAt, sender: s, err: err}
+		if err == nil {
+			// Messages without a topic get the configuration's.
+			e.send = topicSender{s, pc.APNs.Topic}
+		}
 		c.apnsSenders[pc.ID] = e
 	}
 	if e.err != nil {
 		return nil, nil, e.err
 	}
 	e.users++
-	return e.sender, func() { c.releaseSender(e) }, nil
-}
-
-// sendAPNs pushes msg to the APNs device d: through its configuration's own
-// credential when it has one, through Config.APNs otherwise.
-func (c *Connector) sendAPNs(ctx context.Context, d registry.Device, configs configSet, msg pushwire.Message) error {
-	if pc, ok := configs.get(d.Labels[LabelConfigID]); ok && pc.APNs != nil {
-		if msg.Topic == "" {
-			msg.Topic = pc.APNs.Topic
-		}
-		s, release, err := c.apnsSender(ctx, pc)
-		if err != nil {
-			return err
-		}
-		defer release()
-		return s.Send(ctx, msg)
-	}
-	if c.cfg.APNs == nil {
-		return &pushwire.Error{Class: pushwire.ErrConfiguration, Provider: pushwire.ProviderAPNs, Reason: "NoAPNs",
-			Err: errors.New("no apns sender is configured")}
-	}
-	if msg.Topic == "" {
-		msg.Topic = c.cfg.APNsTopic
-	}
-	return c.cfg.APNs.Send(ctx, msg)
+	return e.send, func() { c.releaseSender(e) }, nil
 }
 
 // checkAPNsCredential builds the sender of pc's APNs credential once, so a

@@ -9,29 +9,36 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
 
 	"github.com/pushwire/pushwire"
+	"github.com/pushwire/pushwire/dispatch"
 	"github.com/pushwire/pushwire/fcm"
 	"github.com/pushwire/pushwire/hmacverify"
 	"github.com/pushwire/pushwire/registry"
 )
 
-// CallbackResult is the JSON answer to a callback. It is a plain value.
+// CallbackResult is the JSON answer to a callback: what this callback pushed.
+// It is a plain value.
 type CallbackResult struct {
 	EventID   string `json:"eventId"`
 	SessionID string `json:"sessionId"`
 	// Delivered counts the devices whose provider accepted the push.
 	Delivered int `json:"delivered"`
-	// Failed counts the devices whose push failed (including dead tokens).
+	// Failed counts the devices whose push definitely failed (including
+	// dead tokens).
 	Failed int `json:"failed"`
+	// Unknown counts the devices whose push may have reached the provider:
+	// the request was written and its answer never came (the deadline
+	// passed, the connection broke). They are never pushed again.
+	Unknown int `json:"unknown"`
 	// Pruned counts the dead tokens removed from the registry.
 	Pruned int `json:"pruned"`
-	// Duplicate is true when the event was already handled; nothing was sent.
+	// Duplicate is true when the event was already handled and no device
+	// of it was to be pushed again; nothing was sent.
 	Duplicate bool `json:"duplicate,omitempty"`
 }
 
@@ -46,6 +53,8 @@ func (r CallbackResult) appendJSON(b []byte) []byte {
 	b = strconv.AppendInt(b, int64(r.Delivered), 10)
 	b = append(b, `,"failed":`...)
 	b = strconv.AppendInt(b, int64(r.Failed), 10)
+	b = append(b, `,"unknown":`...)
+	b = strconv.AppendInt(b, int64(r.Unknown), 10)
 	b = append(b, `,"pruned":`...)
 	b = strconv.AppendInt(b, int64(r.Pruned), 10)
 	if r.Duplicate {
@@ -54,14 +63,38 @@ func (r CallbackResult) appendJSON(b []byte) []byte {
 	return append(b, "}\n"...)
 }
 
-// Status is the HTTP status of the answer to a callback with this result:
-// 500 when nothing was delivered and some failure was not a dead token that
-// has been pruned, else 200.
+// Status is the HTTP status of the answer to a callback with this result
+// (the package documentation has the table):
+//
+//   - 200 when some device accepted the push;
+//   - else 500 when some push definitely failed (a dead token that was not
+//     pruned counts as a failure);
+//   - else 202 when some outcome is unknown (the push may have arrived);
+//   - else 200: nothing to push, a duplicate, or only dead tokens, pruned.
 func (r CallbackResult) Status() int {
-	if r.Delivered == 0 && r.Failed > r.Pruned {
+	switch {
+	case r.Delivered > 0:
+		return http.StatusOK
+	case r.Failed > r.Pruned:
 		return http.StatusInternalServerError
+	case r.Unknown > 0:
+		return http.StatusAccepted
 	}
 	return http.StatusOK
+}
+
+// callbackResult is the result passed to [Metrics.Callback] for a delivery.
+func (r CallbackResult) callbackResult() string {
+	switch r.Status() {
+	case http.StatusInternalServerError:
+		return CallbackFailed
+	case http.StatusAccepted:
+		return CallbackUnknown
+	}
+	if r.Delivered > 0 {
+		return CallbackDelivered
+	}
+	return CallbackPruned
 }
 
 const maxFieldLen = 256
@@ -364,37 +397,22 @@ func (c *Connector) Deliver(ctx context.Context, ev hmacverify.Event) (CallbackR
 	return c.deliver(ctx, ev, devs, configs), nil
 }
 
-// deliver sends ev to devs in parallel within the delivery deadline.
+// recordTimeout bounds the write of an event's outcomes after its delivery.
+const recordTimeout = 2 * time.Second
+
+// deliver claims ev in the de-duplication store, delivers it through the
+// dispatcher to devs (all of them for a new event, the retryable ones of a
+// known event), within the delivery deadline, and records the outcomes.
 func (c *Connector) deliver(ctx context.Context, ev hmacverify.Event, devs []registry.Device, configs configSet) CallbackResult {
 	res := CallbackResult{EventID: ev.EventID, SessionID: ev.SessionID}
 	if c.cfg.DropExtraMembers {
 		ev.Extra = nil
 	}
-	key := ev.EventID + "\x00" + ev.SessionID
-	already, err := c.dedupe.Seen(ctx, key, c.cfg.Now().Add(c.cfg.DedupeTTL))
-	if err != nil {
-		// Fail open: a duplicate push is better than a lost one.
-		c.log.Warn("dedupe failed", "eventId", ev.EventID, "err", err)
-		already = false
-	}
-	if already {
-		c.log.Info("duplicate callback ignored", "eventId", ev.EventID, "sessionId", ev.SessionID)
-		c.metrics.Callback("duplicate")
-		res.Duplicate = true
-		return res
-	}
-	if len(devs) == 0 {
-		c.log.Info("no device for session", "eventId", ev.EventID, "sessionId", ev.SessionID)
-		c.metrics.Callback("no_device")
-		return res
-	}
-
 	c.mu.RLock()
 	if c.closed {
 		c.mu.RUnlock()
 		res.Failed = len(devs)
-		_ = c.dedupe.Forget(ctx, key)
-		c.metrics.Callback("failed")
+		c.metrics.Callback(CallbackFailed)
 		return res
 	}
 	c.wg.Add(1)
@@ -402,133 +420,256 @@ func (c *Connector) deliver(ctx context.Context, ev hmacverify.Event, devs []reg
 	defer c.wg.Done()
 
 	// The push goes on when the caller hangs up: AXP will not send it again.
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.DeliveryTimeout)
+	bg := context.WithoutCancel(ctx)
+	dctx, cancel := context.WithTimeout(bg, c.cfg.DeliveryTimeout)
 	defer cancel()
-	errs := make([]error, len(devs))
-	if len(devs) == 1 {
-		errs[0] = c.sendOne(dctx, ev, devs[0], configs)
-	} else {
-		var wg sync.WaitGroup
-		for i := range devs {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				errs[i] = c.sendOne(dctx, ev, devs[i], configs)
-			}()
+	key := eventKey(ev.EventID, ev.SessionID)
+	claim, err := c.dedupe.Claim(dctx, key, c.cfg.DedupeTTL)
+	if err != nil {
+		// Fail open: a duplicate push is better than a lost one.
+		c.log.Warn("de-duplication store failed; delivering anyway", "eventId", ev.EventID, "sessionId", ev.SessionID, "err", err)
+		claim = Claim{New: true}
+	}
+	if claim.Duplicate() {
+		c.log.Info("duplicate callback ignored", "eventId", ev.EventID, "sessionId", ev.SessionID)
+		c.metrics.Callback(CallbackDuplicate)
+		res.Duplicate = true
+		return res
+	}
+	outcomes := make(map[string]DeviceOutcome, len(devs))
+	targets := devs
+	if !claim.New {
+		targets = retryTargets(devs, claim.Retry, outcomes)
+		c.log.Info("callback sent again: pushing to the devices whose push failed for a temporary reason",
+			"eventId", ev.EventID, "sessionId", ev.SessionID, "devices", len(targets))
+	}
+	if len(targets) == 0 {
+		if claim.New {
+			c.log.Info("no device for session", "eventId", ev.EventID, "sessionId", ev.SessionID)
+			c.metrics.Callback(CallbackNoDevice)
+		} else {
+			// The devices to push again left the session.
+			c.record(bg, ev, key, outcomes)
+			c.metrics.Callback(CallbackDuplicate)
+			res.Duplicate = true
 		}
-		wg.Wait()
+		return res
 	}
 
-	pctx, pcancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-	defer pcancel()
-	for i, err := range errs {
-		switch {
-		case err == nil:
-			res.Delivered++
-		case errors.Is(err, pushwire.ErrDeadToken):
-			res.Failed++
-			if c.prune(pctx, devs[i], err) {
-				res.Pruned++
-			}
-		default:
-			res.Failed++
+	call := context.WithValue(dctx, callKey{}, &callInfo{eventID: ev.EventID, configs: configs})
+	r, err := c.disp.NotifyDevices(call, targets, c.message(ev))
+	if err != nil {
+		// Nothing was tried (the dispatcher is closed).
+		c.log.Warn("delivery refused", "eventId", ev.EventID, "err", err)
+		for _, d := range targets {
+			outcomes[deviceKey(d.Key())] = DeviceRetryable
+		}
+		res.Failed = len(targets)
+	} else {
+		n := r.Counts()
+		res.Delivered, res.Failed, res.Unknown, res.Pruned = n.Delivered, n.Failed+n.Dead, n.Unknown, n.Pruned
+		for i := range r.Deliveries {
+			dv := &r.Deliveries[i]
+			outcomes[deviceKey(dv.Device.Key())] = deviceOutcome(dv)
 		}
 	}
-	switch {
-	case res.Delivered > 0:
-		c.metrics.Callback("delivered")
-	case res.Status() == http.StatusOK:
-		c.metrics.Callback("pruned")
-	default:
-		c.metrics.Callback("failed")
-		// Let a manual re-send try again.
-		if err := c.dedupe.Forget(pctx, key); err != nil {
-			c.log.Warn("dedupe forget failed", "eventId", ev.EventID, "err", err)
-		}
-	}
+	c.record(bg, ev, key, outcomes)
+	c.metrics.Callback(res.callbackResult())
 	return res
 }
 
-// sendOne pushes ev to d and logs the outcome.
-func (c *Connector) sendOne(ctx context.Context, ev hmacverify.Event, d registry.Device, configs configSet) error {
-	start := c.cfg.Now()
-	msg := c.build(ev, d)
-	if msg.Token == "" {
-		msg.Token = d.Token
+// record stores the outcomes of ev's devices; a failure is logged.
+func (c *Connector) record(ctx context.Context, ev hmacverify.Event, key string, outcomes map[string]DeviceOutcome) {
+	ctx, cancel := context.WithTimeout(ctx, recordTimeout)
+	defer cancel()
+	if err := c.dedupe.Record(ctx, key, outcomes, c.cfg.DedupeTTL); err != nil {
+		c.log.Warn("recording the delivery outcomes failed: a re-sent callback will be taken as already handled, or as new if it was not claimed",
+			"eventId", ev.EventID, "sessionId", ev.SessionID, "err", err)
 	}
-	var err error
-	switch d.Provider {
-	case pushwire.ProviderAPNs:
-		err = c.sendAPNs(ctx, d, configs, msg)
-	default:
-		id := d.Labels[LabelConfigID]
-		pc, ok := configs.get(id)
-		if !ok {
-			err = &pushwire.Error{Class: pushwire.ErrConfiguration, Provider: pushwire.ProviderFCM, Reason: "NoConfiguration",
-				Err: errors.New("configuration " + truncate(id, 64) + " does not exist")}
-			break
-		}
-		s, release, ferr := c.fcmSender(ctx, pc)
-		if err = ferr; err == nil {
-			err = s.Send(ctx, msg)
-			release()
-		}
-	}
-	took := c.cfg.Now().Sub(start)
-	outcome := outcomeOf(err)
-	c.metrics.Delivery(d.Provider, outcome, took)
-	level := slog.LevelInfo
-	attrs := []slog.Attr{
-		slog.String("provider", string(d.Provider)),
-		slog.String("token", pushwire.Redact(d.Token)),
-		slog.String("eventId", ev.EventID),
-		slog.String("sessionId", ev.SessionID),
-		slog.String("outcome", outcome),
-		slog.Duration("latency", took),
-	}
-	if err != nil {
-		level = slog.LevelWarn
-		attrs = append(attrs, slog.String("err", err.Error()))
-	}
-	c.log.LogAttrs(ctx, level, "delivery", attrs...)
-	return err
 }
 
-func outcomeOf(err error) string {
-	switch {
-	case err == nil:
+// retryTargets returns the devices of devs whose keys are in retry; the keys
+// of retry without a device in devs (it left the session) go back into
+// outcomes as retryable.
+func retryTargets(devs []registry.Device, retry []string, outcomes map[string]DeviceOutcome) []registry.Device {
+	want := make(map[string]bool, len(retry))
+	for _, k := range retry {
+		want[k] = true
+	}
+	var out []registry.Device
+	for _, d := range devs {
+		k := deviceKey(d.Key())
+		if want[k] {
+			out = append(out, d)
+			delete(want, k)
+		}
+	}
+	for k := range want {
+		outcomes[k] = DeviceRetryable
+	}
+	return out
+}
+
+// deviceOutcome is what the de-duplication store keeps of dv.
+func deviceOutcome(dv *dispatch.Delivery) DeviceOutcome {
+	switch dv.Outcome {
+	case dispatch.Delivered:
+		return DeviceDelivered
+	case dispatch.Dead:
+		return DeviceDead
+	case dispatch.Unknown:
+		return DeviceUnknown
+	}
+	if errors.Is(dv.Err, pushwire.ErrRetryable) {
+		return DeviceRetryable
+	}
+	return DevicePermanent
+}
+
+// metricOutcome is the Outcome... constant of dv for [Metrics.Delivery].
+func metricOutcome(dv *dispatch.Delivery) string {
+	switch dv.Outcome {
+	case dispatch.Delivered:
 		return OutcomeDelivered
-	case errors.Is(err, pushwire.ErrDeadToken):
+	case dispatch.Dead:
 		return OutcomeDead
+	case dispatch.Unknown:
+		return OutcomeUnknown
+	}
+	switch err := dv.Err; {
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
 		return OutcomeTimeout
 	case errors.Is(err, pushwire.ErrRetryable):
 		return OutcomeRetryable
-	default:
-		return OutcomePermanent
+	}
+	return OutcomePermanent
+}
+
+// onDelivery is the dispatcher's hook: one call per device outcome.
+func (c *Connector) onDelivery(dv dispatch.Delivery) {
+	c.metrics.Delivery(dv.Device.Provider, metricOutcome(&dv), dv.Latency)
+	if dv.Pruned {
+		c.metrics.Pruned(dv.Device.Provider)
 	}
 }
 
-// prune removes a token its provider reported dead, but only if it was not
-// registered again since: since the provider's "dead since" time when it gives
-// one, else since the binding this delivery read (so a re-registration that
-// raced the failed send survives).
-func (c *Connector) prune(ctx context.Context, d registry.Device, cause error) bool {
-	asOf := d.UpdatedAt
-	if since, ok := pushwire.DeadSince(cause); ok {
-		asOf = since
-	}
-	removed, err := c.reg.Invalidate(ctx, d.Key(), asOf)
-	if err != nil {
-		c.log.Warn("pruning a dead token failed", "provider", d.Provider, "token", pushwire.Redact(d.Token), "err", err)
-		return false
-	}
-	if removed {
-		c.metrics.Pruned(d.Provider)
-		c.log.Info("dead token pruned", "provider", d.Provider, "token", pushwire.Redact(d.Token), "sessionId", d.Session)
-	}
-	return removed
+// callKey is the context key of a delivery's *callInfo, which the
+// dispatcher's SenderFor and logger read.
+type callKey struct{}
+
+type callInfo struct {
+	eventID string
+	configs configSet
 }
+
+// senderFor is the dispatcher's SenderFor: the sender of device d's
+// configuration (its FCM project, its own APNs credential) or Config.APNs.
+func (c *Connector) senderFor(ctx context.Context, d registry.Device) (pushwire.Sender, func(), error) {
+	var configs configSet
+	if ci, ok := ctx.Value(callKey{}).(*callInfo); ok {
+		configs = ci.configs
+	}
+	id := d.Labels[LabelConfigID]
+	pc, ok := configs.get(id)
+	if d.Provider == pushwire.ProviderAPNs {
+		if ok && pc.APNs != nil {
+			return c.apnsSender(ctx, pc)
+		}
+		if c.apns == nil {
+			return nil, nil, &pushwire.Error{Class: pushwire.ErrConfiguration, Provider: pushwire.ProviderAPNs, Reason: "NoAPNs",
+				Err: errors.New("no apns sender is configured")}
+		}
+		return c.apns, nil, nil
+	}
+	if !ok {
+		return nil, nil, &pushwire.Error{Class: pushwire.ErrConfiguration, Provider: pushwire.ProviderFCM, Reason: "NoConfiguration",
+			Err: errors.New("configuration " + truncate(id, 64) + " does not exist")}
+	}
+	return c.fcmSender(ctx, pc)
+}
+
+// topicSender sets the topic of messages that have none.
+type topicSender struct {
+	pushwire.Sender
+	topic string
+}
+
+func (s topicSender) Send(ctx context.Context, m pushwire.Message) error {
+	if m.Topic == "" {
+		m.Topic = s.topic
+	}
+	return s.Sender.Send(ctx, m)
+}
+
+// message is the provider-neutral message of ev that the dispatcher shapes
+// for each device: with [DefaultMessage], its data message (the data does
+// not depend on the device, so it is built once and shared); with a custom
+// BuildMessage, the event's members as data, from which shape rebuilds the
+// event.
+func (c *Connector) message(ev hmacverify.Event) pushwire.Message {
+	if c.build == nil {
+		return DefaultMessage(ev, registry.Device{})
+	}
+	data := make(map[string]string, 5+len(ev.Extra))
+	for k, v := range ev.Extra {
+		data[k] = v
+	}
+	for _, m := range [...][2]string{{"eventId", ev.EventID}, {"conversationId", ev.ConversationID},
+		{"customerId", ev.CustomerID}, {"sessionId", ev.SessionID}, {"eventDate", ev.EventDate}} {
+		if m[1] != "" {
+			data[m[0]] = m[1]
+		}
+	}
+	return pushwire.Message{Data: data}
+}
+
+// shape is the dispatcher's Shape: the message device d gets.
+func (c *Connector) shape(msg pushwire.Message, d registry.Device) pushwire.Message {
+	if c.build != nil {
+		var ev hmacverify.Event
+		ev.Extra = make(map[string]string, len(msg.Data))
+		for k, v := range msg.Data {
+			switch k {
+			case "eventId":
+				ev.EventID = v
+			case "conversationId":
+				ev.ConversationID = v
+			case "customerId":
+				ev.CustomerID = v
+			case "sessionId":
+				ev.SessionID = v
+			case "eventDate":
+				ev.EventDate = v
+			default:
+				ev.Extra[k] = v
+			}
+		}
+		return c.build(ev, d)
+	}
+	// DefaultMessage(ev, d), from DefaultMessage(ev, no device).
+	msg.Token = d.Token
+	if IsIOS(d.Labels[LabelType]) {
+		msg.Kind = pushwire.KindAlert
+		msg.Title, msg.Body = DefaultAlertTitle, DefaultAlertBody
+		msg.MutableContent = true
+	}
+	return msg
+}
+
+// eventLog adds the eventId of a delivery's context to the dispatcher's
+// records, so that each delivery record names its event.
+type eventLog struct{ slog.Handler }
+
+func (h eventLog) Handle(ctx context.Context, r slog.Record) error {
+	if ci, ok := ctx.Value(callKey{}).(*callInfo); ok {
+		r = r.Clone()
+		r.AddAttrs(slog.String("eventId", ci.eventID))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h eventLog) WithAttrs(as []slog.Attr) slog.Handler { return eventLog{h.Handler.WithAttrs(as)} }
+func (h eventLog) WithGroup(name string) slog.Handler    { return eventLog{h.Handler.WithGroup(name)} }
 
 // handleTestPush serves the sample's test route, admin only:
 // POST /custom-notification-connector/notifications with
@@ -570,7 +711,7 @@ func (c *Connector) handleTestPush(w http.ResponseWriter, r *http.Request) {
 		c.internalError(w, "test push", err)
 		return
 	}
-	c.log.Info("test push", "eventId", ev.EventID, "sessionId", ev.SessionID, "delivered", res.Delivered, "failed", res.Failed)
+	c.log.Info("test push", "eventId", ev.EventID, "sessionId", ev.SessionID, "delivered", res.Delivered, "failed", res.Failed, "unknown", res.Unknown)
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(res.Status())
 	_, _ = w.Write(res.appendJSON(make([]byte, 0, 160)))

@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -133,14 +135,53 @@ func TestCallbackOnlyDeadTokensIs200(t *testing.T) {
 	assert.Empty(t, devs)
 }
 
-func TestCallbackDeadlineIs500(t *testing.T) {
-	e := newEnv(t, envOptions{tweak: func(c *connector.Config) { c.DeliveryTimeout = 100 * time.Millisecond }})
+// switchSender wraps a sender; while hang is set, it writes the request and
+// never hears back: it returns, when the context ends, the error of a
+// sender whose request was written. While fail is set it returns fail.
+type switchSender struct {
+	pushwire.Sender
+	hang *atomic.Bool
+	fail *atomic.Pointer[error]
+}
+
+func (s switchSender) Send(ctx context.Context, m pushwire.Message) error {
+	if s.hang != nil && s.hang.Load() {
+		<-ctx.Done()
+		return pushwire.ContextError(pushwire.ProviderFCM, ctx.Err(), true)
+	}
+	if s.fail != nil {
+		if err := s.fail.Load(); err != nil {
+			return *err
+		}
+	}
+	return s.Sender.Send(ctx, m)
+}
+
+func (s switchSender) Close() error { return s.Sender.(io.Closer).Close() }
+
+// A provider that hangs past the delivery deadline after the request was
+// written: the outcome is unknown (202, "unknown": 1), never "failed", and a
+// re-sent callback pushes nothing (it may have arrived).
+func TestCallbackDeadlineIsUnknown(t *testing.T) {
+	var hang atomic.Bool
+	hang.Store(true)
+	e := newEnv(t, envOptions{
+		tweak: func(c *connector.Config) { c.DeliveryTimeout = 100 * time.Millisecond },
+		wrapFCM: func(s pushwire.Sender) pushwire.Sender { return switchSender{Sender: s, hang: &hang} },
+	})
 	session, tok := uuid.NewString(), fcmToken()
 	require.Equal(t, http.StatusOK, e.registerAndroid(tok, session).status)
-	e.fcm.FailToken(tok, fcmtest.Slow(5*time.Second))
-	r := e.callback(event(session), e.secret)
-	require.Equal(t, http.StatusInternalServerError, r.status, "%s", r.body)
-	assert.Equal(t, 1, result(t, r).Failed)
+	ev := event(session)
+	r := e.callback(ev, e.secret)
+	require.Equal(t, http.StatusAccepted, r.status, "%s", r.body)
+	res := result(t, r)
+	assert.Equal(t, connector.CallbackResult{EventID: ev["eventId"], SessionID: session, Unknown: 1}, res)
+
+	hang.Store(false)
+	r = e.callback(ev, e.secret)
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	assert.True(t, result(t, r).Duplicate, "an unknown outcome is never pushed again")
+	assert.Empty(t, e.fcm.Messages())
 }
 
 func TestDuplicateConcurrent(t *testing.T) {

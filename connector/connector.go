@@ -16,6 +16,7 @@ import (
 
 	"github.com/pushwire/pushwire"
 	"github.com/pushwire/pushwire/connector/statekey"
+	"github.com/pushwire/pushwire/dispatch"
 	"github.com/pushwire/pushwire/fcm"
 	"github.com/pushwire/pushwire/hmacverify"
 	"github.com/pushwire/pushwire/registry"
@@ -30,7 +31,7 @@ const (
 	DefaultRateLimit       = 20 // requests per second per client address
 	DefaultRateBurst       = 40 // bucket size per client address
 	DefaultRateClients     = 10_000
-	DefaultDedupeSize      = 100_000 // capacity of the default in-memory Deduper
+	DefaultDedupeSize      = 100_000 // capacity of the default MemoryDeduper
 	DefaultDedupeTTL       = 24 * time.Hour
 )
 
@@ -61,8 +62,11 @@ type Config struct {
 
 	// NewFCMSender builds the FCM sender of a push configuration from its
 	// service-account JSON. Nil means [fcm.New] with FCMBaseURL and
-	// HTTPClient. A returned sender that implements io.Closer is closed when
-	// the configuration changes or the connector closes.
+	// HTTPClient, without retries of its own (Retry applies). A returned
+	// sender that implements io.Closer is closed when the configuration
+	// changes or the connector closes. It should not retry on its own (fcm:
+	// RetryPolicy MaxAttempts 1): the connector's dispatcher does, within
+	// the delivery deadline.
 	NewFCMSender func(ctx context.Context, serviceAccountJSON []byte) (pushwire.Sender, error)
 	// FCMBaseURL overrides the FCM base URL for the default NewFCMSender
 	// (for fakes such as fcmtest). Empty means the real service.
@@ -73,7 +77,8 @@ type Config struct {
 
 	// APNs, when set, pushes to iOS devices that registered an APNs device
 	// token (instead of an FCM token). Nil means such registrations are
-	// refused.
+	// refused. It should not retry on its own (apns: RetryPolicy
+	// MaxAttempts 1); the connector does not close it.
 	APNs pushwire.Sender
 	// APNsTopic is the topic (bundle id) put in messages for APNs devices.
 	// Empty means the APNs sender's default.
@@ -81,8 +86,9 @@ type Config struct {
 	// NewAPNsSender builds the APNs sender of a push configuration that has
 	// its own [APNsCredential] (its APNs devices do not use APNs then). Nil
 	// means [apns.New] with the credential's key and the production or
-	// sandbox host. A returned sender that implements io.Closer is closed
-	// when the configuration changes or the connector closes.
+	// sandbox host, without retries of its own. A returned sender that
+	// implements io.Closer is closed when the configuration changes or the
+	// connector closes.
 	NewAPNsSender func(ctx context.Context, cred APNsCredential) (pushwire.Sender, error)
 
 	// BuildMessage builds the push for one device. Nil means
@@ -121,9 +127,14 @@ type Config struct {
 	// one the proxies write can be trusted.
 	ProxyHeader string
 
-	// DeliveryTimeout bounds a callback's delivery to every device. Zero
-	// means DefaultDeliveryTimeout.
+	// DeliveryTimeout bounds a callback's delivery to every device, its
+	// retries and the de-duplication claim included. Zero means
+	// DefaultDeliveryTimeout.
 	DeliveryTimeout time.Duration
+	// Retry says how a push that failed for a temporary reason is retried
+	// within DeliveryTimeout (never one whose outcome is unknown). The zero
+	// value is dispatch's default: 3 attempts, 100 ms to 5 s apart.
+	Retry dispatch.RetryPolicy
 	// MaxBodyBytes limits request bodies (413 over it). Zero means
 	// [hmacverify.DefaultMaxBodyBytes] (64 KiB).
 	MaxBodyBytes int64
@@ -140,11 +151,15 @@ type Config struct {
 	// the sample does, within [MaxDataBytes] with [DefaultMessage].
 	DropExtraMembers bool
 
-	// Dedupe remembers the (eventId, sessionId) pairs already handled. Nil
-	// means an [hmacverify.MemorySeenSet] of DefaultDedupeSize entries.
+	// Dedupe remembers the events already handled (eventId and sessionId)
+	// and the outcome of each of their devices; see [Deduper]. Nil means a
+	// [MemoryDeduper] of DefaultDedupeSize events, which forgets them on a
+	// restart and is not shared by replicas: use the store of the registry's
+	// backend (registry/sqlite, registry/postgres, registry/redis
+	// NewDeduper) for both.
 	Dedupe Deduper
-	// DedupeTTL is how long a handled callback is remembered. Zero means
-	// DefaultDedupeTTL.
+	// DedupeTTL is how long a handled event is remembered after its last
+	// delivery. Zero means DefaultDedupeTTL.
 	DedupeTTL time.Duration
 
 	// Metrics receives request, delivery and pruning events. Nil means none.
@@ -166,7 +181,9 @@ type Connector struct {
 	limiter *limiter
 	limits  hmacverify.ReadLimits
 	dedupe  Deduper
-	build   func(ev hmacverify.Event, d registry.Device) pushwire.Message
+	build   func(ev hmacverify.Event, d registry.Device) pushwire.Message // nil: DefaultMessage
+	apns    pushwire.Sender                                              // Config.APNs, with APNsTopic
+	disp    *dispatch.Dispatcher
 	mux     *http.ServeMux
 	regAuth Authorizer
 
@@ -174,14 +191,17 @@ type Connector struct {
 	senders map[string]*senderEntry // configId → FCM sender
 	// configId → APNs sender of the configuration's own credential
 	apnsSenders map[string]*senderEntry
-	closed      bool
+	closed      bool           // no new delivery
 	wg          sync.WaitGroup // in-flight deliveries
+	// sendersClosed: the deliveries are over and the senders closed.
+	sendersClosed bool
 }
 
 type senderEntry struct {
 	credentials []byte    // the service-account JSON it was built from
 	updatedAt   time.Time // the configuration's UpdatedAt then
 	sender      pushwire.Sender
+	send        pushwire.Sender // sender, or sender with the configuration's topic
 	err         error
 	// Guarded by Connector.mu: sends using the sender, and whether it was
 	// replaced or dropped (then the last user closes it).
@@ -230,9 +250,6 @@ func New(cfg Config) (*Connector, error) {
 	if cfg.Configs == nil {
 		cfg.Configs = NewMemoryConfigStore()
 	}
-	if cfg.BuildMessage == nil {
-		cfg.BuildMessage = DefaultMessage
-	}
 	switch {
 	case cfg.ClientAddr != nil && len(cfg.TrustedProxies) > 0:
 		return nil, fmt.Errorf("connector: %w: ClientAddr and TrustedProxies are exclusive", pushwire.ErrConfiguration)
@@ -248,14 +265,15 @@ func New(cfg Config) (*Connector, error) {
 	if cfg.NewFCMSender == nil {
 		endpoint, client, logger := cfg.FCMBaseURL, cfg.HTTPClient, cfg.Logger
 		cfg.NewFCMSender = func(ctx context.Context, sa []byte) (pushwire.Sender, error) {
-			return fcm.New(ctx, fcm.Config{CredentialsJSON: sa, BaseURL: endpoint, HTTPClient: client, Logger: logger})
+			return fcm.New(ctx, fcm.Config{CredentialsJSON: sa, BaseURL: endpoint, HTTPClient: client, Logger: logger,
+				Retry: fcm.RetryPolicy{MaxAttempts: 1}})
 		}
 	}
 	if cfg.NewAPNsSender == nil {
 		cfg.NewAPNsSender = defaultAPNsSender(cfg)
 	}
 	if cfg.Dedupe == nil {
-		d, err := hmacverify.NewMemorySeenSet(hmacverify.MemorySeenConfig{Capacity: DefaultDedupeSize, Now: cfg.Now})
+		d, err := NewMemoryDeduper(MemoryDeduperConfig{Now: cfg.Now})
 		if err != nil {
 			return nil, err
 		}
@@ -272,18 +290,37 @@ func New(cfg Config) (*Connector, error) {
 	c := &Connector{
 		cfg:     cfg,
 		reg:     cfg.Registry,
-		configs: newConfigState(cfg.Configs, cfg.StateKeys, cfg.Logger),
 		log:     cfg.Logger,
 		metrics: cfg.Metrics,
 		limiter: rl,
 		limits:  hmacverify.ReadLimits{MaxBodyBytes: cfg.MaxBodyBytes, BodyTimeout: cfg.BodyTimeout},
 		dedupe:  cfg.Dedupe,
 		build:   cfg.BuildMessage,
+		apns:    cfg.APNs,
 		regAuth: regAuth,
 		senders: make(map[string]*senderEntry),
 
 		apnsSenders: make(map[string]*senderEntry),
 	}
+	if cfg.APNs != nil && cfg.APNsTopic != "" {
+		c.apns = topicSender{cfg.APNs, cfg.APNsTopic}
+	}
+	// The dispatcher is given no sender of its own: every sender comes from
+	// senderFor, so it closes none; the connector closes those it built.
+	disp, err := dispatch.New(dispatch.Config{
+		Registry:   cfg.Registry,
+		SenderFor:  c.senderFor,
+		Shape:      c.shape,
+		Timeout:    cfg.DeliveryTimeout,
+		Retry:      cfg.Retry,
+		OnDelivery: c.onDelivery,
+		Logger:     slog.New(eventLog{cfg.Logger.Handler()}),
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.disp = disp
+	c.configs = newConfigState(cfg.Configs, cfg.StateKeys, cfg.Logger)
 	c.routes()
 	return c, nil
 }
@@ -369,10 +406,11 @@ func (c *Connector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.mux.ServeHTTP(w, r)
 }
 
-// Close closes the FCM and APNs senders the connector built, stops watching
-// the config store and waits for in-flight deliveries. It does not close the
-// registry, the config store or the APNs sender of Config.APNs, which the
-// caller owns. Close is idempotent.
+// Close waits for in-flight deliveries (each bounded by DeliveryTimeout),
+// stops watching the config store and closes the FCM and APNs senders the
+// connector built. It does not close the registry, the config store, the
+// de-duplication store or the APNs sender of Config.APNs, which the caller
+// owns. Close is idempotent.
 func (c *Connector) Close() error {
 	c.mu.Lock()
 	if c.closed {
@@ -380,6 +418,14 @@ func (c *Connector) Close() error {
 		return nil
 	}
 	c.closed = true
+	c.mu.Unlock()
+	c.configs.close()
+	c.wg.Wait()
+	// Sends a delivery gave up on at its deadline end before the senders
+	// close.
+	errs := []error{c.disp.Close()}
+	c.mu.Lock()
+	c.sendersClosed = true
 	senders := c.senders
 	c.senders = map[string]*senderEntry{}
 	for id, e := range c.apnsSenders {
@@ -387,9 +433,6 @@ func (c *Connector) Close() error {
 	}
 	c.apnsSenders = map[string]*senderEntry{}
 	c.mu.Unlock()
-	c.configs.close()
-	c.wg.Wait()
-	var errs []error
 	for _, e := range senders {
 		if cl, ok := e.sender.(io.Closer); ok {
 			errs = append(errs, cl.Close())
@@ -412,8 +455,8 @@ func (c *Connector) fcmSender(ctx context.Context, pc PushConfig) (s pushwire.Se
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
-		return nil, nil, ErrClosed
+	if c.sendersClosed {
+		return nil, nil, errSendersClosed
 	}
 	e, ok := c.senders[pc.ID]
 	if !ok || !(bytes.Equal(e.credentials, pc.FCMServiceAccount) || e.updatedAt.After(pc.UpdatedAt)) {
@@ -425,14 +468,14 @@ func (c *Connector) fcmSender(ctx context.Context, pc PushConfig) (s pushwire.Se
 		if ok {
 			c.retireLocked(e)
 		}
-		e = &senderEntry{credentials: bytes.Clone(pc.FCMServiceAccount), updatedAt: pc.UpdatedAt, sender: s, err: err}
+		e = &senderEntry{credentials: bytes.Clone(pc.FCMServiceAccount), updatedAt: pc.UpdatedAt, sender: s, send: s, err: err}
 		c.senders[pc.ID] = e
 	}
 	if e.err != nil {
 		return nil, nil, e.err
 	}
 	e.users++
-	return e.sender, func() { c.releaseSender(e) }, nil
+	return e.send, func() { c.releaseSender(e) }, nil
 }
 
 // releaseSender ends one use of e, closing it if it was the last use of a
@@ -484,6 +527,10 @@ var (
 	// ErrClosed is returned for work attempted after [Connector.Close].
 	ErrClosed = errors.New("connector: closed")
 )
+
+// errSendersClosed is the error of a send after Close: temporary, as the
+// message was not handed over.
+var errSendersClosed = fmt.Errorf("%w: %w", ErrClosed, pushwire.ErrClosed)
 
 func (c *Connector) handleReady(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), time.Second)

@@ -20,6 +20,7 @@ import (
 	"github.com/pushwire/pushwire/apns"
 	"github.com/pushwire/pushwire/apns/apnstest"
 	"github.com/pushwire/pushwire/connector"
+	"github.com/pushwire/pushwire/dispatch"
 	"github.com/pushwire/pushwire/fcm"
 	"github.com/pushwire/pushwire/fcm/fcmtest"
 	"github.com/pushwire/pushwire/hmacverify"
@@ -54,8 +55,9 @@ type envOptions struct {
 	wrapFCM func(pushwire.Sender) pushwire.Sender
 }
 
-// fastRetry keeps the fcm client's retries short in tests.
-var fastRetry = fcm.RetryPolicy{MaxAttempts: 2, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}
+// fastRetry keeps the connector's retries short in tests; the clients do not
+// retry on their own.
+var fastRetry = dispatch.RetryPolicy{MaxAttempts: 2, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}
 
 func newEnv(t *testing.T, o envOptions) *env {
 	t.Helper()
@@ -72,7 +74,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		Registry:   e.reg,
 		AdminToken: e.admin,
 		NewFCMSender: func(ctx context.Context, sa []byte) (pushwire.Sender, error) {
-			s, err := fcm.New(ctx, fcm.Config{CredentialsJSON: sa, BaseURL: e.fcm.URL, Retry: fastRetry})
+			s, err := fcm.New(ctx, fcm.Config{CredentialsJSON: sa, BaseURL: e.fcm.URL, Retry: fcm.RetryPolicy{MaxAttempts: 1}})
 			if err != nil || o.wrapFCM == nil {
 				return s, err
 			}
@@ -80,12 +82,13 @@ func newEnv(t *testing.T, o envOptions) *env {
 		},
 		RateLimit:       connector.RateLimit{Rate: -1},
 		DeliveryTimeout: 5 * time.Second,
+		Retry:           fastRetry,
 	}
 	if !o.noAPNs {
 		e.apns = apnstest.NewServer(apnstest.Config{Topics: []string{testTopic}})
 		t.Cleanup(e.apns.Close)
 		ac, err := apns.New(apns.Config{BaseURL: e.apns.URL, Token: e.apns.TokenAuth(), RootCAs: e.apns.CertPool(),
-			Topic: testTopic, Retry: apns.RetryPolicy{MaxAttempts: 2, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}})
+			Topic: testTopic, Retry: apns.RetryPolicy{MaxAttempts: 1}})
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = ac.Close() })
 		cfg.APNs, cfg.APNsTopic = ac, testTopic

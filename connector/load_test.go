@@ -59,7 +59,7 @@ func newLoadRig(b *testing.B, sessions int) *loadRig {
 	c, err := connector.New(connector.Config{
 		Registry: reg,
 		NewFCMSender: func(ctx context.Context, sa []byte) (pushwire.Sender, error) {
-			cfg := fcm.Config{CredentialsJSON: sa, BaseURL: fake.URL, MaxConcurrency: 512}
+			cfg := fcm.Config{CredentialsJSON: sa, BaseURL: fake.URL, MaxConcurrency: 512, Retry: fcm.RetryPolicy{MaxAttempts: 1}}
 			if useTLS {
 				cfg.HTTPClient = fake.Client()
 			}
@@ -90,7 +90,7 @@ func newLoadRig(b *testing.B, sessions int) *loadRig {
 }
 
 func mustDeduper(b *testing.B) connector.Deduper {
-	d, err := hmacverify.NewMemorySeenSet(hmacverify.MemorySeenConfig{Capacity: 1 << 20})
+	d, err := connector.NewMemoryDeduper(connector.MemoryDeduperConfig{Capacity: 1 << 20})
 	require.NoError(b, err)
 	return d
 }

@@ -338,34 +338,38 @@ func TestRateLimit(t *testing.T) {
 	assert.LessOrEqual(t, connector.RateLimitedClients(e.conn), 4)
 }
 
-// TestMemoryDeduper checks the default Deduper, hmacverify's MemorySeenSet,
-// the way the connector uses it.
+// TestMemoryDeduper checks what is particular to the default Deduper (the
+// conformance suite, connectortest.RunDeduper, checks the rest): a full
+// store forgets the least recently written event, at its capacity and not
+// before.
 func TestMemoryDeduper(t *testing.T) {
 	clk := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	s, err := hmacverify.NewMemorySeenSet(hmacverify.MemorySeenConfig{Capacity: 3, Now: clk.Now})
+	d, err := connector.NewMemoryDeduper(connector.MemoryDeduperConfig{Capacity: 3, Now: clk.Now})
 	require.NoError(t, err)
-	var d connector.Deduper = s
 	ctx := context.Background()
-	first := func(k string) bool {
-		already, err := d.Seen(ctx, k, clk.Now().Add(time.Minute))
+	isNew := func(k string) bool {
+		c, err := d.Claim(ctx, k, time.Minute)
 		require.NoError(t, err)
-		return !already
+		return c.New
 	}
-	assert.True(t, first("a"))
-	assert.False(t, first("a"))
-	assert.True(t, first("b"))
-	assert.True(t, first("c"))
-	assert.True(t, first("d"), "evicts the oldest")
-	assert.Equal(t, 3, s.Len())
-	assert.True(t, first("a"), "a was evicted")
-	assert.False(t, first("d"))
-	require.NoError(t, d.Forget(ctx, "d"))
-	assert.True(t, first("d"))
-	assert.LessOrEqual(t, s.Len(), 3)
-	clk.Add(2 * time.Minute)
-	assert.True(t, first("d"), "expired")
-	_, err = hmacverify.NewMemorySeenSet(hmacverify.MemorySeenConfig{Capacity: -1})
-	assert.ErrorIs(t, err, hmacverify.ErrInvalidConfig)
+	assert.True(t, isNew("a"))
+	assert.False(t, isNew("a"))
+	assert.True(t, isNew("b"))
+	assert.True(t, isNew("c"))
+	assert.Equal(t, 3, d.Len(), "at capacity, nothing forgotten")
+	assert.False(t, isNew("a"))
+	require.NoError(t, d.Record(ctx, "a", map[string]connector.DeviceOutcome{"x": connector.DeviceDelivered}, time.Minute))
+	assert.True(t, isNew("d"), "over capacity: b, the least recently written, goes")
+	assert.Equal(t, 3, d.Len())
+	assert.False(t, isNew("a"), "a was written last but one")
+	assert.True(t, isNew("b"), "b was forgotten")
+	clk.Add(time.Minute)
+	assert.True(t, isNew("a"), "expired")
+
+	for _, c := range []int{-1} {
+		_, err = connector.NewMemoryDeduper(connector.MemoryDeduperConfig{Capacity: c})
+		assert.ErrorIs(t, err, pushwire.ErrConfiguration)
+	}
 }
 
 func TestNewValidates(t *testing.T) {
