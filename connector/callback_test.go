@@ -166,7 +166,7 @@ func TestCallbackDeadlineIsUnknown(t *testing.T) {
 	var hang atomic.Bool
 	hang.Store(true)
 	e := newEnv(t, envOptions{
-		tweak: func(c *connector.Config) { c.DeliveryTimeout = 100 * time.Millisecond },
+		tweak:   func(c *connector.Config) { c.DeliveryTimeout = 100 * time.Millisecond },
 		wrapFCM: func(s pushwire.Sender) pushwire.Sender { return switchSender{Sender: s, hang: &hang} },
 	})
 	session, tok := uuid.NewString(), fcmToken()

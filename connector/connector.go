@@ -182,7 +182,7 @@ type Connector struct {
 	limits  hmacverify.ReadLimits
 	dedupe  Deduper
 	build   func(ev hmacverify.Event, d registry.Device) pushwire.Message // nil: DefaultMessage
-	apns    pushwire.Sender                                              // Config.APNs, with APNsTopic
+	apns    pushwire.Sender                                               // Config.APNs, with APNsTopic
 	disp    *dispatch.Dispatcher
 	mux     *http.ServeMux
 	regAuth Authorizer

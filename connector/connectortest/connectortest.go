@@ -1,6 +1,7 @@
-// Package connectortest is the conformance suite of [connector.ConfigStore]
-// implementations, the counterpart of registrytest: every store (memory,
-// SQLite, PostgreSQL, Redis) runs it against a real server.
+// Package connectortest holds the conformance suites of the connector's
+// pluggable stores, the counterparts of registrytest: [Run] for
+// [connector.ConfigStore] and [RunDeduper] for [connector.Deduper]. Every
+// store (memory, SQLite, PostgreSQL, Redis) runs them against a real server.
 package connectortest
 
 import (

@@ -2,6 +2,9 @@ package connectortest_test
 
 import (
 	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
 
 	"go.uber.org/goleak"
 
@@ -15,5 +18,15 @@ func TestMemoryConfigStore(t *testing.T) {
 	connectortest.Run(t, func(t *testing.T) connectortest.Opener {
 		s := connector.NewMemoryConfigStore()
 		return func(*testing.T) connector.ConfigStore { return s }
+	})
+}
+
+func TestMemoryDeduper(t *testing.T) {
+	connectortest.RunDeduper(t, connectortest.DeduperBackend{
+		New: func(t *testing.T, now func() time.Time) connectortest.DeduperOpener {
+			d, err := connector.NewMemoryDeduper(connector.MemoryDeduperConfig{Now: now})
+			require.NoError(t, err)
+			return func(*testing.T) connector.Deduper { return d }
+		},
 	})
 }
