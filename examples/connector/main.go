@@ -62,25 +62,25 @@ func envName(flagName string) string { return envflag.Name(flagName) }
 
 // options are the parsed flags.
 type options struct {
-	addr, tlsCert, tlsKey            string
-	configID, secretFile             string
-	fcmCredentials, fcmBaseURL       string
-	apnsKey, apnsKeyID, apnsTeamID   string
-	apnsTopic, apnsBaseURL, apnsCA   string
-	registryDSN                      string
-	stateKeyFile, generateStateKey   string
-	resealState                      bool
-	adminTokenFile, regTokenFile     string
-	logFormat, logLevel              string
-	deliveryTimeout, shutdownTimeout time.Duration
-	registrationTTL                  time.Duration
-	maxDevices                       int
-	rateLimit                        float64
-	rateBurst                        int
-	trustedProxies                   string
-	proxyHeader                      string
-	trusted                          []netip.Prefix
-	demo, demoExit                   bool
+	addr, tlsCert, tlsKey                       string
+	configID, secretFile                        string
+	fcmCredentials, fcmBaseURL                  string
+	apnsKey, apnsKeyID, apnsTeamID              string
+	apnsTopic, apnsBaseURL, apnsCA              string
+	registryDSN                                 string
+	stateKeyFile, generateStateKey              string
+	resealState                                 bool
+	adminTokenFile, regTokenFile                string
+	logFormat, logLevel                         string
+	deliveryTimeout, shutdownTimeout, dedupeTTL time.Duration
+	registrationTTL                             time.Duration
+	maxDevices                                  int
+	rateLimit                                   float64
+	rateBurst                                   int
+	trustedProxies                              string
+	proxyHeader                                 string
+	trusted                                     []netip.Prefix
+	demo, demoExit                              bool
 }
 
 // usageError is a bad flag or an unreadable file: exit status 2.
@@ -115,6 +115,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.DurationVar(&o.deliveryTimeout, "delivery-timeout", connector.DefaultDeliveryTimeout, "deadline of a callback's deliveries")
+	fs.DurationVar(&o.dedupeTTL, "dedupe-ttl", connector.DefaultDedupeTTL, "how long a handled callback and its per-device outcomes are remembered (kept in the -registry backend)")
 	fs.DurationVar(&o.registrationTTL, "registration-ttl", registry.DefaultTTL, "how long a device registration lives unless renewed (negative: forever)")
 	fs.IntVar(&o.maxDevices, "max-devices-per-session", registry.DefaultMaxDevicesPerSession, "devices kept per session; the least recently registered go first (negative: no cap)")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long shutdown waits for in-flight requests")
@@ -167,8 +168,8 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*option
 	if (o.tlsCert == "") != (o.tlsKey == "") {
 		return nil, usagef("-tls-cert and -tls-key go together")
 	}
-	if o.deliveryTimeout <= 0 || o.shutdownTimeout <= 0 {
-		return nil, usagef("-delivery-timeout and -shutdown-timeout must be positive")
+	if o.deliveryTimeout <= 0 || o.shutdownTimeout <= 0 || o.dedupeTTL <= 0 {
+		return nil, usagef("-delivery-timeout, -shutdown-timeout and -dedupe-ttl must be positive")
 	}
 	if o.registrationTTL == 0 || o.maxDevices == 0 {
 		return nil, usagef("-registration-ttl and -max-devices-per-session must not be zero")
@@ -380,6 +381,10 @@ func serve(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	dedupe, err := openDeduper(ctx, reg)
+	if err != nil {
+		return err
+	}
 	if o.resealState {
 		if configs == nil {
 			return usagef("-reseal-state needs a persistent -registry")
@@ -415,6 +420,8 @@ func serve(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		TrustedProxies:    o.trusted,
 		ProxyHeader:       o.proxyHeader,
 		DeliveryTimeout:   o.deliveryTimeout,
+		Dedupe:            dedupe,
+		DedupeTTL:         o.dedupeTTL,
 		Metrics:           metrics,
 		Logger:            log,
 	}
@@ -536,6 +543,7 @@ func newAPNs(o *options, f *files, log *slog.Logger) (*apns.Client, error) {
 	if err != nil {
 		return nil, usagef("%v", err)
 	}
+	cfg.Retry = apns.RetryPolicy{MaxAttempts: 1} // the connector retries
 	c, err := apns.New(cfg)
 	if err != nil {
 		return nil, usagef("apns: %v", err)

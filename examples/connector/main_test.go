@@ -111,6 +111,8 @@ func TestUsageErrors(t *testing.T) {
 		{"apns key alone", []string{"-apns-key", empty}, nil, "-apns-key needs"},
 		{"demo-exit alone", []string{"-demo-exit"}, nil, "-demo-exit needs -demo"},
 		{"zero ttl", []string{"-registration-ttl", "0s"}, nil, "-registration-ttl"},
+		{"zero dedupe ttl", []string{"-dedupe-ttl", "0s"}, nil, "-dedupe-ttl"},
+		{"negative dedupe ttl from env", nil, map[string]string{"PUSHWIRE_DEDUPE_TTL": "-1h"}, "-dedupe-ttl"},
 		{"empty fcm credentials", []string{"-fcm-credentials", empty}, nil, "is empty"},
 		{"bad trusted proxies", []string{"-trusted-proxies", "10.0.0.0/8,proxy.example"}, nil, "-trusted-proxies"},
 		{"bad trusted proxies from env", nil, map[string]string{"PUSHWIRE_TRUSTED_PROXIES": "10.0.0.0/40"}, "-trusted-proxies"},

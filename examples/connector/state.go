@@ -41,6 +41,29 @@ func openConfigStore(ctx context.Context, reg registry.Registry) (connector.Conf
 	return s, nil
 }
 
+// openDeduper returns the de-duplication store kept in the same backend as
+// reg; nil (the connector's memory store) for the memory registry.
+func openDeduper(ctx context.Context, reg registry.Registry) (connector.Deduper, error) {
+	var (
+		d   connector.Deduper
+		err error
+	)
+	switch r := reg.(type) {
+	case *sqlite.Registry:
+		d, err = sqlite.NewDeduper(ctx, r)
+	case *postgres.Registry:
+		d, err = postgres.NewDeduper(ctx, r)
+	case *redis.Registry:
+		d, err = redis.NewDeduper(ctx, r)
+	default:
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("de-duplication store: %w", err)
+	}
+	return d, nil
+}
+
 // persistent reports whether a -registry DSN keeps state across restarts.
 func persistent(dsn string) bool { return dsn != "memory" }
 
