@@ -99,7 +99,8 @@ func TestCallbackAllFailedIs500(t *testing.T) {
 	assert.Zero(t, res.Delivered)
 	assert.Zero(t, res.Pruned)
 
-	// A 500 forgets the event, so sending it again once FCM is back works.
+	// Sending it again once FCM is back pushes to the devices that failed
+	// for a temporary reason.
 	e.fcm.ClearFailures()
 	r = e.callback(ev, e.secret)
 	require.Equal(t, http.StatusOK, r.status, "%s", r.body)

@@ -17,14 +17,21 @@
 //     ([hmacverify.ReadEvent]; [hmacverify.ReadBody] for every other route),
 //     parses it ([hmacverify.ParseEvent]), finds its X-hmac header
 //     ([hmacverify.Signature]) and checks it against the candidate secrets of
-//     each configuration ([hmacverify.VerifyAny]); a [Deduper], an
-//     [hmacverify.SeenSet], suppresses duplicates;
+//     each configuration ([hmacverify.VerifyAny]);
 //   - a [registry.Registry] stores the devices of each session (memory,
 //     SQLite, PostgreSQL or Redis);
+//   - a [Deduper] remembers each event handled and the outcome of each of
+//     its devices (see "Duplicates and re-sent callbacks");
+//   - a [dispatch.Dispatcher] delivers: one push per device in parallel
+//     within [Config.DeliveryTimeout], retries of temporary failures
+//     ([Config.Retry]), pruning of dead tokens, one honest outcome per
+//     device; the connector keeps no delivery code of its own;
 //   - one FCM [pushwire.Sender] per push configuration, built from the
 //     configuration's service-account JSON by [Config.NewFCMSender] (default:
 //     [fcm.New]); an optional APNs [pushwire.Sender] for iOS devices that
-//     register an APNs device token.
+//     register an APNs device token, per configuration or [Config.APNs].
+//     The dispatcher gets them through its SenderFor, so it closes none of
+//     them: the connector closes those it built, the caller Config.APNs.
 //
 // Use [New] to build a [Connector] and mount it on a server:
 //
@@ -102,11 +109,12 @@
 //	POST   /custom-notification-connector/axp-callback/notifications
 //	       header X-hmac: hex(HMAC-SHA256(secret, eventId + sessionId))
 //	       body {"eventId","conversationId","customerId","sessionId","eventDate", ...}
-//	       → 200 {"eventId","sessionId","delivered","failed","pruned"}
-//	       → 200 {..., "duplicate": true} for an eventId already handled
+//	       → 200 {"eventId","sessionId","delivered","failed","unknown","pruned"}
+//	       → 200 {..., "duplicate": true} for an event already handled
+//	       → 202 {..., "unknown": n} when the outcome of the pushes is unknown
 //	       → 400 malformed event, 401 bad or missing signature,
 //	         408 body not received within BodyTimeout, 413 body too large,
-//	         500 every delivery failed
+//	         500 nothing delivered and some push failed
 //
 // Health:
 //
@@ -116,8 +124,14 @@
 // # Callback status policy
 //
 // AXP never retries a callback, and it backs off from a connector that keeps
-// answering with errors, except for 400 and 500. The connector therefore
-// answers:
+// answering with errors, except for 400 and 500 (any 2xx is a success to
+// it). The answer counts, for the devices this callback pushed to, those
+// whose provider accepted the push ("delivered"), those whose push
+// definitely failed, dead tokens included ("failed"), those whose outcome is
+// unknown ("unknown": the request was written and its answer never came,
+// because the deadline passed or the connection broke: the device may have
+// got it) and the dead tokens removed from the registry ("pruned"). The
+// connector answers:
 //
 //   - 401 when X-hmac is missing or matches no secret (see below);
 //   - 400 when the body is not a JSON event with an eventId and a sessionId
@@ -128,23 +142,62 @@
 //     and when its devices' configurations were all deleted since they
 //     registered;
 //   - 200 {"duplicate": true, "delivered": 0} when the same eventId for the
-//     same sessionId was already accepted (AXP events carry no signed
-//     timestamp, so a replayed request must not push twice);
-//   - 200 when at least one device accepted the push, or when every failure
-//     was a dead token that has now been pruned (the session has no live
-//     device left, the same case as an unknown session);
-//   - 500 when no device accepted the push and at least one failed for
-//     another reason (provider outage, configuration error) after the
-//     provider clients' own bounded retries, within [Config.DeliveryTimeout]
-//     (default 5 s). A 500 also forgets the eventId, so a manual re-send can
-//     deliver.
+//     same sessionId was already handled and none of its devices is to be
+//     pushed again (see below; AXP events carry no signed timestamp, so a
+//     replayed request must not push twice);
+//
+// and for a callback that pushed, by the mix of outcomes:
+//
+//	delivered  definite failures  unknown  status
+//	≥ 1        any                any      200
+//	0          ≥ 1                any      500
+//	0          0                  ≥ 1      202
+//	0          0                  0        200 (only dead tokens, all pruned)
+//
+// where definite failures are the failed pushes and the dead tokens that
+// were not pruned ("failed" less "pruned").
+//
+// That is: 200 when some device accepted the push; 500 when none did and
+// some push definitely failed (provider outage, quota, configuration error,
+// after the retries [Config.Retry] allows within [Config.DeliveryTimeout],
+// default 5 s; a dead token that could not be pruned, or was registered
+// again since the provider's dead-since time, counts as a failure); 202
+// Accepted when nothing was delivered nor failed for sure but some outcome
+// is unknown: the truth (the push may have arrived, the connector does not
+// know), and a success status, so AXP does not back off for a provider that
+// was slow to answer; 200 when every device was a dead token, now pruned
+// (the session has no live device left, the same case as an unknown
+// session). [CallbackResult.Status] computes it.
+//
+// # Duplicates and re-sent callbacks
+//
+// The [Deduper] ([Config.Dedupe]) remembers each event (eventId and
+// sessionId) for [Config.DedupeTTL] (default 24 h) after its last delivery,
+// with the outcome of each device: delivered, dead, failed for a temporary
+// reason (retryable), failed for good (permanent) or unknown. The same
+// callback sent again pushes only to the devices whose push failed for a
+// temporary reason, never again to a device that got it or may have got it
+// (unknown), nor to a dead or permanently refused one, nor to a device
+// registered since; when there is none it answers 200 {"duplicate": true}.
+// The claim of an event is atomic in every store: of two replicas that get
+// the same callback at the same moment, one pushes and the other answers
+// {"duplicate": true} at once (it does not wait for the outcome). A claim
+// never blocks: the devices a delivery claimed count as unknown until it
+// records their outcomes, so a process that dies mid-delivery leaves them
+// unknown, never pushed twice (a safer rule than a lease, after whose
+// expiry a device could be pushed again). When the store fails, the
+// connector pushes anyway and logs it: a duplicate is better than a lost
+// push. The default store is in memory: it forgets on a restart and is not
+// shared by replicas; registry/sqlite, registry/postgres and registry/redis
+// each keep one beside the registry (NewDeduper).
 //
 // A callback is handled in this order: Content-Type and size checks, parsing
 // ([hmacverify.ParseEvent]: a repeated AXP member is refused, so every reader
 // agrees on the signed values) and [ValidateEvent], the presence of X-hmac,
 // lookup of the session's devices (which the secret depends
-// on, see below), X-hmac verification, duplicate suppression, then one push
-// per device in parallel, pruning of dead tokens and the answer. The answer
+// on, see below), X-hmac verification, the claim of the event, then one push
+// per device in parallel, pruning of dead tokens, the record of the outcomes
+// and the answer. The answer
 // is sent after every send finished or the deadline passed, never before, so
 // a 200 means what it says. A client that hangs up does not cancel the
 // pushes: AXP will not send the event again.
@@ -226,7 +279,8 @@
 //  1. The callback's X-hmac is verified (401 when wrong or missing); the
 //     sample never checks it.
 //  2. The callback answers after delivery with a JSON summary, and the status
-//     follows the policy above; the sample answers 200 with an empty body
+//     follows the policy above (202 when the outcome is unknown); the sample
+//     answers 200 with an empty body
 //     before FCM answers, and never answers (the request hangs) for an
 //     unknown session or device.
 //  3. A session holds every device registered for it, and a token
@@ -290,8 +344,9 @@
 //
 // # Observability
 //
-// Every delivery is logged through [Config.Logger] with the provider, the
-// token's last six characters, eventId, sessionId, outcome and latency;
+// Every delivery is logged through [Config.Logger] (by the dispatcher) with
+// the provider, the token's last six characters, eventId, sessionId,
+// outcome, path, latency and retries;
 // client addresses in logs are those of [Config.ClientAddr].
 // [Config.Metrics] receives request, delivery and pruning events; the
 // connector itself imports no metrics library.
