@@ -112,15 +112,15 @@ func eventKey(eventID, sessionID string) string { return eventID + "/" + session
 // deviceKey is the key of a binding in a de-duplication entry: a digest of
 // its registry key, so that entries hold no token and stay small.
 func deviceKey(k registry.Key) string {
-	h := sha256.New()
-	for _, s := range []string{string(k.Provider), k.AppID, k.Environment, k.Token} {
-		var n [20]byte
-		h.Write(strconv.AppendInt(n[:0], int64(len(s)), 10))
-		h.Write([]byte{':'})
-		h.Write([]byte(s))
+	var buf [320]byte
+	b := buf[:0]
+	for _, s := range [...]string{string(k.Provider), k.AppID, k.Environment, k.Token} {
+		b = strconv.AppendInt(b, int64(len(s)), 10)
+		b = append(b, ':')
+		b = append(b, s...)
 	}
-	var sum [sha256.Size]byte
-	return hex.EncodeToString(h.Sum(sum[:0])[:16])
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
 }
 
 // MemoryDeduperConfig configures a [MemoryDeduper]. It is a plain value.
