@@ -330,3 +330,29 @@ func TestDeliveryMetrics(t *testing.T) {
 	assert.Equal(t, 1, m.pruned)
 	assert.Equal(t, map[string]int{connector.CallbackDelivered: 1, connector.CallbackDuplicate: 1}, m.callbacks)
 }
+
+// The tracker's FCM outage: FCM reads the request and does not answer
+// within the delivery timeout. The callback answers 202 "unknown": 1, never
+// 500 "failed"; sent again once FCM answers, it pushes nothing (the first
+// request may have been delivered).
+func TestFCMHangIsUnknown(t *testing.T) {
+	e := newEnv(t, envOptions{tweak: func(c *connector.Config) { c.DeliveryTimeout = 300 * time.Millisecond }})
+	session, tok := uuid.NewString(), fcmToken()
+	require.Equal(t, http.StatusOK, e.registerAndroid(tok, session).status)
+	// Warm the client (access token, connection), so the deadline is spent
+	// on the hang.
+	require.Equal(t, http.StatusOK, e.callback(event(session), e.secret).status)
+	e.fcm.FailToken(tok, fcmtest.Hang())
+	ev := event(session)
+	r := e.callback(ev, e.secret)
+	require.Equal(t, http.StatusAccepted, r.status, "%s", r.body)
+	assert.Equal(t, connector.CallbackResult{Unknown: 1}, counts(result(t, r)))
+	before := e.fcm.RequestsFor(tok)
+	require.Equal(t, 2, before, "the warm-up push and the one left without answer")
+
+	e.fcm.ClearFailures()
+	r = e.callback(ev, e.secret)
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	assert.True(t, result(t, r).Duplicate)
+	assert.Equal(t, before, e.fcm.RequestsFor(tok), "nothing sent again")
+}

@@ -24,6 +24,7 @@ import (
 	"github.com/pushwire/pushwire/apns"
 	"github.com/pushwire/pushwire/apns/apnstest"
 	"github.com/pushwire/pushwire/connector"
+	"github.com/pushwire/pushwire/dispatch"
 	"github.com/pushwire/pushwire/fcm"
 	"github.com/pushwire/pushwire/fcm/fcmtest"
 	"github.com/pushwire/pushwire/hmacverify"
@@ -50,15 +51,16 @@ func newEnv(t *testing.T, reg registry.Registry) *env {
 	e.apns = apnstest.NewServer(apnstest.Config{Topics: []string{Topic}})
 	t.Cleanup(e.apns.Close)
 	ac, err := apns.New(apns.Config{BaseURL: e.apns.URL, Token: e.apns.TokenAuth(), RootCAs: e.apns.CertPool(),
-		Topic: Topic, Retry: apns.RetryPolicy{MaxAttempts: 2, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}})
+		Topic: Topic, Retry: apns.RetryPolicy{MaxAttempts: 1}})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = ac.Close() })
 	c, err := connector.New(connector.Config{
 		Registry: reg,
 		NewFCMSender: func(ctx context.Context, sa []byte) (pushwire.Sender, error) {
-			return fcm.New(ctx, fcm.Config{CredentialsJSON: sa, BaseURL: e.fcm.URL,
-				Retry: fcm.RetryPolicy{MaxAttempts: 2, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}})
+			return fcm.New(ctx, fcm.Config{CredentialsJSON: sa, BaseURL: e.fcm.URL, Retry: fcm.RetryPolicy{MaxAttempts: 1}})
 		},
+		// The clients do not retry: the connector's dispatcher does.
+		Retry:           dispatch.RetryPolicy{MaxAttempts: 2, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond},
 		APNs:            ac,
 		APNsTopic:       Topic,
 		RateLimit:       connector.RateLimit{Rate: -1},
