@@ -13,4 +13,10 @@
 // trip. A sweeper deletes expired rows in batches.
 //
 // Expiry decisions use Config.Now (the client's clock), as in every backend.
+//
+// Beside the registry, in the same schema and over its pool, the AXP
+// connector keeps its push configurations ([NewConfigStore], with change
+// notifications) and its de-duplication store ([NewDeduper]: the events
+// handled and each device's outcome, shared by every replica; its entries
+// expire by the server's clock, now(), since replicas must agree on them).
 package postgres

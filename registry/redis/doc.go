@@ -18,4 +18,10 @@
 // A Registry opened from a URL honours context deadlines and cancellation
 // during a call; for a client passed in Config, set ContextTimeoutEnabled in
 // its options to get the same.
+//
+// Beside the registry, under its prefix and over its client, the AXP
+// connector keeps its push configurations ([NewConfigStore], with change
+// notifications) and its de-duplication store ([NewDeduper]: the events
+// handled and each device's outcome, shared by every replica, expiring
+// natively).
 package redis

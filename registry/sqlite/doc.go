@@ -11,4 +11,9 @@
 // It is the durable default for a single machine. Several processes may share
 // the file (the busy timeout arbitrates), but for a fleet use
 // registry/postgres or registry/redis.
+//
+// Beside the registry, in the same database and over its connections, the
+// AXP connector keeps its push configurations ([NewConfigStore]) and its
+// de-duplication store ([NewDeduper]: the events handled and each device's
+// outcome, expiring by Config.Now), so that they survive a restart.
 package sqlite
