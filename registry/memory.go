@@ -28,8 +28,11 @@ type Memory struct {
 	overflow map[memKey]*memEntry
 	sessions map[string]*memSession
 	apps     map[memApp]*memApp // interned app identities, bounded
-	count    int
-	closed   bool
+	// keys holds the payload keys of the bindings that have them, beside
+	// the entries, which most bindings would otherwise pay for.
+	keys   map[*memEntry]*pushwire.PayloadKeys
+	count  int
+	closed bool
 
 	closeOnce sync.Once
 	stop      context.CancelFunc
@@ -93,6 +96,7 @@ func NewMemory(cfg Config) (*Memory, error) {
 		overflow: make(map[memKey]*memEntry),
 		sessions: make(map[string]*memSession),
 		apps:     make(map[memApp]*memApp),
+		keys:     make(map[*memEntry]*pushwire.PayloadKeys),
 		done:     make(chan struct{}),
 	}
 	ctx, stop := context.WithCancel(context.Background())
@@ -151,7 +155,15 @@ func timeMicro(t time.Time) int64 {
 
 func (e *memEntry) live(now int64) bool { return e.expires == 0 || now < e.expires }
 
-func (e *memEntry) device() Device {
+// device returns the binding e as a Device the caller owns.
+func (m *Memory) device(e *memEntry) Device {
+	var keys *pushwire.PayloadKeys
+	if len(m.keys) > 0 {
+		if k := m.keys[e]; k != nil {
+			c := *k
+			keys = &c
+		}
+	}
 	return Device{
 		Session:     e.sess.name,
 		Provider:    provNames[e.app.prov],
@@ -162,6 +174,7 @@ func (e *memEntry) device() Device {
 		CreatedAt:   microTime(e.created),
 		UpdatedAt:   microTime(e.updated),
 		ExpiresAt:   microTime(e.expires),
+		PayloadKeys: keys,
 	}
 }
 
@@ -197,6 +210,11 @@ func (m *Memory) Register(ctx context.Context, d Device) (Device, error) {
 		m.detachLocked(e)
 	}
 	e.labels = d.Labels
+	if d.PayloadKeys != nil {
+		m.keys[e] = d.PayloadKeys // a copy of the caller's, never shared
+	} else if len(m.keys) > 0 {
+		delete(m.keys, e)
+	}
 	e.updated = now
 	e.expires = timeMicro(d.ExpiresAt)
 	s := e.sess
@@ -214,7 +232,7 @@ func (m *Memory) Register(ctx context.Context, d Device) (Device, error) {
 	if max := m.cfg.MaxDevicesPerSession; max > 0 && len(s.devs) > max {
 		m.evictLocked(s, e, now, max)
 	}
-	return e.device(), nil
+	return m.device(e), nil
 }
 
 // reposition moves e (already in s.devs), just registered, to keep s.devs
@@ -305,6 +323,9 @@ func (m *Memory) unindex(e *memEntry) {
 	} else {
 		delete(m.overflow, e.key())
 	}
+	if len(m.keys) > 0 {
+		delete(m.keys, e)
+	}
 	m.count--
 }
 
@@ -354,7 +375,7 @@ func (m *Memory) Lookup(ctx context.Context, session string) ([]Device, error) {
 	out := make([]Device, 0, len(s.devs))
 	for _, e := range s.devs {
 		if e.live(now) {
-			out = append(out, e.device())
+			out = append(out, m.device(e))
 		}
 	}
 	return out, nil
@@ -378,7 +399,7 @@ func (m *Memory) Get(ctx context.Context, k Key) (Device, error) {
 	if e == nil || !e.live(now) {
 		return Device{}, notFound(k)
 	}
-	return e.device(), nil
+	return m.device(e), nil
 }
 
 // Unregister implements [Registry].
@@ -488,7 +509,7 @@ func (m *Memory) All(ctx context.Context) ([]Device, error) {
 	out := make([]Device, 0, m.count)
 	m.each(func(e *memEntry) bool {
 		if e.live(now) {
-			out = append(out, e.device())
+			out = append(out, m.device(e))
 		}
 		return true
 	})
@@ -535,6 +556,11 @@ func (m *Memory) CheckIntegrity(ctx context.Context) error {
 		}
 		return true
 	})
+	for e := range m.keys {
+		if m.find(e.key()) != e {
+			errs = append(errs, errors.New("payload keys of a binding missing from the key index"))
+		}
+	}
 	if indexed != m.count || listed != m.count {
 		errs = append(errs, fmt.Errorf("key index has %d bindings (count %d), sessions list %d", indexed, m.count, listed))
 	}

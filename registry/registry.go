@@ -10,6 +10,7 @@ import (
 
 	"github.com/pushwire/pushwire"
 	"github.com/pushwire/pushwire/registry/internal/store"
+	"github.com/pushwire/pushwire/seal"
 )
 
 // Device is one binding of a push token to a session key. The unique key of a
@@ -44,6 +45,19 @@ type Device struct {
 	// Set by the registry from [Config.TTL] unless the caller passes a
 	// non-zero value to Register, which is then kept as given.
 	ExpiresAt time.Time
+	// PayloadKeys are the device's keys for end-to-end payload encryption
+	// (RFC 8291, package seal), as a Web Push subscription gives them; nil
+	// means the device registered none and its pushes go out unsealed.
+	// Register checks them with seal.ParseKeys (a bad key is
+	// [ErrBadPayloadKeys]) and stores them in canonical form (base64url
+	// without padding). They belong to the registration: registering the
+	// binding again replaces them, and registering it without keys removes
+	// them, as a new Web Push subscription replaces the old one. The
+	// pointer of a Device returned by a [Registry] is a fresh copy.
+	//
+	// The authentication secret is not public: [Device.LogValue] and the
+	// keys' own String method leave it out.
+	PayloadKeys *pushwire.PayloadKeys
 }
 
 // Key identifies a binding: a token is unique per provider, app id and
@@ -62,6 +76,29 @@ type Key struct {
 // Key returns the unique key of d.
 func (d Device) Key() Key {
 	return Key{Provider: d.Provider, AppID: d.AppID, Environment: d.Environment, Token: d.Token}
+}
+
+// LogValue implements slog.LogValuer: a Device logs its session, provider,
+// the last characters of its token ([pushwire.Redact]), app id,
+// environment, expiry and whether it has payload keys, never the keys
+// themselves nor its labels.
+func (d Device) LogValue() slog.Value {
+	attrs := make([]slog.Attr, 0, 7)
+	attrs = append(attrs,
+		slog.String("session", d.Session),
+		slog.String("provider", string(d.Provider)),
+		slog.String("token", pushwire.Redact(d.Token)))
+	if d.AppID != "" {
+		attrs = append(attrs, slog.String("appId", d.AppID))
+	}
+	if d.Environment != "" {
+		attrs = append(attrs, slog.String("environment", d.Environment))
+	}
+	if !d.ExpiresAt.IsZero() {
+		attrs = append(attrs, slog.Time("expiresAt", d.ExpiresAt))
+	}
+	attrs = append(attrs, slog.Bool("payloadKeys", d.PayloadKeys != nil))
+	return slog.GroupValue(attrs...)
 }
 
 // Live reports whether d has not expired at now.
@@ -137,6 +174,10 @@ var (
 	// now, or is after the year 9999 (UTC), the latest every backend stores
 	// exactly: later instants overflow the Unix microseconds some use.
 	ErrBadExpiry = errors.New("bad expiry")
+	// ErrBadPayloadKeys means Device.PayloadKeys are not a P-256 public key
+	// in uncompressed form and a 16-byte authentication secret, both
+	// base64url (see seal.ParseKeys).
+	ErrBadPayloadKeys = errors.New("bad payload keys")
 )
 
 // Sanity limits enforced by [ValidateDevice] and [ValidateKey], in bytes
@@ -231,9 +272,9 @@ func (c Config) clock() time.Time {
 // prepare validates d and fills in the timestamps Register stores, for a
 // registration at now (already truncated): UpdatedAt and CreatedAt become now
 // (backends keep an existing binding's CreatedAt) and ExpiresAt now+TTL unless
-// d.ExpiresAt was given. Labels are copied; an empty map becomes nil. The
-// other backends do the same with backend.Prepare; registrytest holds both
-// to one behaviour.
+// d.ExpiresAt was given. Labels are copied; an empty map becomes nil.
+// Payload keys are copied in canonical form. The other backends do the same
+// with backend.Prepare; registrytest holds both to one behaviour.
 func (c Config) prepare(d Device, now time.Time) (Device, error) {
 	if err := ValidateDevice(d); err != nil {
 		return Device{}, err
@@ -253,6 +294,7 @@ func (c Config) prepare(d Device, now time.Time) (Device, error) {
 		d.ExpiresAt = now.Add(c.TTL)
 	}
 	d.Labels = store.CloneLabels(d.Labels)
+	d.PayloadKeys = store.CanonicalKeys(d.PayloadKeys)
 	return d, nil
 }
 
@@ -326,7 +368,8 @@ func ValidateKey(k Key) error {
 	return nil
 }
 
-// ValidateDevice checks every caller-supplied field of d.
+// ValidateDevice checks every caller-supplied field of d, the payload keys
+// included.
 func ValidateDevice(d Device) error {
 	if err := ValidateSession(d.Session); err != nil {
 		return err
@@ -347,6 +390,12 @@ func ValidateDevice(d Device) error {
 			return invalid(ErrBadLabels, fmt.Sprintf("label value longer than %d bytes", MaxLabelValLen))
 		case !cleanText(k) || !cleanText(v):
 			return invalid(ErrBadLabels, "label has control characters or invalid utf-8")
+		}
+	}
+	if k := d.PayloadKeys; k != nil {
+		if _, err := seal.ParseKeys(k.P256DH, k.Auth); err != nil {
+			// seal's errors hold no key material.
+			return invalid(ErrBadPayloadKeys, err.Error())
 		}
 	}
 	return nil

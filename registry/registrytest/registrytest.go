@@ -83,6 +83,7 @@ func Run(t *testing.T, newRegistry Factory) {
 		{"RemoveSession", testRemoveSession},
 		{"Validation", testValidation},
 		{"Labels", testLabels},
+		{"PayloadKeys", testPayloadKeys},
 		{"ContextCanceled", testContextCanceled},
 		{"Closed", testClosed},
 		{"ConcurrentCap", testConcurrentCap},
@@ -642,6 +643,14 @@ func testValidation(t *testing.T, f Factory) {
 		}, registry.ErrBadLabels},
 		{"control char in label", func(d *registry.Device) { d.Labels = map[string]string{"k": "a\rb"} }, registry.ErrBadLabels},
 	}
+	for _, bad := range badPayloadKeys(t) {
+		keys := bad.keys
+		cases = append(cases, struct {
+			name string
+			mod  func(d *registry.Device)
+			want error
+		}{"payload keys: " + bad.name, func(d *registry.Device) { d.PayloadKeys = &keys }, registry.ErrBadPayloadKeys})
+	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			d := dev(fmt.Sprintf("v%d", i), 0)
@@ -652,6 +661,9 @@ func testValidation(t *testing.T, f Factory) {
 			assert.ErrorIs(t, err, tc.want)
 			if d.Token != "" && len(d.Token) > 8 {
 				assert.NotContains(t, err.Error(), d.Token, "error must not carry the token")
+			}
+			if k := d.PayloadKeys; k != nil && len(k.Auth) > 4 {
+				assert.NotContains(t, err.Error(), k.Auth, "error must not carry the auth secret")
 			}
 			// Nothing stored.
 			if registry.ValidateKey(d.Key()) == nil {

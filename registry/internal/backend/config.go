@@ -46,6 +46,7 @@ func Now(c registry.Config) time.Time {
 // registration at now (already truncated): UpdatedAt and CreatedAt become now
 // (backends keep an existing binding's CreatedAt) and ExpiresAt now+TTL unless
 // d.ExpiresAt was given. Labels are copied; an empty map becomes nil.
+// Payload keys are copied in canonical form.
 // Backends call it at the start of Register; the memory backend does the
 // same, and registrytest holds every backend to it.
 func Prepare(c registry.Config, d registry.Device, now time.Time) (registry.Device, error) {
@@ -67,6 +68,7 @@ func Prepare(c registry.Config, d registry.Device, now time.Time) (registry.Devi
 		d.ExpiresAt = now.Add(c.TTL)
 	}
 	d.Labels = store.CloneLabels(d.Labels)
+	d.PayloadKeys = store.CanonicalKeys(d.PayloadKeys)
 	return d, nil
 }
 

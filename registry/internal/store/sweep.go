@@ -8,6 +8,9 @@ import (
 	"log/slog"
 	"maps"
 	"time"
+
+	"github.com/pushwire/pushwire"
+	"github.com/pushwire/pushwire/seal"
 )
 
 // RunSweeper calls sweep every interval until ctx is done, for backends
@@ -51,4 +54,19 @@ func CloneLabels(m map[string]string) map[string]string {
 		return nil
 	}
 	return maps.Clone(m)
+}
+
+// CanonicalKeys returns a copy of k in canonical form (base64url without
+// padding, as seal.Keys.Encode writes it), or nil for nil keys. Keys that
+// do not parse (which validation refuses first) are returned as a plain
+// copy.
+func CanonicalKeys(k *pushwire.PayloadKeys) *pushwire.PayloadKeys {
+	if k == nil {
+		return nil
+	}
+	out := *k
+	if keys, err := seal.ParseKeys(k.P256DH, k.Auth); err == nil {
+		out.P256DH, out.Auth = keys.Encode()
+	}
+	return &out
 }
