@@ -8,6 +8,12 @@
 // with the writer. The schema is created and migrated on open (versioned with
 // PRAGMA user_version). A sweeper deletes expired rows.
 //
+// A device's payload keys (registry.Device.PayloadKeys) are the columns
+// p256dh and auth, added by schema version 2, NULL for a device without
+// keys; opening a version 1 database adds them and keeps its bindings. They
+// are stored as registered: the sender needs the auth secret to seal, so
+// protect the file as you protect the tokens.
+//
 // It is the durable default for a single machine. Several processes may share
 // the file (the busy timeout arbitrates), but for a fleet use
 // registry/postgres or registry/redis.

@@ -108,7 +108,7 @@ func New(ctx context.Context, cfg Config) (*Registry, error) {
 
 // SchemaVersion is the schema version (PRAGMA user_version) this package
 // migrates to.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 var migrations = []string{
 	// 1: the bindings table. Times are Unix microseconds; expires_at NULL
@@ -127,6 +127,10 @@ var migrations = []string{
 	);
 	CREATE INDEX devices_session ON devices (session, updated_at DESC);
 	CREATE INDEX devices_expires ON devices (expires_at) WHERE expires_at IS NOT NULL;`,
+	// 2: the device's payload keys (RFC 8291), base64url; both NULL when it
+	// registered none.
+	`ALTER TABLE devices ADD COLUMN p256dh TEXT;
+	ALTER TABLE devices ADD COLUMN auth TEXT;`,
 }
 
 // migrateRetrying runs migrate, retrying for up to busyTimeout while another
@@ -226,11 +230,13 @@ func keyArgs(k registry.Key) []any {
 }
 
 const (
-	columns = "provider, app_id, environment, token, session, labels, created_at, updated_at, expires_at"
-	upsert  = `INSERT INTO devices (` + columns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+	columns = "provider, app_id, environment, token, session, labels, created_at, updated_at, expires_at, p256dh, auth"
+	upsert  = `INSERT INTO devices (` + columns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (provider, app_id, environment, token) DO UPDATE SET
 			session = excluded.session,
 			labels = excluded.labels,
+			p256dh = excluded.p256dh,
+			auth = excluded.auth,
 			updated_at = excluded.updated_at,
 			expires_at = excluded.expires_at,
 			created_at = CASE WHEN devices.expires_at IS NOT NULL AND devices.expires_at <= excluded.updated_at
@@ -263,6 +269,10 @@ func (r *Registry) Register(ctx context.Context, d registry.Device) (registry.De
 		}
 		labels = string(b)
 	}
+	var p256dh, auth any
+	if k := d.PayloadKeys; k != nil {
+		p256dh, auth = k.P256DH, k.Auth
+	}
 	tx, err := r.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return registry.Device{}, r.wrap(ctx, "register", err)
@@ -270,7 +280,7 @@ func (r *Registry) Register(ctx context.Context, d registry.Device) (registry.De
 	defer func() { _ = tx.Rollback() }()
 	var created int64
 	err = tx.QueryRowContext(ctx, upsert, string(d.Provider), d.AppID, d.Environment, d.Token, d.Session,
-		labels, now.UnixMicro(), now.UnixMicro(), micro(d.ExpiresAt)).Scan(&created)
+		labels, now.UnixMicro(), now.UnixMicro(), micro(d.ExpiresAt), p256dh, auth).Scan(&created)
 	if err != nil {
 		return registry.Device{}, r.wrap(ctx, "register", err)
 	}
@@ -297,9 +307,14 @@ func scanDevice(row scanner) (registry.Device, error) {
 		labels           sql.NullString
 		created, updated int64
 		expires          sql.NullInt64
+		p256dh, auth     sql.NullString
 	)
-	if err := row.Scan(&provider, &d.AppID, &d.Environment, &d.Token, &d.Session, &labels, &created, &updated, &expires); err != nil {
+	if err := row.Scan(&provider, &d.AppID, &d.Environment, &d.Token, &d.Session, &labels, &created, &updated, &expires,
+		&p256dh, &auth); err != nil {
 		return registry.Device{}, err
+	}
+	if p256dh.Valid || auth.Valid {
+		d.PayloadKeys = &pushwire.PayloadKeys{P256DH: p256dh.String, Auth: auth.String}
 	}
 	d.Provider = pushwire.Provider(provider)
 	if labels.Valid {
