@@ -12,6 +12,14 @@
 // cap, and crossing moves cannot deadlock. Every operation is one round
 // trip. A sweeper deletes expired rows in batches.
 //
+// A device's payload keys (registry.Device.PayloadKeys) are the columns
+// p256dh and auth, added by schema version 4, NULL for a device without
+// keys; opening a version 3 schema adds them and keeps its bindings, and the
+// previous release's register function stays usable during a rolling
+// upgrade (it registers without keys, clearing them). The keys are stored as
+// registered: the sender needs the auth secret to seal, so protect the
+// database as you protect the tokens.
+//
 // Expiry decisions use Config.Now (the client's clock), as in every backend.
 //
 // Beside the registry, in the same schema and over its pool, the AXP

@@ -127,7 +127,7 @@ func ident(schema, name string) string {
 	return pgx.Identifier{schema, name}.Sanitize()
 }
 
-const columns = "provider, app_id, environment, token, session, labels, created_at, updated_at, expires_at"
+const columns = "provider, app_id, environment, token, session, labels, created_at, updated_at, expires_at, p256dh, auth"
 
 func newQueries(schema string) queries {
 	q := queries{
@@ -147,7 +147,7 @@ func newQueries(schema string) queries {
 	q.removeSession = "SELECT " + q.rmFn + "($1, $2)"
 	q.sweep = "DELETE FROM " + q.table + " WHERE id IN (SELECT id FROM " + q.table +
 		" WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)"
-	q.reg = "SELECT " + q.fn + "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+	q.reg = "SELECT " + q.fn + "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
 	q.all = "SELECT " + columns + " FROM " + q.table + " WHERE expires_at IS NULL OR expires_at > $1"
 	return q
 }
@@ -275,6 +275,70 @@ func (q queries) migrations() []string {
 			RETURN v_live;
 		END
 		$fn$;`,
+		// 4: the device's payload keys (RFC 8291), base64url, both NULL
+		// when it registered none. The register function takes them as
+		// two more parameters and replaces the stored ones (migration 3's
+		// function otherwise). The old ten-parameter signature stays for
+		// instances of the previous release during a rolling upgrade: it
+		// registers without keys, which clears them, as those instances
+		// know of none.
+		`ALTER TABLE ` + q.table + ` ADD COLUMN p256dh text, ADD COLUMN auth text;
+		CREATE FUNCTION ` + q.fn + `(p_id bytea, p_provider text, p_app_id text, p_env text,
+			p_token text, p_session text, p_labels jsonb, p_now timestamptz, p_expires timestamptz, p_cap int,
+			p_p256dh text, p_auth text)
+		RETURNS timestamptz LANGUAGE plpgsql AS $fn$
+		DECLARE
+			v_created timestamptz;
+			v_old text;
+			v_now text;
+			h_new int := hashtext(p_session);
+			h_old int;
+		BEGIN
+			LOOP
+				SELECT d.session INTO v_old FROM ` + q.table + ` d WHERE d.id = p_id;
+				h_old := coalesce(hashtext(v_old), h_new);
+				BEGIN
+					PERFORM pg_advisory_xact_lock(` + lockClass + `, least(h_old, h_new));
+					PERFORM pg_advisory_xact_lock(` + lockClass + `, greatest(h_old, h_new));
+					SELECT d.session INTO v_now FROM ` + q.table + ` d WHERE d.id = p_id;
+					IF v_now IS NOT NULL AND v_now IS DISTINCT FROM v_old THEN
+						RAISE EXCEPTION USING ERRCODE = 'serialization_failure';
+					END IF;
+					EXIT;
+				EXCEPTION WHEN serialization_failure THEN
+					NULL;
+				END;
+			END LOOP;
+			INSERT INTO ` + q.table + ` AS d (id, provider, app_id, environment, token, session, labels,
+				created_at, updated_at, expires_at, p256dh, auth)
+			VALUES (p_id, p_provider, p_app_id, p_env, p_token, p_session, p_labels, p_now, p_now, p_expires,
+				p_p256dh, p_auth)
+			ON CONFLICT (id) DO UPDATE SET
+				session = EXCLUDED.session,
+				labels = EXCLUDED.labels,
+				p256dh = EXCLUDED.p256dh,
+				auth = EXCLUDED.auth,
+				updated_at = EXCLUDED.updated_at,
+				expires_at = EXCLUDED.expires_at,
+				created_at = CASE WHEN d.expires_at IS NOT NULL AND d.expires_at <= p_now
+					THEN EXCLUDED.created_at ELSE d.created_at END
+			RETURNING d.created_at INTO v_created;
+			IF p_cap > 0 THEN
+				DELETE FROM ` + q.table + ` d WHERE d.session = p_session AND d.id IN (
+					SELECT o.id FROM ` + q.table + ` o
+					WHERE o.session = p_session AND o.id <> p_id AND (o.expires_at IS NULL OR o.expires_at > p_now)
+					ORDER BY o.updated_at DESC, o.id
+					OFFSET p_cap - 1);
+			END IF;
+			RETURN v_created;
+		END
+		$fn$;
+		CREATE OR REPLACE FUNCTION ` + q.fn + `(p_id bytea, p_provider text, p_app_id text, p_env text,
+			p_token text, p_session text, p_labels jsonb, p_now timestamptz, p_expires timestamptz, p_cap int)
+		RETURNS timestamptz LANGUAGE sql AS $fn$
+			SELECT ` + q.fn + `(p_id, p_provider, p_app_id, p_env, p_token, p_session, p_labels, p_now, p_expires, p_cap,
+				NULL::text, NULL::text)
+		$fn$;`,
 	}
 }
 
@@ -340,7 +404,7 @@ func (r *Registry) migrate(ctx context.Context, schema string) error {
 }
 
 // SchemaVersion is the schema version this package migrates to.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // bindingID is the primary key of k: SHA-256 over its fields, separated so
 // that no two keys share an input.
@@ -397,6 +461,10 @@ func (r *Registry) Register(ctx context.Context, d registry.Device) (registry.De
 			return registry.Device{}, r.wrapCtx(ctx, "encode labels", err)
 		}
 	}
+	var p256dh, auth *string
+	if k := d.PayloadKeys; k != nil {
+		p256dh, auth = &k.P256DH, &k.Auth
+	}
 	capN := r.cfg.MaxDevicesPerSession
 	if capN < 0 {
 		capN = 0
@@ -406,7 +474,7 @@ func (r *Registry) Register(ctx context.Context, d registry.Device) (registry.De
 	// server reports one.
 	for attempt := 1; ; attempt++ {
 		err = r.pool.QueryRow(ctx, r.q.reg, bindingID(d.Key()), string(d.Provider), d.AppID, d.Environment,
-			d.Token, d.Session, labels, now, nullTime(d.ExpiresAt), capN).Scan(&created)
+			d.Token, d.Session, labels, now, nullTime(d.ExpiresAt), capN, p256dh, auth).Scan(&created)
 		if err == nil || attempt == registerAttempts || !retryable(err) || ctx.Err() != nil {
 			break
 		}
@@ -431,10 +499,21 @@ func scanDevice(row pgx.Row) (registry.Device, error) {
 		provider string
 		labels   []byte
 		expires  *time.Time
+		p256dh   *string
+		auth     *string
 	)
 	if err := row.Scan(&provider, &d.AppID, &d.Environment, &d.Token, &d.Session, &labels,
-		&d.CreatedAt, &d.UpdatedAt, &expires); err != nil {
+		&d.CreatedAt, &d.UpdatedAt, &expires, &p256dh, &auth); err != nil {
 		return registry.Device{}, err
+	}
+	if p256dh != nil || auth != nil {
+		d.PayloadKeys = &pushwire.PayloadKeys{}
+		if p256dh != nil {
+			d.PayloadKeys.P256DH = *p256dh
+		}
+		if auth != nil {
+			d.PayloadKeys.Auth = *auth
+		}
 	}
 	d.Provider = pushwire.Provider(provider)
 	if labels != nil && string(labels) != "null" {
