@@ -10,6 +10,12 @@
 // has expired are removed lazily by the next operation on the session, and an
 // index key expires with its longest-lived binding.
 //
+// A device's payload keys (registry.Device.PayloadKeys) are the hash field
+// "k", JSON {"p256dh","auth"}, absent for a device without keys, so
+// bindings written by earlier releases read as devices without keys. They
+// are stored as registered: the sender needs the auth secret to seal, so
+// protect the Redis as you protect the tokens.
+//
 // Expiry decisions use Config.Now (the client's clock), as in every backend;
 // the native key expiry only frees memory. It is set as a lifetime, so the
 // Redis server's clock does not matter. Keep the clocks of instances sharing

@@ -173,11 +173,19 @@ func (r *Registry) Register(ctx context.Context, d registry.Device) (registry.De
 		ms := (d.ExpiresAt.Sub(now).Microseconds() + 999) / 1000
 		pexpire = strconv.FormatInt(max(ms, 1), 10)
 	}
+	keys := ""
+	if d.PayloadKeys != nil {
+		b, err := json.Marshal(d.PayloadKeys)
+		if err != nil {
+			return registry.Device{}, r.wrap(ctx, "encode payload keys", err)
+		}
+		keys = string(b)
+	}
 	id := bindingID(d.Key())
 	created, err := r.register.Run(ctx, r.client,
 		[]string{r.bindingKey(id), r.sessionKey(d.Session)},
 		r.prefix, id, d.Session, micros(now), micros(d.ExpiresAt), pexpire,
-		r.cfg.MaxDevicesPerSession, labels, string(d.Provider), d.AppID, d.Environment, d.Token,
+		r.cfg.MaxDevicesPerSession, labels, string(d.Provider), d.AppID, d.Environment, d.Token, keys,
 	).Text()
 	if err != nil {
 		return registry.Device{}, r.wrap(ctx, "register", err)
@@ -189,7 +197,7 @@ func (r *Registry) Register(ctx context.Context, d registry.Device) (registry.De
 }
 
 // deviceFields is the order of the hash fields the scripts return.
-const nFields = 9 // s p a e t l c u x
+const nFields = 10 // s p a e t l c u x k
 
 func parseDevice(v []interface{}) (registry.Device, error) {
 	if len(v) != nFields {
@@ -221,6 +229,13 @@ func parseDevice(v []interface{}) (registry.Device, error) {
 	if d.ExpiresAt, err = fromMicros(str(8)); err != nil {
 		return registry.Device{}, err
 	}
+	if k := str(9); k != "" {
+		d.PayloadKeys = new(pushwire.PayloadKeys)
+		if err := json.Unmarshal([]byte(k), d.PayloadKeys); err != nil {
+			// The error of encoding/json names no value.
+			return registry.Device{}, fmt.Errorf("malformed payload keys: %w", err)
+		}
+	}
 	return d, nil
 }
 
@@ -248,7 +263,7 @@ func (r *Registry) Lookup(ctx context.Context, session string) ([]registry.Devic
 	return out, nil
 }
 
-var hashFields = []string{"s", "p", "a", "e", "t", "l", "c", "u", "x"}
+var hashFields = []string{"s", "p", "a", "e", "t", "l", "c", "u", "x", "k"}
 
 // Get implements registry.Registry. One HMGET.
 func (r *Registry) Get(ctx context.Context, k registry.Key) (registry.Device, error) {

@@ -3,7 +3,8 @@ package redis
 // The Lua scripts below run atomically on the server. Times are Unix
 // microseconds as decimal strings; an expiry of "0" means never. A binding
 // is a hash: s session, p provider, a app id, e environment, t token,
-// l labels (JSON, absent when none), c created, u updated, x expires.
+// l labels (JSON, absent when none), c created, u updated, x expires,
+// k payload keys (JSON {"p256dh","auth"}, absent when none).
 //
 // Bindings and indexes of other sessions are addressed from the prefix passed
 // in ARGV, so the scripts need a standalone Redis (or Sentinel), not Cluster.
@@ -18,7 +19,8 @@ end
 
 // registerScript: KEYS[1] binding, KEYS[2] session index.
 // ARGV: prefix, id, session, now, expires, pexpire (lifetime in ms, "0" for
-// none), cap, labels, provider, appid, env, token. Returns the CreatedAt to
+// none), cap, labels, provider, appid, env, token, keys ("" for none).
+// Returns the CreatedAt to
 // report. Native expiry is set from the lifetime on the server's clock, which
 // may differ from the callers'.
 const registerScript = luaHelpers + `
@@ -40,6 +42,11 @@ if ARGV[8] == '' then
   redis.call('HDEL', b, 'l')
 else
   redis.call('HSET', b, 'l', ARGV[8])
+end
+if ARGV[13] == '' then
+  redis.call('HDEL', b, 'k')
+else
+  redis.call('HSET', b, 'k', ARGV[13])
 end
 if ARGV[6] == '0' then
   redis.call('PERSIST', b)
@@ -94,21 +101,21 @@ return created
 `
 
 // lookupScript: KEYS[1] session index. ARGV: prefix, session, now.
-// Returns 9 fields per live binding, newest first; cleans stale entries.
+// Returns 10 fields per live binding, newest first; cleans stale entries.
 const lookupScript = luaHelpers + `
 local idx = KEYS[1]
 local prefix, session, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local out = {}
 for _, m in ipairs(redis.call('ZREVRANGE', idx, 0, -1)) do
   local mk = prefix .. 'b:' .. m
-  local v = redis.call('HMGET', mk, 's', 'p', 'a', 'e', 't', 'l', 'c', 'u', 'x')
+  local v = redis.call('HMGET', mk, 's', 'p', 'a', 'e', 't', 'l', 'c', 'u', 'x', 'k')
   if v[1] ~= session then
     redis.call('ZREM', idx, m)
   elseif not live(v[9], now) then
     redis.call('ZREM', idx, m)
     redis.call('DEL', mk)
   else
-    for i = 1, 9 do
+    for i = 1, 10 do
       out[#out + 1] = v[i] or ''
     end
   end
