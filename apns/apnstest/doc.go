@@ -24,7 +24,9 @@
 // connection, a request read and never answered (stalled). Accepted
 // notifications are recorded ([Server.Notifications],
 // [Server.WaitForNotifications]); [Server.RequestsFor] counts the requests
-// read per token, whatever the answer.
+// read per token, whatever the answer. For a push sealed end to end
+// (package seal), [Notification.Sealed] says so and [Notification.Open]
+// decrypts it with the device's keys, as the app would.
 //
 // Any HTTP/2 client that follows Apple's documentation works against it: see
 // [Server.Client] for an *http.Client that trusts it.

@@ -17,7 +17,9 @@
 // body.
 //
 // Accepted messages are recorded ([Server.Messages], [Server.WaitForMessages],
-// [Server.Reset]). Failures can be scripted per token or globally with
+// [Server.Reset]); for a message sealed end to end (package seal),
+// [Message.Sealed] says so and [Message.Open] decrypts it with the device's
+// keys, as the app would. Failures can be scripted per token or globally with
 // [Server.FailToken], [Server.FailNext] and [Server.FailAll], using the
 // [Failure] constructors ([Unregistered], [QuotaExceeded], [Drop], [Hang],
 // ...). [Server.RequestsFor] counts the requests read per token, whatever the
