@@ -49,8 +49,13 @@ type Config struct {
 	// the outcome; use pushwire.ErrConfiguration for a missing sender).
 	SenderFor func(ctx context.Context, d registry.Device) (s pushwire.Sender, release func(), err error)
 	// Shape turns the neutral message into each device's message; nil
-	// means [DefaultShape].
+	// means [DefaultShape]. The message it returns carries the binding's
+	// payload keys unless Shape set others.
 	Shape ShapeFunc
+	// Seal says how pushes are sealed end to end with the payload keys of
+	// the binding they go to; the zero value seals every push to a binding
+	// with keys and sends the others as they are. See [SealMode].
+	Seal SealConfig
 	// Timeout caps the deadline of a call (the context's deadline, when
 	// sooner, wins); 0 means [DefaultTimeout].
 	Timeout time.Duration
@@ -85,6 +90,7 @@ type Dispatcher struct {
 	log   *slog.Logger
 	retry RetryPolicy
 	sem   chan struct{}
+	seal  *sealers
 
 	// noSender are the configuration errors of absent senders, by path.
 	noFCM, noAPNs, noLPNS error
@@ -112,6 +118,10 @@ func New(cfg Config) (*Dispatcher, error) {
 	if err != nil {
 		return nil, err
 	}
+	sl, err := newSealers(cfg.Seal, cfg.LPNS)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = DefaultTimeout
 	}
@@ -131,6 +141,7 @@ func New(cfg Config) (*Dispatcher, error) {
 		log:    cfg.Logger,
 		retry:  r,
 		sem:    make(chan struct{}, cfg.MaxConcurrency),
+		seal:   sl,
 		done:   make(chan struct{}),
 		noFCM:  noSender(pushwire.ProviderFCM),
 		noAPNs: noSender(pushwire.ProviderAPNs),
@@ -424,6 +435,7 @@ func (d *Dispatcher) deliverPhone(c *call, g group) Delivery {
 	dv.Device = c.devs[g.remote]
 	dv.Path = pathOf(dv.Device.Provider)
 	dv.Attempts = 0
+	dv.Sealed = false
 	d.deliverRemote(c, msg, &dv)
 	dv.Latency = time.Since(start)
 	return dv
@@ -452,7 +464,13 @@ func (d *Dispatcher) deliverLocal(c *call, g group, msg pushwire.Message, dv *De
 		ctx, cancel = context.WithTimeout(ctx, left)
 		defer cancel()
 	}
-	m := d.shaped(msg, dev)
+	m, sealed, err := d.seal.seal(d.shaped(msg, dev), dev.Provider)
+	if err != nil {
+		// Not sent: the remote binding may have keys.
+		dv.Err = err
+		return g.remote < 0
+	}
+	dv.Sealed = sealed
 	if err := d.acquire(ctx, dev.Provider); err != nil {
 		dv.Err = err
 		return g.remote < 0 || c.ctx.Err() != nil
@@ -512,7 +530,12 @@ func (d *Dispatcher) deliverRemote(c *call, msg pushwire.Message, dv *Delivery) 
 	if release != nil {
 		defer release()
 	}
-	m := d.shaped(msg, dev)
+	m, sealed, err := d.seal.seal(d.shaped(msg, dev), dev.Provider)
+	if err != nil {
+		dv.Err, dv.Outcome = err, outcomeOf(err)
+		return
+	}
+	dv.Sealed = sealed
 	for attempt := 1; ; attempt++ {
 		if err := d.acquire(c.ctx, dev.Provider); err != nil {
 			dv.Err, dv.Outcome = err, Failed
@@ -574,11 +597,17 @@ func (d *Dispatcher) acquire(ctx context.Context, p pushwire.Provider) error {
 
 func (d *Dispatcher) releaseSlot() { <-d.sem }
 
+// shaped is the message dev gets: msg shaped for it, with its token and
+// payload keys unless the shape set others.
 func (d *Dispatcher) shaped(msg pushwire.Message, dev registry.Device) pushwire.Message {
 	id := msg.ID
+	msg.PayloadKeys = nil // the binding's, not the caller's
 	m := d.shape(msg, dev)
 	if m.Token == "" {
 		m.Token = dev.Token
+	}
+	if m.PayloadKeys == nil {
+		m.PayloadKeys = dev.PayloadKeys
 	}
 	if m.ID == "" {
 		m.ID = id
@@ -661,6 +690,9 @@ func (d *Dispatcher) report(ctx context.Context, dv Delivery) {
 	}
 	if dv.Outcome == Dead {
 		attrs = append(attrs, slog.Bool("pruned", dv.Pruned))
+	}
+	if dv.Sealed {
+		attrs = append(attrs, slog.Bool("sealed", true))
 	}
 	d.log.LogAttrs(ctx, level, "delivery", attrs...)
 }

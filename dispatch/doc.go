@@ -54,6 +54,22 @@
 // ([LabelNoCallKit], the Cisco manual's "iOS13 Push Notification (China
 // Region)") a visible alert with the caller's name and number instead.
 //
+// # End-to-end encryption
+//
+// A binding that registered payload keys ([registry.Device.PayloadKeys])
+// gets its pushes sealed for those keys (RFC 8291, package seal), on every
+// path: the content (alert text, data) goes inside the ciphertext, and FCM,
+// APNs or the local push server see only the token, the provider's own
+// fields and a tracking id; package seal/sealsend says what each provider's
+// sealed message carries. A device that registers new keys is sealed for
+// them from its next push on. Bindings without keys get today's pushes,
+// unless [Config.Seal] is strict ([SealStrict]), which sends nothing
+// unsealed: such a binding fails permanently before anything is sent (a
+// phone is then tried through its remote binding). A message too large
+// once sealed fails permanently too. [Delivery.Sealed] reports each sealed
+// push. With [SealOff] dispatch seals nothing and hands the keys to the
+// senders in the message, for callers whose senders seal.
+//
 // # Time, load and retries
 //
 // Each call has a deadline: the context's, capped by [Config.Timeout]. The

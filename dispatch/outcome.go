@@ -86,6 +86,9 @@ type Delivery struct {
 	// LocalErr is why the local attempt did not deliver, when the phone was
 	// tried locally first and then through a remote provider.
 	LocalErr error
+	// Sealed reports that the push of the last path was sealed end to end
+	// with the binding's payload keys (see [SealMode]).
+	Sealed bool
 	// Pruned reports that a Dead binding was removed from the registry. It
 	// is false when the binding was registered again since (kept on
 	// purpose) or when removing it failed (PruneErr).

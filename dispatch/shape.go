@@ -36,9 +36,10 @@ const (
 const CallAlertTitle = "Incoming call"
 
 // ShapeFunc turns the provider-neutral message of a call to Notify into the
-// message device d gets (its Token is set to d.Token when left empty). It
-// must not modify msg.Data, which every device's message shares, and must be
-// safe for concurrent use.
+// message device d gets (its Token is set to d.Token and its PayloadKeys to
+// d.PayloadKeys when left empty; msg comes without keys). It must not modify
+// msg.Data, which every device's message shares, and must be safe for
+// concurrent use.
 type ShapeFunc func(msg pushwire.Message, d registry.Device) pushwire.Message
 
 // DefaultShape is the default [Config.Shape]:
@@ -53,9 +54,12 @@ type ShapeFunc func(msg pushwire.Message, d registry.Device) pushwire.Message
 //     visible alert at high priority: title [CallAlertTitle], body the
 //     caller's name and number ([DataCallerName], [DataCallerNumber]),
 //     the call's data kept;
-//   - data messages stay data-only, alerts stay alerts.
+//   - data messages stay data-only, alerts stay alerts;
+//   - the message carries the binding's payload keys, so that a sealing
+//     step ([Config.Seal], or a sealing sender) seals it for that device.
 func DefaultShape(msg pushwire.Message, d registry.Device) pushwire.Message {
 	msg.Token = d.Token
+	msg.PayloadKeys = d.PayloadKeys
 	switch d.Provider {
 	case pushwire.ProviderAPNs:
 		if msg.Topic == "" {

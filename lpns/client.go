@@ -14,6 +14,7 @@ import (
 
 	"github.com/pushwire/pushwire/lpns/internal/clock"
 	"github.com/pushwire/pushwire/lpns/internal/wsconn"
+	"github.com/pushwire/pushwire/seal"
 )
 
 // Notification is a notification received by a Client. It is a plain value;
@@ -27,6 +28,11 @@ type Notification struct {
 	CreatedAt time.Time
 	// Node is the server node that delivered it.
 	Node string
+	// Content is the decrypted content of a sealed notification, set by a
+	// Client with ClientConfig.PayloadKeys; nil for a notification that
+	// was not sealed (or a Client without keys). Payload stays as
+	// received.
+	Content *seal.Content
 }
 
 // ClientConfig configures a Client. URLs, Token and Handler are required.
@@ -56,6 +62,14 @@ type ClientConfig struct {
 	// HTTPClient is used for the handshake (TLS settings); default
 	// http.DefaultClient.
 	HTTPClient *http.Client
+	// PayloadKeys, when set, are the device's keys for end-to-end payload
+	// encryption (the private half of what it registered, package seal).
+	// The client opens every sealed notification with them before the
+	// Handler sees it and puts the content in Notification.Content; a
+	// sealed notification that does not open (sealed for other keys, or
+	// altered) is logged, not handed to the Handler and not acknowledged.
+	// NewClient checks them (an error matching pushwire.ErrConfiguration).
+	PayloadKeys *seal.PrivateKeys
 	// OnConnect and OnDisconnect observe connections.
 	OnConnect    func(url, node string)
 	OnDisconnect func(url string, code int, reason string)
@@ -93,6 +107,11 @@ type Client struct {
 func NewClient(cfg ClientConfig) (*Client, error) {
 	if len(cfg.URLs) == 0 || cfg.Token == nil || cfg.Handler == nil {
 		return nil, configError("URLs, Token and Handler are required")
+	}
+	if cfg.PayloadKeys != nil {
+		if err := cfg.PayloadKeys.Validate(); err != nil {
+			return nil, configError("PayloadKeys: " + err.Error())
+		}
 	}
 	if cfg.MinBackoff <= 0 {
 		cfg.MinBackoff = 100 * time.Millisecond
@@ -347,6 +366,9 @@ func (c *Client) serve(conn wsconn.Conn, url string, hello Frame) (int, string) 
 		switch f.Type {
 		case FrameNotification:
 			n := Notification{ID: f.ID, Payload: f.Payload, CreatedAt: f.CreatedAt, Node: hello.Node}
+			if !c.open(&n) {
+				continue
+			}
 			if err := c.cfg.Handler(c.ctx, n); err == nil {
 				_ = c.write(conn, Frame{Type: FrameAck, ID: f.ID})
 			}
@@ -363,6 +385,21 @@ func (c *Client) serve(conn wsconn.Conn, url string, hello Frame) (int, string) 
 			c.log.Info("lpns client: server error", "code", f.Code, "reason", f.Reason)
 		}
 	}
+}
+
+// open decrypts n when it is sealed and the client has payload keys, and
+// reports whether n goes to the Handler.
+func (c *Client) open(n *Notification) bool {
+	if c.cfg.PayloadKeys == nil || !n.Sealed() {
+		return true
+	}
+	content, err := n.Open(*c.cfg.PayloadKeys)
+	if err != nil {
+		c.log.Warn("lpns client: sealed notification does not open", "id", n.ID, "err", err)
+		return false
+	}
+	n.Content = &content
+	return true
 }
 
 func (c *Client) write(conn wsconn.Conn, f Frame) error {

@@ -18,6 +18,7 @@ import (
 	"github.com/pushwire/pushwire"
 	"github.com/pushwire/pushwire/lpns/internal/clock"
 	"github.com/pushwire/pushwire/lpns/internal/wsconn"
+	"github.com/pushwire/pushwire/seal/sealsend"
 )
 
 // Config configures a Server. Only Authenticator is required. NewServer
@@ -44,6 +45,13 @@ type Config struct {
 	// MaxPayloadBytes is the largest notification payload Send accepts
 	// (default 5120, the APNs VoIP limit).
 	MaxPayloadBytes int
+	// SealStrict makes Send refuse every message that is neither sealed
+	// end to end nor has payload keys to be sealed with (an error matching
+	// pushwire.ErrPermanent and sealsend.ErrNoKeys): nothing unsealed goes
+	// out through Send. Messages with keys are sealed in any case (see
+	// [Server.Send]). SendPayload and SendNotification send what they are
+	// given.
+	SealStrict bool
 	// FrameRate and FrameBurst limit the messages per second of each
 	// connection, a fragmented message counting once and WebSocket pings
 	// and pongs one each (token bucket; defaults 5/s and 20). The message
@@ -95,6 +103,7 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	cluster Cluster
+	sealer  *sealsend.Sender // used for its Seal method only
 
 	clusterOnce sync.Once // closes cluster
 
@@ -173,7 +182,12 @@ func NewServer(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = cfg.clock.Now
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, cluster: cfg.Cluster, sessions: make(map[string]*session),
+	sealer, err := sealsend.New(sealsend.Config{Next: notSending, Provider: pushwire.ProviderLPNS,
+		Strict: cfg.SealStrict, MaxBytes: cfg.MaxPayloadBytes})
+	if err != nil {
+		return nil, configError(err.Error())
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, cluster: cfg.Cluster, sealer: sealer, sessions: make(map[string]*session),
 		live: make(map[*session]struct{}), quit: make(chan struct{})}
 	s.stop, s.kill = context.WithCancel(context.Background())
 	if s.cluster != nil {
@@ -186,6 +200,18 @@ func NewServer(ctx context.Context, cfg Config) (*Server, error) {
 
 // NodeID returns the node name announced to clients.
 func (s *Server) NodeID() string { return s.cfg.NodeID }
+
+// MaxPayloadBytes returns the largest notification payload Send accepts
+// (Config.MaxPayloadBytes or its default), the limit a sealed message must
+// fit.
+func (s *Server) MaxPayloadBytes() int { return s.cfg.MaxPayloadBytes }
+
+// notSending is the next sender of the Server's sealer, which is used only
+// to seal.
+var notSending = pushwire.SenderFunc(func(context.Context, pushwire.Message) error {
+	return &pushwire.Error{Class: pushwire.ErrPermanent, Provider: pushwire.ProviderLPNS,
+		Err: errors.New("lpns: the sealer does not send")}
+})
 
 func randomID() string {
 	var b [16]byte
@@ -414,7 +440,26 @@ func (s *Server) clusterTTL() time.Duration {
 // Once the notification was written (or handed to the node holding the
 // device) a failure also matches pushwire.ErrUnknownOutcome: the device may
 // have received it.
+//
+// A message with PayloadKeys is sealed end to end for them first, as
+// package seal/sealsend seals for LPNS (PROTOCOL.md, "Sealed payload"):
+// the kind stays, the title and body go, and the data holds only the
+// sealed members; its notification id is the tracking id. A message that
+// would not fit MaxPayloadBytes once sealed fails with a
+// *sealsend.TooLargeError, keys that do not parse with an error matching
+// seal.ErrInvalidKey, and, with Config.SealStrict, a message without keys
+// that is not already sealed with one matching sealsend.ErrNoKeys; all of
+// class pushwire.ErrPermanent, before anything is sent. A closing server
+// answers ErrServerClosed without sealing.
 func (s *Server) Send(ctx context.Context, msg pushwire.Message) error {
+	if (msg.PayloadKeys != nil || s.cfg.SealStrict) && !s.isClosing() {
+		// A closing server refuses the message below, unsealed and unsent.
+		sealed, err := s.sealer.Seal(msg)
+		if err != nil {
+			return fmt.Errorf("lpns: send to %s: %w", pushwire.Redact(msg.Token), err)
+		}
+		msg = sealed
+	}
 	payload, err := MessagePayload(msg)
 	if err != nil {
 		return err
