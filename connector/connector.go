@@ -92,8 +92,20 @@ type Config struct {
 	NewAPNsSender func(ctx context.Context, cred APNsCredential) (pushwire.Sender, error)
 
 	// BuildMessage builds the push for one device. Nil means
-	// [DefaultMessage].
+	// [DefaultMessage]. The message carries the device's payload keys
+	// unless BuildMessage set others.
 	BuildMessage func(ev hmacverify.Event, d registry.Device) pushwire.Message
+
+	// Seal says how pushes are sealed end to end for devices that
+	// registered payload keys (the registration's "payloadKeys"): the zero
+	// value seals every push to such a device and sends the others as they
+	// are; dispatch.SealStrict sends nothing unsealed (a device without
+	// keys fails permanently, nothing reaches its provider);
+	// dispatch.SealOff seals nothing. A zero Placeholder means the text of
+	// the connector's unsealed iOS alerts ([DefaultAlertTitle],
+	// [DefaultAlertBody]); LPNSMaxBytes is unused. The senders of APNs and
+	// of NewFCMSender and NewAPNsSender are wrapped in a sealsend.Sender.
+	Seal dispatch.SealConfig
 
 	// AdminToken enables the /configs routes and is the bearer token they
 	// require. Empty means the routes are not served.
@@ -271,6 +283,12 @@ func New(cfg Config) (*Connector, error) {
 	}
 	if cfg.NewAPNsSender == nil {
 		cfg.NewAPNsSender = defaultAPNsSender(cfg)
+	}
+	if err := checkSeal(&cfg); err != nil {
+		return nil, err
+	}
+	if err := sealSenders(&cfg); err != nil {
+		return nil, err
 	}
 	if cfg.Dedupe == nil {
 		d, err := NewMemoryDeduper(MemoryDeduperConfig{Now: cfg.Now})

@@ -79,8 +79,11 @@
 // Device registrations (the routes the sample apps call):
 //
 //	PUT    /custom-notification-connector/device-registrations/{deviceToken}
-//	       body {"configId": "...", "sessionId": "..." [, "type": "iOS"]}
+//	       body {"configId": "...", "sessionId": "..." [, "type": "iOS"]
+//	             [, "payloadKeys": {"p256dh": "...", "auth": "..."}]}
 //	       → 200 {"configId", "sessionId", "deviceToken" [, "type"]}
+//	       → 400 {"message": "payloadKeys: ..."} for keys that are not a
+//	         P-256 public key and a 16-byte secret, base64url
 //	       → 404 {"message": "configId [<id>] not found"}
 //	       → 404 {"message": "configId [undefined] not found"} without a configId,
 //	         as the sample
@@ -240,6 +243,27 @@
 // configuration body, [PushConfig.APNs]) or, for configurations without one,
 // through [Config.APNs]; such registrations are refused with 400 when
 // neither exists. Every other token is an FCM token.
+//
+// # End-to-end encryption
+//
+// An app may register payload keys with its token: "payloadKeys", the
+// "keys" of a Web Push subscription (p256dh, its P-256 public key, and
+// auth, a 16-byte secret; package seal/README.md says how to make them and
+// decrypt). They are stored with the device ([registry.Device.PayloadKeys]),
+// replaced by the next registration (which clears them when it has none),
+// never logged, and left out of every answer. Every push to such a device is
+// sealed for its keys (RFC 8291, package seal): FCM and APNs then see only
+// the token, the provider's own fields and a tracking id. On FCM the push
+// is a data message (the app decrypts in onMessageReceived); on APNs an
+// alert shows the placeholder DefaultAlertTitle/DefaultAlertBody with
+// mutable-content for the app's Notification Service Extension to decrypt
+// and replace. An iOS app that wants visible sealed alerts registers its
+// APNs device token: through FCM a sealed push is a data message, which
+// iOS delivers only as a background push. Apps that send no keys get the
+// same pushes as before. [Config.Seal] with dispatch.SealStrict sends nothing
+// unsealed: a push to a device without keys fails permanently (counted in
+// "failed") and never reaches its provider, the behaviour of a relay that
+// must carry only ciphertext.
 //
 // # Where configurations live
 //

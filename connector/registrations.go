@@ -9,17 +9,23 @@ import (
 	"github.com/pushwire/pushwire"
 	"github.com/pushwire/pushwire/apns"
 	"github.com/pushwire/pushwire/registry"
+	"github.com/pushwire/pushwire/seal"
 )
 
-// registrationBody is the JSON of a device registration, in and out.
+// registrationBody is the JSON of a device registration.
 type registrationBody struct {
 	ConfigID    *string `json:"configId"`
 	SessionID   *string `json:"sessionId"`
 	DeviceToken string  `json:"deviceToken,omitempty"`
 	Type        *string `json:"type,omitempty"`
+	// PayloadKeys are the device's keys for end-to-end payload encryption,
+	// the "keys" of a Web Push subscription; never part of an answer.
+	PayloadKeys *pushwire.PayloadKeys `json:"payloadKeys,omitempty"`
 }
 
-// registrationView is what the registration routes answer.
+// registrationView is what the registration routes answer. It has no
+// payload keys: they are the device's to know, and the auth secret is not
+// public.
 type registrationView struct {
 	ConfigID    string `json:"configId"`
 	SessionID   string `json:"sessionId"`
@@ -89,6 +95,13 @@ func (c *Connector) handleRegister(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if k := b.PayloadKeys; k != nil {
+		if _, err := seal.ParseKeys(k.P256DH, k.Auth); err != nil {
+			// seal's errors name the member and the fault, never the key.
+			writeMessage(w, http.StatusBadRequest, "payloadKeys: "+strings.TrimPrefix(err.Error(), "seal: "))
+			return
+		}
+	}
 	pc, err := c.configs.Get(r.Context(), *b.ConfigID)
 	if err != nil {
 		if errors.Is(err, ErrConfigNotFound) {
@@ -111,10 +124,11 @@ func (c *Connector) handleRegister(w http.ResponseWriter, r *http.Request) {
 		labels[LabelType] = typ
 	}
 	d, err := c.reg.Register(r.Context(), registry.Device{
-		Session:  *b.SessionID,
-		Provider: provider,
-		Token:    token,
-		Labels:   labels,
+		Session:     *b.SessionID,
+		Provider:    provider,
+		Token:       token,
+		Labels:      labels,
+		PayloadKeys: b.PayloadKeys,
 	})
 	switch {
 	case errors.Is(err, registry.ErrInvalid):
@@ -134,7 +148,7 @@ func (c *Connector) handleRegister(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	c.log.Info("device registered", "provider", d.Provider, "token", pushwire.Redact(token),
-		"sessionId", d.Session, "configId", *b.ConfigID, "type", typ)
+		"sessionId", d.Session, "configId", *b.ConfigID, "type", typ, "payloadKeys", d.PayloadKeys != nil)
 	writeJSON(w, http.StatusOK, viewOf(d))
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pushwire/pushwire"
+	"github.com/pushwire/pushwire/dispatch"
 	"github.com/pushwire/pushwire/registry"
 )
 
@@ -30,10 +31,13 @@ func TestSenderCacheKeepsNewest(t *testing.T) {
 	require.NoError(t, err)
 	defer reg.Close()
 	builds := 0
-	c, err := New(Config{Registry: reg, NewFCMSender: func(_ context.Context, sa []byte) (pushwire.Sender, error) {
-		builds++
-		return &namedSender{creds: string(sa)}, nil
-	}})
+	// Sealing off: the cache hands out the senders NewFCMSender built, not
+	// sealing wrappers of them.
+	c, err := New(Config{Registry: reg, Seal: dispatch.SealConfig{Mode: dispatch.SealOff},
+		NewFCMSender: func(_ context.Context, sa []byte) (pushwire.Sender, error) {
+			builds++
+			return &namedSender{creds: string(sa)}, nil
+		}})
 	require.NoError(t, err)
 	defer c.Close()
 	ctx := context.Background()
