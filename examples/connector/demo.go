@@ -20,6 +20,7 @@ import (
 	"github.com/pushwire/pushwire/connector"
 	"github.com/pushwire/pushwire/fcm/fcmtest"
 	"github.com/pushwire/pushwire/hmacverify"
+	"github.com/pushwire/pushwire/seal"
 )
 
 // demoTopic is the bundle id of the demo's iOS app.
@@ -72,27 +73,41 @@ func randomHex(n int) string {
 // demoDevice is a registration the demo makes.
 type demoDevice struct {
 	what, token, contentType string
-	body                     map[string]string
+	body                     map[string]any
 }
 
-// round registers demo devices over HTTP as the sample apps do, sends one
-// signed callback, reports what the fakes received and prints curl commands.
-func (d *demoEnv) round(ctx context.Context, base, configID string, f *files, out io.Writer, log *slog.Logger) error {
+// round registers demo devices over HTTP as the sample apps do (and one
+// app that registers payload keys), sends one signed callback, reports what
+// the fakes received, opens the sealed push with the device's private keys
+// as the app would, and prints curl commands.
+func (d *demoEnv) round(ctx context.Context, base, configID string, f *files, o *options, out io.Writer, log *slog.Logger) error {
 	secret := string(f.secrets[0])
 	session := uuid.NewString()
 	androidToken := "demo-android:APA91b" + randomHex(40)
 	iosFCMToken := "demo-ios:APA91b" + randomHex(40)
 	iosAPNsToken := randomHex(32)
+	sealedToken := "demo-sealed:APA91b" + randomHex(40)
+	// The keys an app makes at sign-in: it keeps the private half and
+	// registers the public one, as a Web Push subscription's "keys".
+	deviceKeys, err := seal.GenerateKeys()
+	if err != nil {
+		return err
+	}
+	p256dh, auth := deviceKeys.Public().Encode()
 	devices := []demoDevice{
 		// The sample Android app: Retrofit + Moshi, no type.
 		{"Android (FCM)", androidToken, "application/json; charset=UTF-8",
-			map[string]string{"configId": configID, "sessionId": session}},
+			map[string]any{"configId": configID, "sessionId": session}},
 		// The sample iOS app: an FCM token with type "iOS".
 		{"iOS (FCM)", iosFCMToken, "application/json",
-			map[string]string{"configId": configID, "sessionId": session, "type": "iOS"}},
+			map[string]any{"configId": configID, "sessionId": session, "type": "iOS"}},
 		// An iOS app registering its APNs device token: pushed straight through APNs.
 		{"iOS (APNs)", iosAPNsToken, "application/json",
-			map[string]string{"configId": configID, "sessionId": session, "type": "iOS"}},
+			map[string]any{"configId": configID, "sessionId": session, "type": "iOS"}},
+		// An Android app that registers payload keys: its pushes are sealed.
+		{"Android (sealed)", sealedToken, "application/json",
+			map[string]any{"configId": configID, "sessionId": session,
+				"payloadKeys": map[string]string{"p256dh": p256dh, "auth": auth}}},
 	}
 	fmt.Fprintf(out, "\n== demo ==\nAXP secret of configuration %s: %s\nadmin token: %s\nsession: %s\n\n", configID, secret, f.adminToken, session)
 	client := &http.Client{Timeout: 10 * time.Second}
@@ -114,7 +129,7 @@ func (d *demoEnv) round(ctx context.Context, base, configID string, f *files, ou
 		if status != http.StatusOK {
 			return fmt.Errorf("register %s: status %d: %s", dev.what, status, answer)
 		}
-		fmt.Fprintf(out, "registered %-13s token %s → %d %s\n", dev.what, pushwire.Redact(dev.token), status, answer)
+		fmt.Fprintf(out, "registered %-16s token %s → %d %s\n", dev.what, pushwire.Redact(dev.token), status, answer)
 	}
 
 	eventID := uuid.NewString()
@@ -141,31 +156,72 @@ func (d *demoEnv) round(ctx context.Context, base, configID string, f *files, ou
 		return fmt.Errorf("callback: status %d", status)
 	}
 
+	// With -seal-strict only the device with keys is pushed.
+	wantFCM, wantAPNs := 3, 1
+	if o.sealStrict {
+		wantFCM, wantAPNs = 1, 0
+		fmt.Fprintf(out, "-seal-strict: the devices without payload keys got nothing\n")
+	}
 	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	msgs, err := d.fcm.WaitForMessages(wctx, 2)
+	msgs, err := d.fcm.WaitForMessages(wctx, wantFCM)
 	if err != nil {
-		return fmt.Errorf("fake fcm received %d of 2 messages: %w", len(d.fcm.Messages()), err)
+		return fmt.Errorf("fake fcm received %d of %d messages: %w", len(d.fcm.Messages()), wantFCM, err)
 	}
-	for _, m := range msgs {
+	var sealed *fcmtest.Received
+	for i, m := range msgs {
 		kind := "data-only"
-		if m.Message.APNS != nil {
+		switch {
+		case m.Message.Sealed():
+			kind = "sealed data-only"
+			sealed = &msgs[i]
+		case m.Message.APNS != nil:
 			kind = "alert + apns mutable-content"
 		}
-		log.Info("fake FCM received", "token", pushwire.Redact(m.Message.Token), "kind", kind, "data", m.Message.Data)
+		log.Info("fake FCM received", "token", pushwire.Redact(m.Message.Token), "kind", kind, "sealed", m.Message.Sealed())
+		if m.Message.Sealed() {
+			ct := m.Message.Data[seal.MemberCiphertext]
+			fmt.Fprintf(out, "fake FCM received for token %s: %s, encoding %s, trackingId %s, ciphertext %s (%d characters)\n",
+				pushwire.Redact(m.Message.Token), kind, m.Message.Data[seal.MemberEncoding], m.Message.Data[seal.MemberTrackingID],
+				truncate(ct, 48), len(ct))
+			continue
+		}
 		fmt.Fprintf(out, "fake FCM received for token %s: %s %s\n", pushwire.Redact(m.Message.Token), kind, m.Raw)
 	}
-	notes, err := d.apns.WaitForNotifications(wctx, 1)
-	if err != nil {
-		return fmt.Errorf("fake apns received no notification: %w", err)
+	if wantAPNs > 0 {
+		notes, err := d.apns.WaitForNotifications(wctx, wantAPNs)
+		if err != nil {
+			return fmt.Errorf("fake apns received no notification: %w", err)
+		}
+		for _, n := range notes {
+			log.Info("fake APNs received", "token", pushwire.Redact(n.Token), "topic", n.Topic, "pushType", n.PushType)
+			fmt.Fprintf(out, "fake APNs received for token %s (topic %s, %s): %s\n", pushwire.Redact(n.Token), n.Topic, n.PushType, n.Payload)
+		}
 	}
-	for _, n := range notes {
-		log.Info("fake APNs received", "token", pushwire.Redact(n.Token), "topic", n.Topic, "pushType", n.PushType)
-		fmt.Fprintf(out, "fake APNs received for token %s (topic %s, %s): %s\n", pushwire.Redact(n.Token), n.Topic, n.PushType, n.Payload)
+	switch {
+	case sealed != nil:
+		content, err := sealed.Message.Open(deviceKeys)
+		if err != nil {
+			return fmt.Errorf("the sealed push does not open with the device's keys: %w", err)
+		}
+		plain, _ := json.Marshal(content)
+		fmt.Fprintf(out, "\nthe sealed device opened its push with its private key: %s\n", plain)
+	case o.seal:
+		return fmt.Errorf("the push to the device with payload keys was not sealed")
+	default:
+		fmt.Fprintf(out, "\n-seal=false: the device with payload keys got its push in the clear\n")
 	}
 
 	printCurl(out, base, configID, secret, session, androidToken, f)
 	return nil
+}
+
+// truncate shortens s to n characters and an ellipsis.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 func do(c *http.Client, req *http.Request) (int, string, error) {

@@ -6,11 +6,16 @@
 //
 //	go run ./examples/connector -demo
 //
-// The demo starts fake FCM and APNs servers in-process, registers a demo
-// device the way the Omni SDK sample app does, sends itself one signed AXP
-// callback, logs what the fakes received and prints curl commands to do it
-// again by hand. It keeps serving until Ctrl-C (-demo-exit stops after the
-// round).
+// The demo starts fake FCM and APNs servers in-process, registers demo
+// devices the way the Omni SDK sample apps do, and one that registers
+// payload keys made in-process (as an app does at sign-in), sends itself one
+// signed AXP callback, logs what the fakes received (for the sealed device:
+// ciphertext only), prints the plaintext that device opens with its private
+// key, and prints curl commands to do it again by hand. It keeps serving
+// until Ctrl-C (-demo-exit stops after the round).
+//
+// Pushes to devices that registered payload keys are sealed end to end
+// (-seal, on by default); -seal-strict sends nothing unsealed.
 //
 // In real mode every flag has an environment-variable equivalent: the flag
 // name in upper case with dashes as underscores, prefixed with PUSHWIRE_
@@ -45,6 +50,7 @@ import (
 	"github.com/pushwire/pushwire"
 	"github.com/pushwire/pushwire/apns"
 	"github.com/pushwire/pushwire/connector"
+	"github.com/pushwire/pushwire/dispatch"
 	"github.com/pushwire/pushwire/examples/internal/apnsopt"
 	"github.com/pushwire/pushwire/examples/internal/envflag"
 	"github.com/pushwire/pushwire/registry"
@@ -81,6 +87,7 @@ type options struct {
 	proxyHeader                                 string
 	trusted                                     []netip.Prefix
 	demo, demoExit                              bool
+	seal, sealStrict                            bool
 }
 
 // usageError is a bad flag or an unreadable file: exit status 2.
@@ -123,6 +130,8 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.rateBurst, "rate-burst", connector.DefaultRateBurst, "burst of -rate-limit")
 	fs.StringVar(&o.trustedProxies, "trusted-proxies", "", "reverse proxies in front of the connector, `CIDR,…`: from them the client address is read from -proxy-header (unset: the peer is the client)")
 	fs.StringVar(&o.proxyHeader, "proxy-header", connector.HeaderXForwardedFor, "`header` the trusted proxies append the client address to: X-Forwarded-For or Forwarded (RFC 7239)")
+	fs.BoolVar(&o.seal, "seal", true, "seal pushes end to end (RFC 8291) for devices that registered \"payloadKeys\" (false: send them in the clear)")
+	fs.BoolVar(&o.sealStrict, "seal-strict", false, "send nothing unsealed: pushes to devices without payload keys fail (needs -seal)")
 	fs.BoolVar(&o.demo, "demo", false, "run the self-contained demo with in-process fake FCM and APNs")
 	fs.BoolVar(&o.demoExit, "demo-exit", false, "with -demo: exit after the demo round instead of serving")
 	fs.Usage = func() {
@@ -195,6 +204,9 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*option
 	if o.resealState && o.generateStateKey != "" {
 		return nil, usagef("-reseal-state and -generate-state-key are separate steps")
 	}
+	if o.sealStrict && !o.seal {
+		return nil, usagef("-seal-strict needs -seal")
+	}
 	if o.demoExit && !o.demo {
 		return nil, usagef("-demo-exit needs -demo")
 	}
@@ -238,6 +250,17 @@ func newLogger(o *options, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, ho))
 	}
 	return slog.New(slog.NewTextHandler(w, ho))
+}
+
+// sealConfig is the connector's sealing as -seal and -seal-strict say.
+func sealConfig(o *options) dispatch.SealConfig {
+	switch {
+	case !o.seal:
+		return dispatch.SealConfig{Mode: dispatch.SealOff}
+	case o.sealStrict:
+		return dispatch.SealConfig{Mode: dispatch.SealStrict}
+	}
+	return dispatch.SealConfig{Mode: dispatch.SealWithKeys}
 }
 
 // readFile reads a file named by a flag; failure is a usage error.
@@ -422,6 +445,7 @@ func serve(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		DeliveryTimeout:   o.deliveryTimeout,
 		Dedupe:            dedupe,
 		DedupeTTL:         o.dedupeTTL,
+		Seal:              sealConfig(o),
 		Metrics:           metrics,
 		Logger:            log,
 	}
@@ -501,7 +525,7 @@ func serve(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if demo != nil {
-		if err := demo.round(runCtx, base, configID, f, stdout, log); err != nil {
+		if err := demo.round(runCtx, base, configID, f, o, stdout, log); err != nil {
 			shutdown(srv, o.shutdownTimeout, log)
 			<-served
 			return fmt.Errorf("demo: %w", err)

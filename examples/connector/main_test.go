@@ -42,9 +42,10 @@ func TestDemo(t *testing.T) {
 	code := run(context.Background(), []string{"-demo", "-demo-exit", "-addr", "127.0.0.1:0"}, &out, &errb)
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out.String(), errb.String())
 	o := out.String()
-	assert.Contains(t, o, `"delivered":3`)
+	assert.Contains(t, o, `"delivered":4`)
 	assert.Contains(t, o, "fake FCM received")
 	assert.Contains(t, o, "fake APNs received")
+	checkSealedDemo(t, o)
 	assert.Contains(t, o, "X-hmac: ")
 	assert.Contains(t, o, "curl -i -X PUT ")
 
@@ -57,6 +58,49 @@ func TestDemo(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(m[2]), &ev))
 	assert.NoError(t, hmacverify.Verify([]byte(secret[1]), ev["eventId"], ev["sessionId"], m[1]))
 	assert.Contains(t, errb.String(), "outcome=delivered")
+}
+
+// checkSealedDemo checks the demo's sealed push: what the fake FCM
+// received is ciphertext without the event's content, and the plaintext the
+// device opened holds the event.
+func checkSealedDemo(t *testing.T, o string) {
+	t.Helper()
+	conv := regexp.MustCompile(`"conversationId":"([^"]+)"`).FindStringSubmatch(o)
+	require.Len(t, conv, 2, o)
+	line := regexp.MustCompile(`fake FCM received for token \S+: sealed data-only, encoding aes128gcm, trackingId (\S+), ciphertext ([A-Za-z0-9_-]{48})… \((\d+) characters\)\n`).FindStringSubmatch(o)
+	require.Len(t, line, 4, o)
+	assert.NotContains(t, line[0], conv[1], "the ciphertext line shows no content")
+	opened := regexp.MustCompile(`the sealed device opened its push with its private key: (\{.*\})\n`).FindStringSubmatch(o)
+	require.Len(t, opened, 2, o)
+	var c struct {
+		Kind       string            `json:"kind"`
+		Data       map[string]string `json:"data"`
+		TrackingID string            `json:"trackingId"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(opened[1]), &c))
+	assert.Equal(t, "data", c.Kind)
+	assert.Equal(t, conv[1], c.Data["conversationId"])
+	assert.Equal(t, line[1], c.TrackingID)
+}
+
+// With -seal-strict only the device with payload keys is pushed; with
+// -seal=false it gets its push in the clear.
+func TestDemoSealModes(t *testing.T) {
+	var out, errb testenv.SyncBuffer
+	code := run(context.Background(), []string{"-demo", "-demo-exit", "-addr", "127.0.0.1:0", "-seal-strict"}, &out, &errb)
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out.String(), errb.String())
+	o := out.String()
+	assert.Contains(t, o, `"delivered":1,"failed":3`)
+	assert.NotContains(t, o, "fake APNs received")
+	checkSealedDemo(t, o)
+	assert.Contains(t, errb.String(), "outcome=permanent")
+
+	var plainOut, plainErr testenv.SyncBuffer
+	code = run(context.Background(), []string{"-demo", "-demo-exit", "-addr", "127.0.0.1:0", "-seal=false"}, &plainOut, &plainErr)
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", plainOut.String(), plainErr.String())
+	assert.Contains(t, plainOut.String(), `"delivered":4`)
+	assert.Contains(t, plainOut.String(), "-seal=false: the device with payload keys got its push in the clear")
+	assert.NotContains(t, plainOut.String(), "sealed data-only")
 }
 
 // TestDemoRegistries runs the demo round on the registry backends a
@@ -73,7 +117,8 @@ func TestDemoRegistries(t *testing.T) {
 			var out, errb testenv.SyncBuffer
 			code := run(context.Background(), []string{"-demo", "-demo-exit", "-addr", "127.0.0.1:0", "-registry", dsn}, &out, &errb)
 			require.Equal(t, 0, code, "stderr:\n%s", errb.String())
-			assert.Contains(t, out.String(), `"delivered":3`)
+			assert.Contains(t, out.String(), `"delivered":4`)
+			checkSealedDemo(t, out.String())
 		})
 	}
 	var out, errb testenv.SyncBuffer
@@ -110,6 +155,7 @@ func TestUsageErrors(t *testing.T) {
 		{"bad config id", []string{"-config-id", "a b"}, nil, "-config-id"},
 		{"apns key alone", []string{"-apns-key", empty}, nil, "-apns-key needs"},
 		{"demo-exit alone", []string{"-demo-exit"}, nil, "-demo-exit needs -demo"},
+		{"seal-strict without seal", []string{"-seal=false", "-seal-strict"}, nil, "-seal-strict needs -seal"},
 		{"zero ttl", []string{"-registration-ttl", "0s"}, nil, "-registration-ttl"},
 		{"zero dedupe ttl", []string{"-dedupe-ttl", "0s"}, nil, "-dedupe-ttl"},
 		{"negative dedupe ttl from env", nil, map[string]string{"PUSHWIRE_DEDUPE_TTL": "-1h"}, "-dedupe-ttl"},
