@@ -14,7 +14,6 @@ import (
 	"github.com/pushwire/pushwire/apns/apnstest"
 	"github.com/pushwire/pushwire/fcm"
 	"github.com/pushwire/pushwire/fcm/fcmtest"
-	"github.com/pushwire/pushwire/lpns"
 )
 
 // sizeCases are sealed-shaped messages with every field the size
@@ -74,13 +73,5 @@ func TestAPNsSizeIsWhatAPNsReceives(t *testing.T) {
 		notes := fake.Notifications()
 		require.Len(t, notes, i+1)
 		assert.Equal(t, len(notes[i].Payload), apnsSize(&m), "case %d: %s", i, notes[i].Payload)
-	}
-}
-
-func TestLPNSSizeIsLPNSPayload(t *testing.T) {
-	for i, m := range sizeCases("device-1") {
-		p, err := lpns.MessagePayload(m)
-		require.NoError(t, err)
-		assert.Equal(t, len(p), lpnsSize(&m), "case %d: %s", i, p)
 	}
 }
