@@ -103,8 +103,9 @@ type Config struct {
 	// keys fails permanently, nothing reaches its provider);
 	// dispatch.SealOff seals nothing. A zero Placeholder means the text of
 	// the connector's unsealed iOS alerts ([DefaultAlertTitle],
-	// [DefaultAlertBody]); LPNSMaxBytes is unused. The senders of APNs and
-	// of NewFCMSender and NewAPNsSender are wrapped in a sealsend.Sender.
+	// [DefaultAlertBody]); LPNSMaxBytes is unused. The dispatcher seals
+	// each device's message before it reaches a sender, so the senders
+	// themselves stay as given.
 	Seal dispatch.SealConfig
 
 	// AdminToken enables the /configs routes and is the bearer token they
@@ -287,9 +288,6 @@ func New(cfg Config) (*Connector, error) {
 	if err := checkSeal(&cfg); err != nil {
 		return nil, err
 	}
-	if err := sealSenders(&cfg); err != nil {
-		return nil, err
-	}
 	if cfg.Dedupe == nil {
 		d, err := NewMemoryDeduper(MemoryDeduperConfig{Now: cfg.Now})
 		if err != nil {
@@ -331,6 +329,7 @@ func New(cfg Config) (*Connector, error) {
 		Shape:      c.shape,
 		Timeout:    cfg.DeliveryTimeout,
 		Retry:      cfg.Retry,
+		Seal:       cfg.Seal,
 		OnDelivery: c.onDelivery,
 		Logger:     slog.New(eventLog{cfg.Logger.Handler()}),
 	})

@@ -218,7 +218,9 @@ func TestCallbackStrict(t *testing.T) {
 	assert.Equal(t, 0, res.Delivered)
 	assert.Equal(t, 1, res.Failed)
 	assert.Zero(t, e.fcm.SendRequests(), "nothing reached fcm")
-	assert.Contains(t, logs.String(), "outcome="+connector.OutcomePermanent)
+	// The dispatcher, which seals, logs the delivery: failed, permanently.
+	assert.Contains(t, logs.String(), "outcome=failed")
+	assert.Contains(t, logs.String(), "permanent delivery failure")
 	assert.Contains(t, logs.String(), sealsend.ErrNoKeys.Error())
 
 	priv, keys := newDeviceKeys(t)

@@ -93,7 +93,7 @@ func TestDemoSealModes(t *testing.T) {
 	assert.Contains(t, o, `"delivered":1,"failed":3`)
 	assert.NotContains(t, o, "fake APNs received")
 	checkSealedDemo(t, o)
-	assert.Contains(t, errb.String(), "outcome=permanent")
+	assert.Contains(t, errb.String(), "permanent delivery failure (Unsealed)")
 
 	var plainOut, plainErr testenv.SyncBuffer
 	code = run(context.Background(), []string{"-demo", "-demo-exit", "-addr", "127.0.0.1:0", "-seal=false"}, &plainOut, &plainErr)
