@@ -22,6 +22,7 @@ import (
 	"github.com/pushwire/pushwire"
 	"github.com/pushwire/pushwire/internal/batchconn"
 	"github.com/pushwire/pushwire/internal/conntrack"
+	"github.com/pushwire/pushwire/internal/inflight"
 )
 
 // Client sends notifications to APNs over HTTP/2. It is safe for concurrent
@@ -46,10 +47,7 @@ type Client struct {
 	stop context.Context    // ended by Close: ends the pushes under way
 	kill context.CancelFunc // ends stop
 
-	mu      sync.Mutex // guards closed, cancels and the Adds of pushes
-	closed  bool
-	cancels map[*pushState]context.CancelFunc // ends each push under way
-	pushes  sync.WaitGroup                    // pushes under way
+	pushes inflight.Set[*pushState] // pushes under way
 }
 
 // New validates cfg and returns a client. It does not connect: the first
@@ -126,12 +124,7 @@ func New(cfg Config) (*Client, error) {
 // returns once they have returned, with the connections of the client's own
 // transport closed. It is idempotent and always returns nil.
 func (c *Client) Close() error {
-	c.refuse()
-	c.mu.Lock()
-	for _, cancel := range c.cancels {
-		cancel()
-	}
-	c.mu.Unlock()
+	c.pushes.Cancel()
 	c.kill()
 	c.pushes.Wait()
 	if c.tr != nil {
@@ -147,51 +140,7 @@ func (c *Client) Close() error {
 // does what Close does and returns ctx's error; otherwise it closes the
 // connections and returns nil.
 func (c *Client) Shutdown(ctx context.Context) error {
-	c.refuse()
-	done := make(chan struct{})
-	go func() {
-		c.pushes.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return c.Close()
-	case <-ctx.Done():
-		_ = c.Close()
-		<-done
-		return ctx.Err()
-	}
-}
-
-// refuse makes every later push fail with pushwire.ErrClosed.
-func (c *Client) refuse() {
-	c.mu.Lock()
-	c.closed = true
-	c.mu.Unlock()
-}
-
-// begin registers the push of st, which cancel ends; it fails after Close
-// began.
-func (c *Client) begin(st *pushState, cancel context.CancelFunc) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return false
-	}
-	if c.cancels == nil {
-		c.cancels = make(map[*pushState]context.CancelFunc)
-	}
-	c.cancels[st] = cancel
-	c.pushes.Add(1)
-	return true
-}
-
-// end unregisters the push of st.
-func (c *Client) end(st *pushState) {
-	c.mu.Lock()
-	delete(c.cancels, st)
-	c.mu.Unlock()
-	c.pushes.Done()
+	return c.pushes.Shutdown(ctx, c.Close)
 }
 
 // closedError is the error of a push that Close refused (written false) or
@@ -303,10 +252,10 @@ func (c *Client) push(ctx context.Context, n *Notification, st *pushState) error
 	// sctx ends with ctx or when Close ends the pushes under way.
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if !c.begin(st, cancel) {
+	if !c.pushes.Begin(st, cancel) {
 		return closedError(false)
 	}
-	defer c.end(st)
+	defer c.pushes.End(st)
 	payload := n.Payload
 	if payload == nil && n.Content != nil {
 		bp := bufPool.Get().(*[]byte)

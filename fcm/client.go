@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/pushwire/pushwire/internal/conntrack"
+	"github.com/pushwire/pushwire/internal/inflight"
 
 	"github.com/pushwire/pushwire"
 	"golang.org/x/oauth2"
@@ -43,13 +44,11 @@ type Client struct {
 	now       func() time.Time
 	auth      atomic.Pointer[authHeader]
 
-	mu      sync.Mutex // guards closed, fetch and the Adds of sends and fetches
-	closed  bool
-	cancels map[*sendBuf]context.CancelFunc // ends each send under way
-	sends   sync.WaitGroup                  // sends under way
-	fetches sync.WaitGroup                  // access-token fetches under way that Close can end
-	ownTS   bool                            // token fetches use the client's HTTP client (CredentialsJSON)
-	fetch   *tokenFetch                     // the access-token fetch under way, if any
+	sends   inflight.Set[*sendBuf] // sends under way
+	mu      sync.Mutex             // guards fetch and the Adds of fetches
+	fetches sync.WaitGroup         // access-token fetches under way that Close can end
+	ownTS   bool                   // token fetches use the client's HTTP client (CredentialsJSON)
+	fetch   *tokenFetch            // the access-token fetch under way, if any
 }
 
 type tokenSource struct{ oauth2.TokenSource }
@@ -93,12 +92,7 @@ func (c *Client) ProjectID() string { return c.project }
 // for too, unless it comes from Config.TokenSource, which takes no context.
 // Close is idempotent and always returns nil.
 func (c *Client) Close() error {
-	c.refuse()
-	c.mu.Lock()
-	for _, cancel := range c.cancels {
-		cancel()
-	}
-	c.mu.Unlock()
+	c.sends.Cancel()
 	c.kill()
 	c.sends.Wait()
 	c.fetches.Wait()
@@ -112,51 +106,7 @@ func (c *Client) Close() error {
 // does what Close does and returns ctx's error; otherwise it closes the
 // connections and returns nil.
 func (c *Client) Shutdown(ctx context.Context) error {
-	c.refuse()
-	done := make(chan struct{})
-	go func() {
-		c.sends.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return c.Close()
-	case <-ctx.Done():
-		_ = c.Close()
-		<-done
-		return ctx.Err()
-	}
-}
-
-// refuse makes every later send fail with pushwire.ErrClosed.
-func (c *Client) refuse() {
-	c.mu.Lock()
-	c.closed = true
-	c.mu.Unlock()
-}
-
-// begin registers the send that uses sb and that cancel ends; it fails after
-// Close began.
-func (c *Client) begin(sb *sendBuf, cancel context.CancelFunc) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return false
-	}
-	if c.cancels == nil {
-		c.cancels = make(map[*sendBuf]context.CancelFunc)
-	}
-	c.cancels[sb] = cancel
-	c.sends.Add(1)
-	return true
-}
-
-// end unregisters the send that uses sb.
-func (c *Client) end(sb *sendBuf) {
-	c.mu.Lock()
-	delete(c.cancels, sb)
-	c.mu.Unlock()
-	c.sends.Done()
+	return c.sends.Shutdown(ctx, c.Close)
 }
 
 // closedError is the error of a send that Close refused (written false) or
@@ -335,14 +285,14 @@ func (c *Client) deliver(ctx context.Context, m *Message, held, wantName bool) (
 	// sctx ends with ctx or when Close ends the sends under way.
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if !c.begin(sb, cancel) {
+	if !c.sends.Begin(sb, cancel) {
 		recycle = true // never handed to the transport
 		if held {
 			c.release()
 		}
 		return "", closedError(false)
 	}
-	defer c.end(sb)
+	defer c.sends.End(sb)
 
 	// written is set once a request was written and no answer came: from
 	// then on the message may have been delivered.
@@ -460,7 +410,7 @@ func (c *Client) fetchToken(ctx context.Context, src *tokenSource) (*authHeader,
 	c.mu.Lock()
 	f := c.fetch
 	if f == nil || f.src != src {
-		if c.closed {
+		if c.sends.Refused() {
 			// No fetch starts once Close began: Close waits for them.
 			c.mu.Unlock()
 			return nil, errInterrupted

@@ -87,11 +87,7 @@ func TestCloseClosesConnectionBusyAtClose(t *testing.T) {
 				if graceful {
 					shut := make(chan error, 1)
 					go func() { shut <- c.Shutdown(context.Background()) }()
-					require.Eventually(t, func() bool {
-						c.mu.Lock()
-						defer c.mu.Unlock()
-						return c.closed
-					}, 10*time.Second, time.Millisecond, "Shutdown began")
+					require.Eventually(t, c.sends.Refused, 10*time.Second, time.Millisecond, "Shutdown began")
 					assert.ErrorIs(t, c.Send(context.Background(), pushwire.Message{Token: "u"}), pushwire.ErrClosed)
 					close(release)
 					require.NoError(t, <-done, "Shutdown lets a send in flight complete")
