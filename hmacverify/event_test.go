@@ -1,6 +1,7 @@
 package hmacverify_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -25,6 +26,9 @@ func TestParseEvent(t *testing.T) {
 			hmacverify.Event{EventID: "e", SessionID: "s", Extra: map[string]string{"s": "q\""}}, ""},
 		{"escapes decoded", `{"eventId":"a\u00e9\"b","sessionId":"\ud83d\ude00"}`, hmacverify.Event{EventID: "aé\"b", SessionID: "😀"}, ""},
 		{"escaped member name", `{"event\u0049d":"e","sessionId":"s"}`, hmacverify.Event{EventID: "e", SessionID: "s"}, ""},
+		// 0x80, the lowest byte that is not ASCII, alone is invalid UTF-8:
+		// decoded as encoding/json decodes it, not copied.
+		{"invalid UTF-8 as encoding/json reads it", "{\"eventId\":\"a\x80b\",\"sessionId\":\"\x7f\"}", hmacverify.Event{EventID: "a\uFFFDb", SessionID: "\x7f"}, ""},
 		{"non-ASCII kept", `{"eventId":"é","sessionId":"s"}`, hmacverify.Event{EventID: "é", SessionID: "s"}, ""},
 		{"nulls are absent", `{"eventId":"e","sessionId":"s","customerId":null,"eventDate":null}`, hmacverify.Event{EventID: "e", SessionID: "s"}, ""},
 		{"offset time", `{"eventId":"e","sessionId":"s","eventDate":"2024-03-18T12:00:24+01:00"}`,
@@ -87,7 +91,12 @@ func TestEventTime(t *testing.T) {
 		{"yesterday", time.Time{}},
 		{"18/03/2024", time.Time{}},
 		{"-1710361539734", time.Time{}},
-		{"12345678901234567", time.Time{}}, // 17 digits
+		{"1234567890123456", time.UnixMilli(1234567890123456).UTC()}, // 16 digits: the longest epoch form
+		{"12345678901234567", time.Time{}},                           // 17 digits
+		// 64 characters, the longest date read (fractional seconds may
+		// have any number of digits), and one more.
+		{"2024-03-13T20:25:39.734" + strings.Repeat("0", 40) + "Z", want},
+		{"2024-03-13T20:25:39.734" + strings.Repeat("0", 41) + "Z", time.Time{}},
 		{"2024-13-13T20:25:39Z", time.Time{}},
 	}
 	for _, tt := range tests {
