@@ -207,6 +207,24 @@ func TestVerifyRejects(t *testing.T) {
 	lenient = sys.verifier(t, provider.VerifierConfig{Leeway: 2 * time.Minute, Now: fixedClock(tokenNow.Add(-time.Minute))})
 	_, err = lenient.Verify(goodTok)
 	assert.NoError(t, err)
+
+	// MaxLifetime around goodTok's lifetime of 5 minutes: a token that lives
+	// exactly the maximum is accepted, one second too long is not.
+	for _, tt := range []struct {
+		max time.Duration
+		ok  bool
+	}{
+		{5*time.Minute + time.Second, true},
+		{5 * time.Minute, true},
+		{5*time.Minute - time.Second, false},
+	} {
+		_, err := sys.verifier(t, provider.VerifierConfig{MaxLifetime: tt.max}).Verify(goodTok)
+		if tt.ok {
+			assert.NoError(t, err, "MaxLifetime %s", tt.max)
+		} else {
+			assert.ErrorIs(t, err, provider.ErrTokenClaims, "MaxLifetime %s", tt.max)
+		}
+	}
 }
 
 func TestSignerConfig(t *testing.T) {
