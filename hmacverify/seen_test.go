@@ -51,6 +51,14 @@ func TestMemorySeenSet(t *testing.T) {
 	// An id whose horizon has already passed is not remembered.
 	assert.False(t, seen("e", -time.Second))
 	assert.False(t, seen("e", -time.Second))
+
+	// An id is remembered until just before its horizon, not at it.
+	assert.False(t, seen("f", time.Minute))
+	now = now.Add(time.Minute - time.Nanosecond)
+	assert.True(t, seen("f", time.Minute), "just before the horizon")
+	assert.False(t, seen("g", time.Nanosecond))
+	now = now.Add(time.Nanosecond)
+	assert.False(t, seen("g", time.Minute), "at the horizon")
 }
 
 func TestMemorySeenSetLongIDs(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -357,6 +358,8 @@ func TestDependencyFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			tt.cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			v := newVerifier(t, tt.cfg)
 			req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
 			req.Header.Set("X-Hmac", hdr["X-Hmac"])
@@ -370,6 +373,15 @@ func TestDependencyFailures(t *testing.T) {
 			rec, msg := serve(v.Middleware(c.handler()), body, hdr)
 			assert.Equal(t, tt.wantStatus, rec.Code)
 			assert.NotContains(t, msg, "10.0.0.1", "internal details stay out of responses")
+			// Server-side failures (500 and up) are logged as errors,
+			// rejections of the caller's request as information.
+			switch {
+			case tt.wantStatus >= 500:
+				assert.Contains(t, logs.String(), "level=ERROR")
+			case tt.wantErr != nil:
+				assert.Contains(t, logs.String(), "level=INFO")
+				assert.NotContains(t, logs.String(), "level=ERROR")
+			}
 		})
 	}
 }
