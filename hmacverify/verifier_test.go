@@ -542,3 +542,20 @@ func TestStaticSecretsAreCopied(t *testing.T) {
 	_, _, err := v.VerifyRequest(req)
 	assert.NoError(t, err)
 }
+
+// TestUnsignedRequestSkipsSecretSource checks that a request without a
+// signature is refused before the secret source is asked: an unsigned flood
+// costs no lookup, and a secret source that is down does not turn it into a
+// 503.
+func TestUnsignedRequestSkipsSecretSource(t *testing.T) {
+	calls := 0
+	v := newVerifier(t, hmacverify.Config{Secrets: secretFunc(func(context.Context, hmacverify.Event) ([][]byte, error) {
+		calls++
+		return nil, errors.New("store unreachable")
+	})})
+	req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(eventBody(testEventID, testSessionID, testNow)))
+	_, _, err := v.VerifyRequest(req)
+	assert.ErrorIs(t, err, hmacverify.ErrMissingSignature)
+	assert.Equal(t, http.StatusUnauthorized, hmacverify.StatusCode(err))
+	assert.Zero(t, calls)
+}
