@@ -30,6 +30,8 @@ func TestParseEvent(t *testing.T) {
 		// decoded as encoding/json decodes it, not copied.
 		{"invalid UTF-8 as encoding/json reads it", "{\"eventId\":\"a\x80b\",\"sessionId\":\"\x7f\"}", hmacverify.Event{EventID: "a\uFFFDb", SessionID: "\x7f"}, ""},
 		{"non-ASCII kept", `{"eventId":"é","sessionId":"s"}`, hmacverify.Event{EventID: "é", SessionID: "s"}, ""},
+		{"white space everywhere JSON allows it", " \t\r\n{ \"eventId\" : \"e\" , \"sessionId\"\n:\n\"s\"\t}\n", hmacverify.Event{EventID: "e", SessionID: "s"}, ""},
+		{"extras all overwritten by non-strings: none", `{"eventId":"e","sessionId":"s","x":"1","x":2}`, hmacverify.Event{EventID: "e", SessionID: "s"}, ""},
 		{"nulls are absent", `{"eventId":"e","sessionId":"s","customerId":null,"eventDate":null}`, hmacverify.Event{EventID: "e", SessionID: "s"}, ""},
 		{"offset time", `{"eventId":"e","sessionId":"s","eventDate":"2024-03-18T12:00:24+01:00"}`,
 			hmacverify.Event{EventID: "e", SessionID: "s", EventDate: "2024-03-18T12:00:24+01:00"}, ""},

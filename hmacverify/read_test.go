@@ -2,10 +2,13 @@ package hmacverify_test
 
 import (
 	"bytes"
+	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -45,6 +48,31 @@ func TestReadBodyLimit(t *testing.T) {
 				assert.EqualValues(t, n, req.ContentLength)
 				assert.Empty(t, rec.Header().Get("Connection"))
 			}
+		}
+	}
+}
+
+// TestReadBodyRefusesDeclaredLength checks that a declared length over the
+// limit is refused before a byte is read, and that a request without a body
+// (nil or http.NoBody) is malformed.
+func TestReadBodyRefusesDeclaredLength(t *testing.T) {
+	const limit = 100
+	for _, withWriter := range []bool{true, false} {
+		req := httptest.NewRequest(http.MethodPost, "/", io.NopCloser(iotest.ErrReader(errors.New("body read"))))
+		req.ContentLength = limit + 1
+		var w http.ResponseWriter
+		if withWriter {
+			w = httptest.NewRecorder()
+		}
+		_, err := hmacverify.ReadBody(w, req, hmacverify.ReadLimits{MaxBodyBytes: limit})
+		assert.ErrorIs(t, err, hmacverify.ErrTooLarge)
+
+		for _, body := range []io.ReadCloser{nil, http.NoBody} {
+			req := httptest.NewRequest(http.MethodPost, "/", nil)
+			req.Body = body
+			_, err := hmacverify.ReadBody(w, req, hmacverify.ReadLimits{})
+			assert.ErrorIs(t, err, hmacverify.ErrMalformed)
+			assert.ErrorContains(t, err, "empty body")
 		}
 	}
 }
@@ -93,14 +121,15 @@ func TestVerifyAny(t *testing.T) {
 		secrets [][]byte
 		sig     string
 		want    error
+		msg     string // in the error, when set
 	}{
-		{"second matches", [][]byte{a, b}, sig, nil},
-		{"first matches", [][]byte{b, a}, sig, nil},
-		{"none matches", [][]byte{a}, sig, hmacverify.ErrInvalidSignature},
-		{"no secrets", nil, sig, hmacverify.ErrInvalidSignature},
-		{"no signature", [][]byte{a, b}, "", hmacverify.ErrMissingSignature},
-		{"no signature, no secrets", nil, "", hmacverify.ErrMissingSignature},
-		{"an empty secret", [][]byte{b, {}}, sig, hmacverify.ErrNoSecret},
+		{"second matches", [][]byte{a, b}, sig, nil, ""},
+		{"first matches", [][]byte{b, a}, sig, nil, ""},
+		{"none matches", [][]byte{a}, sig, hmacverify.ErrInvalidSignature, ""},
+		{"no secrets", nil, sig, hmacverify.ErrInvalidSignature, "no secret for this event"},
+		{"no signature", [][]byte{a, b}, "", hmacverify.ErrMissingSignature, ""},
+		{"no signature, no secrets", nil, "", hmacverify.ErrMissingSignature, ""},
+		{"an empty secret", [][]byte{b, {}}, sig, hmacverify.ErrNoSecret, ""},
 	}
 	for _, tt := range tests {
 		err := hmacverify.VerifyAny(tt.secrets, "e", "s", tt.sig)
@@ -108,6 +137,7 @@ func TestVerifyAny(t *testing.T) {
 			assert.NoError(t, err, tt.name)
 		} else {
 			assert.ErrorIs(t, err, tt.want, tt.name)
+			assert.ErrorContains(t, err, tt.msg, tt.name)
 		}
 	}
 }
@@ -135,6 +165,7 @@ func TestReplayWindowDateForms(t *testing.T) {
 			assert.NoError(t, err, tt.date)
 		} else {
 			assert.ErrorIs(t, err, hmacverify.ErrStale, tt.date)
+			assert.ErrorContains(t, err, "eventDate is not a time", tt.date)
 		}
 		assert.Equal(t, tt.date, ev.EventDate, "kept as received")
 	}

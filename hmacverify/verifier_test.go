@@ -242,6 +242,7 @@ func TestReplayProtection(t *testing.T) {
 	assert.ErrorIs(t, err, hmacverify.ErrStale, "too far in the future")
 	_, err = request("e4", time.Time{})
 	assert.ErrorIs(t, err, hmacverify.ErrStale, "no eventDate")
+	assert.ErrorContains(t, err, "no eventDate")
 	_, err = request("e5", now.Add(window))
 	assert.NoError(t, err, "the window bounds are inclusive")
 	_, err = request("e5-past", now.Add(-window))
