@@ -48,9 +48,11 @@ func TestMemorySeenSet(t *testing.T) {
 	assert.True(t, seen("d", time.Minute))
 	assert.EqualValues(t, 2, s.Evicted())
 
-	// An id whose horizon has already passed is not remembered.
+	// An id whose horizon has already passed (or is now) is not remembered.
+	n := s.Len()
 	assert.False(t, seen("e", -time.Second))
-	assert.False(t, seen("e", -time.Second))
+	assert.False(t, seen("e", 0))
+	assert.Equal(t, n, s.Len(), "nothing stored")
 
 	// An id is remembered until just before its horizon, not at it.
 	assert.False(t, seen("f", time.Minute))
