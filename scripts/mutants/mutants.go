@@ -388,15 +388,23 @@ type gen struct {
 	file      string
 	sentinels []string
 	muts      []*mutant
-	pkgLevel  bool     // walking a package-level initializer
-	last      ast.Stmt // the last statement of the function walked
-	cases     []span   // case expressions of tagless switches
+	pkgLevel  bool        // walking a package-level initializer
+	last      ast.Stmt    // the last statement of the function walked
+	cases     []span      // case expressions of tagless switches
+	caseAt    []token.Pos // the switch of each of cases
 }
 
 func (g *gen) off(p token.Pos) int { return g.fset.Position(p).Offset }
 
 func (g *gen) add(op, detail string, at, anchor token.Pos, edits ...edit) {
 	p := g.fset.Position(at)
+	// A case expression has no coverage block of its own: it ran when its
+	// switch did.
+	for i, c := range g.cases {
+		if p.Offset >= c.from && p.Offset < c.to {
+			anchor = g.caseAt[i]
+		}
+	}
 	g.muts = append(g.muts, &mutant{
 		File: g.file, Line: p.Line, Col: p.Column, Operator: op, Detail: detail,
 		anchor: g.fset.Position(anchor), edits: edits, pkgLevel: g.pkgLevel,
@@ -457,6 +465,7 @@ func (g *gen) switchStmt(s *ast.SwitchStmt) {
 		if s.Tag == nil {
 			for _, e := range cc.List {
 				g.cases = append(g.cases, span{g.off(e.Pos()), g.off(e.End())})
+				g.caseAt = append(g.caseAt, s.Pos())
 				ast.Inspect(e, func(n ast.Node) bool {
 					if _, ok := n.(*ast.FuncLit); ok {
 						return false
