@@ -90,3 +90,33 @@ func TestScore(t *testing.T) {
 	assert.InDelta(t, 90.0, tally{killed: 8, timedOut: 1, lived: 1, notCovered: 5, equivalent: 3}.score(), 1e-9)
 	assert.InDelta(t, 100.0, tally{}.score(), 1e-9)
 }
+
+// TestCaseAnchor checks that a mutant inside a case expression is looked up
+// in the coverage profile at its switch, which has a block, and not at
+// itself, which has none.
+func TestCaseAnchor(t *testing.T) {
+	const src = `package p
+
+var ErrA, ErrB error
+
+func status(err error) int {
+	switch {
+	case err == ErrA:
+		return 1
+	}
+	return 0
+}
+`
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "p.go"), []byte(src), 0o644))
+	muts, _, err := generate(scopeEntry{pkg: dir, file: "p.go"})
+	require.NoError(t, err)
+	var inCase int
+	for _, m := range muts {
+		if m.Line == 7 {
+			inCase++
+			assert.Equal(t, 6, m.anchor.Line, "%s %s", m.Operator, m.Detail)
+		}
+	}
+	assert.Equal(t, 2, inCase, "ErrA swapped, == negated")
+}
