@@ -53,6 +53,14 @@ func TestMemorySeenSet(t *testing.T) {
 	assert.False(t, seen("e", -time.Second))
 	assert.False(t, seen("e", 0))
 	assert.Equal(t, n, s.Len(), "nothing stored")
+	roomy, err := hmacverify.NewMemorySeenSet(hmacverify.MemorySeenConfig{Capacity: 10, Now: func() time.Time { return now }})
+	require.NoError(t, err)
+	for _, ttl := range []time.Duration{-time.Second, 0} {
+		already, err := roomy.Seen(ctx, "e", now.Add(ttl))
+		require.NoError(t, err)
+		assert.False(t, already)
+		assert.Zero(t, roomy.Len(), "an id past its horizon is not stored (ttl %s)", ttl)
+	}
 
 	// An id is remembered until just before its horizon, not at it.
 	assert.False(t, seen("f", time.Minute))
