@@ -2,6 +2,7 @@ package connector
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"log/slog"
 	"maps"
@@ -218,9 +219,16 @@ func jsonLen(s string) int {
 }
 
 func (c *Connector) handleCallback(w http.ResponseWriter, r *http.Request) {
+	// At the limit: refuse before reading anything (it is checked again,
+	// for real, once the callback is read).
+	if c.inflight.full() {
+		c.limitedLog.record(r.Context(), slog.String("limit", "concurrency"))
+		writeOverloaded(w)
+		return
+	}
 	if !jsonContentType(r) {
 		// 400, not 415: AXP does not back off on it.
-		c.log.Info("malformed callback", "err", errContentType)
+		c.malformedLog.record(r.Context(), slog.String("err", errContentType.Error()))
 		writeMessage(w, http.StatusBadRequest, errContentType.Error())
 		return
 	}
@@ -234,30 +242,138 @@ func (c *Connector) handleCallback(w http.ResponseWriter, r *http.Request) {
 			status = http.StatusBadRequest
 		}
 		if status == http.StatusRequestTimeout {
-			c.log.Info("callback body too slow", "client", c.cfg.ClientAddr(r))
+			c.malformedLog.record(r.Context(), slog.String("err", "body too slow"), slog.String("client", c.cfg.ClientAddr(r)))
 		} else {
-			c.log.Info("malformed callback", "err", err)
+			c.malformedLog.record(r.Context(), slog.String("err", err.Error()))
 		}
 		writeMessage(w, status, strings.TrimPrefix(err.Error(), "hmacverify: "))
 		return
 	}
+	// A missing or malformed signature is refused before any lookup.
 	sig := hmacverify.Signature(r.Header)
 	if sig == "" {
-		c.log.Info("callback without signature", "eventId", ev.EventID, "client", c.cfg.ClientAddr(r))
+		c.badSigLog.record(r.Context(), slog.String("eventId", ev.EventID), slog.String("client", c.cfg.ClientAddr(r)), slog.String("why", "missing"))
 		writeMessage(w, http.StatusUnauthorized, "missing X-hmac header")
 		return
 	}
-	ctx := r.Context()
+	if !wellFormedSignature(sig) {
+		c.badSigLog.record(r.Context(), slog.String("eventId", ev.EventID), slog.String("client", c.cfg.ClientAddr(r)), slog.String("why", "malformed"))
+		writeMessage(w, http.StatusUnauthorized, "invalid X-hmac signature")
+		return
+	}
+	if !c.inflight.acquire() {
+		c.limitedLog.record(r.Context(), slog.String("limit", "concurrency"))
+		writeOverloaded(w)
+		return
+	}
+	c.mu.RLock()
+	if c.closed {
+		c.mu.RUnlock()
+		c.inflight.release()
+		w.Header().Set("Retry-After", "1")
+		writeMessage(w, http.StatusServiceUnavailable, "shutting down")
+		return
+	}
+	c.work.Add(1)
+	c.mu.RUnlock()
+
+	// The work runs apart so that the answer leaves by the callback's
+	// deadline even if something it calls ignores its context; it keeps
+	// its place in MaxConcurrency until it returns.
+	client := c.cfg.ClientAddr(r)
+	ctx, cancel := context.WithTimeout(r.Context(), c.cfg.CallbackTimeout)
+	defer cancel()
+	done := make(chan callbackAnswer, 1)
+	go func() {
+		defer c.work.Done()
+		defer c.inflight.release()
+		done <- c.callback(ctx, ev, sig, client)
+	}()
+	var a callbackAnswer
+	select {
+	case a = <-done:
+	case <-ctx.Done():
+		select {
+		case a = <-done: // finished at the same moment
+		default:
+			if r.Context().Err() != nil {
+				return // the client hung up: nobody to answer
+			}
+			c.log.Error("callback not finished within the callback timeout", "eventId", ev.EventID,
+				"sessionId", ev.SessionID, "timeout", c.cfg.CallbackTimeout)
+			a = callbackAnswer{status: http.StatusInternalServerError, msg: "callback timed out"}
+		}
+	}
+	a.write(w)
+}
+
+// callbackAnswer is what a callback is answered: a delivery result, or a
+// message.
+type callbackAnswer struct {
+	status     int
+	res        *CallbackResult
+	msg        string
+	retryAfter time.Duration
+}
+
+func (a callbackAnswer) write(w http.ResponseWriter) {
+	if a.res != nil {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.WriteHeader(a.status)
+		_, _ = w.Write(a.res.appendJSON(make([]byte, 0, 160)))
+		return
+	}
+	if a.status == http.StatusTooManyRequests {
+		writeTooMany(w, a.retryAfter, a.msg)
+		return
+	}
+	writeMessage(w, a.status, a.msg)
+}
+
+// wellFormedSignature reports whether sig can be an X-hmac value: 64
+// hexadecimal digits (HMAC-SHA256).
+func wellFormedSignature(sig string) bool {
+	if len(sig) != 2*sha256.Size {
+		return false
+	}
+	for i := 0; i < len(sig); i++ {
+		switch b := sig[i]; {
+		case '0' <= b && b <= '9', 'a' <= b && b <= 'f', 'A' <= b && b <= 'F':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// callback checks the signature of a well-formed callback against the
+// configurations of its session's devices and delivers it.
+func (c *Connector) callback(ctx context.Context, ev hmacverify.Event, sig, client string) callbackAnswer {
+	if ids, ok := c.sessions.get(ev.SessionID); ok {
+		// A session seen recently: its configurations tell, without a
+		// registry query, whether the signature can be right.
+		good, err := c.signedByAny(ctx, ev, sig, ids)
+		if err != nil {
+			return c.failed(ctx, "configuration lookup", err)
+		}
+		if !good {
+			return c.badSignature(ctx, ev, client)
+		}
+	} else if c.badSig != nil {
+		if blocked, wait := c.badSig.blocked(client); blocked {
+			c.limitedLog.record(ctx, slog.String("limit", "bad signatures"), slog.String("client", client))
+			return callbackAnswer{status: http.StatusTooManyRequests, msg: "too many callbacks with a bad signature", retryAfter: wait}
+		}
+	}
 	devs, err := c.reg.Lookup(ctx, ev.SessionID)
 	if err != nil {
-		c.internalError(w, "session lookup", err)
-		return
+		return c.failed(ctx, "session lookup", err)
 	}
 	configs, err := c.configsOf(ctx, devs)
 	if err != nil {
-		c.internalError(w, "configuration lookup", err)
-		return
+		return c.failed(ctx, "configuration lookup", err)
 	}
+	c.sessions.put(ev.SessionID, configs)
 	var verified bool
 	if len(configs) == 0 {
 		// No device, or none whose configuration still exists: any
@@ -270,13 +386,11 @@ func (c *Connector) handleCallback(w http.ResponseWriter, r *http.Request) {
 		devs = nil
 		var all [][]byte
 		if all, err = c.allSecrets(ctx); err != nil {
-			c.internalError(w, "configuration lookup", err)
-			return
+			return c.failed(ctx, "configuration lookup", err)
 		}
 		if len(all) == 0 {
 			c.log.Error("callback refused: no axp secret is configured", "eventId", ev.EventID)
-			writeMessage(w, http.StatusUnauthorized, "invalid X-hmac signature")
-			return
+			return callbackAnswer{status: http.StatusUnauthorized, msg: "invalid X-hmac signature"}
 		}
 		verified = hmacverify.VerifyAny(all, ev.EventID, ev.SessionID, sig) == nil
 	} else {
@@ -289,14 +403,50 @@ func (c *Connector) handleCallback(w http.ResponseWriter, r *http.Request) {
 		verified = len(configs) > 0
 	}
 	if !verified {
-		c.log.Info("callback with a bad signature", "eventId", ev.EventID, "client", c.cfg.ClientAddr(r))
-		writeMessage(w, http.StatusUnauthorized, "invalid X-hmac signature")
-		return
+		return c.badSignature(ctx, ev, client)
 	}
 	res := c.deliver(ctx, ev, devs, configs)
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(res.Status())
-	_, _ = w.Write(res.appendJSON(make([]byte, 0, 160)))
+	return callbackAnswer{status: res.Status(), res: &res}
+}
+
+// signedByAny reports whether one of configurations ids (every
+// configuration when none of them exists) has a secret that signed ev.
+func (c *Connector) signedByAny(ctx context.Context, ev hmacverify.Event, sig string, ids []string) (bool, error) {
+	var configs configSet
+	for _, id := range ids {
+		pc, err := c.configs.Get(ctx, id)
+		if errors.Is(err, ErrConfigNotFound) {
+			continue
+		}
+		if err != nil {
+			return false, err
+		}
+		configs = append(configs, pc)
+	}
+	if len(configs) > 0 {
+		return len(configs.signedBy(ev, sig)) > 0, nil
+	}
+	all, err := c.allSecrets(ctx)
+	if err != nil {
+		return false, err
+	}
+	return len(all) > 0 && hmacverify.VerifyAny(all, ev.EventID, ev.SessionID, sig) == nil, nil
+}
+
+// badSignature refuses a callback whose signature no configuration's
+// secret produced, and counts it against the client's address.
+func (c *Connector) badSignature(ctx context.Context, ev hmacverify.Event, client string) callbackAnswer {
+	if c.badSig != nil {
+		c.badSig.allow(client)
+	}
+	c.badSigLog.record(ctx, slog.String("eventId", ev.EventID), slog.String("client", client), slog.String("why", "no secret matches"))
+	return callbackAnswer{status: http.StatusUnauthorized, msg: "invalid X-hmac signature"}
+}
+
+// failed answers 500 for a failed lookup.
+func (c *Connector) failed(ctx context.Context, what string, err error) callbackAnswer {
+	c.log.LogAttrs(ctx, slog.LevelError, what+" failed", slog.String("err", err.Error()))
+	return callbackAnswer{status: http.StatusInternalServerError, msg: what + " failed"}
 }
 
 // configsOf returns the existing configurations of devs.
@@ -421,7 +571,7 @@ func (c *Connector) deliver(ctx context.Context, ev hmacverify.Event, devs []reg
 
 	// The push goes on when the caller hangs up: AXP will not send it again.
 	bg := context.WithoutCancel(ctx)
-	dctx, cancel := context.WithTimeout(bg, c.cfg.DeliveryTimeout)
+	dctx, cancel := c.deliveryContext(ctx)
 	defer cancel()
 	key := eventKey(ev.EventID, ev.SessionID)
 	claim, err := c.dedupe.Claim(dctx, key, c.cfg.DedupeTTL)

@@ -225,39 +225,39 @@ func TestDuplicateConcurrent(t *testing.T) {
 }
 
 func TestSecretRotation(t *testing.T) {
-	e := newEnv(t, envOptions{secrets: []string{"old-secret", "new-secret"}})
+	e := newEnv(t, envOptions{secrets: []string{"old-secret-0123456789", "new-secret-0123456789"}})
 	session := uuid.NewString()
 	require.Equal(t, http.StatusOK, e.registerAndroid(fcmToken(), session).status)
-	for _, s := range []string{"old-secret", "new-secret"} {
+	for _, s := range []string{"old-secret-0123456789", "new-secret-0123456789"} {
 		r := e.callback(event(session), s)
 		require.Equal(t, http.StatusOK, r.status, s)
 		assert.Equal(t, 1, result(t, r).Delivered)
 	}
 	// Retire the old secret through the admin API.
-	r := e.adminDo(http.MethodPut, "/configs/"+e.configID, map[string]any{"secrets": []string{"new-secret"}})
+	r := e.adminDo(http.MethodPut, "/configs/"+e.configID, map[string]any{"secrets": []string{"new-secret-0123456789"}})
 	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
 	assert.EqualValues(t, 1, r.json(t)["secretCount"])
-	assert.Equal(t, http.StatusUnauthorized, e.callback(event(session), "old-secret").status)
-	assert.Equal(t, http.StatusOK, e.callback(event(session), "new-secret").status)
+	assert.Equal(t, http.StatusUnauthorized, e.callback(event(session), "old-secret-0123456789").status)
+	assert.Equal(t, http.StatusOK, e.callback(event(session), "new-secret-0123456789").status)
 }
 
 // TestSecretsPerConfiguration checks that a callback is checked against the
 // secrets of the configurations its session's devices registered with.
 func TestSecretsPerConfiguration(t *testing.T) {
-	e := newEnv(t, envOptions{secrets: []string{"secret-a"}})
+	e := newEnv(t, envOptions{secrets: []string{"secret-a-0123456789"}})
 	otherID := uuid.NewString()
 	require.NoError(t, e.conn.AddConfig(context.Background(), connector.PushConfig{
-		ID: otherID, Secrets: [][]byte{[]byte("secret-b")}, FCMServiceAccount: e.fcm.ServiceAccountJSON(),
+		ID: otherID, Secrets: [][]byte{[]byte("secret-b-0123456789")}, FCMServiceAccount: e.fcm.ServiceAccountJSON(),
 	}))
 	sessionA := uuid.NewString()
 	require.Equal(t, http.StatusOK, e.registerAndroid(fcmToken(), sessionA).status)
 
-	assert.Equal(t, http.StatusUnauthorized, e.callback(event(sessionA), "secret-b").status,
+	assert.Equal(t, http.StatusUnauthorized, e.callback(event(sessionA), "secret-b-0123456789").status,
 		"configuration b's secret does not sign for a session of configuration a")
-	assert.Equal(t, http.StatusOK, e.callback(event(sessionA), "secret-a").status)
+	assert.Equal(t, http.StatusOK, e.callback(event(sessionA), "secret-a-0123456789").status)
 
 	// An unknown session accepts any configuration's secret, and only those.
-	for _, s := range []string{"secret-a", "secret-b"} {
+	for _, s := range []string{"secret-a-0123456789", "secret-b-0123456789"} {
 		r := e.callback(event(uuid.NewString()), s)
 		require.Equal(t, http.StatusOK, r.status)
 		assert.Zero(t, result(t, r).Delivered)
@@ -270,10 +270,10 @@ func TestSecretsPerConfiguration(t *testing.T) {
 // not secret, so otherwise the holder of one secret could add a device to
 // another configuration's session and sign callbacks reaching its devices.
 func TestSecretReachesOnlyItsConfiguration(t *testing.T) {
-	e := newEnv(t, envOptions{secrets: []string{"secret-a"}})
+	e := newEnv(t, envOptions{secrets: []string{"secret-a-0123456789"}})
 	otherID := uuid.NewString()
 	require.NoError(t, e.conn.AddConfig(context.Background(), connector.PushConfig{
-		ID: otherID, Secrets: [][]byte{[]byte("secret-b")}, FCMServiceAccount: e.fcm.ServiceAccountJSON(),
+		ID: otherID, Secrets: [][]byte{[]byte("secret-b-0123456789")}, FCMServiceAccount: e.fcm.ServiceAccountJSON(),
 	}))
 	session, victim, intruder := uuid.NewString(), fcmToken(), fcmToken()
 	require.Equal(t, http.StatusOK, e.registerAndroid(victim, session).status)
@@ -282,10 +282,10 @@ func TestSecretReachesOnlyItsConfiguration(t *testing.T) {
 	require.Equal(t, http.StatusOK, e.do(http.MethodPut, connector.BasePath+"/device-registrations/"+intruder,
 		"application/json", body, nil).status)
 
-	r := e.callback(event(session), "secret-b")
+	r := e.callback(event(session), "secret-b-0123456789")
 	require.Equal(t, http.StatusOK, r.status)
 	assert.Equal(t, 1, result(t, r).Delivered, "only configuration b's device")
-	r = e.callback(event(session), "secret-a")
+	r = e.callback(event(session), "secret-a-0123456789")
 	require.Equal(t, http.StatusOK, r.status)
 	assert.Equal(t, 1, result(t, r).Delivered, "only configuration a's device")
 	assert.Equal(t, http.StatusUnauthorized, e.callback(event(session), "secret-c").status)
@@ -298,8 +298,8 @@ func TestSecretReachesOnlyItsConfiguration(t *testing.T) {
 
 	// Once b is deleted its device gets nothing, whatever the signature.
 	require.Equal(t, http.StatusNoContent, e.adminDo(http.MethodDelete, "/configs/"+otherID, nil).status)
-	assert.Equal(t, http.StatusUnauthorized, e.callback(event(session), "secret-b").status)
-	r = e.callback(event(session), "secret-a")
+	assert.Equal(t, http.StatusUnauthorized, e.callback(event(session), "secret-b-0123456789").status)
+	r = e.callback(event(session), "secret-a-0123456789")
 	require.Equal(t, http.StatusOK, r.status)
 	assert.Equal(t, 1, result(t, r).Delivered)
 	assert.Len(t, e.fcm.Messages(), 3)
@@ -310,11 +310,11 @@ func TestSecretReachesOnlyItsConfiguration(t *testing.T) {
 func TestConfigurationWithoutSecretRefuses(t *testing.T) {
 	e := newEnv(t, envOptions{secrets: []string{}})
 	require.NoError(t, e.conn.AddConfig(context.Background(), connector.PushConfig{
-		ID: uuid.NewString(), Secrets: [][]byte{[]byte("secret-b")},
+		ID: uuid.NewString(), Secrets: [][]byte{[]byte("secret-b-0123456789")},
 	}))
 	session := uuid.NewString()
 	require.Equal(t, http.StatusOK, e.registerAndroid(fcmToken(), session).status)
-	assert.Equal(t, http.StatusUnauthorized, e.callback(event(session), "secret-b").status)
+	assert.Equal(t, http.StatusUnauthorized, e.callback(event(session), "secret-b-0123456789").status)
 	assert.Empty(t, e.fcm.Messages())
 }
 

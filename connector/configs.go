@@ -476,6 +476,9 @@ func validateSecrets(ss [][]byte) error {
 		if len(s) == 0 {
 			return errors.New("empty secret")
 		}
+		if len(s) < MinSecretLen {
+			return fmt.Errorf("secret shorter than %d bytes", MinSecretLen)
+		}
 		if len(s) > maxSecretLen {
 			return errors.New("secret longer than 1024 bytes")
 		}

@@ -40,21 +40,24 @@ const (
 // and caches opened configurations while the store's change notifications
 // keep the cache right.
 type configState struct {
-	store ConfigStore
-	keys  *statekey.Keyring // nil: stored in clear
-	log   *slog.Logger
+	store   ConfigStore
+	keys    *statekey.Keyring // nil: stored in clear
+	log     *slog.Logger
+	timeout time.Duration // of each store call
 
 	mu       sync.Mutex
 	watching bool                  // cache in use: the watch is listening
 	gen      uint64                // bumped by every invalidation
 	cache    map[string]PushConfig // opened configurations
+	list     []PushConfig          // every configuration, opened; valid when listed
+	listed   bool
 
 	stop context.CancelFunc
 	done chan struct{}
 }
 
-func newConfigState(store ConfigStore, keys *statekey.Keyring, log *slog.Logger) *configState {
-	s := &configState{store: store, keys: keys, log: log, cache: make(map[string]PushConfig), done: make(chan struct{})}
+func newConfigState(store ConfigStore, keys *statekey.Keyring, log *slog.Logger, timeout time.Duration) *configState {
+	s := &configState{store: store, keys: keys, log: log, timeout: timeout, cache: make(map[string]PushConfig), done: make(chan struct{})}
 	w, ok := store.(ConfigWatcher)
 	if !ok {
 		close(s.done)
@@ -79,6 +82,7 @@ func (s *configState) watch(ctx context.Context, w ConfigWatcher) {
 		s.watching = false
 		s.gen++
 		clear(s.cache)
+		s.list, s.listed = nil, false
 		s.mu.Unlock()
 		if ctx.Err() != nil {
 			return
@@ -103,6 +107,7 @@ func (s *configState) changed(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gen++
+	s.list, s.listed = nil, false
 	if id == "" {
 		clear(s.cache)
 		s.watching = true
@@ -115,6 +120,7 @@ func (s *configState) invalidate(id string) { // a change made here
 	s.mu.Lock()
 	s.gen++
 	delete(s.cache, id)
+	s.list, s.listed = nil, false
 	s.mu.Unlock()
 }
 
@@ -134,6 +140,8 @@ func (s *configState) Get(ctx context.Context, id string) (PushConfig, error) {
 	}
 	gen := s.gen
 	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
 	raw, err := s.store.Get(ctx, id)
 	if err != nil {
 		return PushConfig{}, err
@@ -152,8 +160,19 @@ func (s *configState) Get(ctx context.Context, id string) (PushConfig, error) {
 
 // List returns every configuration, opened. A configuration sealed under a
 // key the connector does not have is left out (and logged), so that one
-// such configuration does not stop the others from being served.
+// such configuration does not stop the others from being served. The
+// result is cached as Get's is; it is read-only.
 func (s *configState) List(ctx context.Context) ([]PushConfig, error) {
+	s.mu.Lock()
+	if s.watching && s.listed {
+		list := s.list
+		s.mu.Unlock()
+		return list, nil
+	}
+	gen := s.gen
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
 	list, err := s.store.List(ctx)
 	if err != nil {
 		return nil, err
@@ -170,6 +189,11 @@ func (s *configState) List(ctx context.Context) ([]PushConfig, error) {
 		}
 		out = append(out, pc)
 	}
+	s.mu.Lock()
+	if s.watching && s.gen == gen {
+		s.list, s.listed = out, true
+	}
+	s.mu.Unlock()
 	return out, nil
 }
 
@@ -179,6 +203,8 @@ func (s *configState) Put(ctx context.Context, pc PushConfig) error {
 	if err != nil {
 		return err
 	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
 	err = s.store.Put(ctx, sealed)
 	s.invalidate(pc.ID)
 	return err
@@ -186,6 +212,8 @@ func (s *configState) Put(ctx context.Context, pc PushConfig) error {
 
 // Delete removes configuration id.
 func (s *configState) Delete(ctx context.Context, id string) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
 	ok, err := s.store.Delete(ctx, id)
 	s.invalidate(id)
 	return ok, err

@@ -142,12 +142,54 @@ type Config struct {
 
 	// DeliveryTimeout bounds a callback's delivery to every device, its
 	// retries and the de-duplication claim included. Zero means
-	// DefaultDeliveryTimeout.
+	// DefaultDeliveryTimeout. The delivery also ends before the callback's
+	// deadline (CallbackTimeout).
 	DeliveryTimeout time.Duration
 	// Retry says how a push that failed for a temporary reason is retried
 	// within DeliveryTimeout (never one whose outcome is unknown). The zero
 	// value is dispatch's default: 3 attempts, 100 ms to 5 s apart.
 	Retry dispatch.RetryPolicy
+	// CallbackTimeout bounds a callback from the moment its body has been
+	// read to its answer, registry and configuration lookups and delivery
+	// included: whatever hangs, the callback is answered by then (500 when
+	// its work has not finished; that work still ends, bounded by the
+	// timeouts below, and keeps its place in MaxConcurrency until it does).
+	// Zero means DefaultCallbackTimeout. Give the http.Server a
+	// WriteTimeout above BodyTimeout + CallbackTimeout.
+	CallbackTimeout time.Duration
+	// LookupTimeout bounds each registry call, on every route. Zero means
+	// DefaultLookupTimeout.
+	LookupTimeout time.Duration
+	// ConfigTimeout bounds each configuration-store call. Zero means
+	// DefaultConfigTimeout.
+	ConfigTimeout time.Duration
+	// DedupeTimeout bounds each call of Dedupe. Zero means
+	// DefaultDedupeTimeout.
+	DedupeTimeout time.Duration
+	// MaxConcurrency limits the callbacks in progress (verified or being
+	// verified). A callback arriving when that many are in progress is
+	// answered 503 with Retry-After at once, without being read further,
+	// rather than queued: under overload the callbacks accepted are still
+	// answered quickly. Zero means [DefaultMaxConcurrency]; negative means
+	// no limit.
+	MaxConcurrency int
+	// BadSignatureLimit limits, per client address, the callbacks refused
+	// for a missing, malformed or wrong signature: once an address is over
+	// it, its callbacks are answered 429 with Retry-After before any lookup
+	// (those of sessions whose configurations are cached are still checked,
+	// at no cost). The zero value means DefaultBadSignatureRate per second
+	// with a burst of DefaultBadSignatureBurst; a negative Rate disables
+	// it. AXP sends every tenant's callbacks from its own addresses: a
+	// configuration with a wrong secret delays other configurations' first
+	// callbacks from the same address while the limit is hit.
+	BadSignatureLimit RateLimit
+	// SessionCacheTTL is how long the configurations of a session's devices
+	// are remembered, so that a bad signature for a recent session costs no
+	// registry query. A device registered meanwhile through another
+	// connector instance under another configuration may see a callback
+	// signed with that configuration's secret refused for this long. Zero
+	// means DefaultSessionCacheTTL; negative disables the cache.
+	SessionCacheTTL time.Duration
 	// MaxBodyBytes limits request bodies (413 over it). Zero means
 	// [hmacverify.DefaultMaxBodyBytes] (64 KiB).
 	MaxBodyBytes int64
@@ -192,6 +234,14 @@ type Connector struct {
 	log     *slog.Logger
 	metrics Metrics
 	limiter *limiter
+	// badSig limits, per client address, the callbacks refused for their
+	// signature; nil when disabled.
+	badSig   *limiter
+	inflight *inflight
+	sessions *sessionCache // nil when disabled
+
+	badSigLog, malformedLog, limitedLog *logSampler
+
 	limits  hmacverify.ReadLimits
 	dedupe  Deduper
 	build   func(ev hmacverify.Event, d registry.Device) pushwire.Message // nil: DefaultMessage
@@ -208,6 +258,7 @@ type Connector struct {
 	wg          sync.WaitGroup // in-flight deliveries
 	// sendersClosed: the deliveries are over and the senders closed.
 	sendersClosed bool
+	work          sync.WaitGroup // callbacks in progress (answered or not)
 }
 
 type senderEntry struct {
@@ -232,6 +283,35 @@ func New(cfg Config) (*Connector, error) {
 	}
 	if cfg.DeliveryTimeout == 0 {
 		cfg.DeliveryTimeout = DefaultDeliveryTimeout
+	}
+	for _, t := range []struct {
+		d    *time.Duration
+		def  time.Duration
+		name string
+	}{
+		{&cfg.CallbackTimeout, DefaultCallbackTimeout, "callback"},
+		{&cfg.LookupTimeout, DefaultLookupTimeout, "lookup"},
+		{&cfg.ConfigTimeout, DefaultConfigTimeout, "config"},
+		{&cfg.DedupeTimeout, DefaultDedupeTimeout, "dedupe"},
+	} {
+		if *t.d < 0 {
+			return nil, fmt.Errorf("connector: %w: negative %s timeout", pushwire.ErrConfiguration, t.name)
+		}
+		if *t.d == 0 {
+			*t.d = t.def
+		}
+	}
+	if cfg.MaxConcurrency == 0 {
+		cfg.MaxConcurrency = DefaultMaxConcurrency()
+	}
+	if cfg.SessionCacheTTL == 0 {
+		cfg.SessionCacheTTL = DefaultSessionCacheTTL
+	}
+	if cfg.AdminToken != "" && len(cfg.AdminToken) < MinSecretLen {
+		return nil, fmt.Errorf("connector: %w: the admin token must be at least %d bytes", pushwire.ErrConfiguration, MinSecretLen)
+	}
+	if cfg.RegistrationToken != "" && len(cfg.RegistrationToken) < MinSecretLen {
+		return nil, fmt.Errorf("connector: %w: the registration token must be at least %d bytes", pushwire.ErrConfiguration, MinSecretLen)
 	}
 	if cfg.MaxBodyBytes < 0 {
 		return nil, fmt.Errorf("connector: %w: negative max body bytes", pushwire.ErrConfiguration)
@@ -295,7 +375,11 @@ func New(cfg Config) (*Connector, error) {
 		}
 		cfg.Dedupe = d
 	}
-	rl, err := newLimiter(cfg.RateLimit, cfg.Now)
+	rl, err := newLimiter(cfg.RateLimit, DefaultRateLimit, DefaultRateBurst, cfg.Now)
+	if err != nil {
+		return nil, err
+	}
+	badSig, err := newLimiter(cfg.BadSignatureLimit, DefaultBadSignatureRate, DefaultBadSignatureBurst, cfg.Now)
 	if err != nil {
 		return nil, err
 	}
@@ -304,17 +388,24 @@ func New(cfg Config) (*Connector, error) {
 		regAuth = BearerToken(cfg.RegistrationToken)
 	}
 	c := &Connector{
-		cfg:     cfg,
-		reg:     cfg.Registry,
-		log:     cfg.Logger,
-		metrics: cfg.Metrics,
-		limiter: rl,
-		limits:  hmacverify.ReadLimits{MaxBodyBytes: cfg.MaxBodyBytes, BodyTimeout: cfg.BodyTimeout},
-		dedupe:  cfg.Dedupe,
-		build:   cfg.BuildMessage,
-		apns:    cfg.APNs,
-		regAuth: regAuth,
-		senders: make(map[string]*senderEntry),
+		cfg:      cfg,
+		reg:      boundedRegistry{Registry: cfg.Registry, timeout: cfg.LookupTimeout},
+		log:      cfg.Logger,
+		metrics:  cfg.Metrics,
+		limiter:  rl,
+		badSig:   badSig,
+		inflight: &inflight{max: int64(max(cfg.MaxConcurrency, 0))},
+		sessions: newSessionCache(cfg.SessionCacheTTL, DefaultSessionCacheSize, cfg.Now),
+		limits:   hmacverify.ReadLimits{MaxBodyBytes: cfg.MaxBodyBytes, BodyTimeout: cfg.BodyTimeout},
+		dedupe:   boundedDeduper{Deduper: cfg.Dedupe, timeout: cfg.DedupeTimeout},
+
+		badSigLog:    newLogSampler(cfg.Logger, "callback refused: bad signature", cfg.Now),
+		malformedLog: newLogSampler(cfg.Logger, "callback refused: malformed", cfg.Now),
+		limitedLog:   newLogSampler(cfg.Logger, "callback refused: over a limit", cfg.Now),
+		build:        cfg.BuildMessage,
+		apns:         cfg.APNs,
+		regAuth:      regAuth,
+		senders:      make(map[string]*senderEntry),
 
 		apnsSenders: make(map[string]*senderEntry),
 	}
@@ -324,7 +415,7 @@ func New(cfg Config) (*Connector, error) {
 	// The dispatcher is given no sender of its own: every sender comes from
 	// senderFor, so it closes none; the connector closes those it built.
 	disp, err := dispatch.New(dispatch.Config{
-		Registry:   cfg.Registry,
+		Registry:   c.reg, // pruning is bounded as every registry call
 		SenderFor:  c.senderFor,
 		Shape:      c.shape,
 		Timeout:    cfg.DeliveryTimeout,
@@ -337,7 +428,7 @@ func New(cfg Config) (*Connector, error) {
 		return nil, err
 	}
 	c.disp = disp
-	c.configs = newConfigState(cfg.Configs, cfg.StateKeys, cfg.Logger)
+	c.configs = newConfigState(cfg.Configs, cfg.StateKeys, cfg.Logger, cfg.ConfigTimeout)
 	c.routes()
 	return c, nil
 }
@@ -437,6 +528,7 @@ func (c *Connector) Close() error {
 	c.closed = true
 	c.mu.Unlock()
 	c.configs.close()
+	c.work.Wait()
 	c.wg.Wait()
 	// Sends a delivery gave up on at its deadline end before the senders
 	// close.

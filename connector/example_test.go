@@ -23,7 +23,7 @@ func ExampleNew() {
 	defer c.Close()
 	// The AXP push configuration: its id and the secret AXP signs with. A
 	// service account (FCMServiceAccount) is needed to push through FCM.
-	_ = c.AddConfig(context.Background(), connector.PushConfig{ID: "axp-config-1", Secrets: [][]byte{[]byte("s3cret")}})
+	_ = c.AddConfig(context.Background(), connector.PushConfig{ID: "axp-config-1", Secrets: [][]byte{[]byte("s3cret-s3cret-s3cret")}})
 
 	req := httptest.NewRequest(http.MethodPut,
 		"/custom-notification-connector/device-registrations/cXj2:APA91bExampleToken",

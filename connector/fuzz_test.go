@@ -50,10 +50,10 @@ func FuzzHandler(f *testing.F) {
 	reg, err := registry.NewMemory(registry.Config{SweepInterval: -1})
 	require.NoError(f, err)
 	defer reg.Close()
-	c, err := connector.New(connector.Config{Registry: reg, AdminToken: "admin", RateLimit: connector.RateLimit{Rate: -1}})
+	c, err := connector.New(connector.Config{Registry: reg, AdminToken: "admin-token-0123456789", RateLimit: connector.RateLimit{Rate: -1}})
 	require.NoError(f, err)
 	defer c.Close()
-	require.NoError(f, c.AddConfig(context.Background(), connector.PushConfig{ID: "cfg", Secrets: [][]byte{[]byte("k")}}))
+	require.NoError(f, c.AddConfig(context.Background(), connector.PushConfig{ID: "cfg", Secrets: [][]byte{[]byte("k-secret-0123456789")}}))
 	allowed := map[int]bool{200: true, 201: true, 204: true, 400: true, 401: true, 404: true, 405: true, 413: true, 415: true, 500: true}
 	f.Fuzz(func(t *testing.T, route uint8, token string, body []byte) {
 		var method, path string
@@ -78,7 +78,7 @@ func FuzzHandler(f *testing.F) {
 		}
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer admin")
-		req.Header.Set("X-hmac", hmacverify.Sign([]byte("k"), "e", "s"))
+		req.Header.Set("X-hmac", hmacverify.Sign([]byte("k-secret-0123456789"), "e", "s"))
 		rec := httptest.NewRecorder()
 		c.ServeHTTP(rec, req)
 		if !allowed[rec.Code] && rec.Code != http.StatusMovedPermanently {

@@ -40,7 +40,9 @@ type bucket struct {
 	last   time.Time
 }
 
-func newLimiter(rl RateLimit, now func() time.Time) (*limiter, error) {
+// newLimiter builds the limiter rl describes; zero fields take defRate,
+// defBurst and DefaultRateClients. A negative Rate yields nil (no limit).
+func newLimiter(rl RateLimit, defRate float64, defBurst int, now func() time.Time) (*limiter, error) {
 	if rl.Rate < 0 {
 		return nil, nil
 	}
@@ -48,10 +50,10 @@ func newLimiter(rl RateLimit, now func() time.Time) (*limiter, error) {
 		return nil, fmt.Errorf("connector: %w: negative rate limit burst or client count", pushwire.ErrConfiguration)
 	}
 	if rl.Rate == 0 {
-		rl.Rate = DefaultRateLimit
+		rl.Rate = defRate
 	}
 	if rl.Burst == 0 {
-		rl.Burst = DefaultRateBurst
+		rl.Burst = defBurst
 		if float64(rl.Burst) < rl.Rate {
 			rl.Burst = int(rl.Rate)
 		}
@@ -85,6 +87,26 @@ func (l *limiter) allow(key string) (bool, time.Duration) {
 		return true, 0
 	}
 	return false, time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
+}
+
+// blocked reports, without taking a token, whether key's bucket is empty,
+// and how long until it holds one.
+func (l *limiter) blocked(key string) (bool, time.Duration) {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.buckets[key]
+	if !ok {
+		return false, 0
+	}
+	tokens := b.tokens
+	if el := now.Sub(b.last).Seconds(); el > 0 {
+		tokens = min(l.burst, tokens+el*l.rate)
+	}
+	if tokens >= 1 {
+		return false, 0
+	}
+	return true, time.Duration((1 - tokens) / l.rate * float64(time.Second))
 }
 
 // evict makes room: it drops every bucket that has refilled (an idle client

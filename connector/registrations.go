@@ -130,6 +130,7 @@ func (c *Connector) handleRegister(w http.ResponseWriter, r *http.Request) {
 		Labels:      labels,
 		PayloadKeys: b.PayloadKeys,
 	})
+	c.sessions.drop(*b.SessionID)
 	switch {
 	case errors.Is(err, registry.ErrInvalid):
 		writeMessage(w, http.StatusBadRequest, "invalid registration")

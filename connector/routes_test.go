@@ -118,7 +118,7 @@ func TestRegistrationLifecycle(t *testing.T) {
 
 func TestRegistrationAuth(t *testing.T) {
 	t.Run("bearer token", func(t *testing.T) {
-		e := newEnv(t, envOptions{tweak: func(c *connector.Config) { c.RegistrationToken = "reg-secret" }})
+		e := newEnv(t, envOptions{tweak: func(c *connector.Config) { c.RegistrationToken = "reg-secret-0123456789" }})
 		tok, session := fcmToken(), uuid.NewString()
 		body := []byte(`{"configId":"` + e.configID + `","sessionId":"` + session + `"}`)
 		path := connector.BasePath + "/device-registrations/" + tok
@@ -127,14 +127,14 @@ func TestRegistrationAuth(t *testing.T) {
 			assert.Equal(t, http.StatusUnauthorized, r.status)
 			assert.Contains(t, r.header.Get("WWW-Authenticate"), "Bearer")
 		}
-		r := e.do(http.MethodPut, path, "application/json", body, http.Header{"Authorization": {"bearer reg-secret"}})
+		r := e.do(http.MethodPut, path, "application/json", body, http.Header{"Authorization": {"bearer reg-secret-0123456789"}})
 		assert.Equal(t, http.StatusOK, r.status, "%s", r.body)
 		// The AXP callback is not behind the registration token.
 		assert.Equal(t, http.StatusOK, e.callback(event(session), e.secret).status)
 	})
 	t.Run("authorizer", func(t *testing.T) {
 		e := newEnv(t, envOptions{tweak: func(c *connector.Config) {
-			c.RegistrationToken = "ignored"
+			c.RegistrationToken = "ignored-0123456789ab"
 			c.RegistrationAuth = connector.AuthorizerFunc(func(r *http.Request) error {
 				if r.Header.Get("X-App-Attest") != "ok" {
 					return errors.New("no attestation")
@@ -163,7 +163,7 @@ func TestAdminRoutes(t *testing.T) {
 		assert.Equal(t, http.StatusUnauthorized, r.status)
 	}
 
-	r := e.adminDo(http.MethodPost, "/configs", map[string]any{"fcmServiceAccountConfig": json.RawMessage(sa), "secrets": []string{"s1"}})
+	r := e.adminDo(http.MethodPost, "/configs", map[string]any{"fcmServiceAccountConfig": json.RawMessage(sa), "secrets": []string{"secret-s1-0123456789"}})
 	require.Equal(t, http.StatusCreated, r.status, "%s", r.body)
 	created := r.json(t)
 	id, _ := created["configId"].(string)

@@ -137,10 +137,10 @@ func TestCallbackAfterConfigDeleted(t *testing.T) {
 	require.Equal(t, http.StatusOK, e.registerAndroid(fcmToken(), session).status)
 	require.Equal(t, http.StatusOK, e.registerAndroid(fcmToken(), session).status)
 	other := uuid.NewString()
-	require.NoError(t, e.conn.AddConfig(context.Background(), connector.PushConfig{ID: other, Secrets: [][]byte{[]byte("other")}}))
+	require.NoError(t, e.conn.AddConfig(context.Background(), connector.PushConfig{ID: other, Secrets: [][]byte{[]byte("other-secret-0123456789")}}))
 	require.Equal(t, http.StatusNoContent, e.adminDo(http.MethodDelete, "/configs/"+e.configID, nil).status)
 
-	r := e.callback(event(session), "other")
+	r := e.callback(event(session), "other-secret-0123456789")
 	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
 	res := result(t, r)
 	assert.Zero(t, res.Delivered)
@@ -162,7 +162,7 @@ func TestConfigWithoutSecretWarns(t *testing.T) {
 	r = e.adminDo(http.MethodGet, "/configs/"+id, nil)
 	assert.Equal(t, []any{connector.WarningNoSecret}, r.json(t)["warnings"])
 
-	r = e.adminDo(http.MethodPut, "/configs/"+id, map[string]any{"secrets": []string{"s"}})
+	r = e.adminDo(http.MethodPut, "/configs/"+id, map[string]any{"secrets": []string{"secret-s-0123456789"}})
 	require.Equal(t, http.StatusOK, r.status)
 	assert.NotContains(t, r.json(t), "warnings")
 

@@ -59,7 +59,7 @@ func TestSealedAtRest(t *testing.T) {
 
 	// A connector without the key cannot read it: 500 for the admin, and
 	// the configuration is left out of lists rather than failing them.
-	other, err := connector.New(connector.Config{Registry: e.reg, Configs: store, AdminToken: "a"})
+	other, err := connector.New(connector.Config{Registry: e.reg, Configs: store, AdminToken: "admin-token-0123456789"})
 	require.NoError(t, err)
 	defer other.Close()
 	for _, tt := range []struct {
@@ -71,7 +71,7 @@ func TestSealedAtRest(t *testing.T) {
 		{"/configs", http.StatusOK, "[]"},
 	} {
 		req, _ := http.NewRequest(http.MethodGet, connector.BasePath+tt.path, nil)
-		req.Header.Set("Authorization", "Bearer a")
+		req.Header.Set("Authorization", "Bearer admin-token-0123456789")
 		w := httptest.NewRecorder()
 		other.ServeHTTP(w, req)
 		assert.Equal(t, tt.want, w.Code, tt.path)
@@ -124,11 +124,11 @@ func TestResealConfigs(t *testing.T) {
 	assert.Equal(t, 0, n, "nothing left under the old key")
 
 	newOnly := newKeyring(t, newLine)
-	c, err := connector.New(connector.Config{Registry: newMemoryRegistry(t), Configs: store, StateKeys: newOnly, AdminToken: "a"})
+	c, err := connector.New(connector.Config{Registry: newMemoryRegistry(t), Configs: store, StateKeys: newOnly, AdminToken: "admin-token-0123456789"})
 	require.NoError(t, err)
 	defer c.Close()
 	req, _ := http.NewRequest(http.MethodGet, connector.BasePath+"/configs/plain", nil)
-	req.Header.Set("Authorization", "Bearer a")
+	req.Header.Set("Authorization", "Bearer admin-token-0123456789")
 	w := httptest.NewRecorder()
 	c.ServeHTTP(w, req)
 	assert.Equal(t, http.StatusOK, w.Code, w.Body.String())
@@ -189,13 +189,13 @@ func (s *watchedStore) announce(id string) {
 func TestConfigCacheFollowsWatch(t *testing.T) {
 	ctx := context.Background()
 	store := newWatchedStore()
-	e := newEnv(t, envOptions{secrets: []string{"old"}, tweak: func(c *connector.Config) { c.Configs = store }})
+	e := newEnv(t, envOptions{secrets: []string{"old-secret-0123456789"}, tweak: func(c *connector.Config) { c.Configs = store }})
 	<-store.watching
 	session := uuid.NewString()
 	require.Equal(t, http.StatusOK, e.registerAndroid(fcmToken(), session).status)
-	require.Equal(t, http.StatusOK, e.callback(event(session), "old").status)
+	require.Equal(t, http.StatusOK, e.callback(event(session), "old-secret-0123456789").status)
 	gets := store.getCount()
-	require.Equal(t, http.StatusOK, e.callback(event(session), "old").status)
+	require.Equal(t, http.StatusOK, e.callback(event(session), "old-secret-0123456789").status)
 	assert.Equal(t, gets, store.getCount(), "served from the cache")
 
 	// Another replica changes the secret behind this connector's back.
@@ -235,7 +235,7 @@ func TestConfigAPNs(t *testing.T) {
 	}})
 	cred := map[string]string{"key": string(tenant.AuthKeyPEM()), "keyId": tenant.KeyID, "teamId": tenant.TeamID,
 		"topic": "com.tenant.app", "environment": "sandbox"}
-	r := e.adminDo(http.MethodPost, "/configs", map[string]any{"secrets": []string{"t"}, "apns": cred})
+	r := e.adminDo(http.MethodPost, "/configs", map[string]any{"secrets": []string{"secret-t-0123456789"}, "apns": cred})
 	require.Equal(t, http.StatusCreated, r.status, "%s", r.body)
 	assert.NotContains(t, string(r.body), "PRIVATE KEY")
 	view := r.json(t)
@@ -256,7 +256,7 @@ func TestConfigAPNs(t *testing.T) {
 	session, tok := uuid.NewString(), apnsToken()
 	body := `{"configId":"` + tenantID + `","sessionId":"` + session + `","type":"iOS"}`
 	require.Equal(t, http.StatusOK, e.do(http.MethodPut, connector.BasePath+"/device-registrations/"+tok, "application/json", []byte(body), nil).status)
-	r = e.callback(event(session), "t")
+	r = e.callback(event(session), "secret-t-0123456789")
 	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
 	assert.Equal(t, 1, result(t, r).Delivered)
 	got := tenant.Notifications()
