@@ -22,8 +22,10 @@ package main
 import (
 	"context"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -152,7 +154,7 @@ func serve(ctx context.Context, o *options, log *slog.Logger, stdout io.Writer, 
 		if o.adminTokenFile == "" {
 			return errors.New("-admin-token-file is required")
 		}
-		b, err := os.ReadFile(o.adminTokenFile)
+		b, err := secretfile.Read(o.adminTokenFile)
 		if err != nil {
 			return fmt.Errorf("-admin-token-file: %w", err)
 		}
@@ -311,14 +313,24 @@ func newAuthenticator(o *options, demoKey *ecdsa.PrivateKey) (lpns.Authenticator
 	default:
 		return nil, errors.New("-jwt-key is required (or -demo)")
 	}
-	return lpns.NewJWTAuthenticator(lpns.JWTConfig{
+	methods := splitList(o.jwtAlg)
+	a, err := lpns.NewJWTAuthenticator(lpns.JWTConfig{
 		KeyFunc:     func(*jwt.Token) (any, error) { return pub, nil },
-		Methods:     splitList(o.jwtAlg),
+		Methods:     methods,
 		Issuer:      o.jwtIss,
 		Audience:    o.jwtAud,
 		DeviceClaim: o.deviceClaim,
 		UserClaim:   o.userClaim,
 	})
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range methods {
+		if err := algFitsKey(m, pub); err != nil {
+			return nil, fmt.Errorf("-jwt-alg: %w", err)
+		}
+	}
+	return a, nil
 }
 
 // splitList splits a comma-separated flag value, trimming spaces.
@@ -328,6 +340,32 @@ func splitList(s string) []string {
 		parts[i] = strings.TrimSpace(p)
 	}
 	return parts
+}
+
+// algFitsKey checks that tokens signed with alg can be verified with the
+// public key pub: the HMAC algorithms never can (a public key used as an
+// HMAC secret lets anyone who has it sign tokens); lpns refuses "none".
+func algFitsKey(alg string, pub any) error {
+	ok := false
+	switch {
+	case strings.HasPrefix(alg, "ES"):
+		_, ok = pub.(*ecdsa.PublicKey)
+	case strings.HasPrefix(alg, "RS"), strings.HasPrefix(alg, "PS"):
+		_, ok = pub.(*rsa.PublicKey)
+	case alg == "EdDSA":
+		_, ok = pub.(ed25519.PublicKey)
+	}
+	if !ok || jwt.GetSigningMethod(alg) == nil {
+		return fmt.Errorf("%q cannot be verified with the -jwt-key public key (%T); use ES256, ES384, ES512, RS256..., PS256... or EdDSA as the key allows", truncateFlag(alg), pub)
+	}
+	return nil
+}
+
+func truncateFlag(s string) string {
+	if len(s) > 16 {
+		return s[:16] + "…"
+	}
+	return s
 }
 
 func parsePublicKey(b []byte) (any, error) {
@@ -354,7 +392,15 @@ func loadTLS(o *options, log *slog.Logger) (*tls.Config, error) {
 	if o.tlsKey == "" {
 		return nil, errors.New("-tls-key is required with -tls-cert")
 	}
-	pair, err := tls.LoadX509KeyPair(o.tlsCert, o.tlsKey)
+	certPEM, err := os.ReadFile(o.tlsCert)
+	if err != nil {
+		return nil, fmt.Errorf("-tls-cert: %w", err)
+	}
+	keyPEM, err := secretfile.Read(o.tlsKey)
+	if err != nil {
+		return nil, fmt.Errorf("-tls-key: %w", err)
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		return nil, fmt.Errorf("-tls-cert/-tls-key: %w", err)
 	}
@@ -391,7 +437,7 @@ func newAPNs(o *options, log *slog.Logger) (*apns.Client, error) {
 	}
 	opts := apnsopt.Options{KeyID: o.apnsKeyID, TeamID: o.apnsTeamID, Topic: o.apnsTopic, BaseURL: o.apnsBaseURL}
 	var err error
-	if opts.Key, err = os.ReadFile(o.apnsKey); err != nil {
+	if opts.Key, err = secretfile.Read(o.apnsKey); err != nil {
 		return nil, fmt.Errorf("-apns-key: %w", err)
 	}
 	if o.apnsCA != "" {

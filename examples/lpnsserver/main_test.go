@@ -263,3 +263,37 @@ func TestJWTAlgNoneRefused(t *testing.T) {
 		})
 	}
 }
+
+// Weak settings are refused at start-up: an algorithm the public key cannot
+// verify (HMAC, another key type) and a secret file its group or others may read.
+func TestWeakSettingsRefused(t *testing.T) {
+	dir := t.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	pubDER, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	require.NoError(t, err)
+	jwtKey := filepath.Join(dir, "jwt.pem")
+	require.NoError(t, os.WriteFile(jwtKey, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o644))
+	admin := filepath.Join(dir, "admin")
+	require.NoError(t, os.WriteFile(admin, []byte("0123456789abcdef0123"), 0o600))
+	open := filepath.Join(dir, "admin-open")
+	require.NoError(t, os.WriteFile(open, []byte("0123456789abcdef0123"), 0o640))
+	base := []string{"-insecure-ws", "-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-jwt-key", jwtKey}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"hmac with a public key", []string{"-jwt-alg", "ES256,HS256", "-admin-token-file", admin}, `"HS256" cannot be verified`},
+		{"rsa with an ecdsa key", []string{"-jwt-alg", "RS256", "-admin-token-file", admin}, `"RS256" cannot be verified`},
+		{"admin token readable by the group", []string{"-admin-token-file", open}, "chmod 600 " + open},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			code := run(context.Background(), append(append([]string{}, base...), tt.args...), io.Discard, &stderr, nil)
+			assert.NotEqual(t, 0, code)
+			assert.Contains(t, stderr.String(), tt.want)
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package secretfile
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -32,4 +33,52 @@ func TestWriteMissingDir(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "missing", "key.pem")
 	assert.Error(t, Write(path, []byte("x")))
 	assert.NoFileExists(t, path)
+}
+
+// Read refuses a file any bit of whose mode lets its group or others in, with
+// a message naming the fix, and reads one that only its owner may access.
+func TestReadPermissions(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "secret")
+	require.NoError(t, os.WriteFile(path, []byte("s3cret-s3cret-s3cret\n"), 0o600))
+	for _, mode := range []os.FileMode{0o600, 0o400, 0o700, 0o200} {
+		require.NoError(t, os.Chmod(path, mode))
+		if mode&0o400 == 0 && os.Geteuid() == 0 {
+			continue // root reads anything
+		}
+		got, err := Read(path)
+		if mode&0o400 == 0 {
+			assert.Error(t, err, "mode %04o", mode)
+			continue
+		}
+		require.NoError(t, err, "mode %04o", mode)
+		assert.Equal(t, "s3cret-s3cret-s3cret\n", string(got))
+	}
+	for _, mode := range []os.FileMode{0o640, 0o604, 0o644, 0o660, 0o601, 0o610, 0o602, 0o620, 0o777} {
+		require.NoError(t, os.Chmod(path, mode))
+		_, err := Read(path)
+		require.Error(t, err, "mode %04o", mode)
+		assert.True(t, errors.Is(err, ErrTooOpen), "mode %04o: %v", mode, err)
+		assert.Contains(t, err.Error(), "chmod 600 "+path)
+		assert.NotContains(t, err.Error(), "s3cret")
+	}
+}
+
+// Read refuses a missing file, a directory and a file over MaxSize (just
+// over; MaxSize itself is read).
+func TestReadErrors(t *testing.T) {
+	dir := t.TempDir()
+	_, err := Read(filepath.Join(dir, "missing"))
+	assert.ErrorIs(t, err, os.ErrNotExist)
+	sub := filepath.Join(dir, "sub")
+	require.NoError(t, os.Mkdir(sub, 0o700))
+	_, err = Read(sub)
+	assert.ErrorContains(t, err, "not a regular file")
+	big := filepath.Join(dir, "big")
+	require.NoError(t, os.WriteFile(big, make([]byte, MaxSize), 0o600))
+	b, err := Read(big)
+	require.NoError(t, err)
+	assert.Len(t, b, MaxSize)
+	require.NoError(t, os.WriteFile(big, make([]byte, MaxSize+1), 0o600))
+	_, err = Read(big)
+	assert.ErrorContains(t, err, "larger than")
 }
