@@ -392,9 +392,6 @@ func serve(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := createSQLiteFile(o.registryDSN); err != nil {
-		return err
-	}
 	reg, err := openRegistry(ctx, o.registryDSN, registry.Config{Logger: log, TTL: o.registrationTTL, MaxDevicesPerSession: o.maxDevices})
 	if err != nil {
 		return err

@@ -67,24 +67,6 @@ func openDeduper(ctx context.Context, reg registry.Registry) (connector.Deduper,
 // persistent reports whether a -registry DSN keeps state across restarts.
 func persistent(dsn string) bool { return dsn != "memory" }
 
-// createSQLiteFile creates the database file of a sqlite: DSN with mode 0600
-// when it does not exist yet (SQLite gives its -wal and -shm files the same
-// mode), so that the configurations it will hold are not readable by others.
-func createSQLiteFile(dsn string) error {
-	path, ok := strings.CutPrefix(dsn, "sqlite:")
-	if !ok || path == "" {
-		return nil
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, os.ErrExist) {
-		return nil
-	}
-	if err != nil {
-		return usagef("-registry: cannot create %s: %v", path, err)
-	}
-	return f.Close()
-}
-
 // stateKeyHelp says how to create a state key file.
 const stateKeyHelp = "create one with `connector -generate-state-key FILE` (mode 0600; give every replica the same file) and pass -state-key-file FILE"
 

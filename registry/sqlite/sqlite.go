@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,7 +26,8 @@ import (
 type Config struct {
 	// Config holds the backend-independent settings.
 	registry.Config
-	// Path is the database file; it is created if missing. Required.
+	// Path is the database file; it is created if missing, with mode 0600
+	// (its directory must exist). Required.
 	Path string
 	// BusyTimeout is how long a statement waits for a lock held by another
 	// process. Zero means [DefaultBusyTimeout].
@@ -68,6 +71,9 @@ func New(ctx context.Context, cfg Config) (*Registry, error) {
 	if cfg.ReadConns <= 0 {
 		cfg.ReadConns = DefaultReadConns
 	}
+	if err := createFile(cfg.Path); err != nil {
+		return nil, err
+	}
 	base := cfg.Path + fmt.Sprintf("?_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)",
 		cfg.BusyTimeout.Milliseconds())
 	writer, err := sql.Open("sqlite", base+"&_txlock=immediate")
@@ -104,6 +110,27 @@ func New(ctx context.Context, cfg Config) (*Registry, error) {
 		close(r.done)
 	}
 	return r, nil
+}
+
+// createFile creates the database file with mode 0600 when it does not
+// exist, so that the device tokens it will hold are readable by its owner
+// only (SQLite gives the -wal and -shm files the database's mode). A
+// missing directory is named in the error, rather than SQLite's "out of
+// memory (14)".
+func createFile(path string) error {
+	dir := filepath.Dir(path)
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return fmt.Errorf("registry/sqlite: %w: directory %s of %s does not exist; create it first", pushwire.ErrConfiguration, dir, path)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case err == nil:
+		return f.Close()
+	case errors.Is(err, os.ErrExist):
+		return nil
+	default:
+		return fmt.Errorf("registry/sqlite: create %s: %w", path, err)
+	}
 }
 
 // SchemaVersion is the schema version (PRAGMA user_version) this package

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -141,6 +142,31 @@ func TestConfigErrors(t *testing.T) {
 		_, err := sqlite.New(context.Background(), sqlite.Config{Path: p})
 		assert.ErrorIs(t, err, pushwire.ErrConfiguration, p)
 	}
-	_, err := sqlite.New(context.Background(), sqlite.Config{Path: filepath.Join(t.TempDir(), "no", "such", "dir", "x.db")})
-	assert.Error(t, err)
+	dir := filepath.Join(t.TempDir(), "no", "such", "dir")
+	_, err := sqlite.New(context.Background(), sqlite.Config{Path: filepath.Join(dir, "x.db")})
+	assert.ErrorIs(t, err, pushwire.ErrConfiguration)
+	assert.ErrorContains(t, err, "directory "+dir+" of")
+	assert.NotContains(t, err.Error(), "out of memory")
+}
+
+// A new database file, and the WAL files beside it, are readable by their
+// owner only; an existing file keeps its mode.
+func TestNewFileMode(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "r.db")
+	r := open(t, registry.Config{}, path)
+	_, err := r.Register(context.Background(), registry.Device{Session: "s", Provider: pushwire.ProviderFCM, Token: "tok-0123456789abcdef"})
+	require.NoError(t, err)
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		require.NoError(t, err, p)
+		assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), p)
+	}
+
+	existing := filepath.Join(dir, "existing.db")
+	require.NoError(t, os.WriteFile(existing, nil, 0o640))
+	open(t, registry.Config{}, existing)
+	fi, err := os.Stat(existing)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o640), fi.Mode().Perm(), "an existing file is left as it is")
 }
