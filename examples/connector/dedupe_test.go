@@ -17,6 +17,9 @@ import (
 	"github.com/pushwire/pushwire/hmacverify"
 )
 
+// dedupeSecret is the AXP secret of the configuration setup creates.
+const dedupeSecret = "secret-s2-0123456789"
+
 // callbackOf sends the callback of eventID for session signed with secret
 // and decodes the answer.
 func (p *proc) callbackOf(t *testing.T, eventID, session, secret string) (int, connector.CallbackResult) {
@@ -29,11 +32,11 @@ func (p *proc) callbackOf(t *testing.T, eventID, session, secret string) (int, c
 	return status, res
 }
 
-// setup creates a configuration with secret "s2" through p and registers one
+// setup creates a configuration with secret dedupeSecret through p and registers one
 // FCM device in a new session; it returns the session.
 func setup(t *testing.T, p *proc, fake *fcmtest.Server, apnsFake *apnstest.Server) string {
 	t.Helper()
-	status, body := p.admin(t, http.MethodPost, "/configs", configBody(t, fake, apnsFake.AuthKeyPEM(), "s2"))
+	status, body := p.admin(t, http.MethodPost, "/configs", configBody(t, fake, apnsFake.AuthKeyPEM(), dedupeSecret))
 	require.Equal(t, http.StatusCreated, status, body)
 	var created struct{ ConfigID string }
 	require.NoError(t, json.Unmarshal([]byte(body), &created))
@@ -62,22 +65,22 @@ func TestReplayAfterRestart(t *testing.T) {
 			a := start(t, args...)
 			session := setup(t, a, fake, apnsFake)
 			eventID := uuid.NewString()
-			status, res := a.callbackOf(t, eventID, session, "s2")
+			status, res := a.callbackOf(t, eventID, session, dedupeSecret)
 			require.Equal(t, http.StatusOK, status)
 			assert.Equal(t, 1, res.Delivered)
-			status, res = a.callbackOf(t, eventID, session, "s2")
+			status, res = a.callbackOf(t, eventID, session, dedupeSecret)
 			require.Equal(t, http.StatusOK, status)
 			assert.True(t, res.Duplicate)
 			a.stop(t)
 
 			b := start(t, args...)
-			status, res = b.callbackOf(t, eventID, session, "s2")
+			status, res = b.callbackOf(t, eventID, session, dedupeSecret)
 			require.Equal(t, http.StatusOK, status)
 			assert.True(t, res.Duplicate, "remembered across the restart")
 			assert.Zero(t, res.Delivered)
 			assert.Len(t, fake.Messages(), 1, "the device got it once")
 
-			status, res = b.callbackOf(t, uuid.NewString(), session, "s2")
+			status, res = b.callbackOf(t, uuid.NewString(), session, dedupeSecret)
 			require.Equal(t, http.StatusOK, status)
 			assert.Equal(t, 1, res.Delivered, "a new event is delivered")
 		})
@@ -118,7 +121,7 @@ func TestReplicasPushOnce(t *testing.T) {
 					go func() {
 						defer wg.Done()
 						<-start
-						status, res := p.callbackOf(t, eventID, session, "s2")
+						status, res := p.callbackOf(t, eventID, session, dedupeSecret)
 						assert.Equal(t, http.StatusOK, status)
 						results[i] = res
 					}()

@@ -260,5 +260,5 @@ func printCurl(out io.Writer, base, configID, secret, session, token string, f *
 	fmt.Fprintf(out, "# a test push to the session without a signature (admin route, as the sample's /notifications):\n")
 	fmt.Fprintf(out, "curl -i %s%s/notifications -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '{\"sessionId\":\"%s\",\"message\":{\"data\":{}}}'\n\n",
 		base, connector.BasePath, f.adminToken, session)
-	fmt.Fprintf(out, "# health, readiness, metrics:\ncurl %s/healthz; curl %s/readyz; curl -s %s/metrics | grep pushwire_connector\n", base, base, base)
+	fmt.Fprintf(out, "# health and readiness (Prometheus metrics: add -metrics-addr 127.0.0.1:9464):\ncurl %s/healthz; curl %s/readyz\n", base, base)
 }

@@ -39,6 +39,8 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -46,6 +48,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/pushwire/pushwire"
 	"github.com/pushwire/pushwire/apns"
@@ -53,6 +56,8 @@ import (
 	"github.com/pushwire/pushwire/dispatch"
 	"github.com/pushwire/pushwire/examples/internal/apnsopt"
 	"github.com/pushwire/pushwire/examples/internal/envflag"
+	"github.com/pushwire/pushwire/examples/internal/secretfile"
+	"github.com/pushwire/pushwire/hmacverify"
 	"github.com/pushwire/pushwire/registry"
 )
 
@@ -68,26 +73,33 @@ func envName(flagName string) string { return envflag.Name(flagName) }
 
 // options are the parsed flags.
 type options struct {
-	addr, tlsCert, tlsKey                       string
-	configID, secretFile                        string
-	fcmCredentials, fcmBaseURL                  string
-	apnsKey, apnsKeyID, apnsTeamID              string
-	apnsTopic, apnsBaseURL, apnsCA              string
-	registryDSN                                 string
-	stateKeyFile, generateStateKey              string
-	resealState                                 bool
-	adminTokenFile, regTokenFile                string
-	logFormat, logLevel                         string
-	deliveryTimeout, shutdownTimeout, dedupeTTL time.Duration
-	registrationTTL                             time.Duration
-	maxDevices                                  int
-	rateLimit                                   float64
-	rateBurst                                   int
-	trustedProxies                              string
-	proxyHeader                                 string
-	trusted                                     []netip.Prefix
-	demo, demoExit                              bool
-	seal, sealStrict                            bool
+	addr, tlsCert, tlsKey            string
+	configID, secretFile             string
+	fcmCredentials, fcmBaseURL       string
+	apnsKey, apnsKeyID, apnsTeamID   string
+	apnsTopic, apnsBaseURL, apnsCA   string
+	registryDSN                      string
+	stateKeyFile, generateStateKey   string
+	resealState                      bool
+	adminTokenFile, regTokenFile     string
+	logFormat, logLevel              string
+	deliveryTimeout, shutdownTimeout time.Duration
+	dedupeTTL                        time.Duration
+	callbackTimeout, lookupTimeout   time.Duration
+	registryWait                     time.Duration
+	registrationTTL                  time.Duration
+	maxDevices                       int
+	maxConcurrency                   int
+	rateLimit                        float64
+	rateBurst                        int
+	badSigRate                       float64
+	badSigBurst                      int
+	metricsAddr                      string
+	trustedProxies                   string
+	proxyHeader                      string
+	trusted                          []netip.Prefix
+	demo, demoExit                   bool
+	seal, sealStrict                 bool
 }
 
 // usageError is a bad flag or an unreadable file: exit status 2.
@@ -123,6 +135,13 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.DurationVar(&o.deliveryTimeout, "delivery-timeout", connector.DefaultDeliveryTimeout, "deadline of a callback's deliveries")
 	fs.DurationVar(&o.dedupeTTL, "dedupe-ttl", connector.DefaultDedupeTTL, "how long a handled callback and its per-device outcomes are remembered (kept in the -registry backend)")
+	fs.DurationVar(&o.callbackTimeout, "callback-timeout", connector.DefaultCallbackTimeout, "bound of a whole callback, lookups and delivery included: it is answered by then whatever hangs")
+	fs.DurationVar(&o.lookupTimeout, "lookup-timeout", connector.DefaultLookupTimeout, "bound of each registry, configuration-store and de-duplication call")
+	fs.IntVar(&o.maxConcurrency, "max-concurrency", connector.DefaultMaxConcurrency(), "callbacks in progress at most; more are answered 503 with Retry-After at once (negative: no limit; default 64 per CPU)")
+	fs.Float64Var(&o.badSigRate, "bad-signature-rate", connector.DefaultBadSignatureRate, "callbacks with a bad signature per second per client address before its callbacks are refused 429 without lookup (negative: off)")
+	fs.IntVar(&o.badSigBurst, "bad-signature-burst", connector.DefaultBadSignatureBurst, "burst of -bad-signature-rate")
+	fs.DurationVar(&o.registryWait, "registry-wait", time.Minute, "how long start-up retries a registry that does not answer (/readyz is 503 meanwhile) before giving up")
+	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics on this `HOST:PORT` of its own (unset: no metrics endpoint; never on -addr)")
 	fs.DurationVar(&o.registrationTTL, "registration-ttl", registry.DefaultTTL, "how long a device registration lives unless renewed (negative: forever)")
 	fs.IntVar(&o.maxDevices, "max-devices-per-session", registry.DefaultMaxDevicesPerSession, "devices kept per session; the least recently registered go first (negative: no cap)")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long shutdown waits for in-flight requests")
@@ -138,7 +157,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 		out := fs.Output()
 		fmt.Fprintf(out, "Usage: connector [flags]\n\n"+
 			"An AXP Custom Push Notification Connector serving the API of Avaya's sample\n"+
-			"connector under /custom-notification-connector, plus /healthz, /readyz, /metrics.\n\n"+
+			"connector under /custom-notification-connector, plus /healthz and /readyz\n(Prometheus metrics on a listener of their own: -metrics-addr).\n\n"+
 			"Every flag can also be set through the environment variable named in brackets;\n"+
 			"the command line wins. Secrets are only read from files.\n\nFlags:\n")
 		envflag.PrintDefaults(out, fs)
@@ -177,8 +196,14 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*option
 	if (o.tlsCert == "") != (o.tlsKey == "") {
 		return nil, usagef("-tls-cert and -tls-key go together")
 	}
-	if o.deliveryTimeout <= 0 || o.shutdownTimeout <= 0 || o.dedupeTTL <= 0 {
-		return nil, usagef("-delivery-timeout, -shutdown-timeout and -dedupe-ttl must be positive")
+	if o.deliveryTimeout <= 0 || o.shutdownTimeout <= 0 || o.callbackTimeout <= 0 || o.lookupTimeout <= 0 || o.registryWait <= 0 || o.dedupeTTL <= 0 {
+		return nil, usagef("-delivery-timeout, -callback-timeout, -lookup-timeout, -registry-wait, -shutdown-timeout and -dedupe-ttl must be positive")
+	}
+	if o.maxConcurrency == 0 {
+		return nil, usagef("-max-concurrency must not be zero (negative: no limit)")
+	}
+	if o.badSigBurst < 1 {
+		return nil, usagef("-bad-signature-burst must be at least 1")
 	}
 	if o.registrationTTL == 0 || o.maxDevices == 0 {
 		return nil, usagef("-registration-ttl and -max-devices-per-session must not be zero")
@@ -200,6 +225,9 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*option
 		if err := connector.ValidateID(o.configID); err != nil {
 			return nil, usagef("-config-id %v", err)
 		}
+	}
+	if err := checkDSN(o.registryDSN); err != nil {
+		return nil, err
 	}
 	if o.resealState && o.generateStateKey != "" {
 		return nil, usagef("-reseal-state and -generate-state-key are separate steps")
@@ -263,6 +291,16 @@ func sealConfig(o *options) dispatch.SealConfig {
 	return dispatch.SealConfig{Mode: dispatch.SealWithKeys}
 }
 
+// readSecretFile reads a file holding a secret named by a flag; failure,
+// and a file its group or others may access, is a usage error.
+func readSecretFile(flagName, path string) ([]byte, error) {
+	b, err := secretfile.Read(path)
+	if err != nil {
+		return nil, usagef("-%s: %v", flagName, err)
+	}
+	return b, nil
+}
+
 // readFile reads a file named by a flag; failure is a usage error.
 func readFile(flagName, path string) ([]byte, error) {
 	b, err := os.ReadFile(path)
@@ -276,18 +314,22 @@ func readFile(flagName, path string) ([]byte, error) {
 	return b, nil
 }
 
-// readToken reads a one-line token file.
+// readToken reads a one-line token file; the token must be at least
+// connector.MinSecretLen bytes.
 func readToken(flagName, path string) (string, error) {
 	if path == "" {
 		return "", nil
 	}
-	b, err := readFile(flagName, path)
+	b, err := readSecretFile(flagName, path)
 	if err != nil {
 		return "", err
 	}
 	t := strings.TrimSpace(string(b))
 	if t == "" || strings.ContainsAny(t, "\r\n") {
 		return "", usagef("-%s: %s must hold one non-empty line", flagName, path)
+	}
+	if len(t) < connector.MinSecretLen {
+		return "", usagef("-%s: the token in %s is %d bytes; it must be at least %d (e.g. openssl rand -hex 32)", flagName, path, len(t), connector.MinSecretLen)
 	}
 	return t, nil
 }
@@ -297,13 +339,16 @@ func readSecrets(path string) ([][]byte, error) {
 	if path == "" {
 		return nil, nil
 	}
-	b, err := readFile("secret-file", path)
+	b, err := readSecretFile("secret-file", path)
 	if err != nil {
 		return nil, err
 	}
 	var out [][]byte
-	for _, line := range strings.Split(string(b), "\n") {
+	for i, line := range strings.Split(string(b), "\n") {
 		if line = strings.TrimSpace(line); line != "" {
+			if len(line) < connector.MinSecretLen {
+				return nil, usagef("-secret-file: the secret on line %d of %s is %d bytes; it must be at least %d", i+1, path, len(line), connector.MinSecretLen)
+			}
 			out = append(out, []byte(line))
 		}
 	}
@@ -337,7 +382,7 @@ func readFiles(o *options) (*files, error) {
 		return nil, err
 	}
 	if o.fcmCredentials != "" {
-		if f.fcmCredentials, err = readFile("fcm-credentials", o.fcmCredentials); err != nil {
+		if f.fcmCredentials, err = readSecretFile("fcm-credentials", o.fcmCredentials); err != nil {
 			return nil, err
 		}
 		if len(bytes.TrimSpace(f.fcmCredentials)) == 0 {
@@ -345,7 +390,7 @@ func readFiles(o *options) (*files, error) {
 		}
 	}
 	if o.apnsKey != "" {
-		if f.apnsKey, err = readFile("apns-key", o.apnsKey); err != nil {
+		if f.apnsKey, err = readSecretFile("apns-key", o.apnsKey); err != nil {
 			return nil, err
 		}
 	}
@@ -359,7 +404,7 @@ func readFiles(o *options) (*files, error) {
 		if err != nil {
 			return nil, err
 		}
-		key, err := readFile("tls-key", o.tlsKey)
+		key, err := readSecretFile("tls-key", o.tlsKey)
 		if err != nil {
 			return nil, err
 		}
@@ -372,13 +417,19 @@ func readFiles(o *options) (*files, error) {
 }
 
 // serve runs the connector until ctx is done (or, in demo-exit mode, until
-// the demo round is over).
+// the demo round is over). It listens at once; until the registry answers
+// (retried for -registry-wait), /healthz is 200, /readyz 503 and every API
+// route 503 with Retry-After.
 func serve(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	f, err := readFiles(o)
 	if err != nil {
 		return err
 	}
 	log := newLogger(o, stderr)
+	// The Redis client writes its own lines (reconnections, pool
+	// problems) through a process-wide logger: route them through ours so
+	// that -log-format and -log-level apply.
+	routeRedisLogs(log)
 
 	var demo *demoEnv
 	if o.demo {
@@ -392,24 +443,17 @@ func serve(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	reg, err := openRegistry(ctx, o.registryDSN, registry.Config{Logger: log, TTL: o.registrationTTL, MaxDevicesPerSession: o.maxDevices})
-	if err != nil {
-		return err
-	}
-	defer reg.Close()
-	configs, err := openConfigStore(ctx, reg)
-	if err != nil {
-		return err
-	}
-	dedupe, err := openDeduper(ctx, reg)
-	if err != nil {
-		return err
-	}
+	regCfg := registry.Config{Logger: log, TTL: o.registrationTTL, MaxDevicesPerSession: o.maxDevices}
 	if o.resealState {
-		if configs == nil {
+		st, err := openStores(ctx, o.registryDSN, regCfg)
+		if err != nil {
+			return err
+		}
+		defer st.reg.Close()
+		if st.configs == nil {
 			return usagef("-reseal-state needs a persistent -registry")
 		}
-		n, err := connector.ResealConfigs(ctx, configs, stateKeys)
+		n, err := connector.ResealConfigs(ctx, st.configs, stateKeys)
 		if err != nil {
 			return fmt.Errorf("reseal: %w", err)
 		}
@@ -417,9 +461,57 @@ func serve(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		return nil
 	}
 
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return usagef("-addr: %v", err)
+	}
+	scheme := "http"
+	var tlsConfig *tls.Config
+	if f.tlsEnabled {
+		scheme = "https"
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{f.tlsCert}, MinVersion: tls.VersionTLS12}
+		ln = tls.NewListener(ln, tlsConfig)
+	}
+	base := scheme + "://" + ln.Addr().String()
+	var api atomic.Pointer[http.Handler]
+	starting := http.Handler(http.HandlerFunc(startingHandler))
+	api.Store(&starting)
+	srv := &http.Server{
+		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*api.Load()).ServeHTTP(w, r) }),
+		TLSConfig:         tlsConfig,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		// A callback is answered within -callback-timeout of its body
+		// having been read, which takes at most the connector's body
+		// timeout: the answer is always written before this.
+		WriteTimeout:   hmacverify.DefaultBodyTimeout + o.callbackTimeout + 5*time.Second,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 16 << 10,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	stop := func() error {
+		shutdown(srv, o.shutdownTimeout, log)
+		if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve: %w", err)
+		}
+		return nil
+	}
+	st, err := waitForStores(ctx, o, regCfg, log.With("addr", base))
+	if err != nil {
+		_ = stop()
+		if ctx.Err() != nil {
+			return nil // stopped while waiting
+		}
+		return err
+	}
+	defer st.reg.Close()
+
 	var apnsClient *apns.Client
 	if len(f.apnsKey) > 0 {
 		if apnsClient, err = newAPNs(o, f, log); err != nil {
+			_ = stop()
 			return err
 		}
 		defer apnsClient.Close()
@@ -430,19 +522,25 @@ func serve(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	metrics := newPromMetrics(promReg)
 
 	cc := connector.Config{
-		Registry:          reg,
-		Configs:           configs,
+		Registry:          st.reg,
+		Configs:           st.configs,
 		StateKeys:         stateKeys,
 		FCMBaseURL:        o.fcmBaseURL,
 		AdminToken:        f.adminToken,
 		RegistrationToken: f.regToken,
 		RateLimit:         connector.RateLimit{Rate: o.rateLimit, Burst: o.rateBurst},
+		BadSignatureLimit: connector.RateLimit{Rate: o.badSigRate, Burst: o.badSigBurst},
+		MaxConcurrency:    o.maxConcurrency,
 		TrustedProxies:    o.trusted,
 		ProxyHeader:       o.proxyHeader,
 		DeliveryTimeout:   o.deliveryTimeout,
-		Dedupe:            dedupe,
+		Dedupe:            st.dedupe,
 		DedupeTTL:         o.dedupeTTL,
 		Seal:              sealConfig(o),
+		CallbackTimeout:   o.callbackTimeout,
+		LookupTimeout:     o.lookupTimeout,
+		ConfigTimeout:     o.lookupTimeout,
+		DedupeTimeout:     o.lookupTimeout,
 		Metrics:           metrics,
 		Logger:            log,
 	}
@@ -451,6 +549,7 @@ func serve(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	}
 	c, err := connector.New(cc)
 	if err != nil {
+		_ = stop()
 		return err
 	}
 	defer c.Close()
@@ -465,6 +564,7 @@ func serve(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	}
 	if startup {
 		if err := c.AddConfig(ctx, connector.PushConfig{ID: configID, Secrets: f.secrets, FCMServiceAccount: f.fcmCredentials}); err != nil {
+			_ = stop()
 			return usagef("start-up configuration: %v", err)
 		}
 		fmt.Fprintf(stdout, "push configuration id: %s\n", configID)
@@ -484,47 +584,32 @@ func serve(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		log.Info("device registration is open (no -registration-token-file), as in the sample connector")
 	}
 
+	if o.metricsAddr != "" {
+		mln, err := net.Listen("tcp", o.metricsAddr)
+		if err != nil {
+			_ = stop()
+			return usagef("-metrics-addr: %v", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", promhttp.HandlerFor(promReg, promhttp.HandlerOpts{}))
+		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second,
+			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		go func() { _ = msrv.Serve(mln) }()
+		defer shutdown(msrv, o.shutdownTimeout, log)
+		fmt.Fprintf(stdout, "metrics on http://%s/metrics\n", mln.Addr())
+	}
+
 	// Not an http.ServeMux: it would redirect paths such as "//" before the
 	// connector's own routing answers them with a 404.
-	metricsHandler := promhttp.HandlerFor(promReg, promhttp.HandlerOpts{})
-	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/metrics" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
-			metricsHandler.ServeHTTP(w, r)
-			return
-		}
-		c.ServeHTTP(w, r)
-	})
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      o.deliveryTimeout + 15*time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	ln, err := net.Listen("tcp", o.addr)
-	if err != nil {
-		return usagef("-addr: %v", err)
-	}
-	scheme := "http"
-	if f.tlsEnabled {
-		scheme = "https"
-		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{f.tlsCert}, MinVersion: tls.VersionTLS12}
-		ln = tls.NewListener(ln, srv.TLSConfig)
-	}
-	base := scheme + "://" + ln.Addr().String()
+	ready := http.Handler(c)
+	api.Store(&ready)
 	fmt.Fprintf(stdout, "listening on %s\n", base)
-
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if demo != nil {
 		if err := demo.round(runCtx, base, configID, f, o, stdout, log); err != nil {
-			shutdown(srv, o.shutdownTimeout, log)
-			<-served
+			_ = stop()
 			return fmt.Errorf("demo: %w", err)
 		}
 		if o.demoExit {
@@ -540,11 +625,124 @@ func serve(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	case <-runCtx.Done():
 	}
 	log.Info("shutting down")
-	shutdown(srv, o.shutdownTimeout, log)
-	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve: %w", err)
+	return stop()
+}
+
+// startingHandler answers while the registry is not open yet.
+func startingHandler(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	switch r.URL.Path {
+	case "/healthz":
+		_, _ = io.WriteString(w, "ok\n")
+	case "/readyz":
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, "starting: waiting for the registry\n")
+	default:
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.Header().Set("Retry-After", "5")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, `{"message":"starting: the registry is not available yet"}`+"\n")
 	}
-	return nil
+}
+
+// stores are the registry and the stores kept beside it (nil for the memory
+// registry: the connector's memory stores then).
+type stores struct {
+	reg     registry.Registry
+	configs connector.ConfigStore
+	dedupe  connector.Deduper
+}
+
+// openStores opens the registry of dsn and the configuration and
+// de-duplication stores beside it.
+func openStores(ctx context.Context, dsn string, cfg registry.Config) (stores, error) {
+	reg, err := openRegistry(ctx, dsn, cfg)
+	if err != nil {
+		return stores{}, err
+	}
+	configs, err := openConfigStore(ctx, reg)
+	if err != nil {
+		_ = reg.Close()
+		return stores{}, err
+	}
+	dedupe, err := openDeduper(ctx, reg)
+	if err != nil {
+		_ = reg.Close()
+		return stores{}, err
+	}
+	return stores{reg: reg, configs: configs, dedupe: dedupe}, nil
+}
+
+// Start-up retry of the registry.
+const (
+	registryAttemptTimeout = 5 * time.Second
+	registryMinBackoff     = 250 * time.Millisecond
+	registryMaxBackoff     = 5 * time.Second
+)
+
+// waitForStores opens the stores, retrying with backoff while the registry
+// does not answer, for at most -registry-wait. A usage or configuration
+// error is not retried.
+func waitForStores(ctx context.Context, o *options, cfg registry.Config, log *slog.Logger) (stores, error) {
+	deadline := time.Now().Add(o.registryWait)
+	backoff := registryMinBackoff
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithDeadline(ctx, minTime(deadline, time.Now().Add(registryAttemptTimeout)))
+		st, err := openStores(actx, o.registryDSN, cfg)
+		cancel()
+		if err == nil {
+			if attempt > 1 {
+				log.Info("registry available", "attempts", attempt)
+			}
+			return st, nil
+		}
+		var ue *usageError
+		if errors.As(err, &ue) || errors.Is(err, pushwire.ErrConfiguration) || ctx.Err() != nil {
+			return stores{}, err
+		}
+		if !time.Now().Add(backoff).Before(deadline) {
+			return stores{}, fmt.Errorf("%w (gave up after %d attempts in -registry-wait %s)", err, attempt, o.registryWait)
+		}
+		log.Warn("registry unavailable; retrying (/readyz answers 503 meanwhile)", "err", err, "attempt", attempt, "retryIn", backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return stores{}, ctx.Err()
+		case <-t.C:
+		}
+		backoff = min(2*backoff, registryMaxBackoff)
+	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// The Redis client's logger is process-wide: it is set once, to a value
+// that forwards to the logger of the latest run (one per process, except in
+// tests).
+var (
+	redisLog     atomic.Pointer[slog.Logger]
+	redisLogOnce sync.Once
+)
+
+// routeRedisLogs sends the Redis client's own lines to log.
+func routeRedisLogs(log *slog.Logger) {
+	redisLog.Store(log)
+	redisLogOnce.Do(func() { goredis.SetLogger(redisLogger{}) })
+}
+
+// redisLogger forwards the Redis client's lines to redisLog.
+type redisLogger struct{}
+
+func (redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	if l := redisLog.Load(); l != nil {
+		l.WarnContext(ctx, "redis client", "detail", fmt.Sprintf(format, v...))
+	}
 }
 
 // shutdown stops accepting and waits (bounded) for in-flight requests.

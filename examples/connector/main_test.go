@@ -124,9 +124,11 @@ func TestDemoRegistries(t *testing.T) {
 	var out, errb testenv.SyncBuffer
 	keyFile := filepath.Join(t.TempDir(), "state.key")
 	require.Equal(t, 0, run(context.Background(), []string{"-generate-state-key", keyFile}, &out, &errb))
-	code := run(context.Background(), []string{"-registry", "redis://127.0.0.1:1/0", "-state-key-file", keyFile}, &out, &errb)
+	code := run(context.Background(), []string{"-registry", "redis://127.0.0.1:1/0", "-state-key-file", keyFile,
+		"-addr", "127.0.0.1:0", "-registry-wait", "1s"}, &out, &errb)
 	assert.Equal(t, 1, code, "an unreachable registry is not a usage error")
 	assert.Contains(t, errb.String(), "registry")
+	assert.Contains(t, errb.String(), "gave up after")
 }
 
 func TestUsageErrors(t *testing.T) {
@@ -237,12 +239,13 @@ func TestRealMode(t *testing.T) {
 	args := []string{
 		"-addr", "127.0.0.1:0",
 		"-config-id", configID,
-		"-secret-file", write("secret", "old-secret\nnew-secret\n"),
+		"-secret-file", write("secret", "old-secret-0123456789\nnew-secret-0123456789\n"),
 		"-fcm-credentials", write("sa.json", string(fake.ServiceAccountJSON())),
 		"-fcm-base-url", fake.URL,
-		"-admin-token-file", write("admin", "admin-token\n"),
-		"-registration-token-file", write("reg", "reg-token\n"),
+		"-admin-token-file", write("admin", "admin-token-0123456789\n"),
+		"-registration-token-file", write("reg", "reg-token-0123456789ab\n"),
 		"-log-format", "json",
+		"-metrics-addr", "127.0.0.1:0",
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -279,24 +282,32 @@ func TestRealMode(t *testing.T) {
 	reg := `{"configId":"` + configID + `","sessionId":"` + session + `"}`
 	status, _ := do(http.MethodPut, connector.BasePath+"/device-registrations/"+token, reg, nil)
 	assert.Equal(t, http.StatusUnauthorized, status, "registration needs the token")
-	status, body := do(http.MethodPut, connector.BasePath+"/device-registrations/"+token, reg, map[string]string{"Authorization": "Bearer reg-token"})
+	status, body := do(http.MethodPut, connector.BasePath+"/device-registrations/"+token, reg, map[string]string{"Authorization": "Bearer reg-token-0123456789ab"})
 	require.Equal(t, http.StatusOK, status, body)
 
 	eventID := uuid.NewString()
 	ev := `{"eventId":"` + eventID + `","sessionId":"` + session + `","conversationId":"c","customerId":"x","eventDate":"2024-03-18T11:00:24.481Z"}`
 	status, body = do(http.MethodPost, connector.BasePath+"/axp-callback/notifications", ev,
-		map[string]string{"X-hmac": hmacverify.Sign([]byte("new-secret"), eventID, session)})
+		map[string]string{"X-hmac": hmacverify.Sign([]byte("new-secret-0123456789"), eventID, session)})
 	require.Equal(t, http.StatusOK, status, body)
 	assert.Contains(t, body, `"delivered":1`)
 	assert.Len(t, fake.Messages(), 1)
 
-	status, body = do(http.MethodGet, connector.BasePath+"/configs/"+configID, "", map[string]string{"Authorization": "Bearer admin-token"})
+	status, body = do(http.MethodGet, connector.BasePath+"/configs/"+configID, "", map[string]string{"Authorization": "Bearer admin-token-0123456789"})
 	require.Equal(t, http.StatusOK, status)
 	assert.NotContains(t, body, "PRIVATE KEY")
 	assert.Contains(t, body, `"secretCount":2`)
 
-	status, body = do(http.MethodGet, "/metrics", "", nil)
-	require.Equal(t, http.StatusOK, status)
+	status, _ = do(http.MethodGet, "/metrics", "", nil)
+	assert.Equal(t, http.StatusNotFound, status, "no metrics on the API listener")
+	m := regexp.MustCompile(`metrics on (\S+)`).FindStringSubmatch(out.String())
+	require.NotNil(t, m, out.String())
+	resp, err := http.Get(m[1])
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	body = string(b)
 	assert.Contains(t, body, `pushwire_connector_deliveries_total{outcome="delivered",provider="fcm"} 1`)
 	assert.Contains(t, body, `pushwire_connector_requests_total{route="callback",status="200"} 1`)
 	assert.Contains(t, body, "pushwire_connector_delivery_duration_seconds_bucket")
@@ -305,9 +316,9 @@ func TestRealMode(t *testing.T) {
 
 	// A non-canonical path gets the connector's 404, not a redirect.
 	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := noFollow.Get(base + connector.BasePath + "//device-registrations/" + token)
+	resp, err = noFollow.Get(base + connector.BasePath + "//device-registrations/" + token)
 	require.NoError(t, err)
-	b, _ := io.ReadAll(resp.Body)
+	b, _ = io.ReadAll(resp.Body)
 	_ = resp.Body.Close()
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
 	assert.Contains(t, string(b), `"message"`)
@@ -382,7 +393,7 @@ func TestGracefulShutdown(t *testing.T) {
 	dir := t.TempDir()
 	sa, secret := filepath.Join(dir, "sa.json"), filepath.Join(dir, "secret")
 	require.NoError(t, os.WriteFile(sa, fake.ServiceAccountJSON(), 0o600))
-	require.NoError(t, os.WriteFile(secret, []byte("s\n"), 0o600))
+	require.NoError(t, os.WriteFile(secret, []byte("secret-s-0123456789\n"), 0o600))
 	configID := uuid.NewString()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -420,7 +431,7 @@ func TestGracefulShutdown(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodPost, base+connector.BasePath+"/axp-callback/notifications",
 			strings.NewReader(`{"eventId":"`+eventID+`","sessionId":"`+session+`"}`))
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("X-hmac", hmacverify.Sign([]byte("s"), eventID, session))
+		req.Header.Set("X-hmac", hmacverify.Sign([]byte("secret-s-0123456789"), eventID, session))
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			answered <- answer{0, err.Error()}

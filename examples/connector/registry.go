@@ -18,3 +18,12 @@ func openRegistry(ctx context.Context, dsn string, cfg registry.Config) (registr
 	}
 	return r, err
 }
+
+// checkDSN reports a -registry value openRegistry would refuse, before
+// anything starts.
+func checkDSN(dsn string) error {
+	if err := registrydsn.Check(dsn); err != nil {
+		return usagef("%v", err)
+	}
+	return nil
+}

@@ -79,7 +79,7 @@ func (p *proc) stop(t *testing.T) {
 	}
 }
 
-const adminToken = "admin-token"
+const adminToken = "admin-token-0123456789"
 
 func (p *proc) do(t *testing.T, method, path, body string, header ...string) (int, string) {
 	t.Helper()
@@ -260,7 +260,7 @@ func stateFiles(t *testing.T, dsn string, fake *fcmtest.Server) []string {
 }
 
 // configBody is the admin body of the scenario: a service account, the
-// secret "s2" plus a long one easy to find in a dump, and an APNs key.
+// secret "secret-two-0123456789" plus a long one easy to find in a dump, and an APNs key.
 func configBody(t *testing.T, fake *fcmtest.Server, apnsKey []byte, secrets ...string) string {
 	b, err := json.Marshal(map[string]any{
 		"fcmServiceAccountConfig": json.RawMessage(fake.ServiceAccountJSON()),
@@ -291,7 +291,7 @@ func TestConfigurationSurvivesRestart(t *testing.T) {
 			args := stateFiles(t, be.dsn, fake)
 
 			a := start(t, args...)
-			status, body := a.admin(t, http.MethodPost, "/configs", configBody(t, fake, apnsFake.AuthKeyPEM(), "s2", dumpSecret))
+			status, body := a.admin(t, http.MethodPost, "/configs", configBody(t, fake, apnsFake.AuthKeyPEM(), "secret-two-0123456789", dumpSecret))
 			require.Equal(t, http.StatusCreated, status, body)
 			assert.NotContains(t, body, "PRIVATE KEY")
 			var created struct{ ConfigID string }
@@ -300,7 +300,7 @@ func TestConfigurationSurvivesRestart(t *testing.T) {
 			status, body = a.do(t, http.MethodPut, connector.BasePath+"/device-registrations/"+token,
 				`{"configId":"`+created.ConfigID+`","sessionId":"`+session+`"}`)
 			require.Equal(t, http.StatusOK, status, body)
-			status, body = a.callback(t, session, "s2")
+			status, body = a.callback(t, session, "secret-two-0123456789")
 			require.Equal(t, http.StatusOK, status, body)
 			assert.Contains(t, body, `"delivered":1`)
 			a.stop(t)
@@ -311,7 +311,7 @@ func TestConfigurationSurvivesRestart(t *testing.T) {
 			assert.Contains(t, body, `"secretCount":2`)
 			assert.Contains(t, body, `"key":"[redacted]"`)
 			assert.NotContains(t, body, "PRIVATE KEY")
-			status, body = b.callback(t, session, "s2")
+			status, body = b.callback(t, session, "secret-two-0123456789")
 			require.Equal(t, http.StatusOK, status, "signed callbacks are still accepted: %s", body)
 			assert.Contains(t, body, `"delivered":1`)
 			assert.Len(t, fake.Messages(), 2)
@@ -346,7 +346,7 @@ func assertNoSecretIn(t *testing.T, dump, serviceAccount, apnsKey []byte) {
 	for _, n := range needles {
 		assert.False(t, bytes.Contains(dump, []byte(n)), "the dump holds %q in clear", pushwireRedact(n))
 	}
-	assert.False(t, bytes.Contains(dump, []byte(`"s2"`)), "nor the short secret")
+	assert.False(t, bytes.Contains(dump, []byte(`"secret-two-0123456789"`)), "nor the short secret")
 }
 
 func pushwireRedact(s string) string {
@@ -374,7 +374,7 @@ func TestReplicasAgree(t *testing.T) {
 			a, b := start(t, args...), start(t, args...)
 
 			// Added on A: B serves it.
-			status, body := a.admin(t, http.MethodPost, "/configs", configBody(t, fake, apnsFake.AuthKeyPEM(), "s2"))
+			status, body := a.admin(t, http.MethodPost, "/configs", configBody(t, fake, apnsFake.AuthKeyPEM(), "secret-two-0123456789"))
 			require.Equal(t, http.StatusCreated, status, body)
 			added := time.Now()
 			var created struct{ ConfigID string }
@@ -385,17 +385,17 @@ func TestReplicasAgree(t *testing.T) {
 				`{"configId":"`+id+`","sessionId":"`+session+`"}`)
 			require.Equal(t, http.StatusOK, status, "B knows the configuration: %s", body)
 			addDelay := time.Since(added)
-			status, body = b.callback(t, session, "s2")
+			status, body = b.callback(t, session, "secret-two-0123456789")
 			require.Equal(t, http.StatusOK, status, body) // B has it cached now
 
 			// Changed on A: B accepts the new secret.
-			status, body = a.admin(t, http.MethodPut, "/configs/"+id, `{"secrets":["s3"]}`)
+			status, body = a.admin(t, http.MethodPut, "/configs/"+id, `{"secrets":["secret-three-0123456789"]}`)
 			require.Equal(t, http.StatusOK, status, body)
 			changeDelay := waitFor(t, func() bool {
-				status, _ := b.callback(t, session, "s3")
+				status, _ := b.callback(t, session, "secret-three-0123456789")
 				return status == http.StatusOK
 			})
-			status, _ = b.callback(t, session, "s2")
+			status, _ = b.callback(t, session, "secret-two-0123456789")
 			assert.Equal(t, http.StatusUnauthorized, status, "the old secret is gone on B")
 
 			// Deleted on A: B answers 404.
@@ -470,7 +470,7 @@ func TestRotation(t *testing.T) {
 	args := append(stateFiles(t, be.dsn, fake), "-state-key-file", key)
 
 	a := start(t, args...)
-	status, body := a.admin(t, http.MethodPost, "/configs", configBody(t, fake, apnsFake.AuthKeyPEM(), "s2"))
+	status, body := a.admin(t, http.MethodPost, "/configs", configBody(t, fake, apnsFake.AuthKeyPEM(), "secret-two-0123456789"))
 	require.Equal(t, http.StatusCreated, status, body)
 	var created struct{ ConfigID string }
 	require.NoError(t, json.Unmarshal([]byte(body), &created))

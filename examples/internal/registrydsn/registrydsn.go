@@ -28,6 +28,22 @@ type dsnError struct{ msg string }
 func (e *dsnError) Error() string        { return e.msg }
 func (e *dsnError) Is(target error) bool { return target == ErrBadDSN }
 
+// Check reports, without opening anything, an error matching ErrBadDSN
+// when Open would refuse dsn for its form.
+func Check(dsn string) error {
+	switch {
+	case dsn == "memory", strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"),
+		strings.HasPrefix(dsn, "redis://"), strings.HasPrefix(dsn, "rediss://"):
+		return nil
+	case strings.HasPrefix(dsn, "sqlite:"):
+		if dsn == "sqlite:" {
+			return &dsnError{"-registry sqlite:PATH needs a path"}
+		}
+		return nil
+	}
+	return &dsnError{fmt.Sprintf("-registry must be memory, sqlite:PATH, postgres://... or redis://..., not %q", Redact(dsn))}
+}
+
 // Open opens the registry dsn names, configured with cfg. An error matching
 // ErrBadDSN means the DSN itself is wrong; any other error comes from the
 // backend, with a password in the DSN left out of its message.

@@ -56,3 +56,17 @@ func TestRedact(t *testing.T) {
 		assert.Equal(t, want, registrydsn.Redact(in))
 	}
 }
+
+// Check refuses what Open refuses for its form, and opens nothing.
+func TestCheck(t *testing.T) {
+	for _, dsn := range []string{"memory", "sqlite:x.db", "postgres://u:pw@h/db", "postgresql://h/db", "redis://h:6379/0", "rediss://h/0"} {
+		assert.NoError(t, registrydsn.Check(dsn), dsn)
+	}
+	for _, dsn := range []string{"", "sqlite:", "mysql://u:secret@h/db", "Memory"} {
+		err := registrydsn.Check(dsn)
+		assert.ErrorIs(t, err, registrydsn.ErrBadDSN, dsn)
+		if err != nil {
+			assert.NotContains(t, err.Error(), "secret")
+		}
+	}
+}
