@@ -124,7 +124,7 @@ func TestSecretFilesRefused(t *testing.T) {
 		{"admin token 0644", []string{"-admin-token-file", write("a644", long, 0o644)}, "chmod 600"},
 		{"registration token 0660", []string{"-registration-token-file", write("r660", long, 0o660)}, "chmod 600"},
 		{"fcm credentials 0644", []string{"-fcm-credentials", write("sa644", "{}", 0o644)}, "chmod 600"},
-		{"short secret", []string{"-secret-file", write("short", long + "\n" + short, 0o600)}, "line 2"},
+		{"short secret", []string{"-secret-file", write("short", long+"\n"+short, 0o600)}, "line 2"},
 		{"short admin token", []string{"-admin-token-file", write("ashort", short, 0o600)}, "at least 16"},
 		{"short registration token", []string{"-registration-token-file", write("rshort", short, 0o600)}, "at least 16"},
 		{"minimum lengths", []string{"-secret-file", write("sok", long, 0o400), "-admin-token-file", write("aok", long, 0o600),
