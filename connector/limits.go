@@ -244,25 +244,6 @@ func (s *sessionCache) drop(session string) {
 	s.mu.Unlock()
 }
 
-// clear forgets every session (a configuration changed here).
-func (s *sessionCache) clear() {
-	if s == nil {
-		return
-	}
-	s.mu.Lock()
-	clear(s.m)
-	s.mu.Unlock()
-}
-
-func (s *sessionCache) size() int {
-	if s == nil {
-		return 0
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.m)
-}
-
 // logSampler logs one kind of refused request at info level at most once per
 // interval, with the number of others since; each one is logged at debug
 // level. Safe for concurrent use.
