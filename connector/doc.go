@@ -117,7 +117,9 @@
 //	       → 202 {..., "unknown": n} when the outcome of the pushes is unknown
 //	       → 400 malformed event, 401 bad or missing signature,
 //	         408 body not received within BodyTimeout, 413 body too large,
-//	         500 nothing delivered and some push failed
+//	         429 too many bad signatures from the address, 500 nothing
+//	         delivered and some push failed (or a store failed), 503 too
+//	         many callbacks in progress
 //
 // Health:
 //
@@ -148,6 +150,13 @@
 //     same sessionId was already handled and none of its devices is to be
 //     pushed again (see below; AXP events carry no signed timestamp, so a
 //     replayed request must not push twice);
+//   - 500 when a registry or configuration-store call fails or passes its
+//     bound (nothing was pushed), and when the callback's work did not end
+//     within [Config.CallbackTimeout];
+//   - 503 with Retry-After, at once, when [Config.MaxConcurrency] callbacks
+//     are in progress (overload: refused rather than queued);
+//   - 429 with Retry-After when the client address sent too many callbacks
+//     with a bad signature ([Config.BadSignatureLimit]), before any lookup;
 //
 // and for a callback that pushed, by the mix of outcomes:
 //
@@ -194,10 +203,34 @@
 // shared by replicas; registry/sqlite, registry/postgres and registry/redis
 // each keep one beside the registry (NewDeduper).
 //
+// # Bounds
+//
+// Every callback is answered within [Config.CallbackTimeout] (default 8 s)
+// of its body having been read (at most [Config.BodyTimeout], 10 s),
+// whatever hangs: its work runs apart from the handler, which answers 500
+// at the deadline if the work has not finished. Each registry call is
+// bounded by [Config.LookupTimeout] (2 s), each configuration-store call by
+// [Config.ConfigTimeout] (2 s), each de-duplication call by
+// [Config.DedupeTimeout] (1 s), the delivery by [Config.DeliveryTimeout]
+// (5 s) and by the callback deadline less an eighth of CallbackTimeout. At
+// most [Config.MaxConcurrency] callbacks (64 per CPU by default) are in
+// progress, work that outlived its answer included, so goroutines and
+// memory stay bounded while a backend hangs. Give the http.Server a
+// WriteTimeout above BodyTimeout + CallbackTimeout.
+//
+// A callback with a bad signature is cheap: a missing X-hmac or one that is
+// not 64 hexadecimal digits is refused before any lookup; the configurations
+// of a session's devices are remembered for [Config.SessionCacheTTL] (1 s),
+// so a wrong signature for a recent session costs no query; failed
+// signatures are counted per client address and, over the limit, refused
+// 429 before any lookup; refused callbacks are logged at debug level, with
+// one info record per [BadRequestLogInterval].
+//
 // A callback is handled in this order: Content-Type and size checks, parsing
 // ([hmacverify.ParseEvent]: a repeated AXP member is refused, so every reader
-// agrees on the signed values) and [ValidateEvent], the presence of X-hmac,
-// lookup of the session's devices (which the secret depends
+// agrees on the signed values) and [ValidateEvent], the presence and form of
+// X-hmac, the limit on callbacks in progress, the per-address limit on bad
+// signatures, lookup of the session's devices (which the secret depends
 // on, see below), X-hmac verification, the claim of the event, then one push
 // per device in parallel, pruning of dead tokens, the record of the outcomes
 // and the answer. The answer

@@ -12,6 +12,15 @@
 // loop (each due at start + i/rate; latency counts from when it was due) and
 // prints callbacks/s, p50, p99 and max, and whether the fake received every
 // push exactly once. Only loopback addresses are used.
+//
+// With -overload it measures the connector's capacity (the goodput, 2xx
+// answers with the push delivered per second, under a saturating closed
+// loop; or takes -capacity), then offers 1×, 2× and 4× of it, -phase each,
+// open loop, in one run, and prints per phase the goodput, the callbacks
+// refused (503), the p50/p99/max of the accepted ones and whether every
+// accepted callback's push reached the fake exactly once:
+//
+//	/tmp/loadgen -connector /tmp/connector -overload -phase 5s
 package main
 
 import (
@@ -62,6 +71,11 @@ func run() error {
 	sessions := flag.Int("sessions", 1000, "sessions, one Android device each")
 	workers := flag.Int("workers", 256, "concurrent senders")
 	logLevel := flag.String("log-level", "warn", "the connector's -log-level (info logs every delivery)")
+	overload := flag.Bool("overload", false, "measure the capacity, then offer 1×, 2× and 4× of it")
+	capacity := flag.Float64("capacity", 0, "with -overload: the capacity to offer multiples of (0: measure it)")
+	phase := flag.Duration("phase", 5*time.Second, "with -overload: the length of each phase")
+	fcmLatency := flag.Duration("fcm-latency", 0, "the fake FCM answers every push after this long (real FCM: tens of ms)")
+	extra := flag.String("connector-flags", "", "more flags for the connector, space-separated (e.g. -max-concurrency 64)")
 	flag.Parse()
 	if *bin == "" || *rate <= 0 || *n <= 0 || *sessions <= 0 || *workers <= 0 {
 		return errors.New("need -connector and positive -rate, -n, -sessions, -workers")
@@ -75,6 +89,9 @@ func run() error {
 		mu.Unlock()
 	}})
 	defer fake.Close()
+	if *fcmLatency > 0 {
+		fake.FailAll(fcmtest.Slow(*fcmLatency))
+	}
 
 	dir, err := os.MkdirTemp("", "loadgen-")
 	if err != nil {
@@ -90,8 +107,9 @@ func run() error {
 		return err
 	}
 	configID := uuid.NewString()
-	cmd := exec.Command(*bin, "-addr", "127.0.0.1:0", "-config-id", configID, "-secret-file", secretFile,
-		"-fcm-credentials", saFile, "-fcm-base-url", fake.URL, "-rate-limit", "-1", "-log-level", *logLevel)
+	args := []string{"-addr", "127.0.0.1:0", "-config-id", configID, "-secret-file", secretFile,
+		"-fcm-credentials", saFile, "-fcm-base-url", fake.URL, "-rate-limit", "-1", "-log-level", *logLevel}
+	cmd := exec.Command(*bin, append(args, strings.Fields(*extra)...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return err
@@ -130,6 +148,11 @@ func run() error {
 			out[i] = callback{ev["eventId"], body, hmacverify.Sign([]byte(secret), ev["eventId"], ev["sessionId"])}
 		}
 		return out
+	}
+	if *overload {
+		o := &overloadRun{client: client, base: base, workers: *workers, newCallbacks: newCallbacks,
+			received: func(id string) int { mu.Lock(); defer mu.Unlock(); return received[id] }}
+		return o.run(*capacity, *phase)
 	}
 	warm := newCallbacks(int(*rate))
 	if _, _, failed := offer(client, base, warm, *rate, *workers); failed > 0 {
