@@ -43,7 +43,7 @@ type configState struct {
 	store   ConfigStore
 	keys    *statekey.Keyring // nil: stored in clear
 	log     *slog.Logger
-	timeout time.Duration // of each store call
+	timeout time.Duration // of each store call; 0: none
 
 	mu       sync.Mutex
 	watching bool                  // cache in use: the watch is listening
@@ -140,7 +140,7 @@ func (s *configState) Get(ctx context.Context, id string) (PushConfig, error) {
 	}
 	gen := s.gen
 	s.mu.Unlock()
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	ctx, cancel := withTimeout(ctx, s.timeout)
 	defer cancel()
 	raw, err := s.store.Get(ctx, id)
 	if err != nil {
@@ -171,7 +171,7 @@ func (s *configState) List(ctx context.Context) ([]PushConfig, error) {
 	}
 	gen := s.gen
 	s.mu.Unlock()
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	ctx, cancel := withTimeout(ctx, s.timeout)
 	defer cancel()
 	list, err := s.store.List(ctx)
 	if err != nil {
@@ -203,7 +203,7 @@ func (s *configState) Put(ctx context.Context, pc PushConfig) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	ctx, cancel := withTimeout(ctx, s.timeout)
 	defer cancel()
 	err = s.store.Put(ctx, sealed)
 	s.invalidate(pc.ID)
@@ -212,7 +212,7 @@ func (s *configState) Put(ctx context.Context, pc PushConfig) error {
 
 // Delete removes configuration id.
 func (s *configState) Delete(ctx context.Context, id string) (bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	ctx, cancel := withTimeout(ctx, s.timeout)
 	defer cancel()
 	ok, err := s.store.Delete(ctx, id)
 	s.invalidate(id)

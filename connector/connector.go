@@ -389,7 +389,7 @@ func New(cfg Config) (*Connector, error) {
 	}
 	c := &Connector{
 		cfg:      cfg,
-		reg:      boundedRegistry{Registry: cfg.Registry, timeout: cfg.LookupTimeout},
+		reg:      bounded(cfg.Registry, cfg.LookupTimeout),
 		log:      cfg.Logger,
 		metrics:  cfg.Metrics,
 		limiter:  rl,
@@ -397,7 +397,7 @@ func New(cfg Config) (*Connector, error) {
 		inflight: &inflight{max: int64(max(cfg.MaxConcurrency, 0))},
 		sessions: newSessionCache(cfg.SessionCacheTTL, DefaultSessionCacheSize, cfg.Now),
 		limits:   hmacverify.ReadLimits{MaxBodyBytes: cfg.MaxBodyBytes, BodyTimeout: cfg.BodyTimeout},
-		dedupe:   boundedDeduper{Deduper: cfg.Dedupe, timeout: cfg.DedupeTimeout},
+		dedupe:   boundedDedupe(cfg.Dedupe, cfg.DedupeTimeout),
 
 		badSigLog:    newLogSampler(cfg.Logger, "callback refused: bad signature", cfg.Now),
 		malformedLog: newLogSampler(cfg.Logger, "callback refused: malformed", cfg.Now),
@@ -428,7 +428,7 @@ func New(cfg Config) (*Connector, error) {
 		return nil, err
 	}
 	c.disp = disp
-	c.configs = newConfigState(cfg.Configs, cfg.StateKeys, cfg.Logger, cfg.ConfigTimeout)
+	c.configs = newConfigState(cfg.Configs, cfg.StateKeys, cfg.Logger, configTimeout(cfg))
 	c.routes()
 	return c, nil
 }

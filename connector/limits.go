@@ -100,6 +100,42 @@ func writeTooMany(w http.ResponseWriter, wait time.Duration, msg string) {
 	writeMessage(w, http.StatusTooManyRequests, msg)
 }
 
+// The in-memory stores never wait on anything: their calls get no deadline
+// of their own (which would only cost a timer per call).
+
+// bounded returns r with a deadline on every call.
+func bounded(r registry.Registry, timeout time.Duration) registry.Registry {
+	if _, ok := r.(*registry.Memory); ok {
+		return r
+	}
+	return boundedRegistry{Registry: r, timeout: timeout}
+}
+
+// boundedDedupe returns d with a deadline on every call.
+func boundedDedupe(d Deduper, timeout time.Duration) Deduper {
+	if _, ok := d.(*MemoryDeduper); ok {
+		return d
+	}
+	return boundedDeduper{Deduper: d, timeout: timeout}
+}
+
+// configTimeout is the deadline of each configuration-store call; 0 (none)
+// for the in-memory store.
+func configTimeout(cfg Config) time.Duration {
+	if _, ok := cfg.Configs.(*MemoryConfigStore); ok {
+		return 0
+	}
+	return cfg.ConfigTimeout
+}
+
+// withTimeout is context.WithTimeout, or ctx itself when d is 0.
+func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d == 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, d)
+}
+
 // boundedRegistry gives every call of a registry its own deadline.
 type boundedRegistry struct {
 	registry.Registry
@@ -208,11 +244,18 @@ func (s *sessionCache) put(session string, configs configSet) {
 	if s == nil {
 		return
 	}
+	now := s.now()
+	s.mu.Lock()
+	if e, ok := s.m[session]; ok && sameIDs(e.ids, configs) {
+		s.m[session] = sessionEntry{ids: e.ids, expires: now.Add(s.ttl)}
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
 	ids := make([]string, len(configs))
 	for i, pc := range configs {
 		ids[i] = pc.ID
 	}
-	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.m[session]; !ok && len(s.m) >= s.max {
@@ -232,6 +275,19 @@ func (s *sessionCache) put(session string, configs configSet) {
 		}
 	}
 	s.m[session] = sessionEntry{ids: ids, expires: now.Add(s.ttl)}
+}
+
+// sameIDs reports whether ids are the ids of configs, in order.
+func sameIDs(ids []string, configs configSet) bool {
+	if len(ids) != len(configs) {
+		return false
+	}
+	for i, pc := range configs {
+		if ids[i] != pc.ID {
+			return false
+		}
+	}
+	return true
 }
 
 // drop forgets session (a device of it was registered or removed here).

@@ -42,7 +42,7 @@ type loadRig struct {
 
 func newLoadRig(b *testing.B, sessions int) *loadRig {
 	b.Helper()
-	rig := &loadRig{secret: []byte("load-secret"), received: make(map[string]int)}
+	rig := &loadRig{secret: []byte("load-secret-0123456789"), received: make(map[string]int)}
 	// PUSHWIRE_LOAD_FCM_TLS=1 serves the fake over TLS with HTTP/2, as FCM
 	// does; the default is plain HTTP/1.1 keep-alive.
 	useTLS := os.Getenv("PUSHWIRE_LOAD_FCM_TLS") == "1"
@@ -283,7 +283,7 @@ func BenchmarkHandlerOverhead(b *testing.B) {
 	defer c.Close()
 	fake := fcmtest.NewServer(fcmtest.Config{})
 	defer fake.Close()
-	rig := &loadRig{secret: []byte("load-secret")}
+	rig := &loadRig{secret: []byte("load-secret-0123456789")}
 	require.NoError(b, c.AddConfig(context.Background(), connector.PushConfig{ID: "cfg", Secrets: [][]byte{rig.secret}, FCMServiceAccount: fake.ServiceAccountJSON()}))
 	for range 1000 {
 		s := uuid.NewString()
