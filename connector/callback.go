@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -284,10 +285,11 @@ func (c *Connector) handleCallback(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), c.cfg.CallbackTimeout)
 	defer cancel()
 	done := make(chan callbackAnswer, 1)
+	prog := new(progress)
 	go func() {
 		defer c.work.Done()
 		defer c.inflight.release()
-		done <- c.callback(ctx, ev, sig, client)
+		done <- c.callback(ctx, ev, sig, client, prog)
 	}()
 	var a callbackAnswer
 	select {
@@ -299,12 +301,75 @@ func (c *Connector) handleCallback(w http.ResponseWriter, r *http.Request) {
 			if r.Context().Err() != nil {
 				return // the client hung up: nobody to answer
 			}
-			c.log.Error("callback not finished within the callback timeout", "eventId", ev.EventID,
-				"sessionId", ev.SessionID, "timeout", c.cfg.CallbackTimeout)
-			a = callbackAnswer{status: http.StatusInternalServerError, msg: "callback timed out"}
+			a = c.late(ev, prog)
 		}
 	}
 	a.write(w)
+}
+
+// Stages of a callback's work, as [progress] tells them.
+const (
+	stageVerifying  int32 = iota // lookups and signature check: nothing pushed yet
+	stageDelivering              // claimed (or claiming): pushes may be under way
+	stageAbandoned               // answered before delivery began: it never will
+)
+
+// progress is how far a callback's work went, shared between the work and
+// the handler that answers at the callback's deadline when the work has
+// not finished.
+type progress struct {
+	stage   atomic.Int32
+	devices atomic.Int64                   // devices being pushed, from stageDelivering
+	result  atomic.Pointer[CallbackResult] // the delivery's result, once known
+}
+
+// deliver reports whether the work may deliver: false when the handler
+// already answered that it will not. A nil progress always may.
+func (p *progress) deliver(devices int) bool {
+	if p == nil {
+		return true
+	}
+	p.devices.Store(int64(devices))
+	return p.stage.CompareAndSwap(stageVerifying, stageDelivering)
+}
+
+func (p *progress) pushing(devices int) {
+	if p != nil {
+		p.devices.Store(int64(devices))
+	}
+}
+
+func (p *progress) delivered(res CallbackResult) {
+	if p != nil {
+		p.result.Store(&res)
+	}
+}
+
+// late is the answer of a callback whose work did not finish within
+// CallbackTimeout. Before delivery began, the work is stopped from
+// delivering (its delivery deadline has passed anyway) and the answer is
+// 500: nothing was pushed, so a re-send can deliver. Once delivery began,
+// the outcome of the pushes under way is not known yet: the answer is 202
+// with those devices counted unknown (the delivery's own answer when only
+// the record of its outcomes is late). That is the truth, and what the
+// event memory keeps: the claimed devices are unknown until the work
+// records them, and a re-send pushes one again only if the work finds its
+// push definitely failed for a temporary reason.
+func (c *Connector) late(ev hmacverify.Event, p *progress) callbackAnswer {
+	if p.stage.CompareAndSwap(stageVerifying, stageAbandoned) {
+		c.log.Error("callback not verified within the callback timeout; nothing was pushed", "eventId", ev.EventID,
+			"sessionId", ev.SessionID, "timeout", c.cfg.CallbackTimeout)
+		return callbackAnswer{status: http.StatusInternalServerError, msg: "callback timed out"}
+	}
+	if res := p.result.Load(); res != nil {
+		c.log.Warn("outcomes of a callback not recorded within the callback timeout; answered with its result", "eventId", ev.EventID,
+			"sessionId", ev.SessionID, "timeout", c.cfg.CallbackTimeout)
+		return callbackAnswer{status: res.Status(), res: res}
+	}
+	res := CallbackResult{EventID: ev.EventID, SessionID: ev.SessionID, Unknown: int(p.devices.Load())}
+	c.log.Error("callback delivery not finished within the callback timeout; its outcome is unknown", "eventId", ev.EventID,
+		"sessionId", ev.SessionID, "devices", res.Unknown, "timeout", c.cfg.CallbackTimeout)
+	return callbackAnswer{status: http.StatusAccepted, res: &res}
 }
 
 // callbackAnswer is what a callback is answered: a delivery result, or a
@@ -348,7 +413,7 @@ func wellFormedSignature(sig string) bool {
 
 // callback checks the signature of a well-formed callback against the
 // configurations of its session's devices and delivers it.
-func (c *Connector) callback(ctx context.Context, ev hmacverify.Event, sig, client string) callbackAnswer {
+func (c *Connector) callback(ctx context.Context, ev hmacverify.Event, sig, client string, prog *progress) callbackAnswer {
 	if ids, ok := c.sessions.get(ev.SessionID); ok {
 		// A session seen recently: its configurations tell, without a
 		// registry query, whether the signature can be right.
@@ -405,7 +470,7 @@ func (c *Connector) callback(ctx context.Context, ev hmacverify.Event, sig, clie
 	if !verified {
 		return c.badSignature(ctx, ev, client)
 	}
-	res := c.deliver(ctx, ev, devs, configs)
+	res := c.deliver(ctx, ev, devs, configs, prog)
 	return callbackAnswer{status: res.Status(), res: &res}
 }
 
@@ -544,7 +609,7 @@ func (c *Connector) Deliver(ctx context.Context, ev hmacverify.Event) (CallbackR
 	if err != nil {
 		return CallbackResult{}, err
 	}
-	return c.deliver(ctx, ev, devs, configs), nil
+	return c.deliver(ctx, ev, devs, configs, nil), nil
 }
 
 // recordTimeout bounds the write of an event's outcomes after its delivery.
@@ -552,8 +617,11 @@ const recordTimeout = 2 * time.Second
 
 // deliver claims ev in the de-duplication store, delivers it through the
 // dispatcher to devs (all of them for a new event, the retryable ones of a
-// known event), within the delivery deadline, and records the outcomes.
-func (c *Connector) deliver(ctx context.Context, ev hmacverify.Event, devs []registry.Device, configs configSet) CallbackResult {
+// known event), within the delivery deadline, and records the outcomes. It
+// tells prog (nil for none) how far it went; it claims and pushes nothing
+// when the delivery deadline has already passed or prog says the callback
+// was answered without it.
+func (c *Connector) deliver(ctx context.Context, ev hmacverify.Event, devs []registry.Device, configs configSet, prog *progress) CallbackResult {
 	res := CallbackResult{EventID: ev.EventID, SessionID: ev.SessionID}
 	if c.cfg.DropExtraMembers {
 		ev.Extra = nil
@@ -573,6 +641,17 @@ func (c *Connector) deliver(ctx context.Context, ev hmacverify.Event, devs []reg
 	bg := context.WithoutCancel(ctx)
 	dctx, cancel := c.deliveryContext(ctx)
 	defer cancel()
+	if dctx.Err() != nil || !prog.deliver(len(devs)) {
+		// Too late: nothing is claimed, so a re-send delivers.
+		c.log.Warn("no time left to deliver the callback; nothing was pushed", "eventId", ev.EventID, "sessionId", ev.SessionID)
+		res.Failed = len(devs)
+		if len(devs) == 0 {
+			c.metrics.Callback(CallbackNoDevice)
+		} else {
+			c.metrics.Callback(CallbackFailed)
+		}
+		return res
+	}
 	key := eventKey(ev.EventID, ev.SessionID)
 	claim, err := c.dedupe.Claim(dctx, key, c.cfg.DedupeTTL)
 	if err != nil {
@@ -590,6 +669,7 @@ func (c *Connector) deliver(ctx context.Context, ev hmacverify.Event, devs []reg
 	targets := devs
 	if !claim.New {
 		targets = retryTargets(devs, claim.Retry, outcomes)
+		prog.pushing(len(targets))
 		c.log.Info("callback sent again: pushing to the devices whose push failed for a temporary reason",
 			"eventId", ev.EventID, "sessionId", ev.SessionID, "devices", len(targets))
 	}
@@ -623,6 +703,7 @@ func (c *Connector) deliver(ctx context.Context, ev hmacverify.Event, devs []reg
 			outcomes[deviceKey(dv.Device.Key())] = deviceOutcome(dv)
 		}
 	}
+	prog.delivered(res)
 	c.record(bg, ev, key, outcomes)
 	c.metrics.Callback(res.callbackResult())
 	return res

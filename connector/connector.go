@@ -151,11 +151,13 @@ type Config struct {
 	Retry dispatch.RetryPolicy
 	// CallbackTimeout bounds a callback from the moment its body has been
 	// read to its answer, registry and configuration lookups and delivery
-	// included: whatever hangs, the callback is answered by then (500 when
-	// its work has not finished; that work still ends, bounded by the
-	// timeouts below, and keeps its place in MaxConcurrency until it does).
-	// Zero means DefaultCallbackTimeout. Give the http.Server a
-	// WriteTimeout above BodyTimeout + CallbackTimeout.
+	// included: whatever hangs, the callback is answered by then, with what
+	// is known (500 before delivery began, which then never does; 202 with
+	// the devices under way counted unknown once it began; see the package
+	// documentation). The work still ends, bounded by the timeouts below,
+	// and keeps its place in MaxConcurrency until it does. Zero means
+	// DefaultCallbackTimeout. Give the http.Server a WriteTimeout above
+	// BodyTimeout + CallbackTimeout.
 	CallbackTimeout time.Duration
 	// LookupTimeout bounds each registry call, on every route. Zero means
 	// DefaultLookupTimeout.

@@ -151,8 +151,8 @@
 //     pushed again (see below; AXP events carry no signed timestamp, so a
 //     replayed request must not push twice);
 //   - 500 when a registry or configuration-store call fails or passes its
-//     bound (nothing was pushed), and when the callback's work did not end
-//     within [Config.CallbackTimeout];
+//     bound (nothing was pushed), and when the callback was not verified
+//     within [Config.CallbackTimeout] (see "Bounds");
 //   - 503 with Retry-After, at once, when [Config.MaxConcurrency] callbacks
 //     are in progress (overload: refused rather than queued);
 //   - 429 with Retry-After when the client address sent too many callbacks
@@ -165,9 +165,12 @@
 //	0          ≥ 1                any      500
 //	0          0                  ≥ 1      202
 //	0          0                  0        200 (only dead tokens, all pruned)
+//	not known yet at the callback deadline    202 (every device under way unknown)
 //
 // where definite failures are the failed pushes and the dead tokens that
-// were not pruned ("failed" less "pruned").
+// were not pruned ("failed" less "pruned"). The last line is the answer at
+// [Config.CallbackTimeout] when the delivery began but has not ended (see
+// "Bounds").
 //
 // That is: 200 when some device accepted the push; 500 when none did and
 // some push definitely failed (provider outage, quota, configuration error,
@@ -207,8 +210,27 @@
 //
 // Every callback is answered within [Config.CallbackTimeout] (default 8 s)
 // of its body having been read (at most [Config.BodyTimeout], 10 s),
-// whatever hangs: its work runs apart from the handler, which answers 500
-// at the deadline if the work has not finished. Each registry call is
+// whatever hangs: its work runs apart from the handler, which answers at
+// the deadline if the work has not finished, with what is known then:
+//
+//	work at the deadline                answer
+//	lookups or signature check          500 "callback timed out"; the work
+//	                                    will push nothing, claim nothing
+//	delivering (claim or pushes)        202, the devices under way counted
+//	                                    "unknown", none "delivered"
+//	recording the outcomes              the delivery's own answer (table above)
+//
+// Before delivery began nothing was pushed, and the work, when it gets
+// there, finds the callback answered and stops, so a re-send delivers: a
+// 500 is the truth and lets AXP keep sending. Once delivery began, pushes
+// may be reaching the providers: a 500 would claim a failure that may not
+// be one, and the event memory already counts those devices unknown (until
+// the work records their outcomes), so a 202 tells what the connector
+// knows, as for a provider that never answered; a re-send pushes a device
+// again only if its push turns out to have definitely failed for a
+// temporary reason. The delivery itself ends before the callback's
+// deadline (see below), so this happens only when a store ignores its
+// context. Each registry call is
 // bounded by [Config.LookupTimeout] (2 s), each configuration-store call by
 // [Config.ConfigTimeout] (2 s), each de-duplication call by
 // [Config.DedupeTimeout] (1 s), the delivery by [Config.DeliveryTimeout]

@@ -1,0 +1,162 @@
+package connector_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pushwire/pushwire/connector"
+)
+
+// stallingDeduper is a MemoryDeduper whose Claim or Record, once stalled,
+// waits until released, ignoring its context (as a broken backend would).
+type stallingDeduper struct {
+	*connector.MemoryDeduper
+	claim, record chan struct{} // nil: no stall
+}
+
+func newStallingDeduper(t *testing.T, claim, record bool) *stallingDeduper {
+	d, err := connector.NewMemoryDeduper(connector.MemoryDeduperConfig{})
+	require.NoError(t, err)
+	s := &stallingDeduper{MemoryDeduper: d}
+	if claim {
+		s.claim = make(chan struct{})
+	}
+	if record {
+		s.record = make(chan struct{})
+	}
+	return s
+}
+
+// release ends the stalls; it is idempotent.
+func (s *stallingDeduper) release() {
+	for _, ch := range []chan struct{}{s.claim, s.record} {
+		if ch != nil {
+			select {
+			case <-ch:
+			default:
+				close(ch)
+			}
+		}
+	}
+}
+
+func (s *stallingDeduper) Claim(ctx context.Context, event string, ttl time.Duration) (connector.Claim, error) {
+	if s.claim != nil {
+		<-s.claim
+	}
+	return s.MemoryDeduper.Claim(ctx, event, ttl)
+}
+
+func (s *stallingDeduper) Record(ctx context.Context, event string, outcomes map[string]connector.DeviceOutcome, ttl time.Duration) error {
+	if s.record != nil {
+		<-s.record
+	}
+	return s.MemoryDeduper.Record(ctx, event, outcomes, ttl)
+}
+
+// pushesOf counts the pushes of event eventID the fake FCM received.
+func (e *env) pushesOf(eventID string) int {
+	n := 0
+	for _, m := range e.fcm.Messages() {
+		if m.Message.Data["eventId"] == eventID {
+			n++
+		}
+	}
+	return n
+}
+
+// waitIdle waits until the callback in progress (MaxConcurrency 1) has
+// finished: a callback for a session without devices gets its place.
+func (e *env) waitIdle() {
+	e.t.Helper()
+	require.Eventually(e.t, func() bool {
+		return e.callback(event(uuid.NewString()), e.secret).status == http.StatusOK
+	}, 5*time.Second, 10*time.Millisecond)
+}
+
+// TestLateAnswer: a callback whose work has not finished at its deadline
+// (CallbackTimeout) is answered by then, with what is known:
+//
+//   - still verifying (the registry hangs): 500 "callback timed out"; the
+//     work, released later, pushes nothing and claims nothing, so a re-send
+//     delivers;
+//   - delivering (the de-duplication claim hangs): 202 with every device
+//     unknown; a re-send never makes it two pushes;
+//   - recording (the record hangs): the delivery's own answer, 200
+//     delivered; a re-send is a duplicate.
+func TestLateAnswer(t *testing.T) {
+	const timeout = 200 * time.Millisecond
+	t.Run("verifying", func(t *testing.T) {
+		reg := newCountingRegistry(t)
+		e := newEnv(t, envOptions{reg: reg, tweak: func(c *connector.Config) {
+			c.CallbackTimeout = timeout
+			c.MaxConcurrency = 1
+		}})
+		session := uuid.NewString()
+		require.Equal(t, http.StatusOK, e.registerAndroid(fcmToken(), session).status)
+		release := reg.hangLookups(false)
+		t.Cleanup(release)
+		ev := event(session)
+		r := e.callback(ev, e.secret)
+		require.Equal(t, http.StatusInternalServerError, r.status, "%s", r.body)
+		assert.Equal(t, "callback timed out", r.json(t)["message"])
+		release()
+		e.waitIdle()
+		assert.Zero(t, e.pushesOf(ev["eventId"]), "the work released after the answer pushed nothing")
+
+		r = e.callback(ev, e.secret)
+		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+		assert.Equal(t, 1, result(t, r).Delivered, "nothing was claimed: the re-send delivers")
+		assert.Equal(t, 1, e.pushesOf(ev["eventId"]))
+	})
+	t.Run("delivering", func(t *testing.T) {
+		store := newStallingDeduper(t, true, false)
+		e := newEnv(t, envOptions{tweak: func(c *connector.Config) {
+			c.Dedupe = store
+			c.CallbackTimeout = timeout
+			c.MaxConcurrency = 1
+		}})
+		t.Cleanup(store.release)
+		session := uuid.NewString()
+		require.Equal(t, http.StatusOK, e.registerAndroid(fcmToken(), session).status)
+		ev := event(session)
+		r := e.callback(ev, e.secret)
+		require.Equal(t, http.StatusAccepted, r.status, "%s", r.body)
+		res := result(t, r)
+		assert.Equal(t, connector.CallbackResult{EventID: ev["eventId"], SessionID: session, Unknown: 1}, res)
+		store.release()
+		e.waitIdle()
+
+		r = e.callback(ev, e.secret)
+		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+		assert.LessOrEqual(t, e.pushesOf(ev["eventId"]), 1, "never pushed twice")
+	})
+	t.Run("recording", func(t *testing.T) {
+		store := newStallingDeduper(t, false, true)
+		e := newEnv(t, envOptions{tweak: func(c *connector.Config) {
+			c.Dedupe = store
+			c.CallbackTimeout = timeout
+			c.MaxConcurrency = 1
+		}})
+		t.Cleanup(store.release)
+		session := uuid.NewString()
+		require.Equal(t, http.StatusOK, e.registerAndroid(fcmToken(), session).status)
+		ev := event(session)
+		r := e.callback(ev, e.secret)
+		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+		assert.Equal(t, 1, result(t, r).Delivered)
+		store.release()
+		e.waitIdle()
+
+		r = e.callback(ev, e.secret)
+		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+		assert.True(t, result(t, r).Duplicate)
+		assert.Equal(t, 1, e.pushesOf(ev["eventId"]))
+	})
+}
