@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pushwire/pushwire/connector"
 	"github.com/pushwire/pushwire/internal/faultproxy"
 	"github.com/pushwire/pushwire/internal/faulttest"
 	"github.com/pushwire/pushwire/internal/testenv"
@@ -20,10 +21,12 @@ import (
 // faultBackends open the PostgreSQL and Redis registries through a fault
 // proxy, so that the connector's fault scenarios (package
 // internal/faulttest) hang, delay, black-hole or reset their connections
-// and never the shared servers. They run in this module because it requires
-// the drivers.
+// and never the shared servers, and the de-duplication store of the same
+// backend (the same schema or key prefix) directly, so that the re-sends
+// after each fault go through the event memory a deployment uses. They run
+// in this module because it requires the drivers.
 var faultBackends = map[string]faulttest.Opener{
-	"postgres": func(t *testing.T) (registry.Registry, *faultproxy.Proxy) {
+	"postgres": func(t *testing.T) (registry.Registry, connector.Deduper, *faultproxy.Proxy) {
 		u := testenv.URL(t, testenv.PostgresURL)
 		p := faulttest.NewProxy(t, faulttest.Host(t, u))
 		schema := "faulttest_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
@@ -37,16 +40,26 @@ var faultBackends = map[string]faulttest.Opener{
 		r, err := postgres.New(context.Background(), postgres.Config{URL: faulttest.Proxied(t, u, p), Schema: schema})
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = r.Close() })
-		return r, p
+		direct, err := postgres.New(context.Background(), postgres.Config{URL: u, Schema: schema})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = direct.Close() })
+		d, err := postgres.NewDeduper(context.Background(), direct)
+		require.NoError(t, err)
+		return r, d, p
 	},
-	"redis": func(t *testing.T) (registry.Registry, *faultproxy.Proxy) {
+	"redis": func(t *testing.T) (registry.Registry, connector.Deduper, *faultproxy.Proxy) {
 		u := testenv.URL(t, testenv.RedisURL)
 		p := faulttest.NewProxy(t, faulttest.Host(t, u))
-		r, err := regredis.New(context.Background(), regredis.Config{URL: faulttest.Proxied(t, u, p),
-			KeyPrefix: "pushwire:faulttest:" + uuid.NewString() + ":"})
+		prefix := "pushwire:faulttest:" + uuid.NewString() + ":"
+		r, err := regredis.New(context.Background(), regredis.Config{URL: faulttest.Proxied(t, u, p), KeyPrefix: prefix})
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = r.Close() })
-		return r, p
+		direct, err := regredis.New(context.Background(), regredis.Config{URL: u, KeyPrefix: prefix})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = direct.Close() })
+		d, err := regredis.NewDeduper(context.Background(), direct)
+		require.NoError(t, err)
+		return r, d, p
 	},
 }
 

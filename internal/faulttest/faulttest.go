@@ -8,8 +8,12 @@
 // second or two with small configured timeouts (see the constants) and
 // checks: every callback answered within the callback bound (plus a slack
 // for a loaded, -race, shared machine), no loss behind a 200 answer and no
-// push sent twice (counted at the fake FCM), goroutines bounded during the fault and back to
-// their baseline after it. The proxy (internal/faultproxy) hangs, delays,
+// push sent twice (counted at the fake FCM), goroutines bounded during the
+// fault and back to their baseline after it; then, the work of every
+// callback ended, each callback is sent again once: no device receives a
+// push of one event twice, a callback first answered 2xx (202 included: its
+// outcome was unknown) is a duplicate and is not pushed again, and one
+// first refused or failed is delivered, once. The proxy (internal/faultproxy) hangs, delays,
 // black-holes or resets only the connections that go through it, never the
 // shared servers.
 package faulttest
@@ -18,6 +22,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -62,9 +67,11 @@ const (
 	PeakConnectorGoroutines = 2*MaxConcurrency + 16
 )
 
-// Opener opens a registry reached through a fault proxy and returns both;
-// the caller's test cleanup closes them.
-type Opener func(t *testing.T) (registry.Registry, *faultproxy.Proxy)
+// Opener opens a registry reached through a fault proxy and returns it, the
+// de-duplication store kept beside it but reached directly (the event
+// memory is not what the scenarios fault; nil means the connector's memory
+// store) and the proxy; the caller's test cleanup closes them.
+type Opener func(t *testing.T) (registry.Registry, connector.Deduper, *faultproxy.Proxy)
 
 // NewProxy starts a fault proxy to target (host:port), closed at the end
 // of the test.
@@ -103,9 +110,10 @@ type env struct {
 	secret   string
 }
 
-// newEnv starts the connector over reg with the scenario's bounds; fcmURL,
-// when not empty, is the FCM base URL (a proxy in front of the fake).
-func newEnv(t *testing.T, reg registry.Registry, fake *fcmtest.Server, fcmURL string) *env {
+// newEnv starts the connector over reg and dedupe (nil: in memory) with the
+// scenario's bounds; fcmURL, when not empty, is the FCM base URL (a proxy
+// in front of the fake).
+func newEnv(t *testing.T, reg registry.Registry, dedupe connector.Deduper, fake *fcmtest.Server, fcmURL string) *env {
 	t.Helper()
 	e := &env{t: t, fcm: fake, configID: uuid.NewString(), secret: "secret-" + uuid.NewString()}
 	if fcmURL == "" {
@@ -113,6 +121,7 @@ func newEnv(t *testing.T, reg registry.Registry, fake *fcmtest.Server, fcmURL st
 	}
 	c, err := connector.New(connector.Config{
 		Registry: reg,
+		Dedupe:   dedupe,
 		NewFCMSender: func(ctx context.Context, sa []byte) (pushwire.Sender, error) {
 			// The client does not retry: the connector's dispatcher does.
 			return fcm.New(ctx, fcm.Config{CredentialsJSON: sa, BaseURL: fcmURL, Retry: fcm.RetryPolicy{MaxAttempts: 1}})
@@ -144,10 +153,11 @@ func newFake(t *testing.T) *fcmtest.Server {
 	return fake
 }
 
-func (e *env) post(path string, body []byte, h http.Header) int {
+// post returns the answer's status (0: no answer) and body.
+func (e *env) post(path string, body []byte, h http.Header) (int, []byte) {
 	req, err := http.NewRequest(http.MethodPost, e.srv.URL+path, bytes.NewReader(body))
 	if err != nil {
-		return 0
+		return 0, nil
 	}
 	req.Header.Set("Content-Type", "application/json")
 	for k, vs := range h {
@@ -155,10 +165,14 @@ func (e *env) post(path string, body []byte, h http.Header) int {
 	}
 	resp, err := e.srv.Client().Do(req)
 	if err != nil {
-		return 0
+		return 0, nil
 	}
-	_ = resp.Body.Close()
-	return resp.StatusCode
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, nil
+	}
+	return resp.StatusCode, b
 }
 
 // sessions registers one Android device in each of n new sessions.
@@ -180,19 +194,32 @@ func (e *env) sessions(n int) []string {
 	return out
 }
 
+// newEvent returns a new event for session.
+func newEvent(session string) map[string]string {
+	return map[string]string{"eventId": uuid.NewString(), "conversationId": uuid.NewString(), "customerId": "fault",
+		"sessionId": session, "eventDate": "2024-03-18T11:00:24.481Z"}
+}
+
+// send posts ev, signed, and returns the answer's status (0: no answer)
+// and body.
+func (e *env) send(ev map[string]string) (int, []byte) {
+	body, _ := json.Marshal(ev)
+	h := http.Header{"X-Hmac": {hmacverify.Sign([]byte(e.secret), ev["eventId"], ev["sessionId"])}}
+	return e.post(connector.BasePath+"/axp-callback/notifications", body, h)
+}
+
 // callback posts a new signed event for session and returns its id and
 // the answer's status (0: no answer).
 func (e *env) callback(session string) (string, int) {
-	ev := map[string]string{"eventId": uuid.NewString(), "conversationId": uuid.NewString(), "customerId": "fault",
-		"sessionId": session, "eventDate": "2024-03-18T11:00:24.481Z"}
-	body, _ := json.Marshal(ev)
-	h := http.Header{"X-Hmac": {hmacverify.Sign([]byte(e.secret), ev["eventId"], ev["sessionId"])}}
-	return ev["eventId"], e.post(connector.BasePath+"/axp-callback/notifications", body, h)
+	ev := newEvent(session)
+	status, _ := e.send(ev)
+	return ev["eventId"], status
 }
 
 // answer is one callback's outcome.
 type answer struct {
 	eventID string
+	event   map[string]string
 	status  int
 	took    time.Duration
 }
@@ -210,9 +237,10 @@ func (e *env) offer(sessions []string, n int, rate float64) []answer {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			ev := newEvent(sessions[i%len(sessions)])
 			t0 := time.Now()
-			id, status := e.callback(sessions[i%len(sessions)])
-			out[i] = answer{eventID: id, status: status, took: time.Since(t0)}
+			status, _ := e.send(ev)
+			out[i] = answer{eventID: ev["eventId"], event: ev, status: status, took: time.Since(t0)}
 		}()
 	}
 	wg.Wait()
@@ -312,6 +340,67 @@ func (e *env) check(answers []answer) (ok, failed int) {
 	return ok, failed
 }
 
+// pushes counts the pushes the fake FCM received per event and device
+// token.
+func (e *env) pushes() map[[2]string]int {
+	n := map[[2]string]int{}
+	for _, m := range e.fcm.Messages() {
+		n[[2]string{m.Message.Data["eventId"], m.Message.Token}]++
+	}
+	return n
+}
+
+// perEvent sums pushes per event.
+func perEvent(pushes map[[2]string]int) map[string]int {
+	n := map[string]int{}
+	for k, v := range pushes {
+		n[k[0]] += v
+	}
+	return n
+}
+
+// resend proves "0 duplicates after a re-send": once the fault is over and
+// the work of every callback has ended (settle), every callback is sent
+// again, once. Then no device has received a push of one event twice; a
+// callback first answered 2xx (delivered, or 202: its outcome unknown) is
+// not pushed again and is answered {"duplicate": true}; a callback first
+// refused or failed (nothing delivered for sure) is delivered now, once.
+func (e *env) resend(answers []answer) {
+	e.t.Helper()
+	before := perEvent(e.pushes())
+	var dup, unknown, again int
+	for _, a := range answers {
+		status, body := e.send(a.event)
+		require.Equal(e.t, http.StatusOK, status, "re-sent callback %s (first answered %d): %s", a.eventID, a.status, body)
+		var res connector.CallbackResult
+		require.NoError(e.t, json.Unmarshal(body, &res), "%s", body)
+		if a.status == http.StatusAccepted {
+			unknown++
+		}
+		if a.status >= 200 && a.status < 300 {
+			dup++
+			assert.True(e.t, res.Duplicate, "re-sent callback %s first answered %d: a duplicate, not pushed again: %s", a.eventID, a.status, body)
+		} else {
+			again++
+			assert.Equal(e.t, 1, res.Delivered, "re-sent callback %s first answered %d: delivered now: %s", a.eventID, a.status, body)
+		}
+	}
+	after := e.pushes()
+	for k, n := range after {
+		assert.LessOrEqual(e.t, n, 1, "event %s pushed %d times to token %s", k[0], n, pushwire.Redact(k[1]))
+	}
+	total := perEvent(after)
+	for _, a := range answers {
+		if a.status >= 200 && a.status < 300 {
+			assert.Equal(e.t, before[a.eventID], total[a.eventID], "callback %s first answered %d pushed again", a.eventID, a.status)
+		} else {
+			assert.Equal(e.t, 1, total[a.eventID], "callback %s first answered %d: pushed once after its re-send", a.eventID, a.status)
+		}
+	}
+	e.t.Logf("re-sent %d callbacks: %d duplicates (first answered 2xx, %d of them 202), %d delivered now; no device pushed twice",
+		len(answers), dup, unknown, again)
+}
+
 // baseline closes the test client's idle connections and returns the
 // goroutine count (the proxy's left out).
 func (e *env) baseline() int {
@@ -346,8 +435,8 @@ func (e *env) recovers(session string) {
 // once the registry answers again callbacks are delivered and goroutines
 // return to their baseline.
 func RegistryHang(t *testing.T, open Opener) {
-	reg, p := open(t)
-	e := newEnv(t, reg, newFake(t), "")
+	reg, dedupe, p := open(t)
+	e := newEnv(t, reg, dedupe, newFake(t), "")
 	sessions := e.sessions(8)
 	_, status := e.callback(sessions[0])
 	require.Equal(t, http.StatusOK, status)
@@ -365,6 +454,7 @@ func RegistryHang(t *testing.T, open Opener) {
 	assert.LessOrEqual(t, topConn, PeakConnectorGoroutines, "the connector's goroutines bounded during the hang")
 	e.recovers(sessions[1])
 	e.settle(base)
+	e.resend(answers)
 }
 
 // RegistryFaults black-holes the registry's connections, delays them past
@@ -384,8 +474,8 @@ func RegistryFaults(t *testing.T, open Opener) {
 	}
 	for _, f := range faults {
 		t.Run(f.name, func(t *testing.T) {
-			reg, p := open(t)
-			e := newEnv(t, reg, newFake(t), "")
+			reg, dedupe, p := open(t)
+			e := newEnv(t, reg, dedupe, newFake(t), "")
 			sessions := e.sessions(2)
 			_, status := e.callback(sessions[0])
 			require.Equal(t, http.StatusOK, status)
@@ -401,6 +491,7 @@ func RegistryFaults(t *testing.T, open Opener) {
 			}
 			e.recovers(sessions[1])
 			e.settle(base)
+			e.resend(answers)
 		})
 	}
 }
@@ -413,7 +504,7 @@ func RegistryFaults(t *testing.T, open Opener) {
 func FCMHang(t *testing.T, reg registry.Registry) {
 	fake := newFake(t)
 	p := NewProxy(t, Host(t, fake.URL))
-	e := newEnv(t, reg, fake, "http://"+p.Addr())
+	e := newEnv(t, reg, nil, fake, "http://"+p.Addr())
 	sessions := e.sessions(8)
 	_, status := e.callback(sessions[0])
 	require.Equal(t, http.StatusOK, status)
@@ -431,4 +522,5 @@ func FCMHang(t *testing.T, reg registry.Registry) {
 	assert.LessOrEqual(t, topConn, PeakConnectorGoroutines, "the connector's goroutines bounded during the hang")
 	e.recovers(sessions[1])
 	e.settle(base)
+	e.resend(answers)
 }
