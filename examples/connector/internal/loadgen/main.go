@@ -231,7 +231,10 @@ func offer(c *http.Client, base string, cbs []callback, rate float64, workers in
 				req.Header.Set("X-hmac", cbs[j.i].sig)
 				status, b, err := do(c, req)
 				if err != nil || status != http.StatusOK || !bytes.Contains(b, []byte(`"delivered":1`)) {
-					failed.Add(1)
+					if failed.Add(1) <= 3 {
+						// The first few failures say why, on stderr.
+						fmt.Fprintf(os.Stderr, "loadgen: callback failed: %d %s %v\n", status, bytes.TrimSpace(b), err)
+					}
 				}
 				lat[j.i] = time.Since(j.due)
 			}
