@@ -116,13 +116,6 @@ type options struct {
 	demo                           bool
 }
 
-// usageError is a bad flag or an unreadable file: exit status 2.
-type usageError struct{ msg string }
-
-func (e *usageError) Error() string { return e.msg }
-
-func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
-
 func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("callpush", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -164,51 +157,39 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 func parse(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
 	o := &options{}
 	fs := newFlagSet(o, stderr)
-	if err := envflag.Apply(fs, getenv); err != nil {
-		return nil, usagef("%v", err)
-	}
-	fs.SetOutput(io.Discard) // report a bad flag on one line ourselves
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stderr)
-			fs.Usage()
-			return nil, err
-		}
-		return nil, usagef("%v (see -h)", err)
-	}
-	if fs.NArg() > 0 {
-		return nil, usagef("unexpected argument %q (see -h)", fs.Arg(0))
+	if err := envflag.Parse(fs, args, getenv, stderr); err != nil {
+		return nil, err
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(o.logLevel)); err != nil {
-		return nil, usagef("-log-level must be debug, info, warn or error, not %q", o.logLevel)
+		return nil, envflag.Usagef("-log-level must be debug, info, warn or error, not %q", o.logLevel)
 	}
 	if o.callTimeout <= 0 || o.localTimeout <= 0 {
-		return nil, usagef("-call-timeout and -local-timeout must be positive")
+		return nil, envflag.Usagef("-call-timeout and -local-timeout must be positive")
 	}
 	if (o.tlsCert == "") != (o.tlsKey == "") {
-		return nil, usagef("-tls-cert and -tls-key go together")
+		return nil, envflag.Usagef("-tls-cert and -tls-key go together")
 	}
 	if o.demo {
 		return o, nil // the demo makes up its own credentials
 	}
 	if o.apnsKey == "" && o.fcmCredentials == "" {
-		return nil, usagef("no push credentials: give -apns-key (with -apns-key-id, -apns-team-id, -apns-topic) and/or -fcm-credentials, or run -demo")
+		return nil, envflag.Usagef("no push credentials: give -apns-key (with -apns-key-id, -apns-team-id, -apns-topic) and/or -fcm-credentials, or run -demo")
 	}
 	if o.apnsKey != "" && (o.apnsKeyID == "" || o.apnsTeamID == "" || o.apnsTopic == "") {
-		return nil, usagef("-apns-key needs -apns-key-id, -apns-team-id and -apns-topic")
+		return nil, envflag.Usagef("-apns-key needs -apns-key-id, -apns-team-id and -apns-topic")
 	}
 	if o.jwtKey == "" {
-		return nil, usagef("-jwt-key is required: it verifies the tokens phones connect with")
+		return nil, envflag.Usagef("-jwt-key is required: it verifies the tokens phones connect with")
 	}
 	if o.apiTokenFile == "" {
-		return nil, usagef("-api-token-file is required: it protects the HTTP API")
+		return nil, envflag.Usagef("-api-token-file is required: it protects the HTTP API")
 	}
 	if o.tlsCert == "" && !o.insecureWS {
-		return nil, usagef("-tls-cert and -tls-key are required (or -insecure-ws on a loopback -addr)")
+		return nil, envflag.Usagef("-tls-cert and -tls-key are required (or -insecure-ws on a loopback -addr)")
 	}
 	if o.tlsCert != "" && o.insecureWS {
-		return nil, usagef("-insecure-ws and -tls-cert exclude each other")
+		return nil, envflag.Usagef("-insecure-ws and -tls-cert exclude each other")
 	}
 	if o.insecureWS {
 		if err := requireLoopback(o.addr); err != nil {
@@ -222,13 +203,13 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*option
 func requireLoopback(addr string) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return usagef("-addr: %v", err)
+		return envflag.Usagef("-addr: %v", err)
 	}
 	if host == "localhost" {
 		return nil
 	}
 	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		return usagef("-insecure-ws needs a loopback -addr such as 127.0.0.1:9560, not %q", addr)
+		return envflag.Usagef("-insecure-ws needs a loopback -addr such as 127.0.0.1:9560, not %q", addr)
 	}
 	return nil
 }
@@ -257,7 +238,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	out := &lockedWriter{w: stdout}
 	if err := serve(ctx, o, out, stderr, obs); err != nil {
 		fmt.Fprintln(stderr, "callpush:", err)
-		var ue *usageError
+		var ue *envflag.UsageError
 		if errors.As(err, &ue) {
 			return 2
 		}
@@ -296,7 +277,7 @@ func readFile(flagName, path string) ([]byte, error) {
 		if errors.As(err, &pe) {
 			err = pe.Err
 		}
-		return nil, usagef("-%s: cannot read %s: %v", flagName, path, err)
+		return nil, envflag.Usagef("-%s: cannot read %s: %v", flagName, path, err)
 	}
 	return b, nil
 }
@@ -319,7 +300,7 @@ func readFiles(o *options) (*files, error) {
 			return nil, err
 		}
 		if len(bytes.TrimSpace(f.fcmCredentials)) == 0 {
-			return nil, usagef("-fcm-credentials: %s is empty", o.fcmCredentials)
+			return nil, envflag.Usagef("-fcm-credentials: %s is empty", o.fcmCredentials)
 		}
 	}
 	if o.jwtKey != "" {
@@ -328,7 +309,7 @@ func readFiles(o *options) (*files, error) {
 			return nil, err
 		}
 		if f.jwtKey, err = parsePublicKey(b); err != nil {
-			return nil, usagef("-jwt-key: %s: %v", o.jwtKey, err)
+			return nil, envflag.Usagef("-jwt-key: %s: %v", o.jwtKey, err)
 		}
 	}
 	if o.apiTokenFile != "" {
@@ -337,7 +318,7 @@ func readFiles(o *options) (*files, error) {
 			return nil, err
 		}
 		if f.apiToken = strings.TrimSpace(string(b)); len(f.apiToken) < 16 || strings.ContainsAny(f.apiToken, "\r\n") {
-			return nil, usagef("-api-token-file: %s must hold one line of at least 16 characters", o.apiTokenFile)
+			return nil, envflag.Usagef("-api-token-file: %s must hold one line of at least 16 characters", o.apiTokenFile)
 		}
 	}
 	if o.tlsCert != "" {
@@ -351,7 +332,7 @@ func readFiles(o *options) (*files, error) {
 		}
 		pair, err := tls.X509KeyPair(cert, key)
 		if err != nil {
-			return nil, usagef("-tls-cert/-tls-key: %v", err)
+			return nil, envflag.Usagef("-tls-cert/-tls-key: %v", err)
 		}
 		f.tls = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
 	}
@@ -427,7 +408,7 @@ func (s *stack) close(log *slog.Logger) {
 func start(ctx context.Context, o *options, f *files, log *slog.Logger, hooks lpns.Hooks) (*stack, error) {
 	reg, err := registrydsn.Open(ctx, o.registryDSN, registry.Config{Logger: log})
 	if errors.Is(err, registrydsn.ErrBadDSN) {
-		return nil, usagef("%v", err)
+		return nil, envflag.Usagef("%v", err)
 	}
 	if err != nil {
 		return nil, err
@@ -446,12 +427,12 @@ func start(ctx context.Context, o *options, f *files, log *slog.Logger, hooks lp
 		cfg, err := apnsopt.Options{Key: f.apnsKey, KeyID: o.apnsKeyID, TeamID: o.apnsTeamID,
 			Topic: o.apnsTopic, BaseURL: o.apnsBaseURL, CA: f.apnsCA}.Config(log)
 		if err != nil {
-			return fail(usagef("%v", err))
+			return fail(envflag.Usagef("%v", err))
 		}
 		cfg.Retry = apns.RetryPolicy{MaxAttempts: 1}
 		c, err := apns.New(cfg)
 		if err != nil {
-			return fail(usagef("apns: %v", err))
+			return fail(envflag.Usagef("apns: %v", err))
 		}
 		closers = append(closers, c.Close)
 		dc.APNs = c
@@ -460,7 +441,7 @@ func start(ctx context.Context, o *options, f *files, log *slog.Logger, hooks lp
 		c, err := fcm.New(ctx, fcm.Config{CredentialsJSON: f.fcmCredentials, BaseURL: o.fcmBaseURL,
 			Retry: fcm.RetryPolicy{MaxAttempts: 1}, Logger: log})
 		if err != nil {
-			return fail(usagef("-fcm-credentials: %v", err))
+			return fail(envflag.Usagef("-fcm-credentials: %v", err))
 		}
 		closers = append(closers, c.Close)
 		dc.FCM = c

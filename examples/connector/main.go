@@ -102,13 +102,6 @@ type options struct {
 	seal, sealStrict                 bool
 }
 
-// usageError is a bad flag or an unreadable file: exit status 2.
-type usageError struct{ msg string }
-
-func (e *usageError) Error() string { return e.msg }
-
-func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
-
 func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("connector", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -169,77 +162,65 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 func parse(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
 	o := &options{}
 	fs := newFlagSet(o, stderr)
-	if err := envflag.Apply(fs, getenv); err != nil {
-		return nil, usagef("%v", err)
-	}
-	fs.SetOutput(io.Discard) // report a bad flag on one line ourselves
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stderr)
-			fs.Usage()
-			return nil, err
-		}
-		return nil, usagef("%v (see -h)", err)
-	}
-	if fs.NArg() > 0 {
-		return nil, usagef("unexpected argument %q (see -h)", fs.Arg(0))
+	if err := envflag.Parse(fs, args, getenv, stderr); err != nil {
+		return nil, err
 	}
 	switch o.logFormat {
 	case "text", "json":
 	default:
-		return nil, usagef("-log-format must be text or json, not %q", o.logFormat)
+		return nil, envflag.Usagef("-log-format must be text or json, not %q", o.logFormat)
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(o.logLevel)); err != nil {
-		return nil, usagef("-log-level must be debug, info, warn or error, not %q", o.logLevel)
+		return nil, envflag.Usagef("-log-level must be debug, info, warn or error, not %q", o.logLevel)
 	}
 	if (o.tlsCert == "") != (o.tlsKey == "") {
-		return nil, usagef("-tls-cert and -tls-key go together")
+		return nil, envflag.Usagef("-tls-cert and -tls-key go together")
 	}
 	if o.deliveryTimeout <= 0 || o.shutdownTimeout <= 0 || o.callbackTimeout <= 0 || o.lookupTimeout <= 0 || o.registryWait <= 0 || o.dedupeTTL <= 0 {
-		return nil, usagef("-delivery-timeout, -callback-timeout, -lookup-timeout, -registry-wait, -shutdown-timeout and -dedupe-ttl must be positive")
+		return nil, envflag.Usagef("-delivery-timeout, -callback-timeout, -lookup-timeout, -registry-wait, -shutdown-timeout and -dedupe-ttl must be positive")
 	}
 	if o.maxConcurrency == 0 {
-		return nil, usagef("-max-concurrency must not be zero (negative: no limit)")
+		return nil, envflag.Usagef("-max-concurrency must not be zero (negative: no limit)")
 	}
 	if o.badSigBurst < 1 {
-		return nil, usagef("-bad-signature-burst must be at least 1")
+		return nil, envflag.Usagef("-bad-signature-burst must be at least 1")
 	}
 	if o.registrationTTL == 0 || o.maxDevices == 0 {
-		return nil, usagef("-registration-ttl and -max-devices-per-session must not be zero")
+		return nil, envflag.Usagef("-registration-ttl and -max-devices-per-session must not be zero")
 	}
 	if o.rateBurst < 1 {
-		return nil, usagef("-rate-burst must be at least 1")
+		return nil, envflag.Usagef("-rate-burst must be at least 1")
 	}
 	if o.trustedProxies != "" {
 		trusted, err := connector.ParsePrefixes(o.trustedProxies)
 		if err != nil {
-			return nil, usagef("-trusted-proxies: %v", err)
+			return nil, envflag.Usagef("-trusted-proxies: %v", err)
 		}
 		o.trusted = trusted
 	}
 	if _, err := connector.ProxiedClientAddr(nil, o.proxyHeader); err != nil {
-		return nil, usagef("-proxy-header: %v", err)
+		return nil, envflag.Usagef("-proxy-header: %v", err)
 	}
 	if o.configID != "" {
 		if err := connector.ValidateID(o.configID); err != nil {
-			return nil, usagef("-config-id %v", err)
+			return nil, envflag.Usagef("-config-id %v", err)
 		}
 	}
 	if err := checkDSN(o.registryDSN); err != nil {
 		return nil, err
 	}
 	if o.resealState && o.generateStateKey != "" {
-		return nil, usagef("-reseal-state and -generate-state-key are separate steps")
+		return nil, envflag.Usagef("-reseal-state and -generate-state-key are separate steps")
 	}
 	if o.sealStrict && !o.seal {
-		return nil, usagef("-seal-strict needs -seal")
+		return nil, envflag.Usagef("-seal-strict needs -seal")
 	}
 	if o.demoExit && !o.demo {
-		return nil, usagef("-demo-exit needs -demo")
+		return nil, envflag.Usagef("-demo-exit needs -demo")
 	}
 	if o.apnsKey != "" && (o.apnsKeyID == "" || o.apnsTeamID == "" || o.apnsTopic == "") {
-		return nil, usagef("-apns-key needs -apns-key-id, -apns-team-id and -apns-topic")
+		return nil, envflag.Usagef("-apns-key needs -apns-key-id, -apns-team-id and -apns-topic")
 	}
 	return o, nil
 }
@@ -261,7 +242,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "connector:", err)
-		var ue *usageError
+		var ue *envflag.UsageError
 		if errors.As(err, &ue) {
 			return 2
 		}
@@ -296,7 +277,7 @@ func sealConfig(o *options) dispatch.SealConfig {
 func readSecretFile(flagName, path string) ([]byte, error) {
 	b, err := secretfile.Read(path)
 	if err != nil {
-		return nil, usagef("-%s: %v", flagName, err)
+		return nil, envflag.Usagef("-%s: %v", flagName, err)
 	}
 	return b, nil
 }
@@ -309,7 +290,7 @@ func readFile(flagName, path string) ([]byte, error) {
 		if errors.As(err, &pe) {
 			err = pe.Err
 		}
-		return nil, usagef("-%s: cannot read %s: %v", flagName, path, err)
+		return nil, envflag.Usagef("-%s: cannot read %s: %v", flagName, path, err)
 	}
 	return b, nil
 }
@@ -326,10 +307,10 @@ func readToken(flagName, path string) (string, error) {
 	}
 	t := strings.TrimSpace(string(b))
 	if t == "" || strings.ContainsAny(t, "\r\n") {
-		return "", usagef("-%s: %s must hold one non-empty line", flagName, path)
+		return "", envflag.Usagef("-%s: %s must hold one non-empty line", flagName, path)
 	}
 	if len(t) < connector.MinSecretLen {
-		return "", usagef("-%s: the token in %s is %d bytes; it must be at least %d (e.g. openssl rand -hex 32)", flagName, path, len(t), connector.MinSecretLen)
+		return "", envflag.Usagef("-%s: the token in %s is %d bytes; it must be at least %d (e.g. openssl rand -hex 32)", flagName, path, len(t), connector.MinSecretLen)
 	}
 	return t, nil
 }
@@ -347,13 +328,13 @@ func readSecrets(path string) ([][]byte, error) {
 	for i, line := range strings.Split(string(b), "\n") {
 		if line = strings.TrimSpace(line); line != "" {
 			if len(line) < connector.MinSecretLen {
-				return nil, usagef("-secret-file: the secret on line %d of %s is %d bytes; it must be at least %d", i+1, path, len(line), connector.MinSecretLen)
+				return nil, envflag.Usagef("-secret-file: the secret on line %d of %s is %d bytes; it must be at least %d", i+1, path, len(line), connector.MinSecretLen)
 			}
 			out = append(out, []byte(line))
 		}
 	}
 	if len(out) == 0 {
-		return nil, usagef("-secret-file: %s holds no secret", path)
+		return nil, envflag.Usagef("-secret-file: %s holds no secret", path)
 	}
 	return out, nil
 }
@@ -386,7 +367,7 @@ func readFiles(o *options) (*files, error) {
 			return nil, err
 		}
 		if len(bytes.TrimSpace(f.fcmCredentials)) == 0 {
-			return nil, usagef("-fcm-credentials: %s is empty", o.fcmCredentials)
+			return nil, envflag.Usagef("-fcm-credentials: %s is empty", o.fcmCredentials)
 		}
 	}
 	if o.apnsKey != "" {
@@ -409,7 +390,7 @@ func readFiles(o *options) (*files, error) {
 			return nil, err
 		}
 		if f.tlsCert, err = tls.X509KeyPair(cert, key); err != nil {
-			return nil, usagef("-tls-cert/-tls-key: %v", err)
+			return nil, envflag.Usagef("-tls-cert/-tls-key: %v", err)
 		}
 		f.tlsEnabled = true
 	}
@@ -451,7 +432,7 @@ func serve(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		}
 		defer st.reg.Close()
 		if st.configs == nil {
-			return usagef("-reseal-state needs a persistent -registry")
+			return envflag.Usagef("-reseal-state needs a persistent -registry")
 		}
 		n, err := connector.ResealConfigs(ctx, st.configs, stateKeys)
 		if err != nil {
@@ -463,7 +444,7 @@ func serve(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
-		return usagef("-addr: %v", err)
+		return envflag.Usagef("-addr: %v", err)
 	}
 	scheme := "http"
 	var tlsConfig *tls.Config
@@ -565,7 +546,7 @@ func serve(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	if startup {
 		if err := c.AddConfig(ctx, connector.PushConfig{ID: configID, Secrets: f.secrets, FCMServiceAccount: f.fcmCredentials}); err != nil {
 			_ = stop()
-			return usagef("start-up configuration: %v", err)
+			return envflag.Usagef("start-up configuration: %v", err)
 		}
 		fmt.Fprintf(stdout, "push configuration id: %s\n", configID)
 	}
@@ -588,7 +569,7 @@ func serve(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		mln, err := net.Listen("tcp", o.metricsAddr)
 		if err != nil {
 			_ = stop()
-			return usagef("-metrics-addr: %v", err)
+			return envflag.Usagef("-metrics-addr: %v", err)
 		}
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", promhttp.HandlerFor(promReg, promhttp.HandlerOpts{}))
@@ -696,7 +677,7 @@ func waitForStores(ctx context.Context, o *options, cfg registry.Config, log *sl
 			}
 			return st, nil
 		}
-		var ue *usageError
+		var ue *envflag.UsageError
 		if errors.As(err, &ue) || errors.Is(err, pushwire.ErrConfiguration) || ctx.Err() != nil {
 			return stores{}, err
 		}
@@ -760,12 +741,12 @@ func newAPNs(o *options, f *files, log *slog.Logger) (*apns.Client, error) {
 	cfg, err := apnsopt.Options{Key: f.apnsKey, KeyID: o.apnsKeyID, TeamID: o.apnsTeamID,
 		Topic: o.apnsTopic, BaseURL: o.apnsBaseURL, CA: f.apnsCA}.Config(log)
 	if err != nil {
-		return nil, usagef("%v", err)
+		return nil, envflag.Usagef("%v", err)
 	}
 	cfg.Retry = apns.RetryPolicy{MaxAttempts: 1} // the connector retries
 	c, err := apns.New(cfg)
 	if err != nil {
-		return nil, usagef("apns: %v", err)
+		return nil, envflag.Usagef("apns: %v", err)
 	}
 	return c, nil
 }

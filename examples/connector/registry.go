@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/pushwire/pushwire/examples/internal/envflag"
 	"github.com/pushwire/pushwire/examples/internal/registrydsn"
 	"github.com/pushwire/pushwire/registry"
 )
@@ -14,7 +15,7 @@ import (
 func openRegistry(ctx context.Context, dsn string, cfg registry.Config) (registry.Registry, error) {
 	r, err := registrydsn.Open(ctx, dsn, cfg)
 	if errors.Is(err, registrydsn.ErrBadDSN) {
-		return nil, usagef("%v", err)
+		return nil, envflag.Usagef("%v", err)
 	}
 	return r, err
 }
@@ -23,7 +24,7 @@ func openRegistry(ctx context.Context, dsn string, cfg registry.Config) (registr
 // anything starts.
 func checkDSN(dsn string) error {
 	if err := registrydsn.Check(dsn); err != nil {
-		return usagef("%v", err)
+		return envflag.Usagef("%v", err)
 	}
 	return nil
 }

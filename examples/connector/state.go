@@ -12,6 +12,7 @@ import (
 
 	"github.com/pushwire/pushwire/connector"
 	"github.com/pushwire/pushwire/connector/statekey"
+	"github.com/pushwire/pushwire/examples/internal/envflag"
 	"github.com/pushwire/pushwire/registry"
 	"github.com/pushwire/pushwire/registry/postgres"
 	"github.com/pushwire/pushwire/registry/redis"
@@ -78,7 +79,7 @@ func loadStateKeys(o *options, log *slog.Logger) (*statekey.Keyring, error) {
 	if o.stateKeyFile != "" {
 		kr, err := statekey.Load(o.stateKeyFile)
 		if err != nil {
-			return nil, usagef("-state-key-file: %v", err)
+			return nil, envflag.Usagef("-state-key-file: %v", err)
 		}
 		return kr, nil
 	}
@@ -98,7 +99,7 @@ func loadStateKeys(o *options, log *slog.Logger) (*statekey.Keyring, error) {
 			return kr, nil
 		}
 		if err != nil {
-			return nil, usagef("state key %s (beside the sqlite database): %v", path, err)
+			return nil, envflag.Usagef("state key %s (beside the sqlite database): %v", path, err)
 		}
 		log.Info("using the state key file beside the database", "stateKeyFile", path)
 		return kr, nil
@@ -117,7 +118,7 @@ func loadStateKeys(o *options, log *slog.Logger) (*statekey.Keyring, error) {
 		log.Warn("demo: sealing configurations under a throw-away state key; they cannot be read after this run")
 		return statekey.Parse([]byte(line))
 	}
-	return nil, usagef("-state-key-file (or %s) is required with -registry %s: the configurations' secrets are stored sealed under it; %s",
+	return nil, envflag.Usagef("-state-key-file (or %s) is required with -registry %s: the configurations' secrets are stored sealed under it; %s",
 		envName("state-key-file"), scheme+"://...", stateKeyHelp)
 }
 
@@ -126,13 +127,13 @@ func loadStateKeys(o *options, log *slog.Logger) (*statekey.Keyring, error) {
 func generateStateKey(path string, stdout io.Writer) error {
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		if _, err := statekey.Generate(path); err != nil {
-			return usagef("-generate-state-key: %v", err)
+			return envflag.Usagef("-generate-state-key: %v", err)
 		}
 		fmt.Fprintf(stdout, "created state key file %s (mode 0600)\n", path)
 		return nil
 	}
 	if _, err := statekey.Load(path); err != nil { // the permission check, and a parsable file
-		return usagef("-generate-state-key: %v", err)
+		return envflag.Usagef("-generate-state-key: %v", err)
 	}
 	line, err := statekey.NewKeyLine()
 	if err != nil {
@@ -140,7 +141,7 @@ func generateStateKey(path string, stdout io.Writer) error {
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
-		return usagef("-generate-state-key: %v", err)
+		return envflag.Usagef("-generate-state-key: %v", err)
 	}
 	data, _ := os.ReadFile(path)
 	if len(data) > 0 && data[len(data)-1] != '\n' {

@@ -5,6 +5,7 @@
 package envflag
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -52,4 +53,38 @@ func PrintDefaults(w io.Writer, fs *flag.FlagSet) {
 		}
 		fmt.Fprintln(w)
 	})
+}
+
+// UsageError is a bad flag, a bad variable or an unreadable file: the
+// programs exit with status 2 for it.
+type UsageError struct{ Msg string }
+
+func (e *UsageError) Error() string { return e.Msg }
+
+// Usagef returns a *UsageError with a formatted message.
+func Usagef(format string, args ...any) error {
+	return &UsageError{fmt.Sprintf(format, args...)}
+}
+
+// Parse sets fs from the environment (Apply), then from args, so that the
+// command line wins. For -h it prints the usage to stderr and returns
+// flag.ErrHelp; a bad flag, a bad variable or a positional argument is a
+// *UsageError on one line.
+func Parse(fs *flag.FlagSet, args []string, getenv func(string) string, stderr io.Writer) error {
+	if err := Apply(fs, getenv); err != nil {
+		return Usagef("%v", err)
+	}
+	fs.SetOutput(io.Discard) // report a bad flag on one line ourselves
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stderr)
+			fs.Usage()
+			return err
+		}
+		return Usagef("%v (see -h)", err)
+	}
+	if fs.NArg() > 0 {
+		return Usagef("unexpected argument %q (see -h)", fs.Arg(0))
+	}
+	return nil
 }

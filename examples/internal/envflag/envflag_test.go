@@ -1,6 +1,7 @@
 package envflag_test
 
 import (
+	"bytes"
 	"flag"
 	"io"
 	"strings"
@@ -52,4 +53,37 @@ func TestPrintDefaults(t *testing.T) {
 	envflag.PrintDefaults(&b, fs)
 	assert.Contains(t, b.String(), "-apns-topic topic  [PUSHWIRE_APNS_TOPIC]")
 	assert.Contains(t, b.String(), `(default "3")`)
+}
+
+func TestParse(t *testing.T) {
+	env := map[string]string{"PUSHWIRE_APNS_TOPIC": "from.env"}
+	getenv := func(k string) string { return env[k] }
+	var stderr bytes.Buffer
+
+	fs, name, n := newFlags()
+	require.NoError(t, envflag.Parse(fs, []string{"-max", "9"}, getenv, &stderr))
+	assert.Equal(t, "from.env", *name)
+	assert.Equal(t, 9, *n)
+
+	fs, _, _ = newFlags()
+	err := envflag.Parse(fs, []string{"-max", "1", "extra"}, getenv, &stderr)
+	var ue *envflag.UsageError
+	require.ErrorAs(t, err, &ue)
+	assert.Equal(t, `unexpected argument "extra" (see -h)`, ue.Error())
+
+	fs, _, _ = newFlags()
+	err = envflag.Parse(fs, []string{"-nope"}, getenv, &stderr)
+	require.ErrorAs(t, err, &ue)
+	assert.Contains(t, ue.Error(), "-nope")
+	assert.Contains(t, ue.Error(), "(see -h)")
+	assert.Empty(t, stderr.String(), "a bad flag is reported once, by the caller")
+
+	fs, _, _ = newFlags()
+	err = envflag.Parse(fs, nil, func(string) string { return "not-a-number" }, &stderr)
+	require.ErrorAs(t, err, &ue)
+	assert.Contains(t, ue.Error(), "PUSHWIRE_MAX")
+
+	fs, _, _ = newFlags()
+	assert.ErrorIs(t, envflag.Parse(fs, []string{"-h"}, getenv, &stderr), flag.ErrHelp)
+	assert.NotEmpty(t, stderr.String(), "-h prints the usage")
 }
