@@ -39,7 +39,6 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -48,7 +47,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/pushwire/pushwire"
 	"github.com/pushwire/pushwire/apns"
@@ -56,6 +54,7 @@ import (
 	"github.com/pushwire/pushwire/dispatch"
 	"github.com/pushwire/pushwire/examples/internal/apnsopt"
 	"github.com/pushwire/pushwire/examples/internal/envflag"
+	"github.com/pushwire/pushwire/examples/internal/redislog"
 	"github.com/pushwire/pushwire/examples/internal/secretfile"
 	"github.com/pushwire/pushwire/hmacverify"
 	"github.com/pushwire/pushwire/registry"
@@ -410,7 +409,7 @@ func serve(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	// The Redis client writes its own lines (reconnections, pool
 	// problems) through a process-wide logger: route them through ours so
 	// that -log-format and -log-level apply.
-	routeRedisLogs(log)
+	redislog.Route(log)
 
 	var demo *demoEnv
 	if o.demo {
@@ -701,29 +700,6 @@ func minTime(a, b time.Time) time.Time {
 		return a
 	}
 	return b
-}
-
-// The Redis client's logger is process-wide: it is set once, to a value
-// that forwards to the logger of the latest run (one per process, except in
-// tests).
-var (
-	redisLog     atomic.Pointer[slog.Logger]
-	redisLogOnce sync.Once
-)
-
-// routeRedisLogs sends the Redis client's own lines to log.
-func routeRedisLogs(log *slog.Logger) {
-	redisLog.Store(log)
-	redisLogOnce.Do(func() { goredis.SetLogger(redisLogger{}) })
-}
-
-// redisLogger forwards the Redis client's lines to redisLog.
-type redisLogger struct{}
-
-func (redisLogger) Printf(ctx context.Context, format string, v ...any) {
-	if l := redisLog.Load(); l != nil {
-		l.WarnContext(ctx, "redis client", "detail", fmt.Sprintf(format, v...))
-	}
 }
 
 // shutdown stops accepting and waits (bounded) for in-flight requests.

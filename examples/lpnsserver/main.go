@@ -52,6 +52,7 @@ import (
 	"github.com/pushwire/pushwire"
 	"github.com/pushwire/pushwire/apns"
 	"github.com/pushwire/pushwire/examples/internal/apnsopt"
+	"github.com/pushwire/pushwire/examples/internal/redislog"
 	"github.com/pushwire/pushwire/examples/internal/secretfile"
 	"github.com/pushwire/pushwire/lpns"
 	"github.com/pushwire/pushwire/lpns/lpnsredis"
@@ -180,6 +181,7 @@ func serve(ctx context.Context, o *options, log *slog.Logger, stdout io.Writer, 
 		if err != nil {
 			return fmt.Errorf("-redis: %w", err)
 		}
+		redislog.Route(log) // the client's own lines follow -log-format too
 		rdb = redis.NewClient(opt)
 		defer rdb.Close()
 		if err := rdb.Ping(ctx).Err(); err != nil {
