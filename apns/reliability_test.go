@@ -250,18 +250,6 @@ func TestRetryAfterBeyondMaxBackoffReturned(t *testing.T) {
 	require.NoError(t, c.Close())
 }
 
-// A Retry-After within MaxBackoff is waited out before the retry.
-func TestRetryAfterWithinMaxBackoffHonoured(t *testing.T) {
-	srv, c := pair(t, apnstest.Config{}, func(cfg *apns.Config) {
-		cfg.Retry = apns.RetryPolicy{MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Second}
-	})
-	srv.Fail(tok(0), apnstest.Failure{Reason: apns.ReasonTooManyRequests, RetryAfter: time.Second, Times: 1})
-	start := time.Now()
-	require.NoError(t, c.Send(context.Background(), pushwire.Message{Token: tok(0)}))
-	assert.GreaterOrEqual(t, time.Since(start), time.Second)
-	assert.EqualValues(t, 2, srv.Requests())
-}
-
 // Close ends a push waiting between attempts: the push fails with its last
 // error, which also matches pushwire.ErrClosed, and Close does not wait out the delay.
 func TestCloseEndsBackoff(t *testing.T) {
