@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"math"
 	"net/http"
 	"net/http/cookiejar"
@@ -588,8 +589,10 @@ func TestHungTokenEndpointHonoursContext(t *testing.T) {
 	var fetches atomic.Int32
 	arrived := make(chan struct{}, 1)
 	unblock := make(chan struct{})
+	abandoned := make(chan struct{}, 1)
 	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fetches.Add(1)
+		_, _ = io.Copy(io.Discard, r.Body) // the server then notices a closed connection
 		select {
 		case arrived <- struct{}{}:
 		default:
@@ -597,11 +600,14 @@ func TestHungTokenEndpointHonoursContext(t *testing.T) {
 		select {
 		case <-unblock:
 		case <-r.Context().Done():
+			abandoned <- struct{}{}
 		}
 		http.Error(w, "unavailable", http.StatusServiceUnavailable)
 	}))
 	t.Cleanup(hung.Close)
-	t.Cleanup(func() { close(unblock) }) // runs first: ends the fetch
+	var release sync.Once
+	end := func() { release.Do(func() { close(unblock) }) }
+	t.Cleanup(end) // runs first: ends the fetch
 	var sa map[string]any
 	require.NoError(t, json.Unmarshal(srv.ServiceAccountJSON(), &sa))
 	sa["token_uri"] = hung.URL
@@ -609,8 +615,9 @@ func TestHungTokenEndpointHonoursContext(t *testing.T) {
 	require.NoError(t, err)
 	c := newClient(t, srv, func(cfg *fcm.Config) {
 		cfg.CredentialsJSON = creds
-		// The fetch's own bound, far beyond the sends' deadlines.
-		cfg.HTTPClient = &http.Client{Timeout: 15 * time.Second}
+		// The fetch's own bound, far beyond the sends' deadlines and
+		// the test's.
+		cfg.HTTPClient = &http.Client{Timeout: time.Hour}
 	})
 
 	const n = 5
@@ -634,6 +641,18 @@ func TestHungTokenEndpointHonoursContext(t *testing.T) {
 	<-arrived
 	assert.Equal(t, int32(1), fetches.Load(), "the sends shared one token fetch")
 	assert.Equal(t, 0, srv.SendRequests())
+
+	// Close ends the fetch under way (the token endpoint sees the request
+	// abandoned) instead of waiting for the token client's timeout.
+	closed := make(chan struct{})
+	go func() { _ = c.Close(); close(closed) }()
+	select {
+	case <-abandoned:
+	case <-time.After(time.Minute):
+		t.Error("Close did not end the token fetch")
+		end()
+	}
+	<-closed
 }
 
 // gatedSource is a token source whose Token blocks until release is closed.

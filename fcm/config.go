@@ -212,12 +212,15 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		// Token fetches must outlive ctx and use the injected client,
 		// bounded in time: a hung token endpoint would otherwise block
 		// every send waiting for the token.
-		tokenHC := c.hc
-		if tokenHC.Timeout == 0 {
-			cp := *c.hc
+		// The service-account token source posts without a context
+		// (golang.org/x/oauth2/jwt), so Close could not end a fetch under
+		// way: the transport ties every token request to c.stop.
+		cp := *c.hc
+		if cp.Timeout == 0 {
 			cp.Timeout = tokenTimeout
-			tokenHC = &cp
 		}
+		cp.Transport = stopTransport{base: cp.Transport, stop: c.stop}
+		tokenHC := &cp
 		// The credentials keep tctx for every later token fetch: it must
 		// not be derived from ctx, whose values belong to this call. It
 		// ends with c.stop: Close ends the fetches, which it then waits for.
@@ -300,3 +303,39 @@ func newTransport(maxConc int, batchWrites bool, conns *conntrack.Set) *http.Tra
 }
 
 var _ io.Closer = (*Client)(nil)
+
+// stopTransport ends its requests when stop ends (Close), whatever context
+// they were made with.
+type stopTransport struct {
+	base http.RoundTripper // nil: http.DefaultTransport
+	stop context.Context
+}
+
+func (t stopTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	base := t.base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	ctx, cancel := context.WithCancel(req.Context())
+	unhook := context.AfterFunc(t.stop, cancel)
+	done := func() { unhook(); cancel() }
+	resp, err := base.RoundTrip(req.WithContext(ctx))
+	if err != nil {
+		done()
+		return nil, err
+	}
+	resp.Body = &doneBody{ReadCloser: resp.Body, done: done}
+	return resp, nil
+}
+
+// doneBody calls done once the body is closed.
+type doneBody struct {
+	io.ReadCloser
+	done func()
+}
+
+func (b *doneBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.done()
+	return err
+}
