@@ -15,7 +15,11 @@
 // (RPCStatus), the FCM error code and the Retry-After delay, and matches the
 // pushwire error classes with errors.Is:
 //
-//   - UNREGISTERED and token-related INVALID_ARGUMENT: pushwire.ErrDeadToken
+//   - UNREGISTERED and INVALID_ARGUMENT about the token (a BadRequest field
+//     violation on "message.token", or without field violations FCM's
+//     message that the registration token is not valid): pushwire.ErrDeadToken;
+//     INVALID_ARGUMENT about the message is pushwire.ErrPermanent and never
+//     prunes a token
 //   - QUOTA_EXCEEDED, UNAVAILABLE, INTERNAL, other 5xx, bare 429, network
 //     errors: pushwire.ErrRetryable
 //   - SENDER_ID_MISMATCH, THIRD_PARTY_AUTH_ERROR, 401, 403, 404 without

@@ -156,18 +156,30 @@ func truncate(s string, n int) string {
 }
 
 // tokenRelated reports whether an INVALID_ARGUMENT answer is about the
-// registration token: a BadRequest field violation names "message.token", or
-// the message speaks of a registration token. FCM uses INVALID_ARGUMENT both
-// for malformed tokens and for malformed messages; only the former means the
-// token should be pruned.
+// registration token. FCM uses INVALID_ARGUMENT both for malformed tokens and
+// for malformed messages; only the former means the token should be pruned,
+// and a valid token must never be pruned because a message was malformed.
+// When the answer has BadRequest field violations they decide: the token is
+// at fault only when one names "message.token". Without them the message
+// decides, and only FCM's own sentence about the token counts ("The
+// registration token is not a valid FCM registration token"), not any
+// message that mentions a registration token somewhere (FCM quotes the
+// offending value of a malformed field in its message).
 func (e *Error) tokenRelated() bool {
-	for _, v := range e.FieldViolations {
-		if v.Field == "message.token" {
-			return true
+	if len(e.FieldViolations) > 0 {
+		for _, v := range e.FieldViolations {
+			if v.Field == "message.token" {
+				return true
+			}
 		}
+		return false
 	}
-	return strings.Contains(strings.ToLower(e.Message), "registration token")
+	return strings.HasPrefix(strings.ToLower(strings.TrimSpace(e.Message)), invalidTokenMessage)
 }
+
+// invalidTokenMessage is how FCM's message about a malformed registration
+// token begins, in lower case.
+const invalidTokenMessage = "the registration token is not a valid"
 
 func classify(e *Error) error {
 	switch e.Code {
