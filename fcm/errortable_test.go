@@ -171,3 +171,55 @@ func TestErrorTable(t *testing.T) {
 		})
 	}
 }
+
+// The retry decision at its limits: a Retry-After up to MaxBackoff is
+// waited out, a longer one is returned; a wait that would end at or past the
+// context's deadline is not started.
+func TestRetryDecisionLimits(t *testing.T) {
+	// The client's clock reads at, the context ends at at+left.
+	at := time.Now().Add(time.Hour)
+	tests := []struct {
+		name       string
+		retryAfter time.Duration
+		maxBackoff time.Duration
+		left       time.Duration // 0: no deadline
+		retried    bool
+	}{
+		{"Retry-After just under MaxBackoff", 19 * time.Second, 20 * time.Second, 0, true},
+		{"Retry-After at MaxBackoff", 20 * time.Second, 20 * time.Second, 0, true},
+		{"Retry-After just over MaxBackoff", 21 * time.Second, 20 * time.Second, 0, false},
+		{"wait ends just before the deadline", 20 * time.Second, time.Minute, 20*time.Second + time.Nanosecond, true},
+		{"wait ends at the deadline", 20 * time.Second, time.Minute, 20 * time.Second, false},
+		{"wait ends past the deadline", 20 * time.Second, time.Minute, 20*time.Second - time.Nanosecond, false},
+		{"far deadline", 20 * time.Second, time.Minute, 2 * time.Hour, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newServer(t, fcmtest.Config{})
+			rec := &sleepRecorder{}
+			c := newClient(t, srv, func(cfg *fcm.Config) {
+				cfg.Retry = fcm.RetryPolicy{MaxAttempts: 2, MinBackoff: time.Nanosecond, MaxBackoff: tt.maxBackoff, Sleep: rec.Sleep}
+				cfg.Now = func() time.Time { return at }
+			})
+			srv.FailNext(1, fcmtest.Unavailable(tt.retryAfter))
+			ctx := context.Background()
+			if tt.left > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithDeadline(ctx, at.Add(tt.left))
+				defer cancel()
+			}
+			err := c.Send(ctx, pushwire.Message{Token: "t"})
+			if !tt.retried {
+				assertOneClass(t, err, pushwire.ErrRetryable)
+				ra, _ := pushwire.RetryAfter(err)
+				assert.Equal(t, tt.retryAfter, ra)
+				assert.Equal(t, 1, srv.SendRequests())
+				assert.Empty(t, rec.Delays())
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, 2, srv.SendRequests())
+			assert.Equal(t, []time.Duration{tt.retryAfter}, rec.Delays())
+		})
+	}
+}
