@@ -176,3 +176,23 @@ func FuzzParseP8(f *testing.F) {
 		}
 	})
 }
+
+// The retry after renewing a stale provider token is not one of the
+// policy's attempts: a retryable answer to it is still retried.
+func TestRenewalRetryNotCounted(t *testing.T) {
+	serverClock, clientClock := newClock(), newClock()
+	srv, c := pair(t, apnstest.Config{Now: serverClock.Now}, func(cfg *apns.Config) {
+		cfg.Now = clientClock.Now
+		cfg.Retry = apns.RetryPolicy{MaxAttempts: 2, MinBackoff: time.Nanosecond, MaxBackoff: time.Nanosecond}
+	})
+	first := lastIAT(t, srv, c)
+	serverClock.Add(61 * time.Minute)
+	clientClock.Add(25 * time.Minute)
+	srv.Reset()
+	srv.Fail(tok(1), apnstest.Failure{Reason: apns.ReasonTooManyRequests, Times: 1})
+	require.NoError(t, c.Send(context.Background(), pushwire.Message{Token: tok(1)}))
+	assert.EqualValues(t, 3, srv.Requests(), "stale token, renewed token answered 429, retry")
+	got := srv.Notifications()
+	require.Len(t, got, 1)
+	assert.True(t, got[0].TokenIssuedAt.After(first))
+}
