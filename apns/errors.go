@@ -153,15 +153,6 @@ var (
 // a JSON object.
 const reasonInvalidPayload Reason = "InvalidPayload"
 
-// info returns the table row of reason, including the client's own reasons.
-func info(reason Reason) (reasonInfo, bool) {
-	if reason == reasonInvalidPayload {
-		return reasonInfo{0, pushwire.ErrPermanent}, true
-	}
-	i, ok := reasons[reason]
-	return i, ok
-}
-
 // Error is a failed push: a rejection by APNs (Status and Reason set), a
 // rejection by the client's own validation before sending (Status 0, Reason
 // set to the reason APNs would have given), or a transport failure (Reason
@@ -221,9 +212,11 @@ func (e *Error) Error() string {
 // Class returns the pushwire class of e: ErrDeadToken, ErrRetryable,
 // ErrPermanent or ErrConfiguration.
 func (e *Error) Class() error {
-	if ri, ok := info(e.Reason); ok {
+	if ri, ok := reasons[e.Reason]; ok {
 		return ri.class
 	}
+	// Not a reason Apple documents: a newer one, none, or the client's own
+	// (InvalidPayload, status 0: permanent).
 	switch {
 	case e.Status == 0 && e.Reason == "":
 		return pushwire.ErrRetryable // transport failure
