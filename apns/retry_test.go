@@ -65,13 +65,17 @@ func TestRetryHasItsOwnRequest(t *testing.T) {
 	t.Cleanup(func() { _ = c.Close() })
 
 	t.Run("retry", func(t *testing.T) {
-		srv.Fail(tok(1), apnstest.Failure{Reason: apns.ReasonTooManyRequests, Times: 1})
+		srv.Fail(tok(1), apnstest.Failure{Reason: apns.ReasonTooManyRequests, Times: 2})
 		before := len(rec.requests())
 		require.NoError(t, c.Send(context.Background(), pushwire.Message{Token: tok(1)}))
 		got := rec.requests()[before:]
-		require.Len(t, got, 2)
-		assert.NotSame(t, got[0].body, got[1].body)
-		assert.NotSame(t, got[0].url, got[1].url)
+		require.Len(t, got, 3)
+		for i := range got {
+			for j := range i {
+				assert.NotSame(t, got[j].body, got[i].body, "attempts %d and %d", j+1, i+1)
+				assert.NotSame(t, got[j].url, got[i].url, "attempts %d and %d", j+1, i+1)
+			}
+		}
 
 		// Pushes that follow never reuse the retried push's header map.
 		for i := range 5 {
