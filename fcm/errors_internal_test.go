@@ -1,6 +1,7 @@
 package fcm
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -64,6 +65,19 @@ func TestParseErrorBodies(t *testing.T) {
 			},
 		},
 		{
+			name:   "a malformed detail is skipped",
+			status: 400,
+			body: `{"error":{"code":400,"status":"INVALID_ARGUMENT","details":[
+				{"@type":"type.googleapis.com/google.firebase.fcm.v1.FcmError","errorCode":"INVALID_ARGUMENT"},
+				{"@type":"type.googleapis.com/google.firebase.fcm.v1.FcmError","errorCode":5},
+				{"@type":"type.googleapis.com/google.rpc.BadRequest","fieldViolations":[{"field":"message.token"}],"reason":7}]}}`,
+			check: func(t *testing.T, e *Error) {
+				assert.Equal(t, CodeInvalidArgument, e.Code, "the valid detail's code stays")
+				assert.Empty(t, e.FieldViolations)
+				assert.Equal(t, pushwire.ErrPermanent, e.Class(), "a token is not pruned on a detail that could not be read")
+			},
+		},
+		{
 			name:   "unknown FCM code falls back to the status",
 			status: 503,
 			body:   `{"error":{"code":503,"status":"UNAVAILABLE","details":[{"@type":"type.googleapis.com/google.firebase.fcm.v1.FcmError","errorCode":"SOMETHING_NEW"}]}}`,
@@ -80,5 +94,36 @@ func TestParseErrorBodies(t *testing.T) {
 			tt.check(t, e)
 			assert.NotEmpty(t, e.Error())
 		})
+	}
+}
+
+// The delay before retry n is drawn from [0, c], c = MinBackoff·2^(n-1)
+// capped at MaxBackoff, both ends included.
+func TestRetryDelayRange(t *testing.T) {
+	tests := []struct {
+		min, max time.Duration
+		attempt  int
+		ceiling  time.Duration
+	}{
+		{1, 3, 1, 1},
+		{1, 3, 2, 2}, // MinBackoff == MaxBackoff>>1: the shift is taken
+		{1, 3, 3, 3}, // capped
+		{1, 4, 3, 4}, // at MaxBackoff exactly
+		{2, 3, 2, 3},
+		{3, 3, 1, 3},
+	}
+	for _, tt := range tests {
+		c := &Client{retry: RetryPolicy{MinBackoff: tt.min, MaxBackoff: tt.max}, now: time.Now}
+		fe := &Error{Status: 503, class: pushwire.ErrRetryable}
+		seen := map[time.Duration]bool{}
+		for range 500 {
+			d, ok := c.retryDelay(context.Background(), fe, tt.attempt, 10)
+			assert.True(t, ok)
+			assert.GreaterOrEqual(t, d, time.Duration(0))
+			assert.LessOrEqual(t, d, tt.ceiling, "%v-%v attempt %d", tt.min, tt.max, tt.attempt)
+			seen[d] = true
+		}
+		assert.True(t, seen[0], "%v-%v attempt %d: 0 is drawn", tt.min, tt.max, tt.attempt)
+		assert.True(t, seen[tt.ceiling], "%v-%v attempt %d: the ceiling is drawn", tt.min, tt.max, tt.attempt)
 	}
 }

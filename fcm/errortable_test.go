@@ -94,6 +94,16 @@ func TestErrorTable(t *testing.T) {
 		{"unknown code at 400", fcmtest.Failure{Code: "SOMETHING_NEW", Status: 400}, 400, "SOMETHING_NEW", perm, 0, false},
 		{"unknown code at 404", fcmtest.Failure{Code: "SOMETHING_NEW", Status: 404}, 404, "SOMETHING_NEW", conf, 0, false},
 		{"unknown code at 503", fcmtest.Failure{Code: "SOMETHING_NEW", Status: 503}, 503, "SOMETHING_NEW", retry, 0, false},
+
+		// An FcmError code decides over an unexpected HTTP status.
+		{"UNREGISTERED at 400", fcmtest.Failure{Code: "UNREGISTERED", Status: 400}, 400, fcm.CodeUnregistered, dead, 0, false},
+		{"INVALID_ARGUMENT about the token at 500", fcmtest.Failure{Code: "INVALID_ARGUMENT", Status: 500, Field: "message.token"}, 500, fcm.CodeInvalidArgument, dead, 0, false},
+		{"INVALID_ARGUMENT about the message at 503", fcmtest.Failure{Code: "INVALID_ARGUMENT", Status: 503, Field: "message.data"}, 503, fcm.CodeInvalidArgument, perm, 0, false},
+		{"QUOTA_EXCEEDED at 400", fcmtest.Failure{Code: "QUOTA_EXCEEDED", Status: 400}, 400, fcm.CodeQuotaExceeded, retry, time.Minute, true},
+		{"UNAVAILABLE at 400", fcmtest.Failure{Code: "UNAVAILABLE", Status: 400}, 400, fcm.CodeUnavailable, retry, 0, false},
+		{"INTERNAL at 400", fcmtest.Failure{Code: "INTERNAL", Status: 400}, 400, fcm.CodeInternal, retry, 0, false},
+		{"SENDER_ID_MISMATCH at 400", fcmtest.Failure{Code: "SENDER_ID_MISMATCH", Status: 400}, 400, fcm.CodeSenderIDMismatch, conf, 0, false},
+		{"THIRD_PARTY_AUTH_ERROR at 400", fcmtest.Failure{Code: "THIRD_PARTY_AUTH_ERROR", Status: 400}, 400, fcm.CodeThirdPartyAuthError, conf, 0, false},
 	}
 	codes := map[fcm.ErrorCode]bool{}
 	for _, tt := range tests {
