@@ -2,6 +2,7 @@ package apns
 
 import (
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -28,6 +29,11 @@ func TestBackoff(t *testing.T) {
 		{10 * ms, 10 * ms, 3, 10 * ms},
 		{3, 3, 1, 3},
 		{2, 2, 1, 2},
+		// Durations near the largest: doubling never overflows.
+		{1 << 62, 1 << 62, 2, 1 << 62},
+		{1<<62 + 1, math.MaxInt64, 2, math.MaxInt64},
+		{100 * ms, math.MaxInt64, 40, math.MaxInt64},
+		{100 * ms, math.MaxInt64, 1000, math.MaxInt64},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%v-%v#%d", tt.min, tt.max, tt.attempt), func(t *testing.T) {

@@ -442,9 +442,10 @@ func (c *Client) send(ctx context.Context, st *pushState, sc *scratch, path stri
 func (c *Client) backoff(attempt int) time.Duration {
 	d := c.retry.MinBackoff
 	for i := 1; i < attempt && d < c.retry.MaxBackoff; i++ {
-		d *= 2
+		// Doubled, or MaxBackoff when doubling would pass it: never
+		// past MaxBackoff, never overflowing however long MaxBackoff is.
+		d += min(d, c.retry.MaxBackoff-d)
 	}
-	d = min(d, c.retry.MaxBackoff)
 	if d <= 1 {
 		return d
 	}
