@@ -437,24 +437,7 @@ func (e *env) recovers(session string) {
 func RegistryHang(t *testing.T, open Opener) {
 	reg, dedupe, p := open(t)
 	e := newEnv(t, reg, dedupe, newFake(t), "")
-	sessions := e.sessions(8)
-	_, status := e.callback(sessions[0])
-	require.Equal(t, http.StatusOK, status)
-	base := e.baseline()
-
-	p.SetMode(faultproxy.Hang)
-	peak := peakGoroutines()
-	answers := e.offer(sessions, 200, 200)
-	top, topConn := peak()
-	p.SetMode(faultproxy.Pass)
-
-	ok, failed := e.check(answers)
-	t.Logf("registry hang: %d answered 2xx, %d refused or failed; goroutines %d, peak %d (%d in the connector's code)", ok, failed, base, top, topConn)
-	assert.Positive(t, failed, "the hang was felt")
-	assert.LessOrEqual(t, topConn, PeakConnectorGoroutines, "the connector's goroutines bounded during the hang")
-	e.recovers(sessions[1])
-	e.settle(base)
-	e.resend(answers)
+	hang(t, e, p, "registry")
 }
 
 // RegistryFaults black-holes the registry's connections, delays them past
@@ -505,6 +488,16 @@ func FCMHang(t *testing.T, reg registry.Registry) {
 	fake := newFake(t)
 	p := NewProxy(t, Host(t, fake.URL))
 	e := newEnv(t, reg, nil, fake, "http://"+p.Addr())
+	hang(t, e, p, "fcm")
+}
+
+// hang offers 200 callbacks at 200/s while p holds the traffic of what, then
+// resumes it and checks: some callbacks were refused or failed (the hang was
+// felt), the connector's goroutines stayed bounded, the connector recovers
+// and returns to its goroutine baseline, and re-sending every callback
+// pushes nothing twice.
+func hang(t *testing.T, e *env, p *faultproxy.Proxy, what string) {
+	t.Helper()
 	sessions := e.sessions(8)
 	_, status := e.callback(sessions[0])
 	require.Equal(t, http.StatusOK, status)
@@ -517,7 +510,7 @@ func FCMHang(t *testing.T, reg registry.Registry) {
 	p.SetMode(faultproxy.Pass)
 
 	ok, failed := e.check(answers)
-	t.Logf("fcm hang: %d answered 2xx, %d refused or failed; goroutines %d, peak %d (%d in the connector's code)", ok, failed, base, top, topConn)
+	t.Logf("%s hang: %d answered 2xx, %d refused or failed; goroutines %d, peak %d (%d in the connector's code)", what, ok, failed, base, top, topConn)
 	assert.Positive(t, failed, "the hang was felt")
 	assert.LessOrEqual(t, topConn, PeakConnectorGoroutines, "the connector's goroutines bounded during the hang")
 	e.recovers(sessions[1])
