@@ -5,8 +5,11 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha512"
 	"encoding/base64"
 	"encoding/json"
+	"math/big"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -99,6 +102,9 @@ func TestSignAndVerify(t *testing.T) {
 	assert.True(t, claims.ExpiresAt.Equal(tokenNow.Add(10*time.Minute)))
 	assert.Equal(t, "k1", claims.KeyID)
 	assert.Equal(t, "sm1", claims.All["sub"])
+	// Numbers are json.Number, as documented: a large integer claim keeps
+	// every digit.
+	assert.Equal(t, json.Number(strconv.FormatInt(tokenNow.Unix(), 10)), claims.All["iat"])
 	js, err := json.Marshal(claims)
 	require.NoError(t, err)
 	assert.Contains(t, string(js), `"region":"emea"`)
@@ -182,6 +188,13 @@ func TestVerifyRejects(t *testing.T) {
 		{"lives too long", goodTok, provider.VerifierConfig{MaxLifetime: 4 * time.Minute}, provider.ErrTokenClaims, nil},
 		{"audience missing", goodTok, provider.VerifierConfig{Audience: "push.example"}, provider.ErrTokenAudience, nil},
 		{"audience wrong", forge(t, jwt.SigningMethodES256, sys.id.Key, with("aud", "elsewhere"), nil), provider.VerifierConfig{Audience: "push.example"}, provider.ErrTokenAudience, jwt.ErrTokenInvalidAudience},
+		// The system's own key, but a header that names ES384: golang-jwt's
+		// ES384 check would accept this signature (it does not compare
+		// curves); the algorithm must be refused first.
+		{"ES384 signed with the system's key", es384WithP256(t, sys.id.Key, good()), provider.VerifierConfig{}, provider.ErrTokenAlgorithm, nil},
+		// The same signature bytes in a second spelling (unused bits of
+		// the last base64 character set): signatures are not malleable.
+		{"signature re-encoded", parts[0] + "." + parts[1] + "." + flipUnusedBits(t, parts[2]), provider.VerifierConfig{}, provider.ErrTokenMalformed, nil},
 		{"not a JWT", "hello", provider.VerifierConfig{}, provider.ErrTokenMalformed, jwt.ErrTokenMalformed},
 		{"empty", "", provider.VerifierConfig{}, provider.ErrTokenMalformed, nil},
 		{"bad base64", "a.b.c", provider.VerifierConfig{}, provider.ErrTokenMalformed, nil},
@@ -225,6 +238,43 @@ func TestVerifyRejects(t *testing.T) {
 			assert.ErrorIs(t, err, provider.ErrTokenClaims, "MaxLifetime %s", tt.max)
 		}
 	}
+}
+
+// es384WithP256 signs claims under the header alg ES384 with a P-256 key:
+// SHA-384 of the signing input, r and s as 48 bytes each.
+func es384WithP256(t *testing.T, key *ecdsa.PrivateKey, claims jwt.MapClaims) string {
+	t.Helper()
+	hb, err := json.Marshal(map[string]string{"alg": "ES384", "typ": "JWT"})
+	require.NoError(t, err)
+	cb, err := json.Marshal(claims)
+	require.NoError(t, err)
+	input := base64.RawURLEncoding.EncodeToString(hb) + "." + base64.RawURLEncoding.EncodeToString(cb)
+	sum := sha512.Sum384([]byte(input))
+	r, s, err := ecdsa.Sign(rand.Reader, key, sum[:])
+	require.NoError(t, err)
+	sig := make([]byte, 96)
+	r.FillBytes(sig[:48])
+	s.FillBytes(sig[48:])
+	// Sanity: the signature is valid for the key over that digest.
+	require.True(t, ecdsa.Verify(&key.PublicKey, sum[:], new(big.Int).SetBytes(sig[:48]), new(big.Int).SetBytes(sig[48:])))
+	return input + "." + base64.RawURLEncoding.EncodeToString(sig)
+}
+
+// flipUnusedBits re-spells a raw base64url segment whose length leaves
+// unused bits in its last character: same bytes with a lenient decoder.
+func flipUnusedBits(t *testing.T, seg string) string {
+	t.Helper()
+	require.NotZero(t, len(seg)%4, "no unused bits")
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	last := strings.IndexByte(alphabet, seg[len(seg)-1])
+	require.GreaterOrEqual(t, last, 0)
+	out := seg[:len(seg)-1] + string(alphabet[last^1])
+	want, err := base64.RawURLEncoding.DecodeString(seg)
+	require.NoError(t, err)
+	got, err := base64.RawURLEncoding.DecodeString(out)
+	require.NoError(t, err, "a lenient decoder accepts the re-spelling")
+	require.Equal(t, want, got)
+	return out
 }
 
 func TestSignerConfig(t *testing.T) {

@@ -2,6 +2,11 @@
 # Mutation testing of the code that decides what happens to a push.
 #
 #   scripts/mutate.sh [PACKAGE…]     e.g. scripts/mutate.sh ./fcm ./apns
+#   scripts/mutate.sh -rerun PACKAGE…
+#
+# -rerun re-tests only the survivors (LIVED, NOT COVERED) of the package's
+# last run ($MUTATE_OUT/NAME.json) after tests were added, and rewrites its
+# report; it refuses when a file in scope changed since (run it whole then).
 #
 # Without arguments it runs every package of scripts/mutants/scope.txt. For
 # each package, one after the other (the runs are slow; see TESTING.md for
@@ -34,6 +39,8 @@ export GOWORK=off
 # run, which must therefore include the build.
 export GOFLAGS="${GOFLAGS:+$GOFLAGS }-count=1"
 
+rerun=
+if [ "${1:-}" = -rerun ]; then rerun=1; shift; fi
 pkgs=("$@")
 if [ ${#pkgs[@]} -eq 0 ]; then
   mapfile -t pkgs < <(grep -v '^\s*#' "$scope" | awk 'NF {print $1}' | uniq)
@@ -59,6 +66,14 @@ for pkg in "${pkgs[@]}"; do
   done < <(find "$pkg" -name '*.go' ! -name '*_test.go' | sed 's#^\./##; s#^#./#')
   echo "=== $pkg ($(echo $files | tr '\n' ' '))"
   start=$(date +%s)
+  if [ -n "$rerun" ]; then
+    [ -f "$out/$name.json" ] || { echo "mutate: no earlier run of $pkg in $out" >&2; exit 2; }
+    cp "$out/$name.json" "$out/$name.before-rerun.json"
+    "$out/mutants" -scope "$scope" -pkg "$pkg" -timeout-coefficient "$coef" \
+      -rerun "$out/$name.before-rerun.json" -out "$out/$name.json" | tee "$out/$name.txt" || status=1
+    echo "wall time $pkg (survivors re-tested): $(($(date +%s) - start))s ($(date -u +%F))" | tee -a "$out/$name.txt"
+    continue
+  fi
   go run "$GREMLINS" unleash --workers 1 --timeout-coefficient "$coef" \
     -o "$out/$name.gremlins.json" "${excludes[@]}" "$pkg" >"$out/$name.gremlins.log" 2>&1 || {
     echo "mutate: gremlins failed on $pkg, see $out/$name.gremlins.log" >&2; status=1; continue; }

@@ -106,6 +106,7 @@ func main() {
 		out       = flag.String("out", "", "write every mutant and its status to this JSON file")
 		verbose   = flag.Bool("v", false, "print each mutant as it is tested")
 		from      = flag.String("from", "", "print the report of an earlier run's -out file (after editing the equivalent list) instead of running")
+		rerun     = flag.String("rerun", "", "re-test only the survivors (LIVED, NOT COVERED) of an earlier run's -out file, after tests were added; the files in scope must be unchanged")
 	)
 	flag.Parse()
 	if *pkg == "" {
@@ -152,20 +153,42 @@ func main() {
 		fmt.Printf("%d mutants\n", len(muts))
 		return
 	}
-	start := time.Now()
-	if err := run(*pkg, muts, *coef, *verbose); err != nil {
+	hashes, err := scopeHashes(scope)
+	if err != nil {
 		fail(err)
 	}
-	custom := time.Since(start)
+	start := time.Now()
 	var grem []*mutant
-	if *gremlins != "" {
-		grem, err = readGremlins(*gremlins, *pkg, ranges)
-		if err != nil {
+	if *rerun != "" {
+		if grem, muts, err = survivors(*rerun, *pkg, muts, hashes); err != nil {
 			fail(err)
 		}
+		var again []*mutant
+		for _, ms := range [][]*mutant{grem, muts} {
+			for _, m := range ms {
+				if m.Status == lived || m.Status == notCovered {
+					again = append(again, m)
+				}
+			}
+		}
+		fmt.Fprintf(os.Stderr, "re-testing %d survivors of %s\n", len(again), *rerun)
+		if err := run(*pkg, again, *coef, *verbose); err != nil {
+			fail(err)
+		}
+	} else {
+		if err := run(*pkg, muts, *coef, *verbose); err != nil {
+			fail(err)
+		}
+		if *gremlins != "" {
+			grem, err = readGremlins(*gremlins, *pkg, ranges)
+			if err != nil {
+				fail(err)
+			}
+		}
 	}
+	custom := time.Since(start)
 	if *out != "" {
-		b, _ := json.MarshalIndent(map[string]any{"package": *pkg, "date": time.Now().UTC().Format(time.DateOnly), "custom": muts, "gremlins": grem}, "", "  ")
+		b, _ := json.MarshalIndent(map[string]any{"package": *pkg, "date": time.Now().UTC().Format(time.DateOnly), "hashes": hashes, "custom": muts, "gremlins": grem}, "", "  ")
 		if err := os.WriteFile(*out, b, 0o644); err != nil {
 			fail(err)
 		}

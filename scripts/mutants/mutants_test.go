@@ -120,3 +120,29 @@ func status(err error) int {
 	}
 	assert.Equal(t, 2, inCase, "ErrA swapped, == negated")
 }
+
+func TestGremlinsEdit(t *testing.T) {
+	src := []byte("package p\n\nfunc f(a, b int) int {\n\tif a <= b && a != -1 {\n\t\ta++\n\t}\n\treturn a * b % 3\n}\n")
+	for _, tc := range []struct {
+		line, col int
+		op, want  string
+	}{
+		{4, 7, "CONDITIONALS_BOUNDARY", "if a < b && a != -1"},
+		{4, 7, "CONDITIONALS_NEGATION", "if a > b && a != -1"},
+		{4, 17, "CONDITIONALS_NEGATION", "if a <= b && a == -1"},
+		{4, 20, "INVERT_NEGATIVES", "if a <= b && a != +1"},
+		{5, 4, "INCREMENT_DECREMENT", "a--"},
+		{7, 11, "ARITHMETIC_BASE", "return a / b % 3"},
+		{7, 15, "ARITHMETIC_BASE", "return a * b * 3"},
+	} {
+		e, err := gremlinsEdit(src, tc.line, tc.col, tc.op)
+		require.NoError(t, err, "%d:%d %s", tc.line, tc.col, tc.op)
+		assert.Contains(t, string(apply(src, []edit{e})), tc.want, "%d:%d %s", tc.line, tc.col, tc.op)
+	}
+	_, err := gremlinsEdit(src, 4, 5, "CONDITIONALS_BOUNDARY") // "a", not an operator
+	assert.Error(t, err)
+	_, err = gremlinsEdit(src, 4, 7, "REMOVE_SELF_ASSIGNMENTS")
+	assert.Error(t, err)
+	_, err = gremlinsEdit(src, 40, 1, "CONDITIONALS_BOUNDARY")
+	assert.Error(t, err)
+}
