@@ -74,16 +74,23 @@ func Run(t *testing.T, newRegistry Factory) {
 		{"Move", testMove},
 		{"KeyFields", testKeyFields},
 		{"Expiry", testExpiry},
+		{"ExpiryBoundary", testExpiryBoundary},
+		{"ExpiredReRegistered", testExpiredReRegistered},
 		{"ExplicitExpiry", testExplicitExpiry},
 		{"NoTTL", testNoTTL},
 		{"CapEviction", testCapEviction},
+		{"DefaultCap", testDefaultCap},
 		{"CapIgnoresExpired", testCapIgnoresExpired},
+		{"CapEvictsExpiredFirst", testCapEvictsExpiredFirst},
+		{"ClockStepsBack", testClockStepsBack},
 		{"Invalidate", testInvalidate},
 		{"Unregister", testUnregister},
 		{"RemoveSession", testRemoveSession},
 		{"Validation", testValidation},
+		{"Limits", testLimits},
 		{"Labels", testLabels},
 		{"PayloadKeys", testPayloadKeys},
+		{"PayloadKeysRemoved", testPayloadKeysRemoved},
 		{"ContextCanceled", testContextCanceled},
 		{"Closed", testClosed},
 		{"ConcurrentCap", testConcurrentCap},
@@ -633,11 +640,20 @@ func testValidation(t *testing.T, f Factory) {
 		{"DEL in token", func(d *registry.Device) { d.Token = "abc\x7fdef" }, registry.ErrBadToken},
 		{"C1 control in token", func(d *registry.Device) { d.Token = "abc\u0085def" }, registry.ErrBadToken},
 		{"invalid utf-8 in token", func(d *registry.Device) { d.Token = "abc\xffdef" }, registry.ErrBadToken},
+		{"byte 0x80 in token", func(d *registry.Device) { d.Token = "abc\x80def" }, registry.ErrBadToken},
+		{"invalid utf-8 first in token", func(d *registry.Device) { d.Token = "\xffabcdef" }, registry.ErrBadToken},
+		{"C1 control first in token", func(d *registry.Device) { d.Token = "\u0085abcdef" }, registry.ErrBadToken},
+		{"C1 control after non-ASCII in token", func(d *registry.Device) { d.Token = "tøken\u009fabc" }, registry.ErrBadToken},
+		{"DEL after non-ASCII in token", func(d *registry.Device) { d.Token = "tøken\x7fabc" }, registry.ErrBadToken},
+		{"control char after non-ASCII in token", func(d *registry.Device) { d.Token = "tøken\x1fabc" }, registry.ErrBadToken},
 		{"long app id", func(d *registry.Device) { d.AppID = strings.Repeat("a", registry.MaxAppIDLen+1) }, registry.ErrBadAppID},
 		{"control char in app id", func(d *registry.Device) { d.AppID = "com.\x1bexample" }, registry.ErrBadAppID},
 		{"bad environment", func(d *registry.Device) { d.Environment = "development" }, registry.ErrBadEnvironment},
 		{"too many labels", func(d *registry.Device) { d.Labels = manyLabels }, registry.ErrBadLabels},
 		{"empty label key", func(d *registry.Device) { d.Labels = map[string]string{"": "v"} }, registry.ErrBadLabels},
+		{"long label key", func(d *registry.Device) {
+			d.Labels = map[string]string{strings.Repeat("k", registry.MaxLabelKeyLen+1): "v"}
+		}, registry.ErrBadLabels},
 		{"long label value", func(d *registry.Device) {
 			d.Labels = map[string]string{"k": strings.Repeat("v", registry.MaxLabelValLen+1)}
 		}, registry.ErrBadLabels},
@@ -740,6 +756,13 @@ func testContextCanceled(t *testing.T, f Factory) {
 	assert.ErrorIs(t, err, context.Canceled)
 	_, err = r.Invalidate(ctx, dev("s", 0).Key(), time.Time{})
 	assert.ErrorIs(t, err, context.Canceled)
+	if l, ok := r.(Lister); ok {
+		_, err = l.All(ctx)
+		assert.ErrorIs(t, err, context.Canceled)
+	}
+	if c, ok := r.(Checker); ok {
+		assert.ErrorIs(t, c.CheckIntegrity(ctx), context.Canceled)
+	}
 
 	// Nothing changed.
 	list, err := r.Lookup(ok, "s")
@@ -765,6 +788,10 @@ func testClosed(t *testing.T, f Factory) {
 	assert.ErrorIs(t, err, registry.ErrClosed)
 	_, err = r.Invalidate(ctx, dev("s", 0).Key(), time.Time{})
 	assert.ErrorIs(t, err, registry.ErrClosed)
+	if l, ok := r.(Lister); ok {
+		_, err = l.All(ctx)
+		assert.ErrorIs(t, err, registry.ErrClosed)
+	}
 }
 
 // testConcurrentCap has many goroutines register new tokens into one session
