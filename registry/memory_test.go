@@ -32,48 +32,6 @@ func TestMemoryConformance(t *testing.T) {
 	registrytest.Run(t, newMemory)
 }
 
-func TestMemorySweeper(t *testing.T) {
-	clk := registrytest.NewClock(time.Now())
-	m, err := registry.NewMemory(registry.Config{Now: clk.Now, TTL: time.Minute, SweepInterval: time.Millisecond})
-	require.NoError(t, err)
-	defer m.Close()
-	ctx := context.Background()
-	for _, tok := range []string{"a1", "a2", "a3"} {
-		_, err := m.Register(ctx, registry.Device{Session: "s", Provider: pushwire.ProviderLPNS, Token: tok})
-		require.NoError(t, err)
-	}
-	clk.Advance(30 * time.Second)
-	_, err = m.Register(ctx, registry.Device{Session: "s", Provider: pushwire.ProviderLPNS, Token: "b"})
-	require.NoError(t, err)
-	require.Equal(t, 4, m.Len())
-	clk.Advance(31 * time.Second)
-	// The background sweeper removes the three expired bindings.
-	require.Eventually(t, func() bool { return m.Len() == 1 }, 10*time.Second, time.Millisecond)
-	require.NoError(t, m.CheckIntegrity(ctx))
-	list, err := m.Lookup(ctx, "s")
-	require.NoError(t, err)
-	require.Len(t, list, 1)
-	assert.Equal(t, "b", list[0].Token)
-}
-
-func TestMemorySweepBatches(t *testing.T) {
-	clk := registrytest.NewClock(time.Now())
-	m, err := registry.NewMemory(registry.Config{Now: clk.Now, TTL: time.Minute, SweepInterval: -1, MaxDevicesPerSession: -1})
-	require.NoError(t, err)
-	defer m.Close()
-	ctx := context.Background()
-	const n = 5000 // more than one sweep batch
-	for i := range n {
-		_, err := m.Register(ctx, registry.Device{Session: "s" + string(rune('a'+i%7)), Provider: pushwire.ProviderFCM, Token: "t" + strconv.Itoa(i)})
-		require.NoError(t, err)
-	}
-	assert.Zero(t, m.Sweep(), "nothing expired yet")
-	clk.Advance(2 * time.Minute)
-	assert.Equal(t, n, m.Sweep())
-	assert.Zero(t, m.Len())
-	require.NoError(t, m.CheckIntegrity(ctx))
-}
-
 func TestValidationErrorMessage(t *testing.T) {
 	err := registry.ValidateDevice(registry.Device{Session: "s", Provider: "fcm", Token: "secret-token\n"})
 	require.Error(t, err)
