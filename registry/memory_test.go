@@ -219,3 +219,35 @@ func TestMemoryCapTiesEvictTheEarlier(t *testing.T) {
 	}
 	assert.Equal(t, []string{"token-c-0000000000", "token-b-0000000000"}, got)
 }
+
+// The first three bindings of a session live inline in it: registering the
+// second and the third costs what registering any binding costs, the first
+// one allocation more (the session), the fourth one more too (its list
+// moves out of line).
+func TestMemorySmallSessionsInline(t *testing.T) {
+	const runs = 1000
+	m, err := registry.NewMemory(registry.Config{SweepInterval: -1})
+	require.NoError(t, err)
+	defer m.Close()
+	ctx := context.Background()
+	register := func(nth int) float64 {
+		ds := make([]registry.Device, runs+1) // AllocsPerRun adds a warm-up run
+		for i := range ds {
+			ds[i] = registry.Device{Session: "s" + strconv.Itoa(i), Provider: pushwire.ProviderFCM, Token: "t" + strconv.Itoa(i) + "-" + strconv.Itoa(nth)}
+		}
+		i := 0
+		return testing.AllocsPerRun(runs, func() {
+			if _, err := m.Register(ctx, ds[i]); err != nil {
+				t.Fatal(err)
+			}
+			i++
+		})
+	}
+	first, second, third, fourth := register(1), register(2), register(3), register(4)
+	assert.Equal(t, second+1, first, "the first binding of a session: and the session")
+	assert.Equal(t, second, third, "the third binding still fits inline")
+	assert.Equal(t, third+1, fourth, "the fourth binding: and the list out of line")
+	list, err := m.Lookup(ctx, "s7")
+	require.NoError(t, err)
+	assert.Len(t, list, 4)
+}

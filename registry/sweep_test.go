@@ -2,10 +2,13 @@ package registry_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -156,4 +159,69 @@ func TestMemoryDeletesExpiredOnWrite(t *testing.T) {
 	assert.ErrorIs(t, m.Unregister(ctx, d.Key()), registry.ErrNotFound)
 	assert.Zero(t, m.Len(), "Unregister deleted the expired binding")
 	require.NoError(t, m.CheckIntegrity(ctx))
+}
+
+// logHook is a slog.Handler that calls fn for every record.
+type logHook struct{ fn func(slog.Record) }
+
+func (h logHook) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h logHook) Handle(_ context.Context, r slog.Record) error { h.fn(r); return nil }
+
+func (h logHook) WithAttrs([]slog.Attr) slog.Handler { return h }
+
+func (h logHook) WithGroup(string) slog.Handler { return h }
+
+// Close waits for a sweep under way: once it returns, the registry calls
+// neither the configured clock nor the logger again.
+func TestMemoryCloseWaitsForSweep(t *testing.T) {
+	clk := registrytest.NewClock(time.Now())
+	var (
+		armed, closeReturned, loggedAfterClose atomic.Bool
+		entered, release                       = make(chan struct{}), make(chan struct{})
+		logged                                 = make(chan struct{})
+		logOnce                                sync.Once
+	)
+	now := func() time.Time {
+		if armed.CompareAndSwap(true, false) { // the sweeper's next reading
+			close(entered)
+			<-release
+		}
+		return clk.Now()
+	}
+	log := slog.New(logHook{func(r slog.Record) {
+		if r.Message == "registry: swept expired bindings" {
+			loggedAfterClose.Store(closeReturned.Load())
+			logOnce.Do(func() { close(logged) })
+		}
+	}})
+	m, err := registry.NewMemory(registry.Config{Now: now, TTL: time.Minute, SweepInterval: time.Millisecond, Logger: log})
+	require.NoError(t, err)
+	ctx := context.Background()
+	_, err = m.Register(ctx, registry.Device{Session: "s", Provider: pushwire.ProviderFCM, Token: "token-0"})
+	require.NoError(t, err)
+	armed.Store(true) // the time is read after the release, so after the advance
+	clk.Advance(time.Minute)
+	<-entered // a sweep is under way, about to find the expired binding
+
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		assert.NoError(t, m.Close())
+		closeReturned.Store(true)
+	}()
+	for {
+		if _, err := m.Lookup(ctx, "s"); errors.Is(err, registry.ErrClosed) {
+			break
+		}
+		runtime.Gosched()
+	}
+	for range 100 {
+		runtime.Gosched() // let Close return, if it does not wait
+	}
+	close(release)
+	<-closed
+	<-logged
+	assert.False(t, loggedAfterClose.Load(), "the sweep logged after Close returned")
+	assert.Zero(t, m.Len(), "the sweep under way finished before Close returned")
 }
