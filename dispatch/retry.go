@@ -56,12 +56,13 @@ func (p RetryPolicy) withDefaults() (RetryPolicy, error) {
 // backoff is the wait before retry n (n ≥ 1) after err.
 func (p RetryPolicy) backoff(n int, err error) time.Duration {
 	ceil := p.MaxBackoff
-	if n < 32 {
-		if c := p.MinBackoff << (n - 1); c > 0 && c < ceil {
-			ceil = c
-		}
+	// MinBackoff·2^(n-1) when that is at most MaxBackoff (the shift then
+	// cannot overflow), else MaxBackoff.
+	if s := n - 1; p.MinBackoff <= p.MaxBackoff>>s {
+		ceil = p.MinBackoff << s
 	}
-	d := time.Duration(rand.Int64N(int64(ceil) + 1))
+	// ceil+1 as a uint64 does not overflow when ceil is math.MaxInt64.
+	d := time.Duration(rand.Uint64N(uint64(ceil) + 1))
 	if ra, ok := pushwire.RetryAfter(err); ok && ra > d {
 		d = ra
 	}
