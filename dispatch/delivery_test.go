@@ -624,3 +624,103 @@ func TestCloseSenders(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, e2, d.Close())
 }
+
+// TestRetryAfterPastLongDeadline: a Retry-After that would pass the call's
+// deadline is not waited for, however far that deadline is.
+func TestRetryAfterPastLongDeadline(t *testing.T) {
+	s := &script{errs: []error{retryable(2 * time.Hour), nil}}
+	d := newDispatcher(t, dispatch.Config{Registry: newRegistry(t), FCM: s, Timeout: time.Hour})
+	res := notify(t, d, context.Background(), []registry.Device{binding(pushwire.ProviderFCM, "f1", "")})
+	require.Len(t, res.Deliveries, 1)
+	dv := res.Deliveries[0]
+	assert.Equal(t, dispatch.Failed, dv.Outcome)
+	assert.Equal(t, 1, dv.Attempts)
+	ra, ok := pushwire.RetryAfter(dv.Err)
+	assert.True(t, ok)
+	assert.Equal(t, 2*time.Hour, ra)
+}
+
+// TestMissingSender: a device whose provider has no sender fails with a
+// configuration error naming the provider; so does an unknown provider.
+func TestMissingSender(t *testing.T) {
+	tests := []struct {
+		provider pushwire.Provider
+		reason   string
+	}{
+		{pushwire.ProviderFCM, "NoSender"},
+		{pushwire.ProviderAPNs, "NoSender"},
+		{pushwire.ProviderLPNS, "NoSender"},
+		{"webpush", "UnknownProvider"},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.provider), func(t *testing.T) {
+			// Every other provider has a sender.
+			cfg := dispatch.Config{Registry: newRegistry(t), FCM: &script{}, APNs: &script{}, LPNS: &script{}}
+			switch tt.provider {
+			case pushwire.ProviderFCM:
+				cfg.FCM = nil
+			case pushwire.ProviderAPNs:
+				cfg.APNs = nil
+			case pushwire.ProviderLPNS:
+				cfg.LPNS = nil
+			}
+			d := newDispatcher(t, cfg)
+			res, err := d.NotifyDevices(context.Background(), []registry.Device{binding(tt.provider, "t1", "")}, pushwire.Message{})
+			require.NoError(t, err)
+			require.Len(t, res.Deliveries, 1)
+			dv := res.Deliveries[0]
+			assert.Equal(t, dispatch.Failed, dv.Outcome)
+			assert.Equal(t, 0, dv.Attempts)
+			assert.ErrorIs(t, dv.Err, pushwire.ErrConfiguration)
+			var pe *pushwire.Error
+			require.ErrorAs(t, dv.Err, &pe)
+			assert.Equal(t, tt.reason, pe.Reason)
+			assert.Equal(t, tt.provider, pe.Provider)
+		})
+	}
+}
+
+// TestSlotWaitEnds: a send waiting for a slot of MaxConcurrency gives up
+// when its call's context ends: Failed, nothing was written.
+func TestSlotWaitEnds(t *testing.T) {
+	holder := &script{hold: make(chan struct{})}
+	holding := make(chan struct{})
+	holder.onSend = func(context.Context, pushwire.Message) { close(holding) }
+	other := &script{}
+	d := newDispatcher(t, dispatch.Config{Registry: newRegistry(t), FCM: holder, APNs: other, MaxConcurrency: 1})
+	hctx, hcancel := context.WithCancel(context.Background())
+	held := make(chan struct{})
+	go func() {
+		defer close(held)
+		_, _ = d.NotifyDevices(hctx, []registry.Device{binding(pushwire.ProviderFCM, "f1", "")}, pushwire.Message{})
+	}()
+	<-holding
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	res := notify(t, d, ctx, []registry.Device{binding(pushwire.ProviderAPNs, "a1", "")})
+	hcancel()
+	<-held
+	require.Len(t, res.Deliveries, 1)
+	dv := res.Deliveries[0]
+	assert.Equal(t, dispatch.Failed, dv.Outcome)
+	assert.Equal(t, 0, dv.Attempts)
+	assert.ErrorIs(t, dv.Err, context.Canceled)
+	assert.NotErrorIs(t, dv.Err, pushwire.ErrUnknownOutcome)
+	assert.Empty(t, other.sent())
+}
+
+// TestPruneFailureLogged: a registry failing to prune is logged, with the
+// token redacted.
+func TestPruneFailureLogged(t *testing.T) {
+	var buf syncBuffer
+	d := newDispatcher(t, dispatch.Config{Registry: failingRegistry{newRegistry(t)}, Logger: newLogger(&buf),
+		FCM: &script{errs: []error{dead(time.Time{})}}})
+	res, err := d.NotifyDevices(context.Background(), []registry.Device{binding(pushwire.ProviderFCM, voipToken, "")}, pushwire.Message{})
+	require.NoError(t, err)
+	assert.EqualError(t, res.Deliveries[0].PruneErr, "registry down")
+	out := buf.String()
+	assert.Contains(t, out, `msg="pruning a dead token failed"`)
+	assert.Contains(t, out, "err=\"registry down\"")
+	assert.Contains(t, out, voipToken[len(voipToken)-6:])
+	assert.NotContains(t, out, voipToken[:20])
+}
