@@ -709,18 +709,34 @@ func TestSlotWaitEnds(t *testing.T) {
 	assert.Empty(t, other.sent())
 }
 
-// TestPruneFailureLogged: a registry failing to prune is logged, with the
-// token redacted.
-func TestPruneFailureLogged(t *testing.T) {
-	var buf syncBuffer
-	d := newDispatcher(t, dispatch.Config{Registry: failingRegistry{newRegistry(t)}, Logger: newLogger(&buf),
-		FCM: &script{errs: []error{dead(time.Time{})}}})
-	res, err := d.NotifyDevices(context.Background(), []registry.Device{binding(pushwire.ProviderFCM, voipToken, "")}, pushwire.Message{})
-	require.NoError(t, err)
-	assert.EqualError(t, res.Deliveries[0].PruneErr, "registry down")
-	out := buf.String()
-	assert.Contains(t, out, `msg="pruning a dead token failed"`)
-	assert.Contains(t, out, "err=\"registry down\"")
-	assert.Contains(t, out, voipToken[len(voipToken)-6:])
-	assert.NotContains(t, out, voipToken[:20])
+// pruneFails is a registry whose Invalidate fails, reporting removed as
+// given (a backend may fail after removing).
+type pruneFails struct {
+	registry.Registry
+	removed bool
+}
+
+func (r pruneFails) Invalidate(context.Context, registry.Key, time.Time) (bool, error) {
+	return r.removed, errors.New("registry down")
+}
+
+// TestPruneFailure: a registry failing to prune leaves Pruned false with
+// PruneErr set, and is logged with the token redacted.
+func TestPruneFailure(t *testing.T) {
+	for _, removed := range []bool{false, true} {
+		var buf syncBuffer
+		d := newDispatcher(t, dispatch.Config{Registry: pruneFails{newRegistry(t), removed}, Logger: newLogger(&buf),
+			FCM: &script{errs: []error{dead(time.Time{})}}})
+		res, err := d.NotifyDevices(context.Background(), []registry.Device{binding(pushwire.ProviderFCM, voipToken, "")}, pushwire.Message{})
+		require.NoError(t, err)
+		dv := res.Deliveries[0]
+		assert.Equal(t, dispatch.Dead, dv.Outcome)
+		assert.False(t, dv.Pruned, "removed %v", removed)
+		assert.EqualError(t, dv.PruneErr, "registry down")
+		out := buf.String()
+		assert.Contains(t, out, `msg="pruning a dead token failed"`)
+		assert.Contains(t, out, "err=\"registry down\"")
+		assert.Contains(t, out, voipToken[len(voipToken)-6:])
+		assert.NotContains(t, out, voipToken[:20])
+	}
 }

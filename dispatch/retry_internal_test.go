@@ -73,3 +73,33 @@ func TestBackoff(t *testing.T) {
 		assert.LessOrEqual(t, d, time.Duration(8))
 	}
 }
+
+// Zero fields take their defaults; negative ones and a MaxBackoff shorter
+// than MinBackoff (defaults included) are configuration errors.
+func TestRetryPolicyDefaults(t *testing.T) {
+	tests := []struct {
+		in, want RetryPolicy
+		ok       bool
+	}{
+		{RetryPolicy{}, RetryPolicy{DefaultMaxAttempts, DefaultMinBackoff, DefaultMaxBackoff}, true},
+		{RetryPolicy{MaxAttempts: 1}, RetryPolicy{1, DefaultMinBackoff, DefaultMaxBackoff}, true},
+		{RetryPolicy{MinBackoff: time.Second}, RetryPolicy{DefaultMaxAttempts, time.Second, DefaultMaxBackoff}, true},
+		{RetryPolicy{MaxBackoff: time.Second}, RetryPolicy{DefaultMaxAttempts, DefaultMinBackoff, time.Second}, true},
+		{RetryPolicy{MinBackoff: 7, MaxBackoff: 7}, RetryPolicy{DefaultMaxAttempts, 7, 7}, true},
+		{RetryPolicy{MaxBackoff: DefaultMinBackoff - 1}, RetryPolicy{}, false},
+		{RetryPolicy{MinBackoff: DefaultMaxBackoff + 1}, RetryPolicy{}, false},
+		{RetryPolicy{MinBackoff: 8, MaxBackoff: 7}, RetryPolicy{}, false},
+		{RetryPolicy{MaxAttempts: -1}, RetryPolicy{}, false},
+		{RetryPolicy{MinBackoff: -1}, RetryPolicy{}, false},
+		{RetryPolicy{MaxBackoff: -1}, RetryPolicy{}, false},
+	}
+	for _, tt := range tests {
+		got, err := tt.in.withDefaults()
+		if !tt.ok {
+			assert.ErrorIs(t, err, pushwire.ErrConfiguration, "%+v", tt.in)
+			continue
+		}
+		assert.NoError(t, err, "%+v", tt.in)
+		assert.Equal(t, tt.want, got)
+	}
+}
