@@ -3,6 +3,7 @@ package dispatch_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -644,18 +645,25 @@ func TestRetryAfterPastLongDeadline(t *testing.T) {
 // configuration error naming the provider; so does an unknown provider.
 func TestMissingSender(t *testing.T) {
 	tests := []struct {
-		provider pushwire.Provider
-		reason   string
+		provider  pushwire.Provider
+		reason    string
+		senderFor bool // a SenderFor that leaves every binding to the Config
 	}{
-		{pushwire.ProviderFCM, "NoSender"},
-		{pushwire.ProviderAPNs, "NoSender"},
-		{pushwire.ProviderLPNS, "NoSender"},
-		{"webpush", "UnknownProvider"},
+		{pushwire.ProviderFCM, "NoSender", false},
+		{pushwire.ProviderAPNs, "NoSender", false},
+		{pushwire.ProviderLPNS, "NoSender", false},
+		{pushwire.ProviderFCM, "NoSender", true},
+		{pushwire.ProviderAPNs, "NoSender", true},
+		{pushwire.ProviderLPNS, "NoSender", true},
+		{"webpush", "UnknownProvider", false},
 	}
 	for _, tt := range tests {
-		t.Run(string(tt.provider), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s-%v", tt.provider, tt.senderFor), func(t *testing.T) {
 			// Every other provider has a sender.
 			cfg := dispatch.Config{Registry: newRegistry(t), FCM: &script{}, APNs: &script{}, LPNS: &script{}}
+			if tt.senderFor {
+				cfg.SenderFor = func(context.Context, registry.Device) (pushwire.Sender, func(), error) { return nil, nil, nil }
+			}
 			switch tt.provider {
 			case pushwire.ProviderFCM:
 				cfg.FCM = nil
