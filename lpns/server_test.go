@@ -783,3 +783,26 @@ func TestLateAcksAreNotRateLimited(t *testing.T) {
 	_, code := rc.waitClose()
 	assert.Equal(t, lpns.CloseRateLimited, code)
 }
+
+// TestErrorClasses: each error of a send matches the one pushwire class
+// its documentation gives, and nothing else (ErrServerClosed is also
+// pushwire.ErrClosed).
+func TestErrorClasses(t *testing.T) {
+	classes := []error{pushwire.ErrRetryable, pushwire.ErrPermanent, pushwire.ErrDeadToken, pushwire.ErrConfiguration}
+	for _, tt := range []struct {
+		err   error
+		class error
+	}{
+		{lpns.ErrNotConnected, pushwire.ErrRetryable},
+		{lpns.ErrNotAcknowledged, pushwire.ErrRetryable},
+		{lpns.ErrServerClosed, pushwire.ErrRetryable},
+		{lpns.ErrPayloadTooLarge, pushwire.ErrPermanent},
+		{lpns.ErrInvalidPayload, pushwire.ErrPermanent},
+	} {
+		for _, c := range classes {
+			assert.Equal(t, c == tt.class, errors.Is(tt.err, c), "%v is %v", tt.err, c)
+		}
+		assert.Equal(t, tt.err == lpns.ErrServerClosed, errors.Is(tt.err, pushwire.ErrClosed), "%v is ErrClosed", tt.err)
+		assert.Equal(t, tt.err == lpns.ErrNotAcknowledged, errors.Is(tt.err, lpns.ErrNotAcknowledged), "%v", tt.err)
+	}
+}
