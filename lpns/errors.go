@@ -19,10 +19,7 @@ func (e *classError) Error() string { return e.msg }
 // Is reports whether target is the error's pushwire class or its other
 // sentinel.
 func (e *classError) Is(target error) bool {
-	if target == e.class || (e.also != nil && target == e.also) {
-		return true
-	}
-	return e.class == pushwire.ErrConfiguration && target == pushwire.ErrPermanent
+	return target == e.class || (e.also != nil && target == e.also)
 }
 
 // Errors returned by Server.Send. They match the
