@@ -49,29 +49,96 @@ func TestSendAcknowledged(t *testing.T) {
 	assert.Equal(t, []lpns.Outcome{lpns.OutcomeAcked, lpns.OutcomeAcked}, rec.snapshot().sends)
 }
 
+// Every send refused before anything is written: its error, its class, and
+// the outcome reported to OnSend (never routed).
 func TestSendErrors(t *testing.T) {
-	srv := newTestServer(t, lpns.Config{MaxPayloadBytes: 64})
-	rc, _ := rawDial(t, srv.url, testToken("dev-1", 0))
-	_ = rc
+	log := &sendLog{}
+	srv := newTestServer(t, lpns.Config{MaxPayloadBytes: 64, Hooks: log.hooks()})
+	rawDial(t, srv.url, testToken("dev-1", 0))
+	long := strings.Repeat("i", 129) // one over the id limit
 	tests := []struct {
 		name    string
 		device  string
+		id      string
 		payload string
 		want    error
 		class   error
+		outcome lpns.Outcome
 	}{
-		{"not connected", "nobody", `{}`, lpns.ErrNotConnected, pushwire.ErrRetryable},
-		{"too large", "dev-1", `{"x":"` + strings.Repeat("a", 100) + `"}`, lpns.ErrPayloadTooLarge, pushwire.ErrPermanent},
-		{"not json", "dev-1", `{nope`, lpns.ErrInvalidPayload, pushwire.ErrPermanent},
-		{"empty device", "", `{}`, lpns.ErrInvalidPayload, pushwire.ErrPermanent},
+		{"not connected", "nobody", "n", `{}`, lpns.ErrNotConnected, pushwire.ErrRetryable, lpns.OutcomeNotConnected},
+		{"too large", "dev-1", "n", `{"x":"` + strings.Repeat("a", 100) + `"}`, lpns.ErrPayloadTooLarge, pushwire.ErrPermanent, lpns.OutcomeTooLarge},
+		{"not json", "dev-1", "n", `{nope`, lpns.ErrInvalidPayload, pushwire.ErrPermanent, lpns.OutcomeInvalid},
+		{"empty device", "", "n", `{}`, lpns.ErrInvalidPayload, pushwire.ErrPermanent, lpns.OutcomeInvalid},
+		{"device id too long", long, "n", `{}`, lpns.ErrInvalidPayload, pushwire.ErrPermanent, lpns.OutcomeInvalid},
+		{"empty notification id", "dev-1", "", `{}`, lpns.ErrInvalidPayload, pushwire.ErrPermanent, lpns.OutcomeInvalid},
+		{"notification id too long", "dev-1", long, `{}`, lpns.ErrInvalidPayload, pushwire.ErrPermanent, lpns.OutcomeInvalid},
 	}
-	for _, tt := range tests {
+	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := srv.SendPayload(context.Background(), tt.device, []byte(tt.payload))
+			err := srv.SendNotification(context.Background(), tt.device, tt.id, []byte(tt.payload))
 			require.Error(t, err)
 			assert.ErrorIs(t, err, tt.want)
 			assert.ErrorIs(t, err, tt.class)
+			assert.NotErrorIs(t, err, pushwire.ErrUnknownOutcome)
 			assert.NotContains(t, err.Error(), "dev-1", "device ids are redacted")
+			assert.Equal(t, sent{tt.outcome, false}, log.all()[i])
+		})
+	}
+}
+
+// The id and payload limits: at the limit a notification is delivered, one
+// over it is refused (TestSendErrors).
+func TestSendLimits(t *testing.T) {
+	log := &sendLog{}
+	srv := newTestServer(t, lpns.Config{MaxPayloadBytes: 64, Hooks: log.hooks()})
+	got := newNotifications()
+	maxID := strings.Repeat("d", 128)
+	for _, dev := range []string{"dev-1", maxID} {
+		c, err := lpns.Dial(context.Background(), lpns.ClientConfig{URLs: []string{srv.url},
+			Token: staticToken(testToken(dev, 0)), Handler: got.handler})
+		require.NoError(t, err)
+		defer c.Close()
+	}
+	payload64 := `{"p":"` + strings.Repeat("a", 56) + `"}`
+	require.Len(t, payload64, 64)
+	tests := []struct{ name, device, id, payload string }{
+		{"device id of 128 bytes", maxID, "n-1", `{}`},
+		{"notification id of 128 bytes", "dev-1", strings.Repeat("n", 128), `{}`},
+		{"payload of MaxPayloadBytes", "dev-1", "n-3", payload64},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			require.NoError(t, srv.SendNotification(context.Background(), tt.device, tt.id, []byte(tt.payload)))
+			n := <-got.ch
+			assert.Equal(t, tt.id, n.ID)
+			assert.JSONEq(t, tt.payload, string(n.Payload))
+		})
+	}
+	assert.Equal(t, []sent{{lpns.OutcomeAcked, false}, {lpns.OutcomeAcked, false}, {lpns.OutcomeAcked, false}}, log.all())
+}
+
+// A closed server refuses every send with ErrServerClosed, before looking
+// at it: the caller learns to send elsewhere, not that the send is bad.
+func TestSendAfterClose(t *testing.T) {
+	log := &sendLog{}
+	srv := newTestServer(t, lpns.Config{MaxPayloadBytes: 64, Hooks: log.hooks()})
+	require.NoError(t, srv.Close())
+	tests := []struct{ name, device, id, payload string }{
+		{"valid", "dev-1", "n", `{}`},
+		{"not json", "dev-1", "n", `{nope`},
+		{"too large", "dev-1", "n", `{"x":"` + strings.Repeat("a", 100) + `"}`},
+		{"empty device", "", "n", `{}`},
+		{"empty notification id", "dev-1", "", `{}`},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := srv.SendNotification(context.Background(), tt.device, tt.id, []byte(tt.payload))
+			assert.ErrorIs(t, err, lpns.ErrServerClosed)
+			assert.ErrorIs(t, err, pushwire.ErrClosed)
+			assert.ErrorIs(t, err, pushwire.ErrRetryable)
+			assert.NotErrorIs(t, err, pushwire.ErrPermanent)
+			assert.NotErrorIs(t, err, pushwire.ErrUnknownOutcome)
+			assert.Equal(t, sent{lpns.OutcomeNotConnected, false}, log.all()[i])
 		})
 	}
 }
