@@ -20,6 +20,7 @@ import (
 
 	"github.com/pushwire/pushwire"
 	"github.com/pushwire/pushwire/connector"
+	"github.com/pushwire/pushwire/dispatch"
 	"github.com/pushwire/pushwire/fcm/fcmtest"
 	"github.com/pushwire/pushwire/hmacverify"
 	"github.com/pushwire/pushwire/registry"
@@ -419,4 +420,42 @@ func TestSlowBodyTimesOut(t *testing.T) {
 		_ = resp.Body.Close()
 		_ = conn.Close()
 	}
+}
+
+// TestDeliverResend: Deliver suppresses duplicates as a callback does: the
+// same event delivered again pushes only to the device whose push failed
+// for a temporary reason, and once that one is delivered the event is a
+// duplicate.
+func TestDeliverResend(t *testing.T) {
+	e := newEnv(t, envOptions{tweak: func(c *connector.Config) { c.Retry = dispatch.RetryPolicy{MaxAttempts: 1} }})
+	session, got, failing := uuid.NewString(), fcmToken(), fcmToken()
+	require.Equal(t, http.StatusOK, e.registerAndroid(got, session).status)
+	require.Equal(t, http.StatusOK, e.registerAndroid(failing, session).status)
+	e.fcm.FailToken(failing, fcmtest.Unavailable(0))
+	ev := hmacverify.Event{EventID: uuid.NewString(), SessionID: session}
+	ctx := context.Background()
+
+	res, err := e.conn.Deliver(ctx, ev)
+	require.NoError(t, err)
+	assert.Equal(t, connector.CallbackResult{Delivered: 1, Failed: 1}, counts(res))
+	assert.Equal(t, map[string]int{got: 1, failing: 1}, requestsTo(e, got, failing))
+
+	e.fcm.ClearFailures()
+	res, err = e.conn.Deliver(ctx, ev)
+	require.NoError(t, err)
+	assert.Equal(t, connector.CallbackResult{Delivered: 1}, counts(res), "only the failed device is pushed again")
+	assert.Equal(t, map[string]int{got: 1, failing: 2}, requestsTo(e, got, failing))
+
+	res, err = e.conn.Deliver(ctx, ev)
+	require.NoError(t, err)
+	assert.True(t, res.Duplicate)
+	assert.Equal(t, map[string]int{got: 1, failing: 2}, requestsTo(e, got, failing), "nothing pushed")
+}
+
+func requestsTo(e *env, toks ...string) map[string]int {
+	out := map[string]int{}
+	for _, tok := range toks {
+		out[tok] = e.fcm.RequestsFor(tok)
+	}
+	return out
 }

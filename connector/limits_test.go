@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"runtime"
 	"testing"
 	"time"
 
@@ -165,14 +166,30 @@ func TestMaxConcurrency(t *testing.T) {
 		require.Equal(t, http.StatusServiceUnavailable, r.status, "%s", r.body)
 		assert.Equal(t, "1", r.header.Get("Retry-After"))
 	}
+	// At the limit a callback is refused before anything of it is read: a
+	// malformed one too gets 503, not 400.
+	r := e.do(http.MethodPost, connector.BasePath+"/axp-callback/notifications", "application/json", []byte("{not json"), nil)
+	require.Equal(t, http.StatusServiceUnavailable, r.status, "%s", r.body)
 	close(bs.release)
 	for range limit {
 		r := <-answers
 		assert.Equal(t, http.StatusOK, r.status, "%s", r.body)
 	}
-	r := e.callback(event(session), e.secret)
+	r = e.callback(event(session), e.secret)
 	assert.Equal(t, http.StatusOK, r.status, "%s", r.body)
 	assert.Len(t, waitFCM(t, e.fcm, limit+1), limit+1, "the refused ones were never sent")
+}
+
+// TestDefaultMaxConcurrency: the default limit on callbacks in progress
+// grows with the processors the program may use.
+func TestDefaultMaxConcurrency(t *testing.T) {
+	prev := runtime.GOMAXPROCS(1)
+	defer runtime.GOMAXPROCS(prev)
+	one := connector.DefaultMaxConcurrency()
+	runtime.GOMAXPROCS(2)
+	two := connector.DefaultMaxConcurrency()
+	assert.Equal(t, 64, one, "64 per processor")
+	assert.Equal(t, 2*one, two)
 }
 
 // TestCallbackAnsweredWhateverHangs: a registry that ignores its context

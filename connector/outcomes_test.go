@@ -76,23 +76,26 @@ func TestCallbackOutcomeMixes(t *testing.T) {
 		devices []string
 		status  int
 		want    connector.CallbackResult // counts only
+		metric  string                   // Metrics.Callback of the first callback
 	}{
-		{"delivered", []string{ok}, 200, connector.CallbackResult{Delivered: 1}},
-		{"delivered and failed", []string{ok, retryable, permanent}, 200, connector.CallbackResult{Delivered: 1, Failed: 2}},
-		{"delivered and unknown", []string{ok, unknown}, 200, connector.CallbackResult{Delivered: 1, Unknown: 1}},
-		{"delivered and dead", []string{ok, dead}, 200, connector.CallbackResult{Delivered: 1, Failed: 1, Pruned: 1}},
-		{"only dead, pruned", []string{dead, dead}, 200, connector.CallbackResult{Failed: 2, Pruned: 2}},
-		{"only unknown", []string{unknown}, 202, connector.CallbackResult{Unknown: 1}},
-		{"unknown and dead, pruned", []string{unknown, dead}, 202, connector.CallbackResult{Failed: 1, Unknown: 1, Pruned: 1}},
-		{"only retryable failures", []string{retryable, retryable}, 500, connector.CallbackResult{Failed: 2}},
-		{"only permanent failures", []string{permanent}, 500, connector.CallbackResult{Failed: 1}},
-		{"unknown and failed", []string{unknown, retryable}, 500, connector.CallbackResult{Failed: 1, Unknown: 1}},
-		{"failed and dead, pruned", []string{permanent, dead}, 500, connector.CallbackResult{Failed: 2, Pruned: 1}},
-		{"no device", nil, 200, connector.CallbackResult{}},
+		{"delivered", []string{ok}, 200, connector.CallbackResult{Delivered: 1}, connector.CallbackDelivered},
+		{"delivered and failed", []string{ok, retryable, permanent}, 200, connector.CallbackResult{Delivered: 1, Failed: 2}, connector.CallbackDelivered},
+		{"delivered and unknown", []string{ok, unknown}, 200, connector.CallbackResult{Delivered: 1, Unknown: 1}, connector.CallbackDelivered},
+		{"delivered and dead", []string{ok, dead}, 200, connector.CallbackResult{Delivered: 1, Failed: 1, Pruned: 1}, connector.CallbackDelivered},
+		{"only dead, pruned", []string{dead, dead}, 200, connector.CallbackResult{Failed: 2, Pruned: 2}, connector.CallbackPruned},
+		{"only unknown", []string{unknown}, 202, connector.CallbackResult{Unknown: 1}, connector.CallbackUnknown},
+		{"unknown and dead, pruned", []string{unknown, dead}, 202, connector.CallbackResult{Failed: 1, Unknown: 1, Pruned: 1}, connector.CallbackUnknown},
+		{"only retryable failures", []string{retryable, retryable}, 500, connector.CallbackResult{Failed: 2}, connector.CallbackFailed},
+		{"only permanent failures", []string{permanent}, 500, connector.CallbackResult{Failed: 1}, connector.CallbackFailed},
+		{"unknown and failed", []string{unknown, retryable}, 500, connector.CallbackResult{Failed: 1, Unknown: 1}, connector.CallbackFailed},
+		{"failed and dead, pruned", []string{permanent, dead}, 500, connector.CallbackResult{Failed: 2, Pruned: 1}, connector.CallbackFailed},
+		{"no device", nil, 200, connector.CallbackResult{}, connector.CallbackNoDevice},
 	}
-	e, lost := faultEnv(t, nil)
+	m := newMetricsRecorder()
+	e, lost := faultEnv(t, func(c *connector.Config) { c.Metrics = m })
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			m.reset()
 			session := uuid.NewString()
 			for _, o := range tt.devices {
 				tok := fcmToken()
@@ -115,6 +118,7 @@ func TestCallbackOutcomeMixes(t *testing.T) {
 			want.EventID, want.SessionID = ev["eventId"], session
 			assert.Equal(t, want, result(t, r))
 			assert.Equal(t, tt.status, want.Status(), "CallbackResult.Status agrees")
+			assert.Equal(t, map[string]int{tt.metric: 1}, m.callbackCounts(), "callback metric")
 
 			r = e.callback(ev, e.secret)
 			if tt.want.Failed > tt.want.Pruned {
@@ -125,6 +129,30 @@ func TestCallbackOutcomeMixes(t *testing.T) {
 			require.Equal(t, http.StatusOK, r.status, "%s", r.body)
 			assert.True(t, result(t, r).Duplicate, "nothing to push again")
 		})
+	}
+}
+
+// TestCallbackResultStatus checks CallbackResult.Status at the edges of
+// the status table of connector/doc.go: delivered 0 or 1, definite
+// failures (failed less pruned) 0 or 1, unknown 0 or 1.
+func TestCallbackResultStatus(t *testing.T) {
+	tests := []struct {
+		r    connector.CallbackResult
+		want int
+	}{
+		{connector.CallbackResult{}, 200},
+		{connector.CallbackResult{Duplicate: true}, 200},
+		{connector.CallbackResult{Delivered: 1}, 200},
+		{connector.CallbackResult{Delivered: 1, Failed: 3, Unknown: 2}, 200},
+		{connector.CallbackResult{Failed: 1}, 500},
+		{connector.CallbackResult{Failed: 1, Unknown: 1}, 500},
+		{connector.CallbackResult{Failed: 2, Pruned: 1}, 500},
+		{connector.CallbackResult{Failed: 1, Pruned: 1}, 200},
+		{connector.CallbackResult{Failed: 1, Pruned: 1, Unknown: 1}, 202},
+		{connector.CallbackResult{Unknown: 1}, 202},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, tt.r.Status(), "%+v", tt.r)
 	}
 }
 
@@ -299,6 +327,26 @@ type metricsRecorder struct {
 	callbacks  map[string]int
 }
 
+func newMetricsRecorder() *metricsRecorder {
+	return &metricsRecorder{deliveries: map[string]int{}, callbacks: map[string]int{}}
+}
+
+func (m *metricsRecorder) reset() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.deliveries, m.pruned, m.callbacks = map[string]int{}, 0, map[string]int{}
+}
+
+func (m *metricsRecorder) callbackCounts() map[string]int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]int, len(m.callbacks))
+	for k, v := range m.callbacks {
+		out[k] = v
+	}
+	return out
+}
+
 func (m *metricsRecorder) Request(string, int, time.Duration) {}
 func (m *metricsRecorder) Delivery(_ pushwire.Provider, outcome string, _ time.Duration) {
 	m.mu.Lock()
@@ -310,7 +358,7 @@ func (m *metricsRecorder) Callback(r string)        { m.mu.Lock(); m.callbacks[r
 
 // Metrics see each device outcome once, unknown apart, and each pruning.
 func TestDeliveryMetrics(t *testing.T) {
-	m := &metricsRecorder{deliveries: map[string]int{}, callbacks: map[string]int{}}
+	m := newMetricsRecorder()
 	e, lost := faultEnv(t, func(c *connector.Config) { c.Metrics = m })
 	session := uuid.NewString()
 	toks := []string{fcmToken(), fcmToken(), fcmToken(), fcmToken()}

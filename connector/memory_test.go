@@ -1,4 +1,4 @@
-package connectortest_test
+package connector_test
 
 import (
 	"testing"
@@ -6,22 +6,21 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"go.uber.org/goleak"
-
 	"github.com/pushwire/pushwire/connector"
 	"github.com/pushwire/pushwire/connector/connectortest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// The in-memory stores pass the conformance suites every store runs
+// (connectortest), here beside the code they test.
 
-func TestMemoryConfigStore(t *testing.T) {
+func TestMemoryConfigStoreConformance(t *testing.T) {
 	connectortest.Run(t, func(t *testing.T) connectortest.Opener {
 		s := connector.NewMemoryConfigStore()
 		return func(*testing.T) connector.ConfigStore { return s }
 	})
 }
 
-func TestMemoryDeduper(t *testing.T) {
+func TestMemoryDeduperConformance(t *testing.T) {
 	connectortest.RunDeduper(t, connectortest.DeduperBackend{
 		New: func(t *testing.T, now func() time.Time) connectortest.DeduperOpener {
 			d, err := connector.NewMemoryDeduper(connector.MemoryDeduperConfig{Now: now})
