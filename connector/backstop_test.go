@@ -2,7 +2,9 @@ package connector_test
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -10,7 +12,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pushwire/pushwire"
 	"github.com/pushwire/pushwire/connector"
+	"github.com/pushwire/pushwire/dispatch"
+	"github.com/pushwire/pushwire/fcm/fcmtest"
 )
 
 // stallingDeduper is a MemoryDeduper whose Claim or Record, once stalled,
@@ -94,9 +99,11 @@ func TestLateAnswer(t *testing.T) {
 	const timeout = 200 * time.Millisecond
 	t.Run("verifying", func(t *testing.T) {
 		reg := newCountingRegistry(t)
+		h := &recordCounter{}
 		e := newEnv(t, envOptions{reg: reg, tweak: func(c *connector.Config) {
 			c.CallbackTimeout = timeout
 			c.MaxConcurrency = 1
+			c.Logger = slog.New(h)
 		}})
 		session := uuid.NewString()
 		require.Equal(t, http.StatusOK, e.registerAndroid(fcmToken(), session).status)
@@ -106,6 +113,7 @@ func TestLateAnswer(t *testing.T) {
 		r := e.callback(ev, e.secret)
 		require.Equal(t, http.StatusInternalServerError, r.status, "%s", r.body)
 		assert.Equal(t, "callback timed out", r.json(t)["message"])
+		assert.Equal(t, 1, h.count("ERROR callback not verified within the callback timeout; nothing was pushed"))
 		release()
 		e.waitIdle()
 		assert.Zero(t, e.pushesOf(ev["eventId"]), "the work released after the answer pushed nothing")
@@ -117,10 +125,12 @@ func TestLateAnswer(t *testing.T) {
 	})
 	t.Run("delivering", func(t *testing.T) {
 		store := newStallingDeduper(t, true, false)
+		h := &recordCounter{}
 		e := newEnv(t, envOptions{tweak: func(c *connector.Config) {
 			c.Dedupe = store
 			c.CallbackTimeout = timeout
 			c.MaxConcurrency = 1
+			c.Logger = slog.New(h)
 		}})
 		t.Cleanup(store.release)
 		session := uuid.NewString()
@@ -130,6 +140,7 @@ func TestLateAnswer(t *testing.T) {
 		require.Equal(t, http.StatusAccepted, r.status, "%s", r.body)
 		res := result(t, r)
 		assert.Equal(t, connector.CallbackResult{EventID: ev["eventId"], SessionID: session, Unknown: 1}, res)
+		assert.Equal(t, 1, h.count("ERROR callback delivery not finished within the callback timeout; its outcome is unknown"))
 		store.release()
 		e.waitIdle()
 
@@ -139,10 +150,12 @@ func TestLateAnswer(t *testing.T) {
 	})
 	t.Run("recording", func(t *testing.T) {
 		store := newStallingDeduper(t, false, true)
+		h := &recordCounter{}
 		e := newEnv(t, envOptions{tweak: func(c *connector.Config) {
 			c.Dedupe = store
 			c.CallbackTimeout = timeout
 			c.MaxConcurrency = 1
+			c.Logger = slog.New(h)
 		}})
 		t.Cleanup(store.release)
 		session := uuid.NewString()
@@ -151,6 +164,7 @@ func TestLateAnswer(t *testing.T) {
 		r := e.callback(ev, e.secret)
 		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
 		assert.Equal(t, 1, result(t, r).Delivered)
+		assert.Equal(t, 1, h.count("WARN outcomes of a callback not recorded within the callback timeout; answered with its result"))
 		store.release()
 		e.waitIdle()
 
@@ -159,4 +173,59 @@ func TestLateAnswer(t *testing.T) {
 		assert.True(t, result(t, r).Duplicate)
 		assert.Equal(t, 1, e.pushesOf(ev["eventId"]))
 	})
+	t.Run("re-sent, a metrics hook hangs", func(t *testing.T) {
+		// Only the device to push again is under way when the deadline
+		// passes: it alone is unknown.
+		m := &stallingMetrics{metricsRecorder: newMetricsRecorder()}
+		e := newEnv(t, envOptions{tweak: func(c *connector.Config) {
+			c.Metrics = m
+			c.CallbackTimeout = timeout
+			c.MaxConcurrency = 1
+			c.Retry = dispatch.RetryPolicy{MaxAttempts: 1}
+		}})
+		session, got, failing := uuid.NewString(), fcmToken(), fcmToken()
+		require.Equal(t, http.StatusOK, e.registerAndroid(got, session).status)
+		require.Equal(t, http.StatusOK, e.registerAndroid(failing, session).status)
+		e.fcm.FailToken(failing, fcmtest.Unavailable(0))
+		ev := event(session)
+		r := e.callback(ev, e.secret)
+		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+		e.fcm.ClearFailures()
+
+		release := m.stall()
+		t.Cleanup(release)
+		r = e.callback(ev, e.secret)
+		require.Equal(t, http.StatusAccepted, r.status, "%s", r.body)
+		assert.Equal(t, connector.CallbackResult{Unknown: 1}, counts(result(t, r)))
+		release()
+		e.waitIdle()
+		assert.Equal(t, 2, e.pushesOf(ev["eventId"]), "one push each")
+	})
+}
+
+// stallingMetrics is a metrics recorder whose Delivery, once stalled,
+// waits until released.
+type stallingMetrics struct {
+	*metricsRecorder
+	mu   sync.Mutex
+	wait chan struct{}
+}
+
+func (m *stallingMetrics) stall() (release func()) {
+	ch := make(chan struct{})
+	m.mu.Lock()
+	m.wait = ch
+	m.mu.Unlock()
+	var once sync.Once
+	return func() { once.Do(func() { close(ch) }) }
+}
+
+func (m *stallingMetrics) Delivery(p pushwire.Provider, outcome string, d time.Duration) {
+	m.mu.Lock()
+	ch := m.wait
+	m.mu.Unlock()
+	if ch != nil {
+		<-ch
+	}
+	m.metricsRecorder.Delivery(p, outcome, d)
 }

@@ -361,22 +361,27 @@ func TestDeliveryMetrics(t *testing.T) {
 	m := newMetricsRecorder()
 	e, lost := faultEnv(t, func(c *connector.Config) { c.Metrics = m })
 	session := uuid.NewString()
-	toks := []string{fcmToken(), fcmToken(), fcmToken(), fcmToken()}
+	toks := []string{fcmToken(), fcmToken(), fcmToken(), fcmToken(), fcmToken()}
 	for _, tok := range toks {
 		require.Equal(t, http.StatusOK, e.registerAndroid(tok, session).status)
 	}
 	lost.Store(toks[1], true)
 	e.fcm.FailToken(toks[2], fcmtest.Unregistered())
 	e.fcm.FailToken(toks[3], fcmtest.SenderIDMismatch())
+	e.fcm.FailToken(toks[4], fcmtest.Unavailable(0))
 	ev := event(session)
+	require.Equal(t, http.StatusOK, e.callback(ev, e.secret).status)
+	// Sent again: only the retryable one is pushed, and fails again.
+	require.Equal(t, http.StatusInternalServerError, e.callback(ev, e.secret).status)
+	e.fcm.ClearFailures()
 	require.Equal(t, http.StatusOK, e.callback(ev, e.secret).status)
 	require.Equal(t, http.StatusOK, e.callback(ev, e.secret).status)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	assert.Equal(t, map[string]int{connector.OutcomeDelivered: 1, connector.OutcomeUnknown: 1,
-		connector.OutcomeDead: 1, connector.OutcomePermanent: 1}, m.deliveries)
+	assert.Equal(t, map[string]int{connector.OutcomeDelivered: 2, connector.OutcomeUnknown: 1,
+		connector.OutcomeDead: 1, connector.OutcomePermanent: 1, connector.OutcomeRetryable: 2}, m.deliveries)
 	assert.Equal(t, 1, m.pruned)
-	assert.Equal(t, map[string]int{connector.CallbackDelivered: 1, connector.CallbackDuplicate: 1}, m.callbacks)
+	assert.Equal(t, map[string]int{connector.CallbackDelivered: 2, connector.CallbackFailed: 1, connector.CallbackDuplicate: 1}, m.callbacks)
 }
 
 // The tracker's FCM outage: FCM reads the request and does not answer

@@ -147,6 +147,8 @@ type watchedStore struct {
 	gets     int
 	watching chan struct{}
 	fail     chan error
+	hold     chan struct{} // when set, the next Get reads, then waits for it
+	held     chan struct{} // told when a held Get has read
 }
 
 func newWatchedStore() *watchedStore {
@@ -156,8 +158,37 @@ func newWatchedStore() *watchedStore {
 func (s *watchedStore) Get(ctx context.Context, id string) (connector.PushConfig, error) {
 	s.mu.Lock()
 	s.gets++
+	hold, held := s.hold, s.held
+	s.hold = nil
 	s.mu.Unlock()
-	return s.MemoryConfigStore.Get(ctx, id)
+	pc, err := s.MemoryConfigStore.Get(ctx, id)
+	if hold != nil {
+		held <- struct{}{}
+		<-hold
+	}
+	return pc, err
+}
+
+// holdNextGet makes the next Get wait, once it has read, until release is
+// called; it returns when that Get has read.
+func (s *watchedStore) holdNextGet(start func()) (release func()) {
+	hold, held := make(chan struct{}), make(chan struct{}, 1)
+	s.mu.Lock()
+	s.hold, s.held = hold, held
+	s.mu.Unlock()
+	start()
+	<-held
+	return func() { close(hold) }
+}
+
+// setSecret replaces the secret of configuration id in the store, as
+// another replica would, without announcing it.
+func (s *watchedStore) setSecret(t *testing.T, id, secret string) {
+	t.Helper()
+	pc, err := s.MemoryConfigStore.Get(context.Background(), id)
+	require.NoError(t, err)
+	pc.Secrets = [][]byte{[]byte(secret)}
+	require.NoError(t, s.MemoryConfigStore.Put(context.Background(), pc))
 }
 
 func (s *watchedStore) getCount() int {
@@ -214,6 +245,71 @@ func TestConfigCacheFollowsWatch(t *testing.T) {
 	require.NoError(t, store.MemoryConfigStore.Put(ctx, pc))
 	store.announce("")
 	assert.Equal(t, http.StatusOK, e.callback(event(session), "newer").status)
+}
+
+// TestConfigCacheInvalidation: while the store's changes are watched,
+// configurations and the list of every secret are served from memory; a
+// change made through this connector, or announced by the store (one
+// configuration, or everything), is seen by the next callback, and a
+// configuration read while a change was announced is not kept.
+func TestConfigCacheInvalidation(t *testing.T) {
+	store := newWatchedStore()
+	e := newEnv(t, envOptions{secrets: []string{"secret-v1-0123456789"}, tweak: func(c *connector.Config) { c.Configs = store }})
+	<-store.watching
+	session := uuid.NewString()
+	require.Equal(t, http.StatusOK, e.registerAndroid(fcmToken(), session).status)
+	// accepted reports whether a callback signed with secret is accepted,
+	// for the session with a device and for one without (checked against
+	// every configuration's secrets).
+	accepted := func(secret string) [2]bool {
+		return [2]bool{
+			e.callback(event(session), secret).status == http.StatusOK,
+			e.callback(event(uuid.NewString()), secret).status == http.StatusOK,
+		}
+	}
+	both, neither := [2]bool{true, true}, [2]bool{false, false}
+	require.Equal(t, both, accepted("secret-v1-0123456789"), "read and cached")
+
+	// Behind the connector's back, not announced: the cache answers.
+	store.setSecret(t, e.configID, "secret-v2-0123456789")
+	assert.Equal(t, both, accepted("secret-v1-0123456789"), "cached")
+	store.announce(e.configID)
+	assert.Equal(t, both, accepted("secret-v2-0123456789"), "announced: read again")
+
+	store.setSecret(t, e.configID, "secret-v3-0123456789")
+	store.announce("")
+	assert.Equal(t, both, accepted("secret-v3-0123456789"), "everything announced: read again")
+
+	// Changed through this connector: seen at once, no announcement.
+	r := e.adminDo(http.MethodPut, "/configs/"+e.configID, map[string]any{"secrets": []string{"secret-v4-0123456789"}})
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	assert.Equal(t, both, accepted("secret-v4-0123456789"))
+	assert.Equal(t, neither, accepted("secret-v3-0123456789"))
+
+	// A read under way while a change is announced is not cached.
+	store.setSecret(t, e.configID, "secret-v5-0123456789")
+	store.announce(e.configID)
+	done := make(chan int, 1)
+	release := store.holdNextGet(func() {
+		go func() { done <- e.callback(event(session), "secret-v5-0123456789").status }()
+	})
+	store.setSecret(t, e.configID, "secret-v6-0123456789")
+	store.announce(e.configID)
+	release()
+	<-done // accepted or not, depending on which read its signature met
+	assert.Equal(t, both, accepted("secret-v6-0123456789"), "v5 was not kept")
+
+	// The same for a change made through this connector.
+	store.setSecret(t, e.configID, "secret-v7-0123456789")
+	store.announce(e.configID)
+	release = store.holdNextGet(func() {
+		go func() { done <- e.callback(event(session), "secret-v7-0123456789").status }()
+	})
+	r = e.adminDo(http.MethodPut, "/configs/"+e.configID, map[string]any{"secrets": []string{"secret-v8-0123456789"}})
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	release()
+	<-done
+	assert.Equal(t, both, accepted("secret-v8-0123456789"), "v7 was not kept")
 }
 
 // TestConfigAPNs: a configuration with its own APNs credential pushes its

@@ -1,0 +1,289 @@
+package connector_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pushwire/pushwire"
+	"github.com/pushwire/pushwire/connector"
+	"github.com/pushwire/pushwire/dispatch"
+	"github.com/pushwire/pushwire/fcm/fcmtest"
+	"github.com/pushwire/pushwire/hmacverify"
+	"github.com/pushwire/pushwire/registry"
+)
+
+// recordingDeduper is a MemoryDeduper that keeps every outcome recorded.
+type recordingDeduper struct {
+	*connector.MemoryDeduper
+	mu       sync.Mutex
+	recorded []connector.DeviceOutcome
+}
+
+func newRecordingDeduper(t *testing.T) *recordingDeduper {
+	d, err := connector.NewMemoryDeduper(connector.MemoryDeduperConfig{})
+	require.NoError(t, err)
+	return &recordingDeduper{MemoryDeduper: d}
+}
+
+func (d *recordingDeduper) Record(ctx context.Context, event string, outcomes map[string]connector.DeviceOutcome, ttl time.Duration) error {
+	d.mu.Lock()
+	for _, o := range outcomes {
+		d.recorded = append(d.recorded, o)
+	}
+	d.mu.Unlock()
+	return d.MemoryDeduper.Record(ctx, event, outcomes, ttl)
+}
+
+func (d *recordingDeduper) outcomes() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]string, len(d.recorded))
+	for i, o := range d.recorded {
+		out[i] = string(o)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestRecordedOutcomes: the event memory keeps each device's outcome as
+// documented: delivered, dead, retryable, permanent or unknown.
+func TestRecordedOutcomes(t *testing.T) {
+	store := newRecordingDeduper(t)
+	e, lost := faultEnv(t, func(c *connector.Config) {
+		c.Dedupe = store
+		c.Retry = dispatch.RetryPolicy{MaxAttempts: 1}
+	})
+	session := uuid.NewString()
+	toks := []string{fcmToken(), fcmToken(), fcmToken(), fcmToken(), fcmToken()}
+	for _, tok := range toks {
+		require.Equal(t, http.StatusOK, e.registerAndroid(tok, session).status)
+	}
+	e.fcm.FailToken(toks[1], fcmtest.Unregistered())
+	e.fcm.FailToken(toks[2], fcmtest.Unavailable(0))
+	e.fcm.FailToken(toks[3], fcmtest.SenderIDMismatch())
+	lost.Store(toks[4], true)
+	r := e.callback(event(session), e.secret)
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	want := []string{string(connector.DeviceDead), string(connector.DeviceDelivered), string(connector.DevicePermanent),
+		string(connector.DeviceRetryable), string(connector.DeviceUnknown)}
+	sort.Strings(want)
+	assert.Equal(t, want, store.outcomes())
+}
+
+// TestResendAfterDeviceLeft: a re-sent callback whose only device to push
+// again has left the session pushes nothing and is a duplicate (counted
+// once as such); the device stays to be pushed should it come back.
+func TestResendAfterDeviceLeft(t *testing.T) {
+	m := newMetricsRecorder()
+	e := newEnv(t, envOptions{tweak: func(c *connector.Config) {
+		c.Metrics = m
+		c.Retry = dispatch.RetryPolicy{MaxAttempts: 1}
+	}})
+	session, got, failing := uuid.NewString(), fcmToken(), fcmToken()
+	require.Equal(t, http.StatusOK, e.registerAndroid(got, session).status)
+	require.Equal(t, http.StatusOK, e.registerAndroid(failing, session).status)
+	e.fcm.FailToken(failing, fcmtest.Unavailable(0))
+	ev := event(session)
+	require.Equal(t, http.StatusOK, e.callback(ev, e.secret).status)
+	require.Equal(t, http.StatusNoContent, e.do(http.MethodDelete, connector.BasePath+"/device-registrations/"+failing, "", nil, nil).status)
+	e.fcm.ClearFailures()
+	m.reset()
+
+	r := e.callback(ev, e.secret)
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	assert.Equal(t, connector.CallbackResult{Duplicate: true}, counts(result(t, r)))
+	assert.Equal(t, map[string]int{connector.CallbackDuplicate: 1}, m.callbackCounts())
+	assert.Equal(t, map[string]int{got: 1, failing: 1}, requestsTo(e, got, failing), "nothing pushed again")
+
+	// Back in the session, the device is pushed by the next re-send.
+	require.Equal(t, http.StatusOK, e.registerAndroid(failing, session).status)
+	r = e.callback(ev, e.secret)
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	assert.Equal(t, connector.CallbackResult{Delivered: 1}, counts(result(t, r)))
+	assert.Equal(t, map[string]int{got: 1, failing: 2}, requestsTo(e, got, failing))
+}
+
+// TestDeliverAfterClose: a closed connector pushes nothing: Deliver counts
+// every device failed (a re-send after a restart delivers), and the
+// callback metric says failed.
+func TestDeliverAfterClose(t *testing.T) {
+	m := newMetricsRecorder()
+	e := newEnv(t, envOptions{tweak: func(c *connector.Config) { c.Metrics = m }})
+	session := uuid.NewString()
+	require.Equal(t, http.StatusOK, e.registerAndroid(fcmToken(), session).status)
+	require.Equal(t, http.StatusOK, e.registerAndroid(fcmToken(), session).status)
+	require.NoError(t, e.conn.Close())
+	m.reset()
+	res, err := e.conn.Deliver(context.Background(), hmacverify.Event{EventID: uuid.NewString(), SessionID: session})
+	require.NoError(t, err)
+	assert.Equal(t, connector.CallbackResult{Failed: 2}, counts(res))
+	assert.Equal(t, http.StatusInternalServerError, res.Status())
+	assert.Empty(t, e.fcm.Messages())
+	assert.Equal(t, map[string]int{connector.CallbackFailed: 1}, m.callbackCounts())
+}
+
+// failingRegistry fails Lookup with err once set.
+type failingRegistry struct {
+	registry.Registry
+	err atomic.Pointer[error]
+}
+
+func (r *failingRegistry) Lookup(ctx context.Context, session string) ([]registry.Device, error) {
+	if p := r.err.Load(); p != nil {
+		return nil, *p
+	}
+	return r.Registry.Lookup(ctx, session)
+}
+
+// failingConfigs is a MemoryConfigStore whose Get fails with err once set;
+// it counts the Gets.
+type failingConfigs struct {
+	*connector.MemoryConfigStore
+	err  atomic.Pointer[error]
+	gets atomic.Int64
+}
+
+func (s *failingConfigs) Get(ctx context.Context, id string) (connector.PushConfig, error) {
+	s.gets.Add(1)
+	if p := s.err.Load(); p != nil {
+		return connector.PushConfig{}, *p
+	}
+	return s.MemoryConfigStore.Get(ctx, id)
+}
+
+// TestFailingStores: a registry or configuration store that fails is a
+// failed callback (500, nothing pushed, the failure named, not the
+// store's text) and an error from Deliver, both for a session seen before
+// (its configurations cached) and for one that was not.
+func TestFailingStores(t *testing.T) {
+	storeDown := errors.New("store down: 10.0.0.7:5432")
+	reg := &failingRegistry{Registry: newMemoryRegistry(t)}
+	configs := &failingConfigs{MemoryConfigStore: connector.NewMemoryConfigStore()}
+	e := newEnv(t, envOptions{reg: reg, tweak: func(c *connector.Config) { c.Configs = configs }})
+	seen, fresh := uuid.NewString(), uuid.NewString()
+	require.Equal(t, http.StatusOK, e.registerAndroid(fcmToken(), seen).status)
+	require.Equal(t, http.StatusOK, e.registerAndroid(fcmToken(), fresh).status)
+	require.Equal(t, http.StatusOK, e.callback(event(seen), e.secret).status)
+	before := len(e.fcm.Messages())
+
+	configs.err.Store(&storeDown)
+	for _, session := range []string{seen, fresh} {
+		r := e.callback(event(session), e.secret)
+		assert.Equal(t, http.StatusInternalServerError, r.status, "%s", r.body)
+		assert.Equal(t, "configuration lookup failed", r.json(t)["message"])
+		_, err := e.conn.Deliver(context.Background(), hmacverify.Event{EventID: uuid.NewString(), SessionID: session})
+		assert.ErrorIs(t, err, storeDown)
+	}
+	configs.err.Store(nil)
+
+	reg.err.Store(&storeDown)
+	r := e.callback(event(fresh), e.secret)
+	assert.Equal(t, http.StatusInternalServerError, r.status, "%s", r.body)
+	assert.Equal(t, "session lookup failed", r.json(t)["message"])
+	assert.NotContains(t, string(r.body), "10.0.0.7")
+	_, err := e.conn.Deliver(context.Background(), hmacverify.Event{EventID: uuid.NewString(), SessionID: fresh})
+	assert.ErrorIs(t, err, storeDown)
+	assert.Len(t, e.fcm.Messages(), before, "nothing pushed")
+}
+
+// TestSessionConfigurationsReadOnce: a session's configurations are read
+// once per callback whatever the number of its devices, and a binding
+// without a configuration (registered in the registry by other means) is
+// not the callback's.
+func TestSessionConfigurationsReadOnce(t *testing.T) {
+	reg := newMemoryRegistry(t)
+	configs := &failingConfigs{MemoryConfigStore: connector.NewMemoryConfigStore()}
+	e := newEnv(t, envOptions{reg: reg, tweak: func(c *connector.Config) { c.Configs = configs }})
+	session := uuid.NewString()
+	for range 3 {
+		require.Equal(t, http.StatusOK, e.registerAndroid(fcmToken(), session).status)
+	}
+	_, err := reg.Register(context.Background(), registry.Device{Session: session, Provider: pushwire.ProviderFCM, Token: fcmToken()})
+	require.NoError(t, err)
+	gets := configs.gets.Load()
+	r := e.callback(event(session), e.secret)
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	assert.Equal(t, connector.CallbackResult{Delivered: 3}, counts(result(t, r)))
+	assert.Equal(t, int64(1), configs.gets.Load()-gets)
+
+	// Deliver (no signature) tries every binding: the one without a
+	// configuration has no credentials and fails.
+	gets = configs.gets.Load()
+	res, err := e.conn.Deliver(context.Background(), hmacverify.Event{EventID: uuid.NewString(), SessionID: session})
+	require.NoError(t, err)
+	assert.Equal(t, connector.CallbackResult{Delivered: 3, Failed: 1}, counts(res))
+	assert.Equal(t, int64(1), configs.gets.Load()-gets)
+}
+
+// TestUppercaseSignature: X-hmac is hexadecimal in either case.
+func TestUppercaseSignature(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	session := uuid.NewString()
+	require.Equal(t, http.StatusOK, e.registerAndroid(fcmToken(), session).status)
+	for i := range 20 { // an uppercase A–F digit in every position, in turn
+		ev := event(session)
+		sig := strings.ToUpper(hmacverify.Sign([]byte(e.secret), ev["eventId"], ev["sessionId"]))
+		body := `{"eventId":"` + ev["eventId"] + `","sessionId":"` + session + `","eventDate":"2024-03-18T11:00:24.481Z"}`
+		r := e.do(http.MethodPost, connector.BasePath+"/axp-callback/notifications", "application/json", []byte(body), http.Header{"X-Hmac": {sig}})
+		require.Equal(t, http.StatusOK, r.status, "%d: %s", i, r.body)
+		if strings.ContainsAny(sig, "F") {
+			break
+		}
+	}
+}
+
+// TestCallbackDecisionsLogged: what the connector decides about a callback
+// is in its log, at the level an operator looks for.
+func TestCallbackDecisionsLogged(t *testing.T) {
+	h := &recordCounter{}
+	e := newEnv(t, envOptions{tweak: func(c *connector.Config) {
+		c.Logger = slog.New(h)
+		c.Retry = dispatch.RetryPolicy{MaxAttempts: 1}
+	}})
+	session, failing := uuid.NewString(), fcmToken()
+	require.Equal(t, http.StatusOK, e.registerAndroid(failing, session).status)
+
+	require.Equal(t, http.StatusOK, e.callback(event(uuid.NewString()), e.secret).status)
+	assert.Equal(t, 1, h.count("INFO no device for session"))
+	assert.Zero(t, h.count("INFO the session's devices belong to deleted configurations"), "a session without devices")
+
+	e.fcm.FailToken(failing, fcmtest.Unavailable(0))
+	ev := event(session)
+	require.Equal(t, http.StatusInternalServerError, e.callback(ev, e.secret).status)
+	e.fcm.ClearFailures()
+	require.Equal(t, http.StatusOK, e.callback(ev, e.secret).status)
+	assert.Equal(t, 1, h.count("INFO callback sent again: pushing to the devices whose push failed for a temporary reason"))
+	require.Equal(t, http.StatusOK, e.callback(ev, e.secret).status)
+	assert.Equal(t, 1, h.count("INFO duplicate callback ignored"))
+
+	require.Equal(t, http.StatusNoContent, e.adminDo(http.MethodDelete, "/configs/"+e.configID, nil).status)
+	other := "other-secret-0123456789"
+	require.NoError(t, e.conn.AddConfig(context.Background(), connector.PushConfig{ID: uuid.NewString(), Secrets: [][]byte{[]byte(other)}}))
+	r := e.callback(event(session), other)
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	assert.Equal(t, connector.CallbackResult{}, counts(result(t, r)), "nothing for devices of a deleted configuration")
+	assert.Equal(t, 1, h.count("INFO the session's devices belong to deleted configurations"))
+}
+
+// TestNoSecretConfiguredLogged: with no AXP secret configured at all,
+// callbacks are refused and the operator told why, at error level (not as
+// a bad signature, which is sampled).
+func TestNoSecretConfiguredLogged(t *testing.T) {
+	h := &recordCounter{}
+	e := newEnv(t, envOptions{secrets: []string{}, tweak: func(c *connector.Config) { c.Logger = slog.New(h) }})
+	assert.Equal(t, http.StatusUnauthorized, e.callback(event(uuid.NewString()), "anything-0123456789").status)
+	assert.Equal(t, 1, h.count("ERROR callback refused: no axp secret is configured"))
+	assert.Zero(t, h.count("INFO callback refused: bad signature"))
+}
