@@ -8,3 +8,7 @@ func RateLimitedClients(c *Connector) int {
 	}
 	return c.limiter.size()
 }
+
+// SealAD is the additional data a configuration is sealed with (tests
+// only).
+func SealAD(id string) []byte { return sealAD(id) }

@@ -330,9 +330,11 @@ func TestMalformedSignatureCostsNoLookup(t *testing.T) {
 func TestBadSignatureLimit(t *testing.T) {
 	const burst = 3
 	reg := newCountingRegistry(t)
+	h := &recordCounter{}
 	e := newEnv(t, envOptions{reg: reg, tweak: func(c *connector.Config) {
 		c.BadSignatureLimit = connector.RateLimit{Rate: 0.001, Burst: burst}
 		c.ClientAddr = fromHeader
+		c.Logger = slog.New(h)
 	}})
 	wrong := strings.Repeat("ab", 32)
 	known := uuid.NewString()
@@ -351,6 +353,7 @@ func TestBadSignatureLimit(t *testing.T) {
 		assert.NotEmpty(t, r.header.Get("Retry-After"))
 	}
 	assert.Equal(t, base+burst, reg.lookups.Load(), "refused before any lookup")
+	assert.Equal(t, 1, h.count("INFO callback refused: over a limit"), "logged, sampled")
 
 	r := e.callbackFrom("192.0.2.1", event(known), "", wrong)
 	assert.Equal(t, http.StatusUnauthorized, r.status, "a cached session is still checked, not 429")
@@ -382,6 +385,12 @@ func TestSessionCache(t *testing.T) {
 		assert.Equal(t, http.StatusUnauthorized, e.callbackFrom("a", event(session), "", wrong).status)
 	}
 	assert.Equal(t, n, reg.lookups.Load(), "answered from the cache")
+	// Signed by another configuration's secret: not the session's, refused
+	// from the cache as well.
+	other := "other-secret-0123456789"
+	require.NoError(t, e.conn.AddConfig(context.Background(), connector.PushConfig{ID: uuid.NewString(), Secrets: [][]byte{[]byte(other)}}))
+	assert.Equal(t, http.StatusUnauthorized, e.callbackFrom("a", event(session), other, "").status)
+	assert.Equal(t, n, reg.lookups.Load(), "another configuration's secret: answered from the cache")
 
 	now.Add(int64(time.Second - time.Nanosecond)) // just under the TTL
 	assert.Equal(t, http.StatusUnauthorized, e.callbackFrom("a", event(session), "", wrong).status)

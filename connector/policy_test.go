@@ -287,3 +287,24 @@ func TestNoSecretConfiguredLogged(t *testing.T) {
 	assert.Equal(t, 1, h.count("ERROR callback refused: no axp secret is configured"))
 	assert.Zero(t, h.count("INFO callback refused: bad signature"))
 }
+
+// TestUnlimitedAndUncached: a negative MaxConcurrency lifts the limit on
+// callbacks in progress, and a negative SessionCacheTTL turns the session
+// cache off; callbacks are served either way.
+func TestUnlimitedAndUncached(t *testing.T) {
+	reg := newCountingRegistry(t)
+	e := newEnv(t, envOptions{reg: reg, tweak: func(c *connector.Config) {
+		c.MaxConcurrency = -1
+		c.SessionCacheTTL = -1
+	}})
+	session := uuid.NewString()
+	require.Equal(t, http.StatusOK, e.registerAndroid(fcmToken(), session).status)
+	before := reg.lookups.Load()
+	for range 3 {
+		r := e.callback(event(session), e.secret)
+		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+		assert.Equal(t, 1, result(t, r).Delivered)
+		assert.Equal(t, http.StatusUnauthorized, e.callback(event(session), "wrong-secret-0123456789").status)
+	}
+	assert.Equal(t, int64(6), reg.lookups.Load()-before, "no cache: every callback looks its session up")
+}

@@ -310,6 +310,35 @@ func TestConfigCacheInvalidation(t *testing.T) {
 	release()
 	<-done
 	assert.Equal(t, both, accepted("secret-v8-0123456789"), "v7 was not kept")
+
+	// Deleted through this connector: refused at once.
+	require.Equal(t, http.StatusNoContent, e.adminDo(http.MethodDelete, "/configs/"+e.configID, nil).status)
+	assert.Equal(t, neither, accepted("secret-v8-0123456789"))
+}
+
+// TestSealedValueDamaged: a sealed configuration that does not open (moved
+// to another id, altered) or opens to something that is not a
+// configuration is an error, never a configuration without secrets.
+func TestSealedValueDamaged(t *testing.T) {
+	ctx := context.Background()
+	oldLine, _ := statekey.NewKeyLine()
+	newLine, _ := statekey.NewKeyLine()
+	oldKR := newKeyring(t, oldLine)
+	store := connector.NewMemoryConfigStore()
+	sealed, err := oldKR.Seal([]byte(`{"secrets":["c2VjcmV0"]}`), connector.SealAD("a"))
+	require.NoError(t, err)
+	require.NoError(t, store.Put(ctx, connector.PushConfig{ID: "moved", Sealed: sealed}))
+	_, err = connector.ResealConfigs(ctx, store, newKeyring(t, oldLine, newLine))
+	assert.ErrorIs(t, err, statekey.ErrMalformed, "sealed for configuration a, stored as moved")
+
+	_, err = store.Delete(ctx, "moved")
+	require.NoError(t, err)
+	sealed, err = oldKR.Seal([]byte("not a configuration"), connector.SealAD("garbled"))
+	require.NoError(t, err)
+	require.NoError(t, store.Put(ctx, connector.PushConfig{ID: "garbled", Sealed: sealed}))
+	_, err = connector.ResealConfigs(ctx, store, newKeyring(t, oldLine, newLine))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "garbled: malformed content")
 }
 
 // TestConfigAPNs: a configuration with its own APNs credential pushes its

@@ -1,0 +1,50 @@
+package connector
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestSessionCacheBounded: the session cache never holds more than its
+// size; when full, expired entries go first (all of them), then enough
+// others to leave an eighth of the room free; the entry put is always kept.
+func TestSessionCacheBounded(t *testing.T) {
+	const size, ttl = 16, time.Minute
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s := newSessionCache(ttl, size, func() time.Time { return now })
+	require.NotNil(t, s)
+	cfgs := configSet{{ID: "c"}}
+	for i := range size {
+		s.put(fmt.Sprint("s", i), cfgs)
+	}
+	assert.Len(t, s.m, size, "at the size: nothing evicted")
+	for i := range size {
+		ids, ok := s.get(fmt.Sprint("s", i))
+		require.True(t, ok)
+		assert.Equal(t, []string{"c"}, ids)
+	}
+	s.put("s0", cfgs) // already there: no eviction
+	assert.Len(t, s.m, size)
+
+	s.put("new", cfgs)
+	assert.LessOrEqual(t, len(s.m), size-size/8, "just over: room made")
+	_, ok := s.get("new")
+	assert.True(t, ok)
+
+	now = now.Add(ttl)
+	for i := range size {
+		s.put(fmt.Sprint("t", i), cfgs)
+	}
+	for i := range size {
+		_, ok := s.get(fmt.Sprint("t", i))
+		assert.True(t, ok, "t%d: the expired entries made room for every new one", i)
+	}
+	assert.Len(t, s.m, size)
+
+	assert.Nil(t, newSessionCache(0, size, time.Now), "no TTL: no cache")
+	assert.Nil(t, newSessionCache(ttl, 0, time.Now), "no room: no cache")
+}
