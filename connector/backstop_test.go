@@ -16,6 +16,7 @@ import (
 	"github.com/pushwire/pushwire/connector"
 	"github.com/pushwire/pushwire/dispatch"
 	"github.com/pushwire/pushwire/fcm/fcmtest"
+	"github.com/pushwire/pushwire/registry"
 )
 
 // stallingDeduper is a MemoryDeduper whose Claim or Record, once stalled,
@@ -123,6 +124,46 @@ func TestLateAnswer(t *testing.T) {
 		assert.Equal(t, 1, result(t, r).Delivered, "nothing was claimed: the re-send delivers")
 		assert.Equal(t, 1, e.pushesOf(ev["eventId"]))
 	})
+	t.Run("verified after the answer", func(t *testing.T) {
+		// The lookup answers, ignoring its context, after the callback
+		// was answered 500: the work must push nothing (and claim
+		// nothing), whether the session has devices or not.
+		for _, devices := range []int{1, 0} {
+			reg := &lateRegistry{countingRegistry: newCountingRegistry(t)}
+			m := newMetricsRecorder()
+			h := &recordCounter{}
+			e := newEnv(t, envOptions{reg: reg, tweak: func(c *connector.Config) {
+				c.CallbackTimeout = timeout
+				c.MaxConcurrency = 1
+				c.Metrics = m
+				c.Logger = slog.New(h)
+			}})
+			session := uuid.NewString()
+			for range devices {
+				require.Equal(t, http.StatusOK, e.registerAndroid(fcmToken(), session).status)
+			}
+			release := reg.hangLookups(false)
+			t.Cleanup(release)
+			ev := event(session)
+			r := e.callback(ev, e.secret)
+			require.Equal(t, http.StatusInternalServerError, r.status, "%s", r.body)
+			m.reset()
+			release()
+			want := connector.CallbackFailed
+			if devices == 0 {
+				want = connector.CallbackNoDevice
+			}
+			require.Eventually(t, func() bool { return len(m.callbackCounts()) > 0 }, 5*time.Second, time.Millisecond, "the work ends")
+			assert.Equal(t, map[string]int{want: 1}, m.callbackCounts(), "%d devices", devices)
+			assert.Equal(t, 1, h.count("WARN no time left to deliver the callback; nothing was pushed"))
+			e.waitIdle()
+			assert.Zero(t, e.pushesOf(ev["eventId"]))
+
+			r = e.callback(ev, e.secret)
+			require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+			assert.Equal(t, devices, result(t, r).Delivered, "nothing was claimed: the re-send delivers")
+		}
+	})
 	t.Run("delivering", func(t *testing.T) {
 		store := newStallingDeduper(t, true, false)
 		h := &recordCounter{}
@@ -228,4 +269,12 @@ func (m *stallingMetrics) Delivery(p pushwire.Provider, outcome string, d time.D
 		<-ch
 	}
 	m.metricsRecorder.Delivery(p, outcome, d)
+}
+
+// lateRegistry is a countingRegistry whose hung lookups answer, once
+// released, as if their context had not ended.
+type lateRegistry struct{ *countingRegistry }
+
+func (r *lateRegistry) Lookup(ctx context.Context, session string) ([]registry.Device, error) {
+	return r.countingRegistry.Lookup(context.WithoutCancel(ctx), session)
 }

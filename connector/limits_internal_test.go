@@ -48,3 +48,45 @@ func TestSessionCacheBounded(t *testing.T) {
 	assert.Nil(t, newSessionCache(0, size, time.Now), "no TTL: no cache")
 	assert.Nil(t, newSessionCache(ttl, 0, time.Now), "no room: no cache")
 }
+
+// TestSessionCacheReplacesIDs: a session's entry follows its
+// configurations: other ids of the same count replace the old ones.
+func TestSessionCacheReplacesIDs(t *testing.T) {
+	s := newSessionCache(time.Minute, 8, time.Now)
+	s.put("s", configSet{{ID: "a"}, {ID: "b"}})
+	s.put("s", configSet{{ID: "a"}, {ID: "c"}})
+	ids, ok := s.get("s")
+	require.True(t, ok)
+	assert.Equal(t, []string{"a", "c"}, ids)
+	s.put("s", configSet{{ID: "a"}})
+	ids, _ = s.get("s")
+	assert.Equal(t, []string{"a"}, ids)
+	s.drop("s")
+	_, ok = s.get("s")
+	assert.False(t, ok)
+}
+
+// TestInflight: the limit on callbacks in progress admits exactly max,
+// refuses the next, and admits again after a release; a limit of 0 admits
+// everything.
+func TestInflight(t *testing.T) {
+	f := &inflight{max: 2}
+	assert.False(t, f.full())
+	require.True(t, f.acquire())
+	assert.False(t, f.full(), "just under")
+	require.True(t, f.acquire())
+	assert.True(t, f.full(), "at the limit")
+	assert.False(t, f.acquire(), "just over")
+	assert.False(t, f.acquire(), "a refusal takes no place")
+	f.release()
+	assert.False(t, f.full())
+	assert.True(t, f.acquire())
+
+	none := &inflight{}
+	for range 100 {
+		require.True(t, none.acquire())
+	}
+	assert.False(t, none.full())
+	none.release()
+	assert.Zero(t, none.n.Load(), "an unlimited count is not kept")
+}

@@ -79,4 +79,18 @@ func TestMemoryDeduperRoom(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, c.New)
 	assert.Equal(t, map[string]connector.DeviceOutcome{"x": connector.DeviceDelivered}, c.Outcomes)
+
+	// TTLs of their own: a short-lived event behind a long-lived one
+	// expires on time.
+	_, err = d.Claim(ctx, "long", time.Hour)
+	require.NoError(t, err)
+	_, err = d.Claim(ctx, "short", time.Second)
+	require.NoError(t, err)
+	clk.Add(time.Second)
+	c, err = d.Claim(ctx, "short", time.Second)
+	require.NoError(t, err)
+	assert.True(t, c.New, "short expired behind long")
+	c, err = d.Claim(ctx, "long", time.Hour)
+	require.NoError(t, err)
+	assert.False(t, c.New)
 }

@@ -155,6 +155,13 @@ type failingConfigs struct {
 	gets atomic.Int64
 }
 
+func (s *failingConfigs) List(ctx context.Context) ([]connector.PushConfig, error) {
+	if p := s.err.Load(); p != nil {
+		return nil, *p
+	}
+	return s.MemoryConfigStore.List(ctx)
+}
+
 func (s *failingConfigs) Get(ctx context.Context, id string) (connector.PushConfig, error) {
 	s.gets.Add(1)
 	if p := s.err.Load(); p != nil {
@@ -179,6 +186,10 @@ func TestFailingStores(t *testing.T) {
 	before := len(e.fcm.Messages())
 
 	configs.err.Store(&storeDown)
+	// A session without devices is checked against every configuration.
+	r := e.callback(event(uuid.NewString()), e.secret)
+	assert.Equal(t, http.StatusInternalServerError, r.status, "%s", r.body)
+	assert.Equal(t, "configuration lookup failed", r.json(t)["message"])
 	for _, session := range []string{seen, fresh} {
 		r := e.callback(event(session), e.secret)
 		assert.Equal(t, http.StatusInternalServerError, r.status, "%s", r.body)
@@ -189,7 +200,7 @@ func TestFailingStores(t *testing.T) {
 	configs.err.Store(nil)
 
 	reg.err.Store(&storeDown)
-	r := e.callback(event(fresh), e.secret)
+	r = e.callback(event(fresh), e.secret)
 	assert.Equal(t, http.StatusInternalServerError, r.status, "%s", r.body)
 	assert.Equal(t, "session lookup failed", r.json(t)["message"])
 	assert.NotContains(t, string(r.body), "10.0.0.7")
@@ -307,4 +318,56 @@ func TestUnlimitedAndUncached(t *testing.T) {
 		assert.Equal(t, http.StatusUnauthorized, e.callback(event(session), "wrong-secret-0123456789").status)
 	}
 	assert.Equal(t, int64(6), reg.lookups.Load()-before, "no cache: every callback looks its session up")
+}
+
+// TestDeliverValidates: Deliver refuses an event whose ids a callback
+// could not carry, naming the member.
+func TestDeliverValidates(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	for _, ev := range []hmacverify.Event{
+		{EventID: "", SessionID: uuid.NewString()},
+		{EventID: "a b", SessionID: uuid.NewString()},
+		{EventID: uuid.NewString(), SessionID: ""},
+		{EventID: uuid.NewString(), SessionID: strings.Repeat("s", 300)},
+	} {
+		_, err := e.conn.Deliver(context.Background(), ev)
+		require.Error(t, err, "%+v", ev)
+		member := "eventId"
+		if ev.EventID != "" && ev.EventID != "a b" {
+			member = "sessionId"
+		}
+		assert.Contains(t, err.Error(), "connector: "+member+": ")
+	}
+	assert.Empty(t, e.fcm.Messages())
+}
+
+// notWritten is a sender whose sends wait for their context to end and
+// report that nothing was written, as a sender waiting for a connection
+// does.
+type notWritten struct{ pushwire.Sender }
+
+func (s notWritten) Send(ctx context.Context, m pushwire.Message) error {
+	<-ctx.Done()
+	return pushwire.ContextError(pushwire.ProviderFCM, ctx.Err(), false)
+}
+
+// TestDeliveryTimeoutMetric: a push that never left before the delivery
+// deadline is a definite failure (500), counted as a timeout.
+func TestDeliveryTimeoutMetric(t *testing.T) {
+	m := newMetricsRecorder()
+	e := newEnv(t, envOptions{
+		tweak: func(c *connector.Config) {
+			c.Metrics = m
+			c.DeliveryTimeout = 50 * time.Millisecond
+		},
+		wrapFCM: func(s pushwire.Sender) pushwire.Sender { return notWritten{s} },
+	})
+	session := uuid.NewString()
+	require.Equal(t, http.StatusOK, e.registerAndroid(fcmToken(), session).status)
+	r := e.callback(event(session), e.secret)
+	require.Equal(t, http.StatusInternalServerError, r.status, "%s", r.body)
+	assert.Equal(t, connector.CallbackResult{Failed: 1}, counts(result(t, r)))
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	assert.Equal(t, map[string]int{connector.OutcomeTimeout: 1}, m.deliveries)
 }

@@ -55,6 +55,7 @@ func RunDeduper(t *testing.T, b DeduperBackend) {
 	t.Run("UnrecordedClaimStaysUnknown", func(t *testing.T) { testUnrecorded(t, one(t)) })
 	t.Run("KeysIndependent", func(t *testing.T) { testKeys(t, one(t)) })
 	t.Run("InvalidTTL", func(t *testing.T) { testInvalidTTL(t, one(t)) })
+	t.Run("CanceledContext", func(t *testing.T) { testCanceled(t, one(t)) })
 	t.Run("ClaimRace", func(t *testing.T) {
 		o, _ := open(t)
 		testClaimRace(t, []connector.Deduper{o(t)})
@@ -191,6 +192,19 @@ func testInvalidTTL(t *testing.T, d connector.Deduper) {
 
 // testClaimRace: many goroutines over the handles claim the same events at
 // once; each event is new to exactly one.
+// testCanceled: a call whose context has ended fails and changes nothing:
+// a claim made with it did not claim.
+func testCanceled(t *testing.T, d connector.Deduper) {
+	ctx, cancel := context.WithCancel(dctx)
+	cancel()
+	_, err := d.Claim(ctx, "ev", ttl)
+	assert.Error(t, err, "Claim")
+	assert.Error(t, d.Record(ctx, "ev", map[string]connector.DeviceOutcome{"a": connector.DeviceDelivered}, ttl), "Record")
+	c := claim(t, d, "ev")
+	assert.True(t, c.New, "nothing was claimed or recorded")
+	assert.Empty(t, c.Outcomes)
+}
+
 func testClaimRace(t *testing.T, handles []connector.Deduper) {
 	const rounds, racers = 20, 8
 	for round := range rounds {
