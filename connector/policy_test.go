@@ -371,3 +371,25 @@ func TestDeliveryTimeoutMetric(t *testing.T) {
 	defer m.mu.Unlock()
 	assert.Equal(t, map[string]int{connector.OutcomeTimeout: 1}, m.deliveries)
 }
+
+// TestDeliveryEndsBeforeCallbackDeadline: with a DeliveryTimeout longer
+// than the callback's, the delivery still ends before the callback's
+// deadline and answers itself (202, its device unknown): the callback is
+// not answered late.
+func TestDeliveryEndsBeforeCallbackDeadline(t *testing.T) {
+	h := &recordCounter{}
+	e := newEnv(t, envOptions{tweak: func(c *connector.Config) {
+		c.CallbackTimeout = 300 * time.Millisecond
+		c.DeliveryTimeout = time.Minute
+		c.Logger = slog.New(h)
+	}})
+	session, tok := uuid.NewString(), fcmToken()
+	require.Equal(t, http.StatusOK, e.registerAndroid(tok, session).status)
+	require.Equal(t, http.StatusOK, e.callback(event(session), e.secret).status) // warm the client
+	e.fcm.FailToken(tok, fcmtest.Hang())
+	r := e.callback(event(session), e.secret)
+	require.Equal(t, http.StatusAccepted, r.status, "%s", r.body)
+	assert.Equal(t, connector.CallbackResult{Unknown: 1}, counts(result(t, r)))
+	assert.Zero(t, h.count("ERROR callback delivery not finished within the callback timeout; its outcome is unknown"))
+	e.fcm.ClearFailures()
+}
