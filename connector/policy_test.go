@@ -120,7 +120,11 @@ func TestResendAfterDeviceLeft(t *testing.T) {
 // callback metric says failed.
 func TestDeliverAfterClose(t *testing.T) {
 	m := newMetricsRecorder()
-	e := newEnv(t, envOptions{tweak: func(c *connector.Config) { c.Metrics = m }})
+	store := newRecordingDeduper(t)
+	e := newEnv(t, envOptions{tweak: func(c *connector.Config) {
+		c.Metrics = m
+		c.Dedupe = store
+	}})
 	session := uuid.NewString()
 	require.Equal(t, http.StatusOK, e.registerAndroid(fcmToken(), session).status)
 	require.Equal(t, http.StatusOK, e.registerAndroid(fcmToken(), session).status)
@@ -132,6 +136,28 @@ func TestDeliverAfterClose(t *testing.T) {
 	assert.Equal(t, http.StatusInternalServerError, res.Status())
 	assert.Empty(t, e.fcm.Messages())
 	assert.Equal(t, map[string]int{connector.CallbackFailed: 1}, m.callbackCounts())
+	assert.Empty(t, store.outcomes(), "nothing recorded: the caller may have closed the store")
+}
+
+// TestDeliverWithoutTime: Deliver with a context whose deadline leaves less
+// than the reserve kept for the answer (an eighth of CallbackTimeout)
+// pushes nothing and counts every device failed (nothing claimed, so the
+// event can be delivered again).
+func TestDeliverWithoutTime(t *testing.T) {
+	e := newEnv(t, envOptions{tweak: func(c *connector.Config) { c.CallbackTimeout = time.Minute }})
+	session := uuid.NewString()
+	require.Equal(t, http.StatusOK, e.registerAndroid(fcmToken(), session).status)
+	require.Equal(t, http.StatusOK, e.registerAndroid(fcmToken(), session).status)
+	ev := hmacverify.Event{EventID: uuid.NewString(), SessionID: session}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute/8-time.Second)
+	defer cancel()
+	res, err := e.conn.Deliver(ctx, ev)
+	require.NoError(t, err)
+	assert.Equal(t, connector.CallbackResult{Failed: 2}, counts(res))
+	assert.Empty(t, e.fcm.Messages())
+	res, err = e.conn.Deliver(context.Background(), ev)
+	require.NoError(t, err)
+	assert.Equal(t, connector.CallbackResult{Delivered: 2}, counts(res))
 }
 
 // failingRegistry fails Lookup with err once set.
