@@ -68,6 +68,10 @@ func RunDeduper(t *testing.T, b DeduperBackend) {
 		o, _ := open(t)
 		testRetryRace(t, []connector.Deduper{o(t), o(t)})
 	})
+	t.Run("RetryClaimRefreshes", func(t *testing.T) {
+		o, clk := open(t)
+		testRetryClaimRefreshes(t, o(t), clk, b.ServerClock)
+	})
 	t.Run("Expiry", func(t *testing.T) {
 		o, clk := open(t)
 		if b.ServerClock {
@@ -157,7 +161,10 @@ func testRecordWithoutClaim(t *testing.T, d connector.Deduper) {
 func testUnrecorded(t *testing.T, d connector.Deduper) {
 	require.True(t, claim(t, d, "ev").New)
 	for range 3 {
-		assert.True(t, claim(t, d, "ev").Duplicate())
+		c := claim(t, d, "ev")
+		assert.True(t, c.Duplicate())
+		assert.NotNil(t, c.Outcomes, "a known event's outcomes: empty, not nil")
+		assert.Empty(t, c.Outcomes)
 	}
 	require.NoError(t, d.Record(dctx, "ev", map[string]connector.DeviceOutcome{"a": connector.DeviceRetryable}, ttl))
 	assert.Equal(t, []string{"a"}, claim(t, d, "ev").Retry)
@@ -262,6 +269,29 @@ func testRetryRace(t *testing.T, handles []connector.Deduper) {
 		wg.Wait()
 		assert.Equal(t, map[string]int{"a": 1, "b": 1}, got, "round %d", round)
 	}
+}
+
+// testRetryClaimRefreshes: a claim that returns devices to push again is a
+// write: the entry lives its TTL from then, outliving the Record before it.
+func testRetryClaimRefreshes(t *testing.T, d connector.Deduper, clk *Clock, serverClock bool) {
+	short := ShortTTL
+	if !serverClock {
+		short = time.Minute
+	}
+	require.True(t, claim(t, d, "ev").New)
+	require.NoError(t, d.Record(dctx, "ev", map[string]connector.DeviceOutcome{"a": connector.DeviceRetryable}, short))
+	c, err := d.Claim(dctx, "ev", time.Hour)
+	require.NoError(t, err)
+	require.Equal(t, []string{"a"}, c.Retry)
+	if serverClock {
+		time.Sleep(2 * short)
+	} else {
+		clk.Add(2 * short)
+	}
+	c, err = d.Claim(dctx, "ev", time.Hour)
+	require.NoError(t, err)
+	assert.False(t, c.New, "the retry claim made it live an hour")
+	assert.Equal(t, connector.DeviceUnknown, c.Outcomes["a"])
 }
 
 // testClockExpiry: an entry lives its TTL after its last write, to the
