@@ -87,10 +87,17 @@ func TestMemoryDeduperRoom(t *testing.T) {
 	_, err = d.Claim(ctx, "short", time.Second)
 	require.NoError(t, err)
 	clk.Add(time.Second)
-	c, err = d.Claim(ctx, "short", time.Second)
+	// Claimed again, for two hours: short now outlives long, whose expiry
+	// must clear what is left behind it without touching short.
+	c, err = d.Claim(ctx, "short", 2*time.Hour)
 	require.NoError(t, err)
 	assert.True(t, c.New, "short expired behind long")
 	c, err = d.Claim(ctx, "long", time.Hour)
 	require.NoError(t, err)
 	assert.False(t, c.New)
+	clk.Add(time.Hour)
+	assert.True(t, isNew("after long"))
+	c, err = d.Claim(ctx, "short", time.Hour)
+	require.NoError(t, err)
+	assert.False(t, c.New, "short lives two hours from its second claim")
 }
