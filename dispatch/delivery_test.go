@@ -748,3 +748,30 @@ func TestPruneFailure(t *testing.T) {
 		assert.NotContains(t, out, voipToken[:20])
 	}
 }
+
+// TestLocalDeadPruned: a binding the local sender says is gone is pruned as
+// a remote one is, as of the binding's UpdatedAt, and the phone's other
+// binding is not tried.
+func TestLocalDeadPruned(t *testing.T) {
+	reg := newRegistry(t)
+	remote := &script{}
+	gone := &pushwire.Error{Class: pushwire.ErrDeadToken, Provider: pushwire.ProviderLPNS, Reason: "Gone"}
+	d := newDispatcher(t, dispatch.Config{Registry: reg, APNs: remote, LPNS: &script{errs: []error{gone}}})
+	local := binding(pushwire.ProviderLPNS, "l1", "p")
+	local.Session = "s"
+	local = register(t, reg, local)
+	apnsDev := register(t, reg, binding(pushwire.ProviderAPNs, "a1", "p"))
+	res, err := d.Notify(context.Background(), "s", pushwire.Message{})
+	require.NoError(t, err)
+	require.Len(t, res.Deliveries, 1)
+	dv := res.Deliveries[0]
+	assert.Equal(t, dispatch.Dead, dv.Outcome)
+	assert.Equal(t, dispatch.PathLocal, dv.Path)
+	assert.True(t, dv.Pruned)
+	assert.NoError(t, dv.PruneErr)
+	assert.Empty(t, remote.sent(), "the remote binding is not tried")
+	_, err = reg.Get(context.Background(), local.Key())
+	assert.ErrorIs(t, err, registry.ErrNotFound)
+	_, err = reg.Get(context.Background(), apnsDev.Key())
+	assert.NoError(t, err)
+}

@@ -492,6 +492,10 @@ func (d *Dispatcher) deliverLocal(c *call, g group, msg pushwire.Message, dv *De
 	default:
 		dv.Outcome = outcomeOf(err)
 	}
+	if dv.Outcome == Dead {
+		// A local sender (SenderFor's) may say a binding is gone too.
+		d.prune(c.ctx, dv)
+	}
 	return true
 }
 
