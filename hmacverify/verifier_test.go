@@ -534,6 +534,35 @@ func TestMiddlewareSlowBody(t *testing.T) {
 	assert.Zero(t, c.calls)
 }
 
+// TestBodyDeadlineCleared: the body's read deadline ends with the body: a
+// handler slower than BodyTimeout keeps its request context, and the
+// connection serves the next request.
+func TestBodyDeadlineCleared(t *testing.T) {
+	const timeout = 50 * time.Millisecond
+	v := newVerifier(t, hmacverify.Config{BodyTimeout: timeout})
+	srv := httptest.NewServer(v.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(3 * timeout): // slower than the body's deadline
+			w.WriteHeader(http.StatusNoContent)
+		case <-r.Context().Done():
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})))
+	defer srv.Close()
+	client := srv.Client()
+	for i := range 2 { // the second on the same connection
+		req, err := http.NewRequest(http.MethodPost, srv.URL, strings.NewReader(eventBody(testEventID, testSessionID, testNow)))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Hmac", hmacverify.Sign(testSecret, testEventID, testSessionID))
+		resp, err := client.Do(req)
+		require.NoError(t, err, "request %d", i)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusNoContent, resp.StatusCode, "request %d: the handler's context outlived the body deadline", i)
+	}
+}
+
 func TestStaticSecretsAreCopied(t *testing.T) {
 	secrets := hmacverify.StaticSecrets{[]byte("first-secret")}
 	v := newVerifier(t, hmacverify.Config{Secrets: secrets})
