@@ -15,7 +15,6 @@ import (
 	"github.com/pushwire/pushwire"
 	"github.com/pushwire/pushwire/connector"
 	"github.com/pushwire/pushwire/dispatch"
-	"github.com/pushwire/pushwire/fcm/fcmtest"
 	"github.com/pushwire/pushwire/registry"
 )
 
@@ -224,10 +223,7 @@ func TestLateAnswer(t *testing.T) {
 			c.MaxConcurrency = 1
 			c.Retry = dispatch.RetryPolicy{MaxAttempts: 1}
 		}})
-		session, got, failing := uuid.NewString(), fcmToken(), fcmToken()
-		require.Equal(t, http.StatusOK, e.registerAndroid(got, session).status)
-		require.Equal(t, http.StatusOK, e.registerAndroid(failing, session).status)
-		e.fcm.FailToken(failing, fcmtest.Unavailable(0))
+		session, _, _ := e.sessionWithFailing()
 		ev := event(session)
 		r := e.callback(ev, e.secret)
 		require.Equal(t, http.StatusOK, r.status, "%s", r.body)

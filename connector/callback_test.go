@@ -430,10 +430,7 @@ func TestSlowBodyTimesOut(t *testing.T) {
 // duplicate.
 func TestDeliverResend(t *testing.T) {
 	e := newEnv(t, envOptions{tweak: func(c *connector.Config) { c.Retry = dispatch.RetryPolicy{MaxAttempts: 1} }})
-	session, got, failing := uuid.NewString(), fcmToken(), fcmToken()
-	require.Equal(t, http.StatusOK, e.registerAndroid(got, session).status)
-	require.Equal(t, http.StatusOK, e.registerAndroid(failing, session).status)
-	e.fcm.FailToken(failing, fcmtest.Unavailable(0))
+	session, got, failing := e.sessionWithFailing()
 	ev := hmacverify.Event{EventID: uuid.NewString(), SessionID: session}
 	ctx := context.Background()
 

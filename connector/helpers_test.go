@@ -222,6 +222,18 @@ func apnsToken() string {
 	return strings.ReplaceAll(uuid.NewString()+uuid.NewString(), "-", "")
 }
 
+// sessionWithFailing registers two Android devices in a new session and
+// makes FCM refuse the pushes to the second for a temporary reason
+// (UNAVAILABLE) until e.fcm.ClearFailures.
+func (e *env) sessionWithFailing() (session, got, failing string) {
+	e.t.Helper()
+	session, got, failing = uuid.NewString(), fcmToken(), fcmToken()
+	require.Equal(e.t, http.StatusOK, e.registerAndroid(got, session).status)
+	require.Equal(e.t, http.StatusOK, e.registerAndroid(failing, session).status)
+	e.fcm.FailToken(failing, fcmtest.Unavailable(0))
+	return session, got, failing
+}
+
 func waitFCM(t *testing.T, s *fcmtest.Server, n int) []fcmtest.Received {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -91,10 +91,7 @@ func TestResendAfterDeviceLeft(t *testing.T) {
 		c.Metrics = m
 		c.Retry = dispatch.RetryPolicy{MaxAttempts: 1}
 	}})
-	session, got, failing := uuid.NewString(), fcmToken(), fcmToken()
-	require.Equal(t, http.StatusOK, e.registerAndroid(got, session).status)
-	require.Equal(t, http.StatusOK, e.registerAndroid(failing, session).status)
-	e.fcm.FailToken(failing, fcmtest.Unavailable(0))
+	session, got, failing := e.sessionWithFailing()
 	ev := event(session)
 	require.Equal(t, http.StatusOK, e.callback(ev, e.secret).status)
 	require.Equal(t, http.StatusNoContent, e.do(http.MethodDelete, connector.BasePath+"/device-registrations/"+failing, "", nil, nil).status)
