@@ -280,7 +280,8 @@ func (c *Connector) handleCallback(w http.ResponseWriter, r *http.Request) {
 
 	// The work runs apart so that the answer leaves by the callback's
 	// deadline even if something it calls ignores its context; it keeps
-	// its place in MaxConcurrency until it returns.
+	// its place in MaxConcurrency until it returns, and frees it before
+	// handing its answer over: an answered callback holds no place.
 	client := c.cfg.ClientAddr(r)
 	ctx, cancel := context.WithTimeout(r.Context(), c.cfg.CallbackTimeout)
 	defer cancel()
@@ -288,8 +289,9 @@ func (c *Connector) handleCallback(w http.ResponseWriter, r *http.Request) {
 	prog := new(progress)
 	go func() {
 		defer c.work.Done()
-		defer c.inflight.release()
-		done <- c.callback(ctx, ev, sig, client, prog)
+		a := c.callback(ctx, ev, sig, client, prog)
+		c.inflight.release()
+		done <- a
 	}()
 	var a callbackAnswer
 	select {
