@@ -96,15 +96,9 @@ func (e *env) waitIdle() {
 //   - recording (the record hangs): the delivery's own answer, 200
 //     delivered; a re-send is a duplicate.
 func TestLateAnswer(t *testing.T) {
-	const timeout = 200 * time.Millisecond
 	t.Run("verifying", func(t *testing.T) {
 		reg := newCountingRegistry(t)
-		h := &recordCounter{}
-		e := newEnv(t, envOptions{reg: reg, tweak: func(c *connector.Config) {
-			c.CallbackTimeout = timeout
-			c.MaxConcurrency = 1
-			c.Logger = slog.New(h)
-		}})
+		e, h := lateEnv(t, reg, nil)
 		session := uuid.NewString()
 		require.Equal(t, http.StatusOK, e.registerAndroid(fcmToken(), session).status)
 		release := reg.hangLookups(false)
@@ -130,13 +124,7 @@ func TestLateAnswer(t *testing.T) {
 		for _, devices := range []int{1, 0} {
 			reg := &lateRegistry{countingRegistry: newCountingRegistry(t)}
 			m := newMetricsRecorder()
-			h := &recordCounter{}
-			e := newEnv(t, envOptions{reg: reg, tweak: func(c *connector.Config) {
-				c.CallbackTimeout = timeout
-				c.MaxConcurrency = 1
-				c.Metrics = m
-				c.Logger = slog.New(h)
-			}})
+			e, h := lateEnv(t, reg, func(c *connector.Config) { c.Metrics = m })
 			session := uuid.NewString()
 			for range devices {
 				require.Equal(t, http.StatusOK, e.registerAndroid(fcmToken(), session).status)
@@ -165,13 +153,7 @@ func TestLateAnswer(t *testing.T) {
 	})
 	t.Run("delivering", func(t *testing.T) {
 		store := newStallingDeduper(t, true, false)
-		h := &recordCounter{}
-		e := newEnv(t, envOptions{tweak: func(c *connector.Config) {
-			c.Dedupe = store
-			c.CallbackTimeout = timeout
-			c.MaxConcurrency = 1
-			c.Logger = slog.New(h)
-		}})
+		e, h := lateEnv(t, nil, func(c *connector.Config) { c.Dedupe = store })
 		t.Cleanup(store.release)
 		session := uuid.NewString()
 		require.Equal(t, http.StatusOK, e.registerAndroid(fcmToken(), session).status)
@@ -190,13 +172,7 @@ func TestLateAnswer(t *testing.T) {
 	})
 	t.Run("recording", func(t *testing.T) {
 		store := newStallingDeduper(t, false, true)
-		h := &recordCounter{}
-		e := newEnv(t, envOptions{tweak: func(c *connector.Config) {
-			c.Dedupe = store
-			c.CallbackTimeout = timeout
-			c.MaxConcurrency = 1
-			c.Logger = slog.New(h)
-		}})
+		e, h := lateEnv(t, nil, func(c *connector.Config) { c.Dedupe = store })
 		t.Cleanup(store.release)
 		session := uuid.NewString()
 		require.Equal(t, http.StatusOK, e.registerAndroid(fcmToken(), session).status)
@@ -217,12 +193,10 @@ func TestLateAnswer(t *testing.T) {
 		// Only the device to push again is under way when the deadline
 		// passes: it alone is unknown.
 		m := &stallingMetrics{metricsRecorder: newMetricsRecorder()}
-		e := newEnv(t, envOptions{tweak: func(c *connector.Config) {
+		e, _ := lateEnv(t, nil, func(c *connector.Config) {
 			c.Metrics = m
-			c.CallbackTimeout = timeout
-			c.MaxConcurrency = 1
 			c.Retry = dispatch.RetryPolicy{MaxAttempts: 1}
-		}})
+		})
 		session, _, _ := e.sessionWithFailing()
 		ev := event(session)
 		r := e.callback(ev, e.secret)
@@ -238,6 +212,26 @@ func TestLateAnswer(t *testing.T) {
 		e.waitIdle()
 		assert.Equal(t, 2, e.pushesOf(ev["eventId"]), "one push each")
 	})
+}
+
+// lateTimeout is the CallbackTimeout of the late-answer tests.
+const lateTimeout = 200 * time.Millisecond
+
+// lateEnv is an env whose callbacks are answered after lateTimeout at the
+// latest, one at a time (waitIdle), logging to the returned counter; reg
+// (nil: memory) is its registry and tweak changes the rest.
+func lateEnv(t *testing.T, reg registry.Registry, tweak func(*connector.Config)) (*env, *recordCounter) {
+	t.Helper()
+	h := &recordCounter{}
+	e := newEnv(t, envOptions{reg: reg, tweak: func(c *connector.Config) {
+		c.CallbackTimeout = lateTimeout
+		c.MaxConcurrency = 1
+		c.Logger = slog.New(h)
+		if tweak != nil {
+			tweak(c)
+		}
+	}})
+	return e, h
 }
 
 // stallingMetrics is a metrics recorder whose Delivery, once stalled,
