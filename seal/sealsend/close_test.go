@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,10 +16,12 @@ import (
 )
 
 // blocker is a Next whose sends to token "t" wait for release or their
-// context, reporting when they have started; other sends succeed at once.
+// context, reporting when they have started and counting those that have
+// returned; other sends succeed at once.
 type blocker struct {
-	started chan struct{}
-	release chan struct{}
+	started  chan struct{}
+	release  chan struct{}
+	returned atomic.Int32
 }
 
 func newBlocker() *blocker {
@@ -30,6 +33,7 @@ func (b *blocker) Send(ctx context.Context, m pushwire.Message) error {
 		return nil
 	}
 	b.started <- struct{}{}
+	defer b.returned.Add(1)
 	select {
 	case <-b.release:
 		return nil
@@ -81,14 +85,15 @@ func TestCloseCancelsSendsUnderWay(t *testing.T) {
 	go func() { done <- s.Send(context.Background(), pushwire.Message{Token: "t"}) }()
 	<-next.started
 	require.NoError(t, s.Close())
+	assert.Equal(t, int32(1), next.returned.Load(), "Close returned before the send under way")
 	select {
 	case err := <-done:
 		assert.ErrorIs(t, err, pushwire.ErrClosed)
 		assert.ErrorIs(t, err, pushwire.ErrUnknownOutcome, "the request may have been written")
 		assert.ErrorIs(t, err, pushwire.ErrRetryable)
 		assert.NotErrorIs(t, err, pushwire.ErrPermanent)
-	default:
-		t.Fatal("Close returned before the send under way")
+	case <-time.After(5 * time.Second): // Send returns an instant after Close has waited for it
+		t.Fatal("the send under way did not end with Close")
 	}
 }
 
