@@ -51,7 +51,7 @@ type Claim struct {
 	// them and records their new outcomes.
 	Retry []string
 	// Outcomes holds, for a known event, the outcomes recorded before this
-	// claim (nil for a new event). Read-only.
+	// claim (empty, not nil, when none were; nil for a new event). Read-only.
 	Outcomes map[string]DeviceOutcome
 }
 
