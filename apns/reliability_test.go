@@ -23,7 +23,9 @@ import (
 func TestHungServerDetectedByPing(t *testing.T) {
 	srv, c := pair(t, apnstest.Config{}, func(cfg *apns.Config) {
 		cfg.PingInterval = 100 * time.Millisecond
-		cfg.PingTimeout = 150 * time.Millisecond
+		// Long enough for the other pushes below to join the hung
+		// connection on a busy machine before the check closes it.
+		cfg.PingTimeout = time.Second
 		cfg.Retry.MaxAttempts = 1
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -239,7 +239,10 @@ func TestHungProvider(t *testing.T) {
 		hung := &script{hold: make(chan struct{})}
 		reg := newRegistry(t)
 		register(t, reg, registry.Device{Session: "s", Provider: pushwire.ProviderFCM, Token: "fcm-token-1"})
-		d := newDispatcher(t, dispatch.Config{Registry: reg, FCM: hung, Timeout: 200 * time.Millisecond})
+		// A second: the send ends 50 ms before the call, time enough on a
+		// busy machine for its answer to be heard (else it is abandoned,
+		// with no attempt counted).
+		d := newDispatcher(t, dispatch.Config{Registry: reg, FCM: hung, Timeout: time.Second})
 		res, err := d.Notify(context.Background(), "s", pushwire.Message{})
 		require.NoError(t, err)
 		dv := res.Deliveries[0]

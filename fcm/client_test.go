@@ -572,6 +572,9 @@ func TestCancelDuringBackoff(t *testing.T) {
 func TestSlowResponseHonoursContext(t *testing.T) {
 	srv := newServer(t, fcmtest.Config{})
 	c := newClient(t, srv, nil)
+	// Warm the client (access token, connection), so that the deadline
+	// below is spent waiting for the answer, not on set-up.
+	require.NoError(t, c.Send(context.Background(), pushwire.Message{Token: "warm-up"}))
 	srv.FailAll(fcmtest.Slow(time.Minute))
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()

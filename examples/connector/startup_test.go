@@ -72,7 +72,8 @@ func TestStartupWaitsForRegistry(t *testing.T) {
 	p.SetMode(faultproxy.Pass)
 	require.Eventually(t, func() bool { s, _, _ := get("/readyz"); return s == http.StatusOK }, 20*time.Second, 20*time.Millisecond,
 		"stderr: %s", errb.String())
-	assert.Contains(t, out.String(), "listening on")
+	// The line follows the switch to the ready handler by an instant.
+	assert.Eventually(t, func() bool { return strings.Contains(out.String(), "listening on") }, 5*time.Second, 10*time.Millisecond)
 	cancel()
 	select {
 	case code := <-done:
