@@ -50,7 +50,8 @@ func TestSessionCacheBounded(t *testing.T) {
 }
 
 // TestSessionCacheReplacesIDs: a session's entry follows its
-// configurations: other ids of the same count replace the old ones.
+// configurations: other ids of the same count replace the old ones, whether
+// some or none of them are the same.
 func TestSessionCacheReplacesIDs(t *testing.T) {
 	s := newSessionCache(time.Minute, 8, time.Now)
 	s.put("s", configSet{{ID: "a"}, {ID: "b"}})
@@ -58,6 +59,9 @@ func TestSessionCacheReplacesIDs(t *testing.T) {
 	ids, ok := s.get("s")
 	require.True(t, ok)
 	assert.Equal(t, []string{"a", "c"}, ids)
+	s.put("s", configSet{{ID: "x"}, {ID: "y"}})
+	ids, _ = s.get("s")
+	assert.Equal(t, []string{"x", "y"}, ids)
 	s.put("s", configSet{{ID: "a"}})
 	ids, _ = s.get("s")
 	assert.Equal(t, []string{"a"}, ids)
