@@ -197,8 +197,6 @@ func testInvalidTTL(t *testing.T, d connector.Deduper) {
 	assert.NoError(t, err, "any positive TTL")
 }
 
-// testClaimRace: many goroutines over the handles claim the same events at
-// once; each event is new to exactly one.
 // testCanceled: a call whose context has ended fails and changes nothing:
 // a claim made with it did not claim.
 func testCanceled(t *testing.T, d connector.Deduper) {
@@ -212,6 +210,8 @@ func testCanceled(t *testing.T, d connector.Deduper) {
 	assert.Empty(t, c.Outcomes)
 }
 
+// testClaimRace: many goroutines over the handles claim the same events at
+// once; each event is new to exactly one.
 func testClaimRace(t *testing.T, handles []connector.Deduper) {
 	const rounds, racers = 20, 8
 	for round := range rounds {
