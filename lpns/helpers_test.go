@@ -225,3 +225,20 @@ func eventually(t *testing.T, cond func() bool, msg string) {
 	t.Helper()
 	require.Eventually(t, cond, 5*time.Second, 10*time.Millisecond, msg)
 }
+
+// shutdownBegun starts srv's Shutdown (10 s deadline) in the background and
+// returns once srv refuses new sends; Shutdown's result arrives on the
+// channel returned.
+func shutdownBegun(t *testing.T, srv *lpns.Server) <-chan error {
+	t.Helper()
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		shut <- srv.Shutdown(ctx)
+	}()
+	eventually(t, func() bool { // a device not connected: no ack to wait for
+		return errors.Is(srv.SendPayload(context.Background(), "nobody", []byte(`{}`)), lpns.ErrServerClosed)
+	}, "Shutdown began")
+	return shut
+}

@@ -2,7 +2,6 @@ package lpns_test
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -128,15 +127,7 @@ func TestShutdownLetsSendUnderWayFinish(t *testing.T) {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.SendNotification(context.Background(), "dev-1", "n-1", []byte(`{}`)) }()
 	<-entered
-	shut := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		shut <- srv.Shutdown(ctx)
-	}()
-	eventually(t, func() bool { // a device not connected: no ack to wait for
-		return errors.Is(srv.SendNotification(context.Background(), "nobody", "n-2", []byte(`{}`)), lpns.ErrServerClosed)
-	}, "Shutdown began")
+	shut := shutdownBegun(t, srv.Server)
 	err = srv.SendNotification(context.Background(), "dev-1", "n-3", []byte(`{}`))
 	assert.ErrorIs(t, err, lpns.ErrServerClosed, "a new send to the busy device is refused")
 	assert.ErrorIs(t, err, pushwire.ErrClosed)

@@ -669,15 +669,7 @@ func TestCloseCutsReplacedSessions(t *testing.T) {
 	t.Run("Close during Shutdown", func(t *testing.T) {
 		srv := newTestServer(t, lpns.Config{})
 		rawDial(t, srv.url, testToken("dev-1", 0)) // never answers the 4503 close
-		shut := make(chan error, 1)
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			shut <- srv.Shutdown(ctx)
-		}()
-		eventually(t, func() bool { // a device not connected: no ack to wait for
-			return errors.Is(srv.SendPayload(context.Background(), "nobody", []byte(`{}`)), lpns.ErrServerClosed)
-		}, "shutdown under way")
+		shut := shutdownBegun(t, srv.Server)
 		start := time.Now()
 		require.NoError(t, srv.Close())
 		assert.Less(t, time.Since(start), 2*time.Second, "Close cuts the connection Shutdown waits for")
