@@ -42,12 +42,13 @@ func TestMemoryDeduperRoom(t *testing.T) {
 	clk := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	d, err := connector.NewMemoryDeduper(connector.MemoryDeduperConfig{Capacity: 3, Now: clk.Now})
 	require.NoError(t, err)
-	isNew := func(k string) bool {
+	claim := func(k string, ttl time.Duration) connector.Claim {
 		t.Helper()
 		c, err := d.Claim(ctx, k, ttl)
 		require.NoError(t, err)
-		return c.New
+		return c
 	}
+	isNew := func(k string) bool { t.Helper(); return claim(k, ttl).New }
 
 	for _, k := range []string{"a", "b", "c"} {
 		require.True(t, isNew(k))
@@ -75,29 +76,20 @@ func TestMemoryDeduperRoom(t *testing.T) {
 	require.NoError(t, d.Record(ctx, "d", map[string]connector.DeviceOutcome{"x": connector.DeviceDelivered}, ttl))
 	clk.Add(ttl / 2)
 	assert.True(t, isNew("i"))
-	c, err := d.Claim(ctx, "d", ttl)
-	require.NoError(t, err)
+	c := claim("d", ttl)
 	assert.False(t, c.New)
 	assert.Equal(t, map[string]connector.DeviceOutcome{"x": connector.DeviceDelivered}, c.Outcomes)
 
 	// TTLs of their own: a short-lived event behind a long-lived one
 	// expires on time.
-	_, err = d.Claim(ctx, "long", time.Hour)
-	require.NoError(t, err)
-	_, err = d.Claim(ctx, "short", time.Second)
-	require.NoError(t, err)
+	claim("long", time.Hour)
+	claim("short", time.Second)
 	clk.Add(time.Second)
 	// Claimed again, for two hours: short now outlives long, whose expiry
 	// must clear what is left behind it without touching short.
-	c, err = d.Claim(ctx, "short", 2*time.Hour)
-	require.NoError(t, err)
-	assert.True(t, c.New, "short expired behind long")
-	c, err = d.Claim(ctx, "long", time.Hour)
-	require.NoError(t, err)
-	assert.False(t, c.New)
+	assert.True(t, claim("short", 2*time.Hour).New, "short expired behind long")
+	assert.False(t, claim("long", time.Hour).New)
 	clk.Add(time.Hour)
 	assert.True(t, isNew("after long"))
-	c, err = d.Claim(ctx, "short", time.Hour)
-	require.NoError(t, err)
-	assert.False(t, c.New, "short lives two hours from its second claim")
+	assert.False(t, claim("short", time.Hour).New, "short lives two hours from its second claim")
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -340,11 +341,7 @@ func (m *metricsRecorder) reset() {
 func (m *metricsRecorder) callbackCounts() map[string]int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := make(map[string]int, len(m.callbacks))
-	for k, v := range m.callbacks {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(m.callbacks)
 }
 
 func (m *metricsRecorder) Request(string, int, time.Duration) {}

@@ -170,12 +170,19 @@ func (r *failingRegistry) Lookup(ctx context.Context, session string) ([]registr
 	return r.Registry.Lookup(ctx, session)
 }
 
-// failingConfigs is a MemoryConfigStore whose Get fails with err once set;
-// it counts the Gets.
+// failingConfigs is a MemoryConfigStore whose reads (List, Get) fail with
+// err and whose Put fails with put, once set; it counts the Gets.
 type failingConfigs struct {
 	*connector.MemoryConfigStore
-	err  atomic.Pointer[error]
-	gets atomic.Int64
+	err, put atomic.Pointer[error]
+	gets     atomic.Int64
+}
+
+func (s *failingConfigs) Put(ctx context.Context, pc connector.PushConfig) error {
+	if p := s.put.Load(); p != nil {
+		return *p
+	}
+	return s.MemoryConfigStore.Put(ctx, pc)
 }
 
 func (s *failingConfigs) List(ctx context.Context) ([]connector.PushConfig, error) {

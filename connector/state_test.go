@@ -468,41 +468,22 @@ func newMemoryRegistry(t *testing.T) registry.Registry {
 	return m
 }
 
-// brokenStore is a MemoryConfigStore whose List or Put fail.
-type brokenStore struct {
-	*connector.MemoryConfigStore
-	list, put error
-}
-
-func (s *brokenStore) List(ctx context.Context) ([]connector.PushConfig, error) {
-	if s.list != nil {
-		return nil, s.list
-	}
-	return s.MemoryConfigStore.List(ctx)
-}
-
-func (s *brokenStore) Put(ctx context.Context, pc connector.PushConfig) error {
-	if s.put != nil {
-		return s.put
-	}
-	return s.MemoryConfigStore.Put(ctx, pc)
-}
-
 // TestResealStoreFails: ResealConfigs reports the store's failure and how
 // many configurations it had rewritten before it.
 func TestResealStoreFails(t *testing.T) {
 	ctx := context.Background()
 	down := errors.New("store down")
-	store := &brokenStore{MemoryConfigStore: connector.NewMemoryConfigStore()}
+	store := &failingConfigs{MemoryConfigStore: connector.NewMemoryConfigStore()}
 	require.NoError(t, store.Put(ctx, connector.PushConfig{ID: "a", Secrets: [][]byte{[]byte("s")}}))
 	kr := newKeyring(t)
 
-	store.list = down
+	store.err.Store(&down)
 	n, err := connector.ResealConfigs(ctx, store, kr)
 	assert.ErrorIs(t, err, down)
 	assert.Zero(t, n)
 
-	store.list, store.put = nil, down
+	store.err.Store(nil)
+	store.put.Store(&down)
 	n, err = connector.ResealConfigs(ctx, store, kr)
 	assert.ErrorIs(t, err, down)
 	assert.Zero(t, n)
