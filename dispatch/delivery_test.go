@@ -594,33 +594,24 @@ func TestDeliveryLog(t *testing.T) {
 	}
 }
 
-// closeErr is a sender whose Close fails.
-type closeErr struct {
-	script
-	err    error
-	closes int
-}
-
-func (c *closeErr) Close() error { c.closes++; return c.err }
-
 // TestCloseSenders: Close closes each sender of the Config once, even when
 // it serves two providers, and returns the first error.
 func TestCloseSenders(t *testing.T) {
-	both := &closeErr{}
+	both := &closer{}
 	d, err := dispatch.New(dispatch.Config{Registry: newRegistry(t), FCM: both, APNs: both})
 	require.NoError(t, err)
 	require.NoError(t, d.Close())
-	assert.Equal(t, 1, both.closes)
+	assert.EqualValues(t, 1, both.closes.Load())
 
 	e1, e2 := errors.New("fcm close"), errors.New("apns close")
-	fcmS, apnsS, lpnsS := &closeErr{err: e1}, &closeErr{err: e2}, &closeErr{}
+	fcmS, apnsS, lpnsS := &closer{err: e1}, &closer{err: e2}, &closer{}
 	d, err = dispatch.New(dispatch.Config{Registry: newRegistry(t), FCM: fcmS, APNs: apnsS, LPNS: lpnsS})
 	require.NoError(t, err)
 	assert.Equal(t, e1, d.Close())
 	assert.Equal(t, e1, d.Close(), "idempotent")
-	assert.Equal(t, []int{1, 1, 1}, []int{fcmS.closes, apnsS.closes, lpnsS.closes})
+	assert.Equal(t, []int64{1, 1, 1}, []int64{fcmS.closes.Load(), apnsS.closes.Load(), lpnsS.closes.Load()})
 
-	okS, apnsS := &closeErr{}, &closeErr{err: e2}
+	okS, apnsS := &closer{}, &closer{err: e2}
 	d, err = dispatch.New(dispatch.Config{Registry: newRegistry(t), FCM: okS, APNs: apnsS})
 	require.NoError(t, err)
 	assert.Equal(t, e2, d.Close())
@@ -717,23 +708,13 @@ func TestSlotWaitEnds(t *testing.T) {
 	assert.Empty(t, other.sent())
 }
 
-// pruneFails is a registry whose Invalidate fails, reporting removed as
-// given (a backend may fail after removing).
-type pruneFails struct {
-	registry.Registry
-	removed bool
-}
-
-func (r pruneFails) Invalidate(context.Context, registry.Key, time.Time) (bool, error) {
-	return r.removed, errors.New("registry down")
-}
-
 // TestPruneFailure: a registry failing to prune leaves Pruned false with
-// PruneErr set, and is logged with the token redacted.
+// PruneErr set (the outcome counted Dead), and is logged with the token
+// redacted.
 func TestPruneFailure(t *testing.T) {
 	for _, removed := range []bool{false, true} {
 		var buf syncBuffer
-		d := newDispatcher(t, dispatch.Config{Registry: pruneFails{newRegistry(t), removed}, Logger: newLogger(&buf),
+		d := newDispatcher(t, dispatch.Config{Registry: failingRegistry{newRegistry(t), removed}, Logger: newLogger(&buf),
 			FCM: &script{errs: []error{dead(time.Time{})}}})
 		res, err := d.NotifyDevices(context.Background(), []registry.Device{binding(pushwire.ProviderFCM, voipToken, "")}, pushwire.Message{})
 		require.NoError(t, err)
@@ -741,6 +722,7 @@ func TestPruneFailure(t *testing.T) {
 		assert.Equal(t, dispatch.Dead, dv.Outcome)
 		assert.False(t, dv.Pruned, "removed %v", removed)
 		assert.EqualError(t, dv.PruneErr, "registry down")
+		assert.Equal(t, dispatch.Counts{Dead: 1}, res.Counts())
 		out := buf.String()
 		assert.Contains(t, out, `msg="pruning a dead token failed"`)
 		assert.Contains(t, out, "err=\"registry down\"")
